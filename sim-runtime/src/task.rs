@@ -1,0 +1,111 @@
+//! Tasks: spawn with a per-run task id, traced spawns and polls.
+//!
+//! Every task spawned through [`spawn`] gets an id from a per-run counter (madsim's own
+//! task ids come from a process-wide counter and so differ between two runs in one
+//! process) and records a `Spawn` event, then a `Poll` event each time it is polled.
+//! Events recorded while a task is being polled carry its id and node.
+
+use crate::trace::{self, EventKind};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+pub use tokio::task::{yield_now, JoinError, JoinHandle};
+
+thread_local! {
+    /// (task id, node number) of the traced task being polled on this thread.
+    static CURRENT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Id of the traced task being polled (0 outside traced tasks).
+pub fn current_id() -> u64 {
+    CURRENT.with(|c| c.get().0)
+}
+
+/// Node number of the traced task being polled (0: the supervisor, or unknown).
+pub fn current_node_number() -> u64 {
+    CURRENT.with(|c| c.get().1)
+}
+
+/// A future that records its polls and sets the current task while polled.
+pub struct Traced<F> {
+    id: u64,
+    node: u64,
+    inner: F,
+}
+
+impl<F> Traced<F> {
+    /// Wraps `inner` as a new task of the current run on `node`, recording the spawn at
+    /// the caller's location.
+    #[track_caller]
+    pub fn new(inner: F, node: u64, name: &str) -> Self {
+        let id = crate::state::with(|s| {
+            let id = s.next_task_id;
+            s.next_task_id += 1;
+            id
+        });
+        let loc = std::panic::Location::caller();
+        let parent = current_id();
+        trace::record_at(
+            EventKind::Spawn,
+            format!("task {id} '{name}' on node {node} (parent {parent})"),
+            loc.file(),
+            loc.line(),
+        );
+        Traced { id, node, inner }
+    }
+
+    /// This task's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl<F: Future> Future for Traced<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned; `id` and `node` are plain data that are
+        // never moved out of a pinned `Traced`.
+        let this = unsafe { self.get_unchecked_mut() };
+        let prev = CURRENT.with(|c| c.replace((this.id, this.node)));
+        if crate::SIMULATED {
+            trace::record_at(EventKind::Poll, "", "", 0);
+        }
+        // SAFETY: see above; `inner` is never moved while `self` is pinned.
+        let out = unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx);
+        CURRENT.with(|c| c.set(prev));
+        out
+    }
+}
+
+/// Spawns a task on the current node.
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if crate::SIMULATED {
+        let traced = Traced::new(future, current_node_number(), "");
+        tokio::spawn(traced)
+    } else {
+        tokio::spawn(future)
+    }
+}
+
+/// Spawns a named task on the current node (the name appears in the trace).
+#[track_caller]
+pub fn spawn_named<F>(name: &str, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if crate::SIMULATED {
+        let traced = Traced::new(future, current_node_number(), name);
+        tokio::spawn(traced)
+    } else {
+        tokio::spawn(future)
+    }
+}

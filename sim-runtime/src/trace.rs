@@ -1,0 +1,310 @@
+//! The run trace: every observable event of a simulated run.
+//!
+//! An event carries its kind, node, task, virtual time, a detail string and the source
+//! location that recorded it. Each event is folded into a running 64-bit digest; every
+//! [`CHECKPOINT_INTERVAL`] events the digest is saved as a checkpoint. Two runs of the
+//! same seed must produce the same digest — that is the determinism check — and the
+//! per-event digests let the check name the first event where two runs part.
+//!
+//! Events are kept in full up to a cap ([`Recorder::set_keep_limit`]) so a report can
+//! print both sides of a divergence; past it only digests are kept.
+//!
+//! In the real world nothing is recorded unless [`set_recording`] turns it on.
+
+use crate::state;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::panic::Location;
+
+/// Events between two saved checkpoints.
+pub const CHECKPOINT_INTERVAL: u64 = 1024;
+/// Default number of events kept in full per run.
+pub const DEFAULT_KEEP_LIMIT: usize = 2_000_000;
+
+/// What kind of thing happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A task was spawned.
+    Spawn,
+    /// A task was polled.
+    Poll,
+    /// A message was handed to the network.
+    Send,
+    /// A message was delivered to its receiver.
+    Deliver,
+    /// A message was dropped by a fault or a partition.
+    Drop,
+    /// A file-system operation and its result.
+    File,
+    /// A fault was injected.
+    Fault,
+    /// A node was created, crashed, killed, restarted, paused or resumed.
+    Node,
+    /// A client operation was invoked.
+    Invoke,
+    /// A client operation returned.
+    Return,
+    /// A `tracing` event from the code under test.
+    Log,
+    /// Anything else a component wants in the trace.
+    Custom,
+}
+
+impl EventKind {
+    fn tag(self) -> u8 {
+        self as u8
+    }
+}
+
+/// One observable event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the run, from 0.
+    pub index: u64,
+    /// Virtual nanoseconds since the run started.
+    pub time_ns: u64,
+    /// Simulated node id (0 is the supervisor).
+    pub node: u64,
+    /// Seedbank task id within the run (0: a task not spawned through sim-runtime).
+    pub task: u64,
+    pub kind: EventKind,
+    pub detail: String,
+    /// Source file that recorded the event.
+    pub file: String,
+    pub line: u32,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "#{} t={}.{:09}s node={} task={} {:?} {} at {}:{}",
+            self.index,
+            self.time_ns / 1_000_000_000,
+            self.time_ns % 1_000_000_000,
+            self.node,
+            self.task,
+            self.kind,
+            self.detail,
+            self.file,
+            self.line
+        )
+    }
+}
+
+/// A saved digest after `events` events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub events: u64,
+    pub digest: u64,
+}
+
+/// Accumulates a run's trace.
+#[derive(Debug)]
+pub struct Recorder {
+    enabled: bool,
+    digest: u64,
+    count: u64,
+    checkpoints: Vec<Checkpoint>,
+    /// Running digest after each event (8 bytes per event), for locating divergence.
+    digests: Vec<u64>,
+    events: Vec<Event>,
+    keep_limit: usize,
+    /// Also echo every event to stderr (SEEDBANK_TRACE=1).
+    echo: bool,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            enabled: cfg!(madsim),
+            digest: FNV_OFFSET,
+            count: 0,
+            checkpoints: Vec::new(),
+            digests: Vec::new(),
+            events: Vec::new(),
+            keep_limit: DEFAULT_KEEP_LIMIT,
+            echo: false,
+        }
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fold(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+impl Recorder {
+    /// Keeps at most `limit` events in full (digests are always kept).
+    pub fn set_keep_limit(&mut self, limit: usize) {
+        self.keep_limit = limit;
+    }
+
+    #[cfg(madsim)]
+    pub(crate) fn set_echo(&mut self, echo: bool) {
+        self.echo = echo;
+    }
+
+    fn push(&mut self, mut event: Event) {
+        if !self.enabled {
+            return;
+        }
+        event.index = self.count;
+        let mut h = self.digest;
+        h = fold(h, &[event.kind.tag()]);
+        h = fold(h, &event.time_ns.to_le_bytes());
+        h = fold(h, &event.node.to_le_bytes());
+        h = fold(h, &event.task.to_le_bytes());
+        h = fold(h, event.detail.as_bytes());
+        h = fold(h, event.file.as_bytes());
+        h = fold(h, &event.line.to_le_bytes());
+        self.digest = h;
+        self.count += 1;
+        self.digests.push(h);
+        if self.count % CHECKPOINT_INTERVAL == 0 {
+            self.checkpoints.push(Checkpoint {
+                events: self.count,
+                digest: h,
+            });
+        }
+        if self.echo {
+            eprintln!("[trace] {event}");
+        }
+        if self.events.len() < self.keep_limit {
+            self.events.push(event);
+        }
+    }
+
+    /// Virtual time of the last kept event (0 if none).
+    pub fn last_time_ns(&self) -> u64 {
+        self.events.last().map(|e| e.time_ns).unwrap_or(0)
+    }
+
+    /// The digest so far.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    /// Events recorded so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Turns this recorder into the run's final trace.
+    pub fn finish(self) -> Trace {
+        Trace {
+            digest: self.digest,
+            count: self.count,
+            checkpoints: self.checkpoints,
+            digests: self.digests,
+            events: self.events,
+        }
+    }
+}
+
+/// The finished trace of one run.
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    /// Digest of the whole run.
+    pub digest: u64,
+    /// Number of events.
+    pub count: u64,
+    pub checkpoints: Vec<Checkpoint>,
+    /// Running digest after each event.
+    pub digests: Vec<u64>,
+    /// The first events of the run, in full (up to the keep limit).
+    pub events: Vec<Event>,
+}
+
+impl Trace {
+    /// Index of the first event at which `self` and `other` differ, or `None` when the
+    /// traces are identical. When one trace is a prefix of the other, the index is the
+    /// shorter one's length.
+    pub fn first_divergence(&self, other: &Trace) -> Option<u64> {
+        if self.digest == other.digest && self.count == other.count {
+            return None;
+        }
+        // Find the first differing checkpoint, then scan that window event by event.
+        let start_window = self
+            .checkpoints
+            .iter()
+            .zip(other.checkpoints.iter())
+            .take_while(|(a, b)| a == b)
+            .last()
+            .map(|c| c.0.events)
+            .unwrap_or(0);
+        let n = self.digests.len().min(other.digests.len());
+        let first = (start_window as usize..n).find(|&i| self.digests[i] != other.digests[i]);
+        Some(first.unwrap_or(n) as u64)
+    }
+
+    /// The event at `index`, if it was kept in full.
+    pub fn event(&self, index: u64) -> Option<&Event> {
+        self.events.get(usize::try_from(index).ok()?)
+    }
+}
+
+/// Records an event of `kind` at the caller's source location.
+#[track_caller]
+pub fn record(kind: EventKind, detail: impl Into<String>) {
+    let loc = Location::caller();
+    record_at(kind, detail, loc.file(), loc.line());
+}
+
+/// Records an event with an explicit source location (for events recorded on behalf of
+/// another call site, e.g. a `tracing` callsite or a buggify site).
+pub fn record_at(kind: EventKind, detail: impl Into<String>, file: &str, line: u32) {
+    let (node, time_ns) = context();
+    let task = crate::task::current_id();
+    state::try_with(|s| {
+        if !s.recorder.enabled {
+            return;
+        }
+        s.recorder.push(Event {
+            index: 0,
+            time_ns,
+            node,
+            task,
+            kind,
+            detail: detail.into(),
+            file: file.to_string(),
+            line,
+        })
+    });
+}
+
+/// Turns recording on or off for the current run (simulation default: on; real world:
+/// off).
+pub fn set_recording(on: bool) {
+    state::with(|s| s.recorder.enabled = on);
+}
+
+/// Digest and event count of the current run so far.
+pub fn current_digest() -> (u64, u64) {
+    state::with(|s| (s.recorder.digest(), s.recorder.count()))
+}
+
+#[cfg(madsim)]
+fn context() -> (u64, u64) {
+    let time_ns = madsim::time::TimeHandle::try_current()
+        .map(|t| u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    (crate::task::current_node_number(), time_ns)
+}
+
+#[cfg(not(madsim))]
+fn context() -> (u64, u64) {
+    (0, 0)
+}
+
+#[cfg(madsim)]
+pub(crate) fn configure(recorder: &mut Recorder, keep_limit: usize) {
+    recorder.set_keep_limit(keep_limit);
+    recorder.set_echo(std::env::var_os("SEEDBANK_TRACE").is_some_and(|v| v == "1"));
+}

@@ -1,0 +1,58 @@
+//! A `tracing` layer that folds events from the code under test into the run trace,
+//! with their callsite's file and line, so a divergence in logged behaviour names the
+//! line that logged it. `SEEDBANK_LOG` (an env-filter directive, e.g. `info` or
+//! `engine=debug`) also prints them to stderr.
+
+use crate::trace::{self, EventKind};
+use std::fmt::Write as _;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+/// Records `tracing` events at INFO and above into the trace.
+struct TraceLayer;
+
+struct Fields(String);
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        let _ = write!(self.0, "{}={:?}", field.name(), value);
+    }
+}
+
+impl<S: Subscriber> Layer<S> for TraceLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() > Level::INFO || meta.target().starts_with("madsim") {
+            return;
+        }
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        trace::record_at(
+            EventKind::Log,
+            format!("{} {}: {}", meta.level(), meta.target(), fields.0),
+            meta.file().unwrap_or("?"),
+            meta.line().unwrap_or(0),
+        );
+    }
+}
+
+/// The subscriber a simulated run installs on its thread.
+pub(crate) fn subscriber() -> impl Subscriber + Send + Sync {
+    let filter = std::env::var("SEEDBANK_LOG").ok();
+    let fmt = filter.as_ref().map(|_| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .without_time()
+    });
+    let env_filter = filter
+        .map(tracing_subscriber::EnvFilter::new)
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("off"));
+    tracing_subscriber::registry()
+        .with(TraceLayer)
+        .with(fmt.with_filter(env_filter))
+}
