@@ -56,7 +56,10 @@ impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FrameError::TooLarge { len, max } => {
-                write!(f, "frame payload of {len} bytes exceeds the maximum of {max}")
+                write!(
+                    f,
+                    "frame payload of {len} bytes exceeds the maximum of {max}"
+                )
             }
             FrameError::BadChecksum { expected, actual } => write!(
                 f,
@@ -163,7 +166,10 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
-async fn read_full<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> Result<usize, FrameError> {
+async fn read_full<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut [u8],
+) -> Result<usize, FrameError> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]).await {

@@ -48,13 +48,13 @@ pub fn evaluate(site: &'static Site, fire_probability: f64) -> bool {
     }
     let fired = rng::stream("buggify").gen_bool(fire_probability.clamp(0.0, 1.0));
     if fired {
-        crate::faults::count("buggify");
         crate::trace::record_at(
             crate::trace::EventKind::Fault,
-            format!("buggify {}:{}", site.file, site.line),
+            format!("buggify fired at {}:{}", site.file, site.line),
             site.file,
             site.line,
         );
+        crate::state::with(|s| *s.faults.entry("buggify".to_string()).or_insert(0) += 1);
     }
     fired
 }

@@ -13,11 +13,14 @@ pub fn count(kind: &str) {
     count_n(kind, 1);
 }
 
-/// Counts `n` injected faults of `kind`.
+/// Counts `n` injected faults of `kind`, recording one `Fault` trace event at the
+/// caller's location.
+#[track_caller]
 pub fn count_n(kind: &str, n: u64) {
     if n == 0 {
         return;
     }
+    crate::trace::record(crate::trace::EventKind::Fault, format!("{kind} x{n}"));
     state::with(|s| {
         let c = s.faults.entry(kind.to_string()).or_insert(0);
         *c = c.saturating_add(n);

@@ -1,0 +1,95 @@
+//! Endpoint configuration.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Default maximum frame payload: 16 MiB.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// Configuration of one [`Endpoint`](crate::Endpoint).
+///
+/// Build it with [`Config::new`] and adjust the public fields. `Debug` never prints
+/// the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Cluster id; a handshake carrying another id is refused.
+    pub cluster_id: u64,
+    /// Shared secret; when set on either side, both sides must carry the same token.
+    pub token: Option<String>,
+    /// This endpoint's node id, sent in the handshake and reported to receivers as the
+    /// sender of every message.
+    pub node_id: u64,
+    /// Largest frame payload accepted or sent (checked before allocating).
+    pub max_frame_bytes: usize,
+    /// Time allowed for a TCP connect.
+    pub connect_timeout: Duration,
+    /// Time allowed for the handshake exchange, on both sides.
+    pub handshake_timeout: Duration,
+    /// First pause before reconnecting after a failed or broken connection.
+    pub reconnect_backoff_min: Duration,
+    /// Longest pause between reconnect attempts (the pause doubles up to this).
+    pub reconnect_backoff_max: Duration,
+    /// Frames queued per connection before [`send`](crate::Endpoint::send) refuses.
+    pub send_queue_capacity: usize,
+    /// Received messages buffered before readers stop reading (back-pressure).
+    pub inbox_capacity: usize,
+    /// Inbound connections served at once; more are closed on accept.
+    pub max_inbound_connections: usize,
+}
+
+impl Config {
+    /// A configuration for node `node_id` of cluster `cluster_id`, no token, defaults
+    /// for everything else.
+    pub fn new(cluster_id: u64, node_id: u64) -> Self {
+        Config {
+            cluster_id,
+            token: None,
+            node_id,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            connect_timeout: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(2),
+            reconnect_backoff_min: Duration::from_millis(20),
+            reconnect_backoff_max: Duration::from_secs(1),
+            send_queue_capacity: 4096,
+            inbox_capacity: 65536,
+            max_inbound_connections: 1024,
+        }
+    }
+
+    /// The same configuration with `token` as the shared secret.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("cluster_id", &self.cluster_id)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("node_id", &self.node_id)
+            .field("max_frame_bytes", &self.max_frame_bytes)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("reconnect_backoff_min", &self.reconnect_backoff_min)
+            .field("reconnect_backoff_max", &self.reconnect_backoff_max)
+            .field("send_queue_capacity", &self.send_queue_capacity)
+            .field("inbox_capacity", &self.inbox_capacity)
+            .field("max_inbound_connections", &self.max_inbound_connections)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_token() {
+        let c = Config::new(1, 2).with_token("hunter2");
+        let s = format!("{c:?}");
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("redacted"), "{s}");
+    }
+}

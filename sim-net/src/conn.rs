@@ -1,0 +1,530 @@
+//! Connections: the accept loop, outbound links, the handshake exchange and the
+//! per-connection read and write loops.
+//!
+//! Every established connection, whichever side opened it, runs one read loop (frames
+//! in, to the endpoint's inbox) and one write loop (frames from that connection's queue
+//! out) until either ends; then both halves are dropped, which closes the connection.
+//! An outbound link owns its peer's queue across reconnects; an inbound connection has
+//! its own queue, used for replies to nodes not in the peer table.
+
+use crate::config::Config;
+use crate::frame::{self, FrameError};
+use crate::handshake::{HandshakeError, Hello, MAX_HANDSHAKE_BYTES};
+use crate::sink::Sink;
+use crate::stats::{bump, Stats};
+use crate::Message;
+use rand::Rng;
+use sim_runtime::trace::EventKind;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+/// An encoded frame, header included.
+pub(crate) type Frame = Vec<u8>;
+
+/// State shared by an endpoint's handles and its tasks.
+pub(crate) struct Shared<M> {
+    pub config: Config,
+    pub local_addr: SocketAddr,
+    pub stats: Stats,
+    pub inbox: mpsc::Sender<(u64, M)>,
+    /// The peer table: node id → address and (once the link started) its queue.
+    pub peers: Mutex<BTreeMap<u64, Peer>>,
+    /// Reply routes: node id → the newest inbound connection from that node.
+    pub inbound: Mutex<BTreeMap<u64, Route>>,
+    inbound_open: AtomicUsize,
+    next_conn: AtomicU64,
+    shutdown: watch::Receiver<bool>,
+    /// Requests to start a peer's link, served by a task on the endpoint's own node.
+    links: mpsc::UnboundedSender<LinkRequest>,
+}
+
+/// A peer to keep connected, and its queue.
+pub(crate) type LinkRequest = (u64, mpsc::Receiver<Frame>);
+
+/// One entry of the peer table.
+pub(crate) struct Peer {
+    pub addr: SocketAddr,
+    pub queue: Option<mpsc::Sender<Frame>>,
+}
+
+/// A reply route over an inbound connection.
+pub(crate) struct Route {
+    conn: u64,
+    pub queue: mpsc::Sender<Frame>,
+}
+
+/// Locks a mutex, ignoring poisoning (the data is maps of handles, valid either way).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<M: Message> Shared<M> {
+    pub(crate) fn new(
+        config: Config,
+        local_addr: SocketAddr,
+        inbox: mpsc::Sender<(u64, M)>,
+        shutdown: watch::Receiver<bool>,
+        links: mpsc::UnboundedSender<LinkRequest>,
+    ) -> Self {
+        Shared {
+            config,
+            local_addr,
+            stats: Stats::default(),
+            inbox,
+            peers: Mutex::new(BTreeMap::new()),
+            inbound: Mutex::new(BTreeMap::new()),
+            inbound_open: AtomicUsize::new(0),
+            next_conn: AtomicU64::new(1),
+            shutdown,
+            links,
+        }
+    }
+
+    /// Has the link task for peer `node` started with `queue`. The task is spawned by
+    /// [`link_starter`], so it runs on the endpoint's node whichever task sends (in
+    /// simulation a task runs on the node it was spawned from).
+    pub(crate) fn start_link(&self, node: u64, queue: mpsc::Receiver<Frame>) {
+        // Fails only after shutdown, when there is nothing left to connect.
+        let _ = self.links.send((node, queue));
+    }
+
+    /// Whether the endpoint has been closed.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// Spawns `fut` as a task of the endpoint: it ends when the endpoint shuts down.
+#[track_caller]
+pub(crate) fn spawn_task<M, F>(shared: &Shared<M>, name: &str, fut: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut shutdown = shared.shutdown.clone();
+    sim_runtime::task::spawn_named(name, async move {
+        tokio::select! {
+            biased;
+            _ = wait_shutdown(&mut shutdown) => {}
+            _ = fut => {}
+        }
+    });
+}
+
+async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Records a message event in the run trace (simulation only).
+#[track_caller]
+pub(crate) fn trace_msg(kind: EventKind, from: u64, to: u64, size: usize, note: &str) {
+    if sim_runtime::SIMULATED {
+        sim_runtime::trace::record(kind, format!("net {from}->{to} {size}B{note}"));
+    }
+}
+
+/// Hands a received message to `recv`.
+pub(crate) async fn push<M: Message>(
+    shared: &Shared<M>,
+    from: u64,
+    msg: M,
+    size: usize,
+    note: &str,
+) -> Result<(), Close> {
+    shared
+        .inbox
+        .send((from, msg))
+        .await
+        .map_err(|_| Close::InboxClosed)?;
+    bump(&shared.stats.delivered);
+    trace_msg(EventKind::Deliver, from, shared.config.node_id, size, note);
+    Ok(())
+}
+
+/// Why an established connection ended.
+#[derive(Debug)]
+pub(crate) enum Close {
+    /// The peer closed it.
+    Eof,
+    /// Our side no longer has anything to send on it (peer removed, endpoint closed).
+    QueueClosed,
+    /// The endpoint's inbox is gone.
+    InboxClosed,
+    /// A bad frame arrived.
+    Frame(FrameError),
+    /// Writing failed.
+    Write(io::Error),
+    /// Simulation: a connection reset was injected.
+    #[cfg_attr(not(madsim), allow(dead_code))]
+    InjectedReset,
+}
+
+/// Why a handshake failed.
+#[derive(Debug)]
+enum HsError {
+    Connect(io::Error),
+    Timeout,
+    Closed,
+    Frame(FrameError),
+    Refused(HandshakeError),
+}
+
+impl From<FrameError> for HsError {
+    fn from(e: FrameError) -> Self {
+        HsError::Frame(e)
+    }
+}
+
+impl From<HandshakeError> for HsError {
+    fn from(e: HandshakeError) -> Self {
+        HsError::Refused(e)
+    }
+}
+
+impl fmt::Display for HsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HsError::Connect(e) => write!(f, "connect failed: {e}"),
+            HsError::Timeout => write!(f, "timed out"),
+            HsError::Closed => write!(f, "peer closed the connection during the handshake"),
+            HsError::Frame(e) => write!(f, "bad handshake frame: {e}"),
+            HsError::Refused(e) => write!(f, "handshake refused: {e}"),
+        }
+    }
+}
+
+/// Counts a frame-level error in its stat.
+fn count_frame_error(stats: &Stats, e: &FrameError) {
+    match e {
+        FrameError::TooLarge { .. } => bump(&stats.oversized_frame),
+        FrameError::BadChecksum { .. } => bump(&stats.bad_checksum),
+        FrameError::Truncated { .. } => bump(&stats.truncated_frame),
+        FrameError::Decode(_) | FrameError::Encode(_) => bump(&stats.undecodable),
+        FrameError::Io(_) => bump(&stats.io_errors),
+    }
+}
+
+async fn write_frame<W: AsyncWrite + Unpin>(wr: &mut W, frame: &[u8]) -> io::Result<()> {
+    wr.write_all(frame).await?;
+    // madsim's TCP sends on flush; real TCP is unbuffered here, so this is cheap.
+    wr.flush().await
+}
+
+async fn read_hello(rd: &mut ReadHalf<TcpStream>) -> Result<Hello, HsError> {
+    match frame::read_frame(rd, MAX_HANDSHAKE_BYTES).await? {
+        Some(payload) => Ok(frame::decode_value(&payload)?),
+        None => Err(HsError::Closed),
+    }
+}
+
+/// An established connection.
+struct Conn {
+    rd: ReadHalf<TcpStream>,
+    wr: WriteHalf<TcpStream>,
+    local: SocketAddr,
+    peer: SocketAddr,
+}
+
+fn split(stream: TcpStream) -> io::Result<Conn> {
+    // Latency matters more than throughput for small protocol messages.
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr()?;
+    let peer = stream.peer_addr()?;
+    let (rd, wr) = tokio::io::split(stream);
+    Ok(Conn {
+        rd,
+        wr,
+        local,
+        peer,
+    })
+}
+
+/// Starts the link tasks [`Shared::start_link`] asks for, until the endpoint shuts down.
+pub(crate) async fn link_starter<M: Message>(
+    shared: Arc<Shared<M>>,
+    mut requests: mpsc::UnboundedReceiver<LinkRequest>,
+) {
+    while let Some((node, queue)) = requests.recv().await {
+        spawn_task(&shared, "net.link", run_link(shared.clone(), node, queue));
+    }
+}
+
+/// Accepts connections until the endpoint shuts down.
+pub(crate) async fn accept_loop<M: Message>(shared: Arc<Shared<M>>, listener: TcpListener) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(node = shared.config.node_id, error = %e, "sim-net: accept failed");
+                sim_runtime::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let open = shared.inbound_open.load(Ordering::Relaxed);
+        if open >= shared.config.max_inbound_connections {
+            bump(&shared.stats.inbound_rejected);
+            tracing::warn!(
+                node = shared.config.node_id,
+                %peer,
+                open,
+                "sim-net: too many inbound connections; closing the new one"
+            );
+            drop(stream);
+            continue;
+        }
+        shared.inbound_open.fetch_add(1, Ordering::Relaxed);
+        let s = shared.clone();
+        spawn_task(&shared, "net.inbound", serve_inbound(s, stream));
+    }
+}
+
+/// Decrements the open inbound connection count when an inbound connection ends.
+struct InboundSlot<'a>(&'a AtomicUsize);
+
+impl Drop for InboundSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves one inbound connection: handshake, then read and write loops.
+async fn serve_inbound<M: Message>(shared: Arc<Shared<M>>, stream: TcpStream) {
+    let _slot = InboundSlot(&shared.inbound_open);
+    let cfg = &shared.config;
+    let mut conn = match split(stream) {
+        Ok(c) => c,
+        Err(e) => {
+            bump(&shared.stats.io_errors);
+            tracing::debug!(node = cfg.node_id, error = %e, "sim-net: inbound socket unusable");
+            return;
+        }
+    };
+    let peer = conn.peer;
+    let exchange = async {
+        let theirs = read_hello(&mut conn.rd).await?;
+        theirs.check(cfg)?;
+        let ours = frame::encode_value(
+            &Hello::new(cfg, Some(shared.local_addr)),
+            MAX_HANDSHAKE_BYTES,
+        )?;
+        write_frame(&mut conn.wr, &ours)
+            .await
+            .map_err(|e| HsError::Frame(FrameError::Io(e)))?;
+        Ok::<Hello, HsError>(theirs)
+    };
+    let hello = match sim_runtime::time::timeout(cfg.handshake_timeout, exchange).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => return handshake_failed(&shared, peer, None, e),
+        Err(_) => return handshake_failed(&shared, peer, None, HsError::Timeout),
+    };
+    bump(&shared.stats.accepted);
+    let remote = hello.node_id;
+    tracing::debug!(node = cfg.node_id, remote, %peer, "sim-net: accepted");
+    let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::channel(cfg.send_queue_capacity);
+    lock(&shared.inbound).insert(
+        remote,
+        Route {
+            conn: id,
+            queue: tx,
+        },
+    );
+    let close = run_connection(&shared, &mut conn, remote, &mut rx).await;
+    {
+        let mut inbound = lock(&shared.inbound);
+        if inbound.get(&remote).is_some_and(|r| r.conn == id) {
+            inbound.remove(&remote);
+        }
+    }
+    closed(&shared, remote, peer, close);
+}
+
+/// Logs and counts a failed handshake. `dialled` is the node an outbound attempt meant
+/// to reach (None: inbound).
+fn handshake_failed<M>(shared: &Shared<M>, peer: SocketAddr, dialled: Option<u64>, e: HsError) {
+    let stats = &shared.stats;
+    let node = shared.config.node_id;
+    if dialled.is_some() {
+        bump(&stats.connect_failures);
+    }
+    match &e {
+        HsError::Frame(FrameError::Decode(_)) | HsError::Refused(_) => {
+            bump(&stats.bad_handshake);
+            tracing::warn!(node, %peer, ?dialled, error = %e, "sim-net: handshake failed; closing");
+        }
+        HsError::Frame(f) => {
+            count_frame_error(stats, f);
+            if matches!(f, FrameError::Io(_)) {
+                tracing::debug!(node, %peer, ?dialled, error = %e, "sim-net: handshake failed");
+            } else {
+                tracing::warn!(node, %peer, ?dialled, error = %e, "sim-net: handshake failed; closing");
+            }
+        }
+        HsError::Timeout | HsError::Closed if dialled.is_none() => {
+            bump(&stats.bad_handshake);
+            tracing::warn!(node, %peer, error = %e, "sim-net: inbound handshake failed; closing");
+        }
+        HsError::Timeout | HsError::Closed | HsError::Connect(_) => {
+            tracing::debug!(node, %peer, ?dialled, error = %e, "sim-net: connect failed");
+        }
+    }
+}
+
+/// Logs and counts the end of an established connection.
+fn closed<M>(shared: &Shared<M>, remote: u64, peer: SocketAddr, close: Close) {
+    let stats = &shared.stats;
+    let node = shared.config.node_id;
+    bump(&stats.closed);
+    match close {
+        Close::Frame(FrameError::Io(e)) | Close::Write(e) => {
+            bump(&stats.io_errors);
+            tracing::debug!(node, remote, %peer, error = %e, "sim-net: connection i/o error");
+        }
+        Close::Frame(e) => {
+            count_frame_error(stats, &e);
+            tracing::warn!(node, remote, %peer, error = %e, "sim-net: bad frame; closing the connection");
+        }
+        other => {
+            tracing::debug!(node, remote, %peer, reason = ?other, "sim-net: connection closed")
+        }
+    }
+}
+
+/// Keeps a connection to peer `node` up while its queue is open: connects, handshakes,
+/// runs the connection, and after any failure waits a growing, jittered backoff.
+pub(crate) async fn run_link<M: Message>(
+    shared: Arc<Shared<M>>,
+    node: u64,
+    mut queue: mpsc::Receiver<Frame>,
+) {
+    let cfg = &shared.config;
+    let min = cfg.reconnect_backoff_min.max(Duration::from_millis(1));
+    let max = cfg.reconnect_backoff_max.max(min);
+    let mut backoff = min;
+    loop {
+        let Some(addr) = lock(&shared.peers).get(&node).map(|p| p.addr) else {
+            return;
+        };
+        match connect(&shared, node, addr).await {
+            Ok(mut conn) => {
+                bump(&shared.stats.connects);
+                tracing::debug!(node = cfg.node_id, remote = node, %addr, "sim-net: connected");
+                backoff = min;
+                let close = run_connection(&shared, &mut conn, node, &mut queue).await;
+                let done = matches!(close, Close::QueueClosed | Close::InboxClosed);
+                closed(&shared, node, addr, close);
+                if done {
+                    return;
+                }
+            }
+            Err(e) => handshake_failed(&shared, addr, Some(node), e),
+        }
+        let jitter_ns = sim_runtime::rng::stream("net").gen_range(0..=backoff.as_nanos() / 2);
+        let pause = backoff + Duration::from_nanos(u64::try_from(jitter_ns).unwrap_or(0));
+        sim_runtime::time::sleep(pause).await;
+        backoff = (backoff * 2).min(max);
+    }
+}
+
+/// Opens a connection to `addr` and exchanges hellos, expecting node `node`.
+async fn connect<M: Message>(
+    shared: &Shared<M>,
+    node: u64,
+    addr: SocketAddr,
+) -> Result<Conn, HsError> {
+    let cfg = &shared.config;
+    let stream =
+        match sim_runtime::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(HsError::Connect(e)),
+            Err(_) => return Err(HsError::Timeout),
+        };
+    let mut conn = split(stream).map_err(HsError::Connect)?;
+    let exchange = async {
+        let ours = frame::encode_value(
+            &Hello::new(cfg, Some(shared.local_addr)),
+            MAX_HANDSHAKE_BYTES,
+        )?;
+        write_frame(&mut conn.wr, &ours)
+            .await
+            .map_err(|e| HsError::Frame(FrameError::Io(e)))?;
+        let theirs = read_hello(&mut conn.rd).await?;
+        theirs.check(cfg)?;
+        if theirs.node_id != node {
+            return Err(HsError::Refused(HandshakeError::UnexpectedNode {
+                expected: node,
+                got: theirs.node_id,
+            }));
+        }
+        Ok(())
+    };
+    match sim_runtime::time::timeout(cfg.handshake_timeout, exchange).await {
+        Ok(Ok(())) => Ok(conn),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(HsError::Timeout),
+    }
+}
+
+/// Runs an established connection until its read or write loop ends.
+async fn run_connection<M: Message>(
+    shared: &Arc<Shared<M>>,
+    conn: &mut Conn,
+    remote: u64,
+    queue: &mut mpsc::Receiver<Frame>,
+) -> Close {
+    let (local, peer) = (conn.local, conn.peer);
+    tokio::select! {
+        biased;
+        close = read_loop(shared, &mut conn.rd, remote, local, peer) => close,
+        close = write_loop(&mut conn.wr, queue) => close,
+    }
+}
+
+async fn write_loop(wr: &mut WriteHalf<TcpStream>, queue: &mut mpsc::Receiver<Frame>) -> Close {
+    while let Some(frame) = queue.recv().await {
+        if let Err(e) = write_frame(wr, &frame).await {
+            return Close::Write(e);
+        }
+    }
+    Close::QueueClosed
+}
+
+async fn read_loop<M: Message>(
+    shared: &Arc<Shared<M>>,
+    rd: &mut ReadHalf<TcpStream>,
+    remote: u64,
+    local: SocketAddr,
+    peer: SocketAddr,
+) -> Close {
+    let max = shared.config.max_frame_bytes;
+    let mut sink = Sink::new(shared.clone(), remote, local, peer);
+    loop {
+        let payload = match frame::read_frame(rd, max).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Close::Eof,
+            Err(e) => return Close::Frame(e),
+        };
+        let msg: M = match frame::decode_value(&payload) {
+            Ok(m) => m,
+            Err(e) => return Close::Frame(e),
+        };
+        if let Err(close) = sink.accept(&payload, msg).await {
+            return close;
+        }
+    }
+}
