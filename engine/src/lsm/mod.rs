@@ -1,0 +1,3 @@
+//! Storage layers of the LSM tree. All I/O goes through `sim-fs`.
+
+pub mod wal;

@@ -1,0 +1,112 @@
+//! # MVCC + Serializable Snapshot Isolation
+//!
+//! The transaction core of the engine: multi-version snapshots, buffered writes,
+//! first-committer-wins, and SSI after Cahill, Röhm & Fekete (SIGMOD 2008) with the
+//! commit-ordering and read-only refinements of Ports & Grittner (VLDB 2012). It is
+//! synchronous and storage-agnostic: it talks to committed data only through the
+//! [`VersionedStore`] trait (the LSM implements it; [`MemStore`] is the in-memory
+//! reference), and does no I/O of its own.
+//!
+//! ```text
+//!   Txn handle ──► TxnManager (one Mutex) ──► VersionedStore: (key, commit ts) → value | tombstone
+//!                     │
+//!                     └─ Ssi: active + retained committed records
+//!                          (snapshot, reads, ranges, writes, in/out rw-edges)
+//! ```
+//!
+//! ## Model
+//! - Timestamps: every commit gets `latest + 1` (read-only commits too, so commit order
+//!   is a total order of distinct timestamps). A transaction's *snapshot* is `latest` at
+//!   `begin`; it sees exactly the versions with commit ts ≤ snapshot, plus its own
+//!   buffered writes (deletes are tombstones; scans merge them).
+//! - Writes are buffered in the manager until commit; the store only ever holds
+//!   committed versions. An aborted transaction therefore leaves no trace.
+//! - `T1 →rw T2` (rw-antidependency): T1 read a key, or scanned a range, into which T2
+//!   wrote a version T1's snapshot does not contain, and the two were concurrent. Since
+//!   writes are buffered, an edge is known only once its writer has committed; it is
+//!   found from whichever side comes second:
+//!   - *reader side* ([`TxnManager::get`], [`TxnManager::scan`]): the reader looks for
+//!     retained committed transactions with commit ts > its snapshot whose write set
+//!     meets what it read. This is the case naive SSI implementations miss: the writer
+//!     committed *before* the reader read.
+//!   - *writer side* ([`TxnManager::commit`]): the committing writer looks at the read
+//!     sets and scanned ranges of every concurrent transaction, active or committed
+//!     after the writer's snapshot.
+//! - Dangerous structure: `T1 →rw T2 →rw T3` where T3 committed first of the three
+//!   (T1 may be T3). If T1 is read-only, additionally T3 committed before T1's snapshot
+//!   (otherwise T1 can be serialized first and no cycle exists). Every non-serializable
+//!   SI history contains one, so aborting one transaction of each one found is enough.
+//! - Victim: the transaction whose action completes the structure, which is always one
+//!   that has not committed. At a commit that is the committer (as pivot T2, or as a T1
+//!   that read while read-only and then wrote); at a read, the reader (the pivot and T3
+//!   have committed: Fekete's read-only anomaly ends here, with the read-only reader
+//!   aborted because nothing else can be). An active transaction cannot be a pivot:
+//!   its in-edges appear only when it commits.
+//! - Read-only optimisation: a transaction with no writes is judged by the read-only
+//!   rule while it has none. If it writes later, the structures it joined while
+//!   read-only are re-checked at its commit. A transaction that never writes is never
+//!   aborted at commit, and aborts at a read only in the Fekete case above.
+//! - Doomed transactions: the engine aborts an active transaction early when the
+//!   outcome is already certain: a read that completes a dangerous structure, a write to
+//!   a key a concurrent transaction already committed (first *updater* wins), or another
+//!   transaction committing a key it has buffered. Its `get`/`put`/`delete`/`scan`
+//!   return [`Error::Aborted`]; its `commit` returns [`CommitOutcome::Aborted`] with the
+//!   same [`Conflict`]; `rollback` acknowledges it.
+//!
+//! ## Commit protocol
+//! Under the manager's lock: (1) validate without changing anything: first committer
+//! wins against the store's [`VersionedStore::latest_commit_ts`], then the dangerous-
+//! structure tests, choosing ts = latest + 1; (2) apply the write set to the store at
+//! ts, publish `latest = ts`, add the writer-side edges, doom concurrent transactions
+//! that buffered one of the keys. A store failure in (2) poisons the manager
+//! (fail-stop): the store may hold part of the commit.
+//!
+//! ## Invariants (checked by [`TxnManager::verify_invariants`] after every operation in
+//! debug builds)
+//! - Every committed record has snapshot < commit ts ≤ latest; active snapshots lie in
+//!   `[gc horizon, latest]`; active records have no in-edges.
+//! - Every edge `r → w` is mirrored (`w.in ∋ r`), targets a retained committed record
+//!   with the recorded commit ts, joins concurrent transactions (`r` did not see `w`;
+//!   if `r` committed, it committed after `w`'s snapshot), and is never a self-edge.
+//! - A committed record is retained exactly while some active transaction is concurrent
+//!   with it (commit ts > oldest active snapshot); then it is collected, and out-edges
+//!   to it fold into a summary (`out_gc_min`) so later structure tests still see it.
+//! - No active transaction holds a buffered write to a key with a version newer than its
+//!   snapshot (first committer wins was enforced early).
+//! - No committed pivot sits in a dangerous structure with a committed T1, nor with an
+//!   active T1 under the read-only rule.
+//!
+//! ## Specification
+//! `specs/SSI.tla` (written separately) models this protocol; its actions map to:
+//! `Begin` → [`TxnManager::begin`]; `Read` → [`TxnManager::get`]; `ScanRange` →
+//! [`TxnManager::scan`]; `Write` → [`TxnManager::put`] / [`TxnManager::delete`];
+//! `Commit` → [`TxnManager::commit`] when validation passes; `Abort` →
+//! [`TxnManager::rollback`], a failed validation in [`TxnManager::commit`], and the
+//! engine dooming a transaction.
+//!
+//! ## Non-goals
+//! - Lock-free or concurrent reads: every operation takes the one lock, including the
+//!   store read. An LSM with slow reads may split this later, provided a read is
+//!   recorded before the store is read and commits stay atomic with respect to it.
+//! - A prepared-but-unapplied commit state (for a WAL written outside the lock): the Db
+//!   currently must make commit durable under its own ordering before calling `commit`,
+//!   or extend step (2) with a visibility watermark.
+//! - Granularity escalation (page or predicate locks): read sets and ranges are exact,
+//!   and memory is bounded only by the number of concurrent transactions.
+//! - Streaming scans: [`TxnManager::scan`] returns the whole range.
+
+mod manager;
+mod ssi;
+mod store;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use manager::{ManagerState, Txn, TxnInfo, TxnManager};
+pub use ssi::SsiCanary;
+pub use store::{MemStore, Version, VersionedStore};
+pub use types::{
+    show, CommitOutcome, Conflict, Error, Key, KeyRange, StoreError, Timestamp, TxnId, Value,
+    WriteSet,
+};
