@@ -148,7 +148,12 @@ impl Node {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.inner.spawn(Traced::new(future, self.number, ""))
+        // Look the node up again: after a restart madsim has a new spawner for it, and
+        // the handle from creation would spawn onto the dead incarnation.
+        let handle = Handle::current()
+            .get_node(self.id())
+            .unwrap_or_else(|| self.inner.clone());
+        handle.spawn(Traced::new(future, self.number, ""))
     }
 
     /// Power loss: kills every task and drops the page cache per sim-fs's crash model.

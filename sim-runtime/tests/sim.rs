@@ -293,3 +293,22 @@ fn time_limit_fails_a_run_that_runs_too_long() {
         .run(|| async { time::sleep(Duration::from_secs(5)).await });
     assert!(report.output.unwrap_err().contains("time limit"));
 }
+
+#[test]
+fn spawn_on_a_restarted_node_runs() {
+    let report = Sim::new(6).run(|| async {
+        let n = node::build("r")
+            .ip("10.0.0.7".parse().unwrap())
+            .init(|| std::future::pending::<()>())
+            .create();
+        let before = n.spawn(async { 1 }).await.unwrap();
+        n.crash();
+        n.restart();
+        let after = time::timeout(Duration::from_secs(1), n.spawn(async { 2 }))
+            .await
+            .expect("a task spawned after restart runs")
+            .unwrap();
+        (before, after)
+    });
+    assert_eq!(report.output.unwrap(), (1, 2));
+}

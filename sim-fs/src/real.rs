@@ -1,0 +1,129 @@
+//! Real-world backend: `std::fs` with positional I/O (`FileExt`). Reads and writes are
+//! blocking calls (fast on a page cache); syncs run on tokio's blocking pool.
+
+// sim-fs is one of the three crates allowed to touch the world: this module IS the real
+// file system behind the API, so std::fs is what it must use.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use crate::api::{Metadata, Opts};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// An open real file.
+#[derive(Debug)]
+pub(crate) struct File {
+    file: Arc<std::fs::File>,
+    /// Serializes `append` (length read + write) through this handle.
+    append_lock: Mutex<()>,
+}
+
+pub(crate) async fn open(opts: Opts, path: &Path) -> io::Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .read(opts.read)
+        .write(opts.write)
+        .create(opts.create)
+        .create_new(opts.create_new)
+        .truncate(opts.truncate)
+        .append(opts.append)
+        .open(path)?;
+    Ok(File {
+        file: Arc::new(file),
+        append_lock: Mutex::new(()),
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| io::Error::other(format!("sim-fs blocking task failed: {e}")))?
+}
+
+impl File {
+    pub(crate) async fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
+    pub(crate) async fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(buf, offset)
+    }
+
+    pub(crate) async fn append(&self, buf: &[u8]) -> io::Result<u64> {
+        let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let offset = self.file.metadata()?.len();
+        self.file.write_all_at(buf, offset)?;
+        Ok(offset)
+    }
+
+    pub(crate) async fn set_len(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    pub(crate) async fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    pub(crate) async fn sync_data(&self) -> io::Result<()> {
+        let file = self.file.clone();
+        blocking(move || file.sync_data()).await
+    }
+
+    pub(crate) async fn sync_all(&self) -> io::Result<()> {
+        let file = self.file.clone();
+        blocking(move || file.sync_all()).await
+    }
+}
+
+pub(crate) async fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::rename(from, to)
+}
+
+pub(crate) async fn remove_file(path: &Path) -> io::Result<()> {
+    std::fs::remove_file(path)
+}
+
+pub(crate) async fn create_dir_all(path: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(path)
+}
+
+pub(crate) async fn read_dir(path: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        out.push(entry?.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub(crate) async fn sync_dir(path: &Path) -> io::Result<()> {
+    let path = path.to_path_buf();
+    blocking(move || std::fs::File::open(&path)?.sync_all()).await
+}
+
+pub(crate) async fn metadata(path: &Path) -> io::Result<Metadata> {
+    let m = std::fs::metadata(path)?;
+    Ok(Metadata {
+        len: m.len(),
+        is_dir: m.is_dir(),
+    })
+}
+
+pub(crate) async fn exists(path: &Path) -> io::Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,129 @@
+//! Simulated-world backend of the public API: every call sleeps its injected latency
+//! (virtual time), then runs against the current node's disk.
+
+use crate::api::{Metadata, Opts};
+use crate::sim::disk::{normalize, HandleRef};
+use crate::sim::plugin::{current_node, try_with_disk, with_disk};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// An open simulated file: a handle on one node's disk, valid for one process epoch.
+#[derive(Debug)]
+pub(crate) struct File {
+    node: u64,
+    handle: HandleRef,
+    path: PathBuf,
+}
+
+/// Sleeps the latency drawn for one operation on `node`, if any.
+async fn latency(node: u64) {
+    if let Some(d) = with_disk(node, |_, dice| dice.latency()) {
+        sim_runtime::time::sleep(d).await;
+    }
+}
+
+pub(crate) async fn open(opts: Opts, path: &Path) -> io::Result<File> {
+    let node = current_node();
+    latency(node).await;
+    let path = normalize(path)?;
+    let handle = with_disk(node, |disk, _| disk.open(opts, &path))?;
+    Ok(File { node, handle, path })
+}
+
+impl File {
+    pub(crate) async fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        latency(self.node).await;
+        with_disk(self.node, |d, dice| {
+            d.read_at(&self.handle, &self.path, buf, offset, dice)
+        })
+    }
+
+    pub(crate) async fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        latency(self.node).await;
+        with_disk(self.node, |d, dice| {
+            d.write_at(&self.handle, &self.path, buf, Some(offset), dice)
+        })
+        .map(|_| ())
+    }
+
+    pub(crate) async fn append(&self, buf: &[u8]) -> io::Result<u64> {
+        latency(self.node).await;
+        with_disk(self.node, |d, dice| {
+            d.write_at(&self.handle, &self.path, buf, None, dice)
+        })
+    }
+
+    pub(crate) async fn set_len(&self, len: u64) -> io::Result<()> {
+        latency(self.node).await;
+        with_disk(self.node, |d, dice| {
+            d.set_len(&self.handle, &self.path, len, dice)
+        })
+    }
+
+    pub(crate) async fn len(&self) -> io::Result<u64> {
+        latency(self.node).await;
+        with_disk(self.node, |d, _| d.len(&self.handle, &self.path))
+    }
+
+    pub(crate) async fn sync_data(&self) -> io::Result<()> {
+        latency(self.node).await;
+        with_disk(self.node, |d, dice| d.sync(&self.handle, &self.path, dice))
+    }
+
+    pub(crate) async fn sync_all(&self) -> io::Result<()> {
+        self.sync_data().await
+    }
+}
+
+impl Drop for File {
+    fn drop(&mut self) {
+        let handle = self.handle;
+        try_with_disk(self.node, |d| d.close(&handle));
+    }
+}
+
+/// Runs a namespace operation on the current node after its latency.
+async fn on_current<R>(
+    f: impl FnOnce(&mut crate::sim::disk::Disk, &mut crate::sim::faults::Dice) -> io::Result<R>,
+) -> io::Result<R> {
+    let node = current_node();
+    latency(node).await;
+    with_disk(node, f)
+}
+
+pub(crate) async fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    let (from, to) = (normalize(from)?, normalize(to)?);
+    on_current(|d, _| d.rename(&from, &to)).await
+}
+
+pub(crate) async fn remove_file(path: &Path) -> io::Result<()> {
+    let path = normalize(path)?;
+    on_current(|d, _| d.remove_file(&path)).await
+}
+
+pub(crate) async fn create_dir_all(path: &Path) -> io::Result<()> {
+    let path = normalize(path)?;
+    on_current(|d, _| d.create_dir_all(&path)).await
+}
+
+pub(crate) async fn read_dir(path: &Path) -> io::Result<Vec<PathBuf>> {
+    let norm = normalize(path)?;
+    let names = on_current(|d, _| d.read_dir(&norm)).await?;
+    // Like std: entries are the given path joined with each name.
+    Ok(names.into_iter().map(|n| path.join(n)).collect())
+}
+
+pub(crate) async fn sync_dir(path: &Path) -> io::Result<()> {
+    let path = normalize(path)?;
+    on_current(|d, dice| d.sync_dir(&path, dice)).await
+}
+
+pub(crate) async fn metadata(path: &Path) -> io::Result<Metadata> {
+    let path = normalize(path)?;
+    on_current(|d, _| d.metadata(&path)).await
+}
+
+pub(crate) async fn exists(path: &Path) -> io::Result<bool> {
+    let path = normalize(path)?;
+    on_current(|d, _| Ok(d.exists(&path))).await
+}
