@@ -74,7 +74,7 @@ pub fn scan_log(bytes: &[u8]) -> (u64, u64) {
 }
 
 #[cfg(madsim)]
-pub use sim::{main, run};
+pub use sim::{main, run, sim_config};
 
 #[cfg(madsim)]
 mod sim {
@@ -90,6 +90,7 @@ mod sim {
 
     #[derive(Default)]
     struct Shared {
+        boots: u64,
         written: u64,
         durable: u64,
         recovery: Option<(u64, u64, u64)>,
@@ -138,9 +139,19 @@ mod sim {
     }
 
     async fn node_main(shared: Arc<Mutex<Shared>>) {
-        if sim_fs::exists(LOG).await {
-            // Restarted after the crash: recover and report.
-            let bytes = sim_fs::read(LOG).await.expect("read the log after restart");
+        let boot = {
+            let mut sh = shared.lock().expect("single-threaded");
+            sh.boots += 1;
+            sh.boots
+        };
+        if boot > 1 {
+            // Restarted after the crash: recover and report. The log may not exist at
+            // all if the power failed before its directory entry was synced.
+            let bytes = if sim_fs::exists(LOG).await.expect("stat the log") {
+                sim_fs::read(LOG).await.expect("read the log after restart")
+            } else {
+                Vec::new()
+            };
             let (count, valid_end) = scan_log(&bytes);
             let mut sh = shared.lock().expect("single-threaded");
             sh.events.push(format!(
@@ -154,8 +165,10 @@ mod sim {
         }
         sim_fs::create_dir_all(DIR).await.expect("create /data");
         let file = sim_fs::File::create(LOG).await.expect("create the log");
-        // Make the file's directory entry durable, or a crash could lose the whole log.
+        // Make every directory entry on the way durable — the log's in /data AND /data's
+        // in / — or a power loss can take the whole log (DECISIONS.md D7).
         sim_fs::sync_dir(DIR).await.expect("sync /data");
+        sim_fs::sync_dir("/").await.expect("sync /");
         for index in 0u64.. {
             file.append(&encode_record(index)).await.expect("append");
             shared.lock().expect("single-threaded").written = index + 1;
@@ -174,8 +187,10 @@ mod sim {
     }
 
     /// The simulation configuration of the demo.
-    pub fn sim(seed: u64) -> Sim {
-        Sim::new(seed).plugin::<sim_fs::SimFs>()
+    pub fn sim_config(seed: u64) -> Sim {
+        Sim::new(seed)
+            .plugin::<sim_fs::SimFs>()
+            .time_limit(Duration::from_secs(60))
     }
 
     /// `seedbank demo crash --seed N`.
@@ -184,7 +199,7 @@ mod sim {
         println!(
             "node db appends {PAYLOAD_BYTES}-byte checksummed records to {LOG}, fsync after every {SYNC_EVERY}; the seed picks when the power fails\n"
         );
-        let report = sim(seed).run(run);
+        let report = sim_config(seed).run(run);
         let (outcome, events) = match report.output {
             Ok(v) => v,
             Err(panic) => {
@@ -192,8 +207,20 @@ mod sim {
                 return ExitCode::FAILURE;
             }
         };
-        for e in &events {
-            println!("  {e}");
+        // Narrate the first fsync, then only the last two before the crash.
+        let fsyncs: Vec<usize> = (0..events.len())
+            .filter(|&i| events[i].contains("fsync returned"))
+            .collect();
+        for (i, e) in events.iter().enumerate() {
+            let rank = fsyncs.iter().position(|&f| f == i);
+            match rank {
+                Some(r) if r > 0 && r + 2 < fsyncs.len() => {
+                    if r == 1 {
+                        println!("  ... {} more fsyncs ...", fsyncs.len() - 3);
+                    }
+                }
+                _ => println!("  {e}"),
+            }
         }
         println!("\nfaults injected by the sim-fs crash model:");
         for (kind, n) in &report.faults {

@@ -17,6 +17,7 @@
 //! ## Non-goals
 //! - Real-world fault injection: faults exist only in the simulated world.
 
+pub mod chatter;
 pub mod cli;
 pub mod demo_crash;
 pub mod determinism;

@@ -1,0 +1,57 @@
+//! The simulator's own speed: simulated seconds per wall second and trace events per
+//! wall second for the 3-node `chatter` workload (files, network, faults), and the cost
+//! of the double-run determinism check relative to one run. A benchmark, not a test:
+//! run it with `cargo simbench --bench sim_speed` (simulated world only).
+//!
+//! Ratios, not absolute times, are what to compare between machines.
+
+#[cfg(madsim)]
+fn main() {
+    use scenarios::chatter::{self, Params};
+    use sim_runtime::sim::{check_determinism, Sim};
+    use std::time::Duration;
+
+    let seeds: u64 = std::env::var("SIM_SPEED_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let params = Params::default();
+    let sim = |seed| Sim::new(seed).plugin::<sim_fs::SimFs>();
+    let mut wall = Duration::ZERO;
+    let mut virt = Duration::ZERO;
+    let mut events = 0u64;
+    for seed in 0..seeds {
+        let r = sim(seed).run(move || chatter::run(params));
+        assert!(r.output.is_ok(), "seed {seed}: {:?}", r.output.err());
+        wall += r.wall_time;
+        virt += r.virtual_time;
+        events += r.trace.count;
+    }
+    let w = wall.as_secs_f64();
+    println!("sim_speed: {seeds} seeds of chatter (3 nodes, {} msgs/node, faults on)", params.messages_per_node);
+    println!("  seeds/s (one core):              {:.2}", seeds as f64 / w);
+    println!("  simulated s per wall s:          {:.1}", virt.as_secs_f64() / w);
+    println!("  trace events per wall s:         {:.0}", events as f64 / w);
+    println!("  events per seed:                 {}", events / seeds.max(1));
+
+    // Double-run check cost against single runs of the same seeds, measured in this run.
+    #[allow(clippy::disallowed_methods)] // a benchmark measures wall time
+    let t0 = std::time::Instant::now();
+    let check_seeds = seeds.min(5);
+    for seed in 0..check_seeds {
+        let _ = check_determinism(&sim(seed), move || chatter::run(params));
+    }
+    let double = t0.elapsed().as_secs_f64();
+    #[allow(clippy::disallowed_methods)]
+    let t1 = std::time::Instant::now();
+    for seed in 0..check_seeds {
+        let _ = sim(seed).run(move || chatter::run(params));
+    }
+    let single = t1.elapsed().as_secs_f64();
+    println!("  double-run check / single run:   {:.2}x", double / single);
+}
+
+#[cfg(not(madsim))]
+fn main() {
+    eprintln!("sim_speed measures the simulated world: cargo simbench --bench sim_speed");
+}
