@@ -83,10 +83,7 @@ pub fn encode_record(payload: &[u8]) -> Result<Vec<u8>, WalError> {
 pub fn decode_records(bytes: &[u8]) -> (Vec<Vec<u8>>, u64) {
     let mut records = Vec::new();
     let mut offset = 0usize;
-    loop {
-        let Some(header) = bytes.get(offset..offset + HEADER_BYTES) else {
-            break;
-        };
+    while let Some(header) = bytes.get(offset..offset + HEADER_BYTES) {
         let len_bytes = [header[0], header[1], header[2], header[3]];
         let len = u32::from_le_bytes(len_bytes) as usize;
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
