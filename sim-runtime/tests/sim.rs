@@ -299,7 +299,7 @@ fn spawn_on_a_restarted_node_runs() {
     let report = Sim::new(6).run(|| async {
         let n = node::build("r")
             .ip("10.0.0.7".parse().unwrap())
-            .init(|| std::future::pending::<()>())
+            .init(std::future::pending::<()>)
             .create();
         let before = n.spawn(async { 1 }).await.unwrap();
         n.crash();
