@@ -9,6 +9,9 @@ pub enum Canary {
     SkipWalFsync,
     /// Recovery keeps a torn WAL tail instead of cutting it off.
     KeepTornWalTail,
+    /// Compaction deletes its input tables before the manifest edit that drops them is
+    /// durable (a crash in between leaves a manifest naming missing tables).
+    DeleteBeforeManifest,
 }
 
 #[cfg(feature = "canary")]

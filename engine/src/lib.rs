@@ -6,9 +6,12 @@
 //!   Cahill, Röhm & Fekete (SIGMOD 2008) with point *and* range (phantom) read tracking.
 //!   It runs over any [`mvcc::VersionedStore`]; [`mvcc::MemStore`] is the in-memory one.
 //! - [`lsm`]: the storage layers, all I/O through `sim-fs` so they run unchanged in the
-//!   real and the simulated world. Today: the write-ahead log with group commit and
-//!   torn-tail recovery ([`lsm::wal`]). Memtable, SSTables, manifest and compaction are
-//!   issue 3's remaining work.
+//!   real and the simulated world: WAL with group commit, memtable, SSTables with
+//!   bloom filters and checksums, manifest, leveled compaction, recovery.
+//! - [`db`]: the embedded, asynchronous database: [`Db::open`], [`Db::begin`],
+//!   [`Txn::get`]/[`Txn::put`]/[`Txn::delete`]/[`Txn::scan`], [`Txn::commit`] →
+//!   [`CommitOutcome`], [`Txn::rollback`], [`Db::close`]. Its module doc states the
+//!   commit protocol and the visibility watermark.
 //! - [`canary`]: deliberate named bugs behind the `canary` feature, for the meta-test
 //!   that proves the simulator catches them.
 //!
@@ -28,5 +31,10 @@
 //! - SQL.
 
 pub mod canary;
+pub mod db;
 pub mod lsm;
 pub mod mvcc;
+
+pub use db::{Db, DbStats, Error, Result, Txn};
+pub use lsm::Options;
+pub use mvcc::{CommitOutcome, Conflict, Key, Timestamp, TxnId, Value};

@@ -17,16 +17,30 @@
 //! everything queued, appends it with one write, issues one `sync_data`, and answers
 //! every waiter: many transactions, one fsync.
 //!
+//! ## Segments
+//! The writer can switch to a new segment ([`Wal::rotate`]) in line with the appends:
+//! every record submitted before the rotation is written and synced to the old segment
+//! before the new one is created (and its directory entry synced), so the records of
+//! all segments, read in segment order, are in submission order.
+//!
 //! ## Recovery
 //! [`Wal::recover`] reads a segment from the start and keeps records while they are
-//! complete and their checksum holds; the first bad record ends the log. The tail after
-//! it — torn by a power loss — is cut off (`set_len` + `sync_data`) before anything new
-//! is appended, so a later record can never sit behind garbage.
+//! complete and their checksum holds. In the newest segment the first bad record ends
+//! the log: the tail after it — torn by a power loss — is cut off (`set_len` +
+//! `sync_all`) before anything new is appended, so a later record can never sit behind
+//! garbage. Only the last, unsynced batch can be torn, so a valid record *after* a bad
+//! one, or a bad record in an older (fully synced) segment, is damage to durable data:
+//! [`WalError::Corrupt`], never a silent cut.
 //!
 //! ## Failure
 //! A failed write or fsync poisons the log: the failing batch and every later append get
 //! [`WalError::Poisoned`]; the database must be reopened (fail-stop). Linux may drop the
 //! dirty pages of a failed fsync, so a retried fsync could "succeed" without the data.
+//!
+//! ## Ordering promise
+//! Records are written, synced and acknowledged in submission order, and an `Ok` for a
+//! record means every record submitted before it is durable too (an earlier failure
+//! would have poisoned the log). The database's visibility watermark relies on this.
 //!
 //! Spec: `specs/WAL.tla` — actions Append (`Wal::append`), GroupCommit (`writer_loop`),
 //! Crash (sim-fs), Recover (`Wal::recover`).
@@ -55,6 +69,13 @@ pub enum WalError {
     /// The log's writer task is gone (the node is shutting down or crashed).
     #[error("wal writer stopped")]
     Stopped,
+    /// Durable records are damaged (not a torn tail): recovery refuses to guess.
+    #[error("wal corruption in {path} at byte {offset}: {detail}")]
+    Corrupt {
+        path: String,
+        offset: u64,
+        detail: String,
+    },
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> WalError {
@@ -79,33 +100,51 @@ pub fn encode_record(payload: &[u8]) -> Result<Vec<u8>, WalError> {
     Ok(out)
 }
 
+/// The record starting at `offset` of `bytes`, if one starts there and is intact.
+fn record_at(bytes: &[u8], offset: usize) -> Option<&[u8]> {
+    let header = bytes.get(offset..offset.checked_add(HEADER_BYTES)?)?;
+    let len_bytes = [header[0], header[1], header[2], header[3]];
+    let len = u32::from_le_bytes(len_bytes) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if len > MAX_RECORD_BYTES {
+        return None;
+    }
+    let start = offset + HEADER_BYTES;
+    let payload = bytes.get(start..start + len)?;
+    (crc32c::crc32c_append(crc32c::crc32c(&len_bytes), payload) == crc).then_some(payload)
+}
+
 /// The valid records of a segment image, and the byte offset where they end.
 pub fn decode_records(bytes: &[u8]) -> (Vec<Vec<u8>>, u64) {
     let mut records = Vec::new();
     let mut offset = 0usize;
-    while let Some(header) = bytes.get(offset..offset + HEADER_BYTES) {
-        let len_bytes = [header[0], header[1], header[2], header[3]];
-        let len = u32::from_le_bytes(len_bytes) as usize;
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        if len > MAX_RECORD_BYTES {
-            break;
-        }
-        let start = offset + HEADER_BYTES;
-        let Some(payload) = bytes.get(start..start + len) else {
-            break;
-        };
-        if crc32c::crc32c_append(crc32c::crc32c(&len_bytes), payload) != crc {
-            break;
-        }
+    while let Some(payload) = record_at(bytes, offset) {
         records.push(payload.to_vec());
-        offset = start + len;
+        offset += HEADER_BYTES + payload.len();
     }
     (records, offset as u64)
+}
+
+/// Whether an intact record starts anywhere after `bad` (the offset where
+/// [`decode_records`] stopped). A torn tail never holds one; damage to durable records
+/// usually does.
+pub fn valid_record_after(bytes: &[u8], bad: u64) -> bool {
+    let bad = bad as usize;
+    (bad + 1..bytes.len().saturating_sub(HEADER_BYTES - 1)).any(|o| record_at(bytes, o).is_some())
 }
 
 /// The path of segment `seq` in `dir`.
 pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("wal-{seq:016}.log"))
+}
+
+/// The sequence number of a segment file name, if `path` names one.
+pub fn parse_segment_name(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    let digits = name.strip_prefix("wal-")?.strip_suffix(".log")?;
+    (digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
 }
 
 /// What recovery found in a segment.
@@ -116,12 +155,43 @@ pub struct Recovered {
     pub cut_bytes: u64,
 }
 
-struct Request {
-    record: Vec<u8>,
-    done: oneshot::Sender<Result<(), WalError>>,
+/// Called by the writer task with a record's outcome, in submission order, before the
+/// submitter is woken. The database advances its visibility watermark here, so that a
+/// committer that stops waiting (cancelled) cannot hold it back.
+pub type Hook = Box<dyn FnOnce(&Result<(), WalError>) + Send>;
+
+struct Done {
+    tx: oneshot::Sender<Result<(), WalError>>,
+    hook: Option<Hook>,
 }
 
-/// An open WAL segment accepting appends.
+impl Done {
+    fn finish(self, result: Result<(), WalError>) {
+        if let Some(hook) = self.hook {
+            hook(&result);
+        }
+        let _ = self.tx.send(result);
+    }
+}
+
+enum Request {
+    Append { record: Vec<u8>, done: Done },
+    Rotate { path: PathBuf, done: Done },
+    Close { done: Done },
+}
+
+/// The outcome of a submitted request, to be awaited.
+#[derive(Debug)]
+pub struct WalWait(oneshot::Receiver<Result<(), WalError>>);
+
+impl WalWait {
+    /// Waits for the writer to finish the request.
+    pub async fn wait(self) -> Result<(), WalError> {
+        self.0.await.map_err(|_| WalError::Stopped)?
+    }
+}
+
+/// An open WAL accepting appends.
 #[derive(Clone)]
 pub struct Wal {
     tx: mpsc::UnboundedSender<Request>,
@@ -135,9 +205,16 @@ impl std::fmt::Debug for Wal {
 }
 
 impl Wal {
-    /// Reads the segment at `path` (if any), cuts its torn tail durably, and returns its
-    /// valid records. Does not open it for appending.
+    /// Reads the segment at `path` (if any) as the newest segment: cuts its torn tail
+    /// durably and returns its valid records. Does not open it for appending.
     pub async fn recover(path: &Path) -> Result<Recovered, WalError> {
+        Wal::recover_segment(path, true).await
+    }
+
+    /// Reads the segment at `path`. `newest`: it may end in a torn tail, which is cut
+    /// durably; otherwise any bad byte is [`WalError::Corrupt`]. In both cases a valid
+    /// record after a bad one is corruption.
+    pub async fn recover_segment(path: &Path, newest: bool) -> Result<Recovered, WalError> {
         if !sim_fs::exists(path).await.map_err(|e| io_err(path, e))? {
             return Ok(Recovered {
                 records: Vec::new(),
@@ -147,8 +224,23 @@ impl Wal {
         let bytes = sim_fs::read(path).await.map_err(|e| io_err(path, e))?;
         let (records, valid_end) = decode_records(&bytes);
         let cut_bytes = bytes.len() as u64 - valid_end;
+        if cut_bytes > 0 {
+            let corrupt = |detail: &str| WalError::Corrupt {
+                path: path.display().to_string(),
+                offset: valid_end,
+                detail: detail.to_string(),
+            };
+            if !newest {
+                return Err(corrupt("damaged record in a fully synced segment"));
+            }
+            if valid_record_after(&bytes, valid_end) {
+                return Err(corrupt("damaged record followed by valid ones"));
+            }
+        }
         if cut_bytes > 0 && !crate::canary::enabled(crate::canary::Canary::KeepTornWalTail) {
-            let file = sim_fs::File::open(path).await.map_err(|e| io_err(path, e))?;
+            let file = sim_fs::File::open(path)
+                .await
+                .map_err(|e| io_err(path, e))?;
             file.set_len(valid_end).await.map_err(|e| io_err(path, e))?;
             file.sync_all().await.map_err(|e| io_err(path, e))?;
             tracing::info!(path = %path.display(), cut_bytes, "cut torn wal tail");
@@ -159,80 +251,186 @@ impl Wal {
     /// Opens (creating if needed) the segment at `path` for appending, after
     /// [`Wal::recover`] has cut any torn tail. Creating the file syncs its directory.
     pub async fn open(path: &Path) -> Result<Wal, WalError> {
-        let existed = sim_fs::exists(path).await.map_err(|e| io_err(path, e))?;
-        let file = sim_fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .open(path)
-            .await
-            .map_err(|e| io_err(path, e))?;
-        if !existed {
-            if let Some(dir) = path.parent() {
-                sim_fs::sync_dir(dir).await.map_err(|e| io_err(path, e))?;
-            }
-        }
+        let file = open_segment(path).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let path = Arc::new(path.to_path_buf());
-        sim_runtime::task::spawn_named("wal.writer", writer_loop(file, path.clone(), rx));
+        sim_runtime::task::spawn_named("wal.writer", writer_loop(file, (*path).clone(), rx));
         Ok(Wal { tx, path })
     }
 
     /// Appends `payload` durably: returns once an fsync covering it has returned.
     pub async fn append(&self, payload: &[u8]) -> Result<(), WalError> {
-        let record = encode_record(payload)?;
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Request { record, done })
-            .map_err(|_| WalError::Stopped)?;
-        wait.await.map_err(|_| WalError::Stopped)?
+        self.submit(payload, None)?.wait().await
     }
 
-    /// The segment's path.
+    /// Queues `payload` without waiting (the order of `submit` calls is the order in
+    /// the log). `hook` runs in the writer task with the outcome, before the returned
+    /// [`WalWait`] resolves.
+    pub fn submit(&self, payload: &[u8], hook: Option<Hook>) -> Result<WalWait, WalError> {
+        let record = encode_record(payload)?;
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Append {
+                record,
+                done: Done { tx, hook },
+            })
+            .map_err(|_| WalError::Stopped)?;
+        Ok(WalWait(rx))
+    }
+
+    /// Queues a switch to a new segment at `path`: records submitted before are synced
+    /// to the current segment first; later ones go to the new one. The wait resolves
+    /// once the new segment and its directory entry are durable.
+    pub fn rotate(&self, path: &Path) -> Result<WalWait, WalError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Rotate {
+                path: path.to_path_buf(),
+                done: Done { tx, hook: None },
+            })
+            .map_err(|_| WalError::Stopped)?;
+        Ok(WalWait(rx))
+    }
+
+    /// Stops the writer after everything submitted so far; later calls get
+    /// [`WalError::Stopped`].
+    pub async fn close(&self) -> Result<(), WalError> {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .tx
+            .send(Request::Close {
+                done: Done { tx, hook: None },
+            })
+            .is_err()
+        {
+            return Ok(());
+        }
+        WalWait(rx).wait().await
+    }
+
+    /// The path of the segment the log was opened on.
     pub fn path(&self) -> &Path {
         &self.path
     }
 }
 
-/// The group-commit loop: one write and one fsync per batch of queued records.
-async fn writer_loop(
+/// Opens a segment for appending, creating it (and syncing its directory) if needed.
+async fn open_segment(path: &Path) -> Result<sim_fs::File, WalError> {
+    let existed = sim_fs::exists(path).await.map_err(|e| io_err(path, e))?;
+    let file = sim_fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .open(path)
+        .await
+        .map_err(|e| io_err(path, e))?;
+    if !existed {
+        if let Some(dir) = path.parent() {
+            sim_fs::sync_dir(dir).await.map_err(|e| io_err(path, e))?;
+        }
+    }
+    Ok(file)
+}
+
+/// The writer task's state.
+struct Writer {
     file: sim_fs::File,
-    path: Arc<PathBuf>,
-    mut rx: mpsc::UnboundedReceiver<Request>,
-) {
-    let mut poisoned: Option<String> = None;
+    path: PathBuf,
+    poisoned: Option<String>,
+}
+
+impl Writer {
+    /// One write and one fsync for every queued append, then the answers, in order.
+    async fn flush(&mut self, appends: &mut Vec<(Vec<u8>, Done)>) {
+        if appends.is_empty() {
+            return;
+        }
+        let result = match &self.poisoned {
+            Some(reason) => Err(WalError::Poisoned(reason.clone())),
+            None => {
+                let mut buf = Vec::with_capacity(appends.iter().map(|(r, _)| r.len()).sum());
+                for (record, _) in appends.iter() {
+                    buf.extend_from_slice(record);
+                }
+                let result = async {
+                    self.file
+                        .append(&buf)
+                        .await
+                        .map_err(|e| io_err(&self.path, e))?;
+                    if !crate::canary::enabled(crate::canary::Canary::SkipWalFsync) {
+                        self.file
+                            .sync_data()
+                            .await
+                            .map_err(|e| io_err(&self.path, e))?;
+                    }
+                    Ok::<(), WalError>(())
+                }
+                .await;
+                if let Err(e) = &result {
+                    self.poison(e);
+                }
+                result
+            }
+        };
+        for (_, done) in appends.drain(..) {
+            done.finish(result.clone());
+        }
+    }
+
+    fn poison(&mut self, e: &WalError) {
+        // Fail-stop: never retry an fsync and carry on (the kernel may have dropped the
+        // dirty pages it failed to write).
+        self.poisoned = Some(e.to_string());
+        tracing::error!(path = %self.path.display(), error = %e, "wal poisoned");
+    }
+
+    async fn rotate(&mut self, path: PathBuf) -> Result<(), WalError> {
+        if let Some(reason) = &self.poisoned {
+            return Err(WalError::Poisoned(reason.clone()));
+        }
+        match open_segment(&path).await {
+            Ok(file) => {
+                self.file = file;
+                self.path = path;
+                Ok(())
+            }
+            Err(e) => {
+                self.poison(&e);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The group-commit loop: one write and one fsync per batch of queued records.
+async fn writer_loop(file: sim_fs::File, path: PathBuf, mut rx: mpsc::UnboundedReceiver<Request>) {
+    let mut w = Writer {
+        file,
+        path,
+        poisoned: None,
+    };
+    let mut appends: Vec<(Vec<u8>, Done)> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        if let Some(reason) = &poisoned {
-            for req in batch {
-                let _ = req.done.send(Err(WalError::Poisoned(reason.clone())));
-            }
-            continue;
-        }
-        let mut buf = Vec::with_capacity(batch.iter().map(|r| r.record.len()).sum());
-        for req in &batch {
-            buf.extend_from_slice(&req.record);
-        }
-        let result = async {
-            file.append(&buf).await.map_err(|e| io_err(&path, e))?;
-            if !crate::canary::enabled(crate::canary::Canary::SkipWalFsync) {
-                file.sync_data().await.map_err(|e| io_err(&path, e))?;
-            }
-            Ok::<(), WalError>(())
-        }
-        .await;
-        if let Err(e) = &result {
-            // Fail-stop: never retry an fsync and carry on (the kernel may have dropped
-            // the dirty pages it failed to write).
-            poisoned = Some(e.to_string());
-            tracing::error!(path = %path.display(), error = %e, "wal poisoned");
-        }
         for req in batch {
-            let _ = req.done.send(result.clone());
+            match req {
+                Request::Append { record, done } => appends.push((record, done)),
+                Request::Rotate { path, done } => {
+                    w.flush(&mut appends).await;
+                    let result = w.rotate(path).await;
+                    done.finish(result);
+                }
+                Request::Close { done } => {
+                    w.flush(&mut appends).await;
+                    done.finish(Ok(()));
+                    return;
+                }
+            }
         }
+        w.flush(&mut appends).await;
     }
 }
 

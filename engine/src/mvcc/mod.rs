@@ -3,15 +3,17 @@
 //! The transaction core of the engine: multi-version snapshots, buffered writes,
 //! first-committer-wins, and SSI after Cahill, Röhm & Fekete (SIGMOD 2008) with the
 //! commit-ordering and read-only refinements of Ports & Grittner (VLDB 2012). It is
-//! synchronous and storage-agnostic: it talks to committed data only through the
-//! [`VersionedStore`] trait (the LSM implements it; [`MemStore`] is the in-memory
-//! reference), and does no I/O of its own.
+//! synchronous, I/O-free and storage-agnostic: [`TxnCore`] holds the whole protocol and
+//! never touches a store; the caller reads committed data itself, *outside* the core's
+//! lock, and reports what it read. [`TxnManager`] pairs the core with a synchronous
+//! [`VersionedStore`] ([`MemStore`] is the in-memory reference); the asynchronous
+//! [`crate::Db`] pairs it with the LSM store.
 //!
 //! ```text
-//!   Txn handle ──► TxnManager (one Mutex) ──► VersionedStore: (key, commit ts) → value | tombstone
-//!                     │
-//!                     └─ Ssi: active + retained committed records
-//!                          (snapshot, reads, ranges, writes, in/out rw-edges)
+//!   Txn handle ──► TxnManager / Db ──► TxnCore (one Mutex, no I/O)
+//!                     │                  └─ Ssi: active + retained committed records
+//!                     │                       (snapshot, reads, ranges, writes, rw-edges)
+//!                     └─ store reads at the snapshot, lock-free ──► MemStore | LsmStore
 //! ```
 //!
 //! ## Model
@@ -25,10 +27,11 @@
 //!   wrote a version T1's snapshot does not contain, and the two were concurrent. Since
 //!   writes are buffered, an edge is known only once its writer has committed; it is
 //!   found from whichever side comes second:
-//!   - *reader side* ([`TxnManager::get`], [`TxnManager::scan`]): the reader looks for
-//!     retained committed transactions with commit ts > its snapshot whose write set
-//!     meets what it read. This is the case naive SSI implementations miss: the writer
-//!     committed *before* the reader read.
+//!   - *reader side* ([`TxnCore::record_read`], [`TxnCore::record_scan`], after the
+//!     store was read): the reader looks for retained committed transactions with
+//!     commit ts > its snapshot whose write set meets what it read. This is the case
+//!     naive SSI implementations miss: the writer committed *before* the reader's read
+//!     was recorded — including in the window between the store read and its record.
 //!   - *writer side* ([`TxnManager::commit`]): the committing writer looks at the read
 //!     sets and scanned ranges of every concurrent transaction, active or committed
 //!     after the writer's snapshot.
@@ -53,24 +56,41 @@
 //!   return [`Error::Aborted`]; its `commit` returns [`CommitOutcome::Aborted`] with the
 //!   same [`Conflict`]; `rollback` acknowledges it.
 //!
-//! ## Commit protocol
-//! Under the manager's lock: (1) validate without changing anything: first committer
-//! wins against the store's [`VersionedStore::latest_commit_ts`], then the dangerous-
-//! structure tests, choosing ts = latest + 1; (2) apply the write set to the store at
-//! ts, publish `latest = ts`, add the writer-side edges, doom concurrent transactions
-//! that buffered one of the keys. A store failure in (2) poisons the manager
-//! (fail-stop): the store may hold part of the commit.
+//! ## Reads outside the lock
+//! A read is `read_start` (snapshot, or the transaction's own write) → store read at the
+//! snapshot with no lock held → `record_read` (read set + reader-side check). The
+//! snapshot's versions never change (GC keeps everything a snapshot at or above the
+//! oldest active one can see), so what was read is exactly what the snapshot holds. A
+//! concurrent writer `w` of the key is caught whatever the interleaving: if `w`
+//! validates after the record, by its writer-side check; if before, `w` is retained
+//! (it committed after the reader's snapshot and the reader is active) and the
+//! reader-side check in the record finds it. The exhaustive tests enumerate every
+//! interleaving of the split steps.
 //!
-//! ## Invariants (checked by [`TxnManager::verify_invariants`] after every operation in
+//! ## Commit protocol
+//! [`TxnCore::prepare_commit`], under the core's lock: (1) validate without changing
+//! anything: first committer wins against the retained committed write sets (every
+//! version newer than an active snapshot was written by a transaction retained for
+//! exactly that reason), then the dangerous-structure tests, choosing ts = allocated +
+//! 1; (2) run the caller's `apply` (log the commit, insert it into the store,
+//! invisibly), record it as committed in the graph, add the writer-side edges, doom
+//! concurrent transactions that buffered one of the keys. An `apply` failure poisons
+//! the core (fail-stop): the store may hold part of the commit. Then
+//! [`TxnCore::publish`] moves the visibility watermark (the snapshot of new
+//! transactions) once the commit is durable; [`TxnManager`] publishes at once (its
+//! store is memory), [`crate::Db`] when the WAL fsync returns (see [`crate::db`]).
+//!
+//! ## Invariants (checked by [`TxnCore::verify_invariants`] after every operation in
 //! debug builds)
-//! - Every committed record has snapshot < commit ts ≤ latest; active snapshots lie in
-//!   `[gc horizon, latest]`; active records have no in-edges.
+//! - visible ≤ allocated. Every committed record has snapshot < commit ts ≤ allocated;
+//!   active snapshots lie in `[gc horizon, visible]`; active records have no in-edges.
 //! - Every edge `r → w` is mirrored (`w.in ∋ r`), targets a retained committed record
 //!   with the recorded commit ts, joins concurrent transactions (`r` did not see `w`;
 //!   if `r` committed, it committed after `w`'s snapshot), and is never a self-edge.
-//! - A committed record is retained exactly while some active transaction is concurrent
-//!   with it (commit ts > oldest active snapshot); then it is collected, and out-edges
-//!   to it fold into a summary (`out_gc_min`) so later structure tests still see it.
+//! - A committed record is retained exactly while some transaction, active or yet to
+//!   begin, can be concurrent with it (commit ts > the oldest active snapshot, or >
+//!   `visible` when none is active); then it is collected, and out-edges to it fold
+//!   into a summary (`out_gc_min`) so later structure tests still see it.
 //! - No active transaction holds a buffered write to a key with a version newer than its
 //!   snapshot (first committer wins was enforced early).
 //! - No committed pivot sits in a dangerous structure with a committed T1, nor with an
@@ -78,23 +98,19 @@
 //!
 //! ## Specification
 //! `specs/SSI.tla` (written separately) models this protocol; its actions map to:
-//! `Begin` → [`TxnManager::begin`]; `Read` → [`TxnManager::get`]; `ScanRange` →
-//! [`TxnManager::scan`]; `Write` → [`TxnManager::put`] / [`TxnManager::delete`];
-//! `Commit` → [`TxnManager::commit`] when validation passes; `Abort` →
-//! [`TxnManager::rollback`], a failed validation in [`TxnManager::commit`], and the
-//! engine dooming a transaction.
+//! `Begin` → [`TxnCore::begin`]; `Read` → [`TxnCore::read_start`] +
+//! [`TxnCore::record_read`]; `ScanRange` → [`TxnCore::scan_start`] +
+//! [`TxnCore::record_scan`]; `Write` → [`TxnCore::put`] / [`TxnCore::delete`];
+//! `Commit` → [`TxnCore::prepare_commit`] when validation passes (then `publish`);
+//! `Abort` → [`TxnCore::rollback`], a failed validation, and the engine dooming a
+//! transaction. [`TxnManager`] and [`crate::Db`] call these in this order.
 //!
 //! ## Non-goals
-//! - Lock-free or concurrent reads: every operation takes the one lock, including the
-//!   store read. An LSM with slow reads may split this later, provided a read is
-//!   recorded before the store is read and commits stay atomic with respect to it.
-//! - A prepared-but-unapplied commit state (for a WAL written outside the lock): the Db
-//!   currently must make commit durable under its own ordering before calling `commit`,
-//!   or extend step (2) with a visibility watermark.
 //! - Granularity escalation (page or predicate locks): read sets and ranges are exact,
 //!   and memory is bounded only by the number of concurrent transactions.
 //! - Streaming scans: [`TxnManager::scan`] returns the whole range.
 
+mod core;
 mod manager;
 mod ssi;
 mod store;
@@ -103,6 +119,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+pub use self::core::{Prepared, ReadStart, TxnCore};
 pub use manager::{ManagerState, Txn, TxnInfo, TxnManager};
 pub use ssi::SsiCanary;
 pub use store::{MemStore, Version, VersionedStore};

@@ -281,12 +281,21 @@ impl Ssi {
         self.active.values().map(|r| r.snapshot).min()
     }
 
-    /// Drops committed records that no active transaction is concurrent with (commit ts
-    /// at or below every active snapshot). No future edge can touch them: every new edge
-    /// has an active or committing endpoint, which saw them. Out-edges pointing at them
-    /// are folded into `out_gc_min`.
-    pub fn gc(&mut self) {
-        let horizon = self.oldest_active_snapshot().unwrap_or(Timestamp::MAX);
+    /// The commit ts at or below which no transaction, active or yet to begin, is
+    /// concurrent: the oldest active snapshot, or the visibility watermark `visible`
+    /// (every later transaction's snapshot is at least that).
+    pub fn retention_horizon(&self, visible: Timestamp) -> Timestamp {
+        self.oldest_active_snapshot().unwrap_or(visible)
+    }
+
+    /// Drops committed records that no transaction is or will be concurrent with
+    /// (commit ts at or below [`Ssi::retention_horizon`]). No future edge can touch
+    /// them: every new edge has an active or committing endpoint, which saw them.
+    /// Commits not yet visible (ts above `visible`) are kept: transactions that begin
+    /// before they become visible are concurrent with them. Out-edges pointing at
+    /// collected records are folded into `out_gc_min`.
+    pub fn gc(&mut self, visible: Timestamp) {
+        let horizon = self.retention_horizon(visible);
         let gone: Vec<TxnId> = self
             .committed
             .values()
@@ -312,14 +321,22 @@ impl Ssi {
     }
 
     /// Checks the graph's invariants; returns the first violation.
-    pub fn verify(&self, latest: Timestamp, gc_horizon: Timestamp) -> Result<(), String> {
+    /// `visible` is the watermark new snapshots read at, `allocated` the newest commit
+    /// ts handed out.
+    pub fn verify(
+        &self,
+        visible: Timestamp,
+        allocated: Timestamp,
+        gc_horizon: Timestamp,
+    ) -> Result<(), String> {
         let horizon = self.oldest_active_snapshot();
+        let retention = self.retention_horizon(visible);
         for r in self.active.values() {
             check(r.commit_ts.is_none(), || {
                 format!("{} active with a commit ts", r.id)
             })?;
-            check(r.snapshot <= latest, || {
-                format!("{} snapshot {} after latest {latest}", r.id, r.snapshot)
+            check(r.snapshot <= visible, || {
+                format!("{} snapshot {} after visible {visible}", r.id, r.snapshot)
             })?;
             check(r.snapshot >= gc_horizon, || {
                 format!(
@@ -338,14 +355,14 @@ impl Ssi {
             let c = r
                 .commit_ts
                 .ok_or_else(|| format!("{} committed without ts", r.id))?;
-            check(r.snapshot < c && c <= latest, || {
+            check(r.snapshot < c && c <= allocated, || {
                 format!(
-                    "{} snapshot {} commit {c} latest {latest}",
+                    "{} snapshot {} commit {c} allocated {allocated}",
                     r.id, r.snapshot
                 )
             })?;
-            check(horizon.is_some_and(|h| c > h), || {
-                format!("{} committed {c} kept past horizon {horizon:?}", r.id)
+            check(c > retention, || {
+                format!("{} committed {c} kept past horizon {retention}", r.id)
             })?;
             check(!self.doomed.contains_key(&r.id), || {
                 format!("{} both committed and doomed", r.id)
@@ -444,7 +461,10 @@ mod tests {
             .insert(TxnId(9), TxnRecord::new(TxnId(9), Timestamp(1)));
         ssi.committed.insert(TxnId(1), committed(1, 1, 2, &["a"]));
         ssi.committed.insert(TxnId(2), committed(2, 1, 3, &["b"]));
-        assert_eq!(ssi.verify(Timestamp(3), Timestamp::ZERO), Ok(()));
+        assert_eq!(
+            ssi.verify(Timestamp(3), Timestamp(3), Timestamp::ZERO),
+            Ok(())
+        );
 
         // An edge to an unknown transaction.
         let mut bad = Ssi {
@@ -458,7 +478,7 @@ mod tests {
             .out_edges
             .insert(TxnId(7), Timestamp(2));
         assert!(bad
-            .verify(Timestamp(3), Timestamp::ZERO)
+            .verify(Timestamp(3), Timestamp(3), Timestamp::ZERO)
             .unwrap_err()
             .contains("unknown"));
 
@@ -474,7 +494,7 @@ mod tests {
             .out_edges
             .insert(TxnId(1), Timestamp(2));
         assert!(bad
-            .verify(Timestamp(3), Timestamp::ZERO)
+            .verify(Timestamp(3), Timestamp(3), Timestamp::ZERO)
             .unwrap_err()
             .contains("no matching in-edge"));
 
@@ -492,7 +512,7 @@ mod tests {
             .reads
             .insert(b"b".to_vec());
         assert!(bad
-            .verify(Timestamp(3), Timestamp::ZERO)
+            .verify(Timestamp(3), Timestamp(3), Timestamp::ZERO)
             .unwrap_err()
             .contains("dangerous structure"));
 
@@ -502,11 +522,14 @@ mod tests {
             ..Ssi::default()
         };
         assert!(bad
-            .verify(Timestamp(3), Timestamp::ZERO)
+            .verify(Timestamp(3), Timestamp(3), Timestamp::ZERO)
             .unwrap_err()
             .contains("kept past horizon"));
-        bad.gc();
-        assert_eq!(bad.verify(Timestamp(3), Timestamp::ZERO), Ok(()));
+        bad.gc(Timestamp(3));
+        assert_eq!(
+            bad.verify(Timestamp(3), Timestamp(3), Timestamp::ZERO),
+            Ok(())
+        );
     }
 
     #[test]
@@ -518,7 +541,7 @@ mod tests {
         ssi.committed.insert(TxnId(1), committed(1, 1, 2, &["a"]));
         ssi.committed.insert(TxnId(2), committed(2, 1, 4, &["b"]));
         ssi.add_edge(TxnId(2), TxnId(1), Timestamp(2));
-        ssi.gc();
+        ssi.gc(Timestamp(4));
         let two = &ssi.committed[&TxnId(2)];
         assert!(two.out_edges.is_empty());
         assert_eq!(two.out_gc_min, Some((Timestamp(2), TxnId(1))));

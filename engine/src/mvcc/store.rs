@@ -2,9 +2,9 @@
 //!
 //! A [`VersionedStore`] holds *committed* versions only: `(key, commit ts) → value or
 //! tombstone`. It knows nothing of transactions, snapshots in flight or conflicts; the
-//! [`super::TxnManager`] decides what to apply and when. The LSM implements this trait
-//! with its memtable and SSTables; [`MemStore`] is the reference implementation the
-//! tests run against.
+//! [`super::TxnManager`] decides what to apply and when. [`MemStore`] is the reference
+//! implementation the tests run against; the LSM store ([`crate::lsm::LsmStore`])
+//! offers the same reads asynchronously, under the same contract.
 //!
 //! Contract (every implementation):
 //! - `apply(ts, writes)` is called with strictly increasing `ts`, all of one commit's
@@ -41,7 +41,9 @@ pub trait VersionedStore {
     /// left out).
     fn scan(&self, range: &KeyRange, at: Timestamp) -> Result<Vec<(Key, Value)>, StoreError>;
 
-    /// The commit ts of the newest version of `key` (value or tombstone), if any.
+    /// The commit ts of the newest version of `key` (value or tombstone), if any. (The
+    /// manager does not need it: first-committer-wins is decided from the retained
+    /// committed write sets, without a store read.)
     fn latest_commit_ts(&self, key: &[u8]) -> Result<Option<Timestamp>, StoreError>;
 
     /// The highest commit ts applied so far (`Timestamp::ZERO` when empty); the manager

@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use crate::mvcc::{
-    CommitOutcome, Conflict, Error, Key, KeyRange, MemStore, Timestamp, TxnId, TxnManager, Value,
-    VersionedStore,
+    CommitOutcome, Conflict, Error, Key, KeyRange, MemStore, ReadStart, Timestamp, TxnId,
+    TxnManager, Value, Version, VersionedStore,
 };
 
 /// One operation of a transaction program.
@@ -92,6 +92,34 @@ pub fn run(
     programs: &[Vec<Op>],
     schedule: &[Step],
 ) -> History {
+    run_with(mgr, initial, programs, schedule, false)
+}
+
+/// Schedule steps transaction `program` takes: begin, each op, commit, and with
+/// `split_reads` one more per read.
+pub fn steps(program: &[Op], split_reads: bool) -> usize {
+    let reads = program.iter().filter(|op| !op.is_write()).count();
+    program.len() + 2 + if split_reads { reads } else { 0 }
+}
+
+/// The first half of a split read: what the store returned, awaiting its record.
+enum Half {
+    /// The transaction's own write (nothing to record).
+    Own(Option<Value>),
+    Get(Key, Option<Version>),
+    Scan(KeyRange, Vec<(Key, Value)>),
+}
+
+/// [`run`], optionally with every read split in two schedule steps as the async `Db`
+/// does it: read the store at the snapshot (outside the core's lock), then, at a later
+/// step, record the read — so other transactions can commit in between.
+pub fn run_with(
+    mgr: &TxnManager<MemStore>,
+    initial: &BTreeMap<&str, &str>,
+    programs: &[Vec<Op>],
+    schedule: &[Step],
+    split_reads: bool,
+) -> History {
     let initial = kv(initial);
     if !initial.is_empty() {
         let mut t = mgr.begin();
@@ -112,7 +140,8 @@ pub fn run(
         })
         .collect();
     let mut ids: Vec<Option<TxnId>> = vec![None; programs.len()];
-    let mut pc: Vec<usize> = vec![0; programs.len()]; // 0 = begin, 1..=n ops, n+1 commit
+    let mut halves: Vec<Option<Half>> = (0..programs.len()).map(|_| None).collect();
+    let core = mgr.core();
     for step in schedule {
         let i = match step {
             Step::Gc => {
@@ -122,30 +151,69 @@ pub fn run(
             Step::Txn(i) => *i,
         };
         let t = &mut txns[i];
-        let step_no = pc[i];
-        pc[i] += 1;
         if t.end != End::Unfinished {
             continue; // aborted early: its remaining steps are skipped
         }
-        if step_no == 0 {
+        let Some(id) = ids[i] else {
             ids[i] = Some(mgr.begin_id().expect("begin").0);
             continue;
-        }
-        let id = ids[i].expect("begun");
-        if step_no == t.ops.len() + 1 {
+        };
+        let result = if let Some(half) = halves[i].take() {
+            match half {
+                Half::Own(v) => Ok(Obs::Get(v)),
+                Half::Get(k, found) => core
+                    .record_read(id, &k, found.as_ref().map(|v| v.ts))
+                    .map(|()| Obs::Get(found.and_then(|v| v.value))),
+                Half::Scan(range, rows) => core.record_scan(id, range, rows).map(Obs::Scan),
+            }
+        } else if t.obs.len() == t.ops.len() {
             t.end = match mgr.commit(id).expect("commit") {
                 CommitOutcome::Committed { ts } => End::Committed(ts),
                 CommitOutcome::Aborted(c) => End::AbortedAtCommit(c),
             };
             continue;
-        }
-        let result = match &t.ops[step_no - 1] {
-            Op::Get(k) => mgr.get(id, k).map(Obs::Get),
-            Op::Put(k, v) => mgr.put(id, k.clone(), v.clone()).map(|()| Obs::Write),
-            Op::Delete(k) => mgr.delete(id, k.clone()).map(|()| Obs::Write),
-            Op::Scan(s, e) => mgr
-                .scan(id, KeyRange::new(s.clone()..e.clone()).expect("range"))
-                .map(Obs::Scan),
+        } else {
+            let op = &t.ops[t.obs.len()];
+            let first_half = match op {
+                Op::Get(k) if split_reads => Some(core.read_start(id, k).map(|r| {
+                    match r {
+                        ReadStart::Own(v) => Half::Own(v),
+                        ReadStart::Snapshot(at) => Half::Get(
+                            k.clone(),
+                            mgr.with_store(|s| s.get(k, at).expect("store get"))
+                                .expect("store"),
+                        ),
+                    }
+                })),
+                Op::Scan(s, e) if split_reads => {
+                    let range = KeyRange::new(s.clone()..e.clone()).expect("range");
+                    Some(core.scan_start(id, &range).map(|at| match at {
+                        None => Half::Scan(range, Vec::new()),
+                        Some(at) => {
+                            let rows = mgr
+                                .with_store(|st| st.scan(&range, at).expect("store scan"))
+                                .expect("store");
+                            Half::Scan(range, rows)
+                        }
+                    }))
+                }
+                _ => None,
+            };
+            match first_half {
+                Some(Ok(half)) => {
+                    halves[i] = Some(half);
+                    continue;
+                }
+                Some(Err(e)) => Err(e),
+                None => match op {
+                    Op::Get(k) => mgr.get(id, k).map(Obs::Get),
+                    Op::Put(k, v) => mgr.put(id, k.clone(), v.clone()).map(|()| Obs::Write),
+                    Op::Delete(k) => mgr.delete(id, k.clone()).map(|()| Obs::Write),
+                    Op::Scan(s, e) => mgr
+                        .scan(id, KeyRange::new(s.clone()..e.clone()).expect("range"))
+                        .map(Obs::Scan),
+                },
+            }
         };
         match result {
             Ok(obs) => t.obs.push(obs),

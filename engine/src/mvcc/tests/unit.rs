@@ -132,3 +132,52 @@ fn a_failed_apply_poisons_the_manager() {
     assert!(matches!(mgr.begin_id(), Err(Error::Poisoned(_))));
     assert!(mgr.verify_invariants().is_err());
 }
+
+/// The async Db reads the store between `read_start` and `record_read`, outside the
+/// core's lock. A writer that commits in that window must still be caught — here by
+/// the reader side, since the writer validated before the read was recorded.
+#[test]
+fn a_writer_committing_between_store_read_and_record_is_caught() {
+    for canary in [None, Some(crate::mvcc::SsiCanary::SkipReaderSideCheck)] {
+        let mgr = match canary {
+            None => TxnManager::new(MemStore::new()),
+            Some(c) => TxnManager::with_canaries(MemStore::new(), [c]),
+        };
+        let mut init = mgr.begin();
+        init.put(b"a".to_vec(), b"0".to_vec()).unwrap();
+        init.put(b"b".to_vec(), b"0".to_vec()).unwrap();
+        init.commit().unwrap();
+        let core = mgr.core();
+        let (t1, _) = core.begin().unwrap();
+        let (t2, _) = core.begin().unwrap();
+        // t1 reads a from the store...
+        let crate::mvcc::ReadStart::Snapshot(at) = core.read_start(t1, b"a").unwrap() else {
+            panic!("no own write")
+        };
+        let seen = mgr.with_store(|s| s.get(b"a", at).unwrap()).unwrap();
+        // ...t2 reads b, writes a and commits...
+        assert_eq!(mgr.get(t2, b"b").unwrap(), Some(b"0".to_vec()));
+        mgr.put(t2, b"a".to_vec(), b"2".to_vec()).unwrap();
+        assert!(matches!(
+            mgr.commit(t2).unwrap(),
+            CommitOutcome::Committed { .. }
+        ));
+        // ...then t1's read is recorded, and t1 writes b: write skew unless caught.
+        core.record_read(t1, b"a", seen.map(|v| v.ts)).unwrap();
+        mgr.put(t1, b"b".to_vec(), b"1".to_vec()).unwrap();
+        let outcome = mgr.commit(t1).unwrap();
+        match canary {
+            None => assert!(
+                matches!(
+                    outcome,
+                    CommitOutcome::Aborted(Conflict::Serialization { .. })
+                ),
+                "{outcome:?}"
+            ),
+            Some(_) => assert!(
+                matches!(outcome, CommitOutcome::Committed { .. }),
+                "the canary lets it through"
+            ),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The memtable: committed versions not yet in an SSTable, in one ordered map from
+//! `(key, Reverse(ts))` to the value or tombstone, so a key's versions sit together,
+//! newest first. It counts its approximate size so the store knows when to flush it.
+//!
+//! A memtable holds versions applied at commit *preparation*, before their WAL record
+//! is durable; readers never see them because they read at a snapshot ts no newer than
+//! the visibility watermark (see [`crate::db`]).
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use super::codec::Entry;
+use crate::mvcc::{Key, KeyRange, Timestamp, Value, Version, WriteSet};
+
+/// Fixed per-version overhead added to the byte count (map node, timestamp).
+const ENTRY_OVERHEAD: usize = 32;
+
+/// An in-memory sorted run of versions.
+#[derive(Debug, Default)]
+pub struct Memtable {
+    map: BTreeMap<(Key, Reverse<Timestamp>), Option<Value>>,
+    bytes: usize,
+    /// The newest ts applied (ZERO when empty).
+    max_ts: Timestamp,
+}
+
+impl Memtable {
+    /// An empty memtable.
+    pub fn new() -> Memtable {
+        Memtable::default()
+    }
+
+    /// Inserts one commit's writes at `ts`. Timestamps must increase from call to call.
+    pub fn apply(&mut self, ts: Timestamp, writes: &WriteSet) {
+        assert!(
+            ts > self.max_ts,
+            "memtable apply at {ts} after {}: timestamps must increase",
+            self.max_ts
+        );
+        for (key, value) in writes {
+            self.insert(key.clone(), ts, value.clone());
+        }
+        self.max_ts = ts;
+    }
+
+    /// Inserts one version (recovery replays WAL records through [`Memtable::apply`];
+    /// this is for tests and merging).
+    pub fn insert(&mut self, key: Key, ts: Timestamp, value: Option<Value>) {
+        let add = key.len() + value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
+        let old = self.map.insert((key, Reverse(ts)), value);
+        assert!(old.is_none(), "two versions of one key at one timestamp");
+        self.bytes += add;
+        self.max_ts = self.max_ts.max(ts);
+    }
+
+    /// The newest version of `key` with ts ≤ `at`.
+    pub fn get(&self, key: &[u8], at: Timestamp) -> Option<Version> {
+        let from = (key.to_vec(), Reverse(at));
+        let to = (key.to_vec(), Reverse(Timestamp::ZERO));
+        self.map
+            .range(from..=to)
+            .next()
+            .map(|((_, Reverse(ts)), value)| Version {
+                ts: *ts,
+                value: value.clone(),
+            })
+    }
+
+    /// Per key in `range`, the newest version with ts ≤ `at` (tombstones included), in
+    /// key order.
+    pub fn scan(&self, range: &KeyRange, at: Timestamp) -> Vec<(Key, Version)> {
+        if range.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<(Key, Version)> = Vec::new();
+        for ((key, Reverse(ts)), value) in self.map.range(internal_bounds(range)) {
+            if *ts > at || out.last().is_some_and(|(k, _)| k == key) {
+                continue;
+            }
+            out.push((
+                key.clone(),
+                Version {
+                    ts: *ts,
+                    value: value.clone(),
+                },
+            ));
+        }
+        out
+    }
+
+    /// Every version in internal order (for flushing).
+    pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.map.iter().map(|((k, Reverse(ts)), v)| Entry {
+            key: k.clone(),
+            ts: *ts,
+            value: v.clone(),
+        })
+    }
+
+    /// Approximate bytes held.
+    pub fn approx_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Number of versions.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The newest ts applied.
+    pub fn max_ts(&self) -> Timestamp {
+        self.max_ts
+    }
+}
+
+/// A bound on the memtable's map keys.
+pub type MapBound = Bound<(Key, Reverse<Timestamp>)>;
+
+/// Map bounds covering every version of every key in `range` (which must not be empty).
+pub fn internal_bounds(range: &KeyRange) -> (MapBound, MapBound) {
+    // A key's versions sort newest first: (k, Reverse(MAX)) is the first a key can have
+    // and (k, Reverse(ZERO)) the last.
+    let start = match &range.start {
+        Bound::Included(s) => Bound::Included((s.clone(), Reverse(Timestamp::MAX))),
+        Bound::Excluded(s) => Bound::Excluded((s.clone(), Reverse(Timestamp::ZERO))),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    let end = match &range.end {
+        Bound::Included(e) => Bound::Included((e.clone(), Reverse(Timestamp::ZERO))),
+        Bound::Excluded(e) => Bound::Excluded((e.clone(), Reverse(Timestamp::MAX))),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    (start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ws(pairs: &[(&str, Option<&str>)]) -> WriteSet {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
+            .collect()
+    }
+
+    #[test]
+    fn versions_newest_at_or_below_and_byte_accounting() {
+        let mut m = Memtable::new();
+        assert!(m.is_empty() && m.approx_bytes() == 0);
+        m.apply(Timestamp(1), &ws(&[("a", Some("1")), ("b", Some("1"))]));
+        let after_one = m.approx_bytes();
+        assert_eq!(after_one, 2 * (1 + 1 + ENTRY_OVERHEAD));
+        m.apply(Timestamp(3), &ws(&[("a", None)]));
+        assert_eq!(m.approx_bytes(), after_one + 1 + ENTRY_OVERHEAD);
+        assert_eq!(m.get(b"a", Timestamp(0)), None);
+        assert_eq!(
+            m.get(b"a", Timestamp(2)).unwrap().value,
+            Some(b"1".to_vec())
+        );
+        assert_eq!(
+            m.get(b"a", Timestamp(3)),
+            Some(Version {
+                ts: Timestamp(3),
+                value: None
+            })
+        );
+        let all = m.scan(&KeyRange::all(), Timestamp(9));
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].1.value, None);
+        assert_eq!(all[1].0, b"b".to_vec());
+        let at2 = m.scan(
+            &KeyRange::new(b"a".to_vec()..b"b".to_vec()).unwrap(),
+            Timestamp(2),
+        );
+        assert_eq!(at2.len(), 1);
+        assert_eq!(at2[0].1.ts, Timestamp(1));
+        let order: Vec<_> = m.entries().map(|e| (e.key, e.ts.0)).collect();
+        assert_eq!(
+            order,
+            vec![(b"a".to_vec(), 3), (b"a".to_vec(), 1), (b"b".to_vec(), 1)]
+        );
+        assert_eq!(m.max_ts(), Timestamp(3));
+    }
+
+    #[test]
+    #[should_panic(expected = "timestamps must increase")]
+    fn out_of_order_apply_is_a_bug() {
+        let mut m = Memtable::new();
+        m.apply(Timestamp(2), &ws(&[("a", Some("1"))]));
+        m.apply(Timestamp(2), &ws(&[("b", Some("1"))]));
+    }
+}

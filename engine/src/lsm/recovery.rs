@@ -1,0 +1,280 @@
+//! Opening a store: manifest → tables, then the WAL, then a fresh manifest.
+//!
+//! 1. Create the directory (and make its entry durable).
+//! 2. Read `CURRENT` and replay the manifest it names ([`super::manifest::recover`]).
+//!    No `CURRENT`: a new store — nothing can have been acknowledged before the first
+//!    `CURRENT` was durable, so leftovers of an interrupted first open are deleted.
+//! 3. Open every table the manifest names, checking size, footer, index and filter.
+//!    A missing or damaged table is corruption.
+//! 4. Replay the WAL segments numbered ≥ the manifest's log number, in order. The
+//!    segment the log number names must exist (it was created, durably, before any
+//!    edit named it, and is deleted only after a later edit moved past it); only the
+//!    newest segment may end in a torn tail, which is cut. Records must have strictly
+//!    increasing timestamps.
+//! 5. Delete every file of ours the manifest does not name: tables, WAL segments below
+//!    the log number, other manifests, `CURRENT.tmp`. File numbers restart above every
+//!    number seen in the directory.
+//! 6. Write a fresh manifest (a snapshot of the recovered state), install it as
+//!    `CURRENT`, delete the old one. The WAL continues in the newest segment (created,
+//!    durably, before the manifest if there is none).
+//!
+//! Every step is idempotent: a crash at any point leaves a directory this procedure
+//! recovers to the same state ("recovery twice from the same bytes").
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{watch, Notify};
+
+use super::background;
+use super::codec::decode_commit;
+use super::error::{corrupt, io, Result};
+use super::manifest::{self, manifest_path, ManifestState, ManifestWriter};
+use super::memtable::Memtable;
+use super::options::Options;
+use super::sstable::{table_path, Table};
+use super::store::{LsmStats, LsmStore, Recovery, Shared, State};
+use super::version::Version;
+use super::wal::{parse_segment_name, segment_path, Wal};
+use crate::mvcc::Timestamp;
+
+/// The files of ours in a store directory.
+#[derive(Debug, Default)]
+struct Listing {
+    tables: BTreeSet<u64>,
+    segments: BTreeSet<u64>,
+    manifests: BTreeSet<u64>,
+    current_tmp: bool,
+}
+
+impl Listing {
+    fn max_number(&self) -> u64 {
+        [&self.tables, &self.segments, &self.manifests]
+            .iter()
+            .filter_map(|s| s.last().copied())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+fn parse_number(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
+    let digits = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
+    (digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+async fn list(dir: &Path) -> Result<Listing> {
+    let mut l = Listing::default();
+    for path in sim_fs::read_dir(dir)
+        .await
+        .map_err(|e| io("list directory", dir, e))?
+    {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if let Some(n) = parse_number(name, "", ".sst") {
+            l.tables.insert(n);
+        } else if let Some(n) = parse_segment_name(&path) {
+            l.segments.insert(n);
+        } else if let Some(n) = parse_number(name, "MANIFEST-", "") {
+            l.manifests.insert(n);
+        } else if name == "CURRENT.tmp" {
+            l.current_tmp = true;
+        }
+    }
+    Ok(l)
+}
+
+async fn remove(path: &Path) -> Result<()> {
+    match sim_fs::remove_file(path).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("remove file", path, e)),
+    }
+}
+
+/// Creates `dir` if needed and makes its entry durable.
+async fn ensure_dir(dir: &Path) -> Result<()> {
+    if !sim_fs::exists(dir)
+        .await
+        .map_err(|e| io("stat directory", dir, e))?
+    {
+        sim_fs::create_dir_all(dir)
+            .await
+            .map_err(|e| io("create directory", dir, e))?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sim_fs::sync_dir(parent)
+                .await
+                .map_err(|e| io("sync_dir", parent, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens the store in `dir` (see the module doc).
+pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recovery)> {
+    opts.validate()?;
+    ensure_dir(dir).await?;
+    let listing = list(dir).await?;
+    let recovered = manifest::recover(dir, opts.max_levels).await?;
+    let (mut state, old_manifest) = match recovered {
+        Some((state, number)) => (state, Some(number)),
+        None => (ManifestState::new(opts.max_levels), None),
+    };
+    let mut recovery = Recovery::default();
+
+    // 3. Tables.
+    let mut tables = BTreeMap::new();
+    for (_, meta) in state.tables() {
+        let path = table_path(dir, meta.number);
+        if !listing.tables.contains(&meta.number) {
+            return Err(corrupt(
+                &path,
+                "the manifest names a table that does not exist",
+            ));
+        }
+        let t = Table::open(&path, meta.number, Some(meta.size)).await?;
+        if t.meta() != meta {
+            return Err(corrupt(&path, "table does not match its manifest entry"));
+        }
+        tables.insert(meta.number, Arc::new(t));
+    }
+
+    // 4. WAL.
+    let live: Vec<u64> = if old_manifest.is_some() {
+        listing
+            .segments
+            .range(state.log_number..)
+            .copied()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if old_manifest.is_some() && live.first() != Some(&state.log_number) {
+        return Err(corrupt(
+            &segment_path(dir, state.log_number),
+            "the manifest's first WAL segment is missing (a manifest edit was lost)",
+        ));
+    }
+    let mut mem = Memtable::new();
+    let mut last_ts = state.last_ts;
+    for (i, seq) in live.iter().enumerate() {
+        let path = segment_path(dir, *seq);
+        let rec = Wal::recover_segment(&path, i + 1 == live.len()).await?;
+        recovery.cut_bytes += rec.cut_bytes;
+        for (j, r) in rec.records.iter().enumerate() {
+            let (ts, writes) = decode_commit(r)
+                .ok_or_else(|| corrupt(&path, format!("record {j} is not a commit")))?;
+            if ts <= state.last_ts {
+                continue; // already in the tables
+            }
+            if ts <= last_ts {
+                return Err(corrupt(
+                    &path,
+                    format!("record {j} at {ts} after {last_ts}"),
+                ));
+            }
+            mem.apply(ts, &writes);
+            last_ts = ts;
+            recovery.replayed += 1;
+        }
+    }
+    recovery.last_ts = last_ts;
+
+    // 5. Orphans.
+    let mut next_file = state.next_file.max(listing.max_number() + 1);
+    let mut orphans: Vec<PathBuf> = Vec::new();
+    let named: BTreeSet<u64> = tables.keys().copied().collect();
+    orphans.extend(
+        listing
+            .tables
+            .difference(&named)
+            .map(|n| table_path(dir, *n)),
+    );
+    let keep_from = if old_manifest.is_some() {
+        state.log_number
+    } else {
+        u64::MAX
+    };
+    orphans.extend(
+        listing
+            .segments
+            .range(..keep_from)
+            .map(|n| segment_path(dir, *n)),
+    );
+    orphans.extend(
+        listing
+            .manifests
+            .iter()
+            .filter(|n| Some(**n) != old_manifest)
+            .map(|n| manifest_path(dir, *n)),
+    );
+    if listing.current_tmp {
+        orphans.push(dir.join("CURRENT.tmp"));
+    }
+    for p in &orphans {
+        remove(p).await?;
+    }
+    recovery.orphans_deleted = orphans.len();
+
+    // 6. WAL segment to append to (created before the manifest names it), then a fresh
+    //    manifest.
+    let segment = match live.last() {
+        Some(seq) => *seq,
+        None => {
+            let seq = next_file;
+            next_file += 1;
+            state.log_number = seq;
+            seq
+        }
+    };
+    let wal = Wal::open(&segment_path(dir, segment)).await?;
+    let number = next_file;
+    next_file += 1;
+    state.next_file = next_file;
+    let writer = ManifestWriter::create(dir, number, &state).await?;
+    if let Some(old) = old_manifest {
+        remove(&manifest_path(dir, old)).await?;
+    }
+    sim_fs::sync_dir(dir)
+        .await
+        .map_err(|e| io("sync_dir", dir, e))?;
+
+    let version = Arc::new(Version::build(&state, &tables));
+    version.check().map_err(|d| corrupt(dir, d))?;
+    let levels = state.levels.len();
+    let (progress, _) = watch::channel(0u64);
+    let shared = Arc::new(Shared {
+        dir: dir.to_path_buf(),
+        opts,
+        state: Mutex::new(State {
+            mem: Arc::new(Mutex::new(mem)),
+            imms: VecDeque::new(),
+            version,
+            manifest: state,
+            tables,
+            next_file,
+            last_ts,
+            wal_segments: live.iter().copied().chain([segment]).collect(),
+            poisoned: None,
+            closed: false,
+            force_compaction: None,
+            cursor: vec![Vec::new(); levels],
+            stats: LsmStats::default(),
+        }),
+        wal,
+        work: Notify::new(),
+        progress,
+        horizon: Mutex::new(None),
+        bg: Mutex::new(None),
+    });
+    let task =
+        sim_runtime::task::spawn_named("lsm.background", background::run(shared.clone(), writer));
+    *super::store::lock(&shared.bg) = Some(task);
+    if last_ts > Timestamp::ZERO || recovery.orphans_deleted > 0 {
+        tracing::info!(dir = %dir.display(), ?recovery, "lsm store recovered");
+    }
+    Ok((LsmStore { shared }, recovery))
+}

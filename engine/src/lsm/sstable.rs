@@ -1,0 +1,471 @@
+//! Sorted string tables: immutable files of versions in internal order.
+//!
+//! ## Layout
+//! ```text
+//! +--------------+-----+--------------+--------------+-------------+--------------+
+//! | data block 0 | ... | data block n | filter block | index block | footer (64B) |
+//! +--------------+-----+--------------+--------------+-------------+--------------+
+//! footer = magic: u64  version: u32  index offset: u64  index len: u32
+//!          filter offset: u64  filter len: u32  entries: u64  min ts: u64  max ts: u64
+//!          crc32c: u32 (of the 60 bytes before it)
+//! ```
+//! Data blocks and the index are described in [`super::block`]; the filter block is a
+//! [`Bloom`] over the table's user keys followed by its CRC32C. Every block and the
+//! footer carry a checksum, verified after every read: [`Table::open`] checks the
+//! footer, index and filter; each data block is checked when read. Any mismatch is an
+//! [`LsmError::Corruption`], never a panic and never wrong data.
+//!
+//! A table is written whole into memory by [`TableBuilder`], then to a new file with
+//! one write and one `sync_data` ([`write_table`]). Its directory entry is made durable
+//! by the caller's `sync_dir` before any manifest edit names it.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+
+use super::block::{decode_block, BlockBuilder, Index, IndexEntry};
+use super::bloom::Bloom;
+use super::codec::{put_u32, put_u64, seal_crc, verify_crc, Cursor, Entry};
+use super::error::{corrupt, io, Result};
+use crate::mvcc::{Key, KeyRange, Timestamp, Version};
+
+/// "SEEDSST1".
+pub const MAGIC: u64 = u64::from_le_bytes(*b"SEEDSST1");
+/// The format version this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes of the footer.
+pub const FOOTER_BYTES: usize = 64;
+
+/// What the manifest records about a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMeta {
+    /// The file number (`<number>.sst`).
+    pub number: u64,
+    /// File size in bytes.
+    pub size: u64,
+    /// Smallest user key.
+    pub smallest: Key,
+    /// Largest user key.
+    pub largest: Key,
+    /// Oldest version's ts.
+    pub min_ts: Timestamp,
+    /// Newest version's ts.
+    pub max_ts: Timestamp,
+    /// Number of versions.
+    pub entries: u64,
+}
+
+impl TableMeta {
+    /// Whether the table's key span meets `[lo, hi]`.
+    pub fn overlaps(&self, lo: &[u8], hi: &[u8]) -> bool {
+        self.smallest.as_slice() <= hi && lo <= self.largest.as_slice()
+    }
+
+    /// Whether the table's key span meets `range`.
+    pub fn overlaps_range(&self, range: &KeyRange) -> bool {
+        let after_start = match &range.start {
+            Bound::Included(s) => self.largest >= *s,
+            Bound::Excluded(s) => self.largest > *s,
+            Bound::Unbounded => true,
+        };
+        let before_end = match &range.end {
+            Bound::Included(e) => self.smallest <= *e,
+            Bound::Excluded(e) => self.smallest < *e,
+            Bound::Unbounded => true,
+        };
+        after_start && before_end
+    }
+}
+
+/// The path of table `number` in `dir`.
+pub fn table_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{number:016}.sst"))
+}
+
+/// Builds one table in memory.
+#[derive(Debug)]
+pub struct TableBuilder {
+    block_bytes: usize,
+    bloom_bits: u32,
+    out: Vec<u8>,
+    block: BlockBuilder,
+    index: Vec<IndexEntry>,
+    keys: Vec<Key>,
+    first: Option<(Key, Timestamp)>,
+    entries: u64,
+    min_ts: Timestamp,
+    max_ts: Timestamp,
+}
+
+impl TableBuilder {
+    /// A builder cutting data blocks at about `block_bytes`, with `bloom_bits` filter
+    /// bits per key.
+    pub fn new(block_bytes: usize, bloom_bits: u32) -> TableBuilder {
+        TableBuilder {
+            block_bytes,
+            bloom_bits,
+            out: Vec::new(),
+            block: BlockBuilder::new(),
+            index: Vec::new(),
+            keys: Vec::new(),
+            first: None,
+            entries: 0,
+            min_ts: Timestamp::MAX,
+            max_ts: Timestamp::ZERO,
+        }
+    }
+
+    /// Adds the next entry (strictly after the previous one in internal order).
+    pub fn add(&mut self, e: &Entry) {
+        if self.first.is_none() {
+            self.first = Some((e.key.clone(), e.ts));
+        }
+        if self.keys.last() != Some(&e.key) {
+            self.keys.push(e.key.clone());
+        }
+        self.block.add(e);
+        self.entries += 1;
+        self.min_ts = self.min_ts.min(e.ts);
+        self.max_ts = self.max_ts.max(e.ts);
+        if self.block.size() >= self.block_bytes {
+            self.cut_block();
+        }
+    }
+
+    fn cut_block(&mut self) {
+        let (last_key, last_ts) = self.block.last().cloned().expect("non-empty block");
+        let bytes = self.block.finish();
+        self.index.push(IndexEntry {
+            last_key,
+            last_ts,
+            offset: self.out.len() as u64,
+            len: u32::try_from(bytes.len()).expect("block under 4 GiB"),
+        });
+        self.out.extend_from_slice(&bytes);
+    }
+
+    /// Bytes written so far (data blocks only; for cutting output tables).
+    pub fn approx_bytes(&self) -> usize {
+        self.out.len() + self.block.size()
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// The encoded table and its metadata (with `number` and its size).
+    pub fn finish(mut self, number: u64) -> (Vec<u8>, TableMeta) {
+        assert!(!self.is_empty(), "a table holds at least one entry");
+        if !self.block.is_empty() {
+            self.cut_block();
+        }
+        let filter_off = self.out.len() as u64;
+        let mut filter =
+            Bloom::build(self.keys.iter().map(Vec::as_slice), self.bloom_bits).encode();
+        seal_crc(&mut filter);
+        self.out.extend_from_slice(&filter);
+        let (smallest, smallest_ts) = self.first.clone().expect("non-empty");
+        let index = Index {
+            smallest_key: smallest.clone(),
+            smallest_ts,
+            blocks: std::mem::take(&mut self.index),
+        };
+        let largest = index.largest_key().to_vec();
+        let index_bytes = index.encode();
+        let index_off = self.out.len() as u64;
+        self.out.extend_from_slice(&index_bytes);
+        let mut footer = Vec::with_capacity(FOOTER_BYTES);
+        put_u64(&mut footer, MAGIC);
+        put_u32(&mut footer, FORMAT_VERSION);
+        put_u64(&mut footer, index_off);
+        put_u32(&mut footer, index_bytes.len() as u32);
+        put_u64(&mut footer, filter_off);
+        put_u32(&mut footer, filter.len() as u32);
+        put_u64(&mut footer, self.entries);
+        put_u64(&mut footer, self.min_ts.0);
+        put_u64(&mut footer, self.max_ts.0);
+        seal_crc(&mut footer);
+        debug_assert_eq!(footer.len(), FOOTER_BYTES);
+        self.out.extend_from_slice(&footer);
+        let meta = TableMeta {
+            number,
+            size: self.out.len() as u64,
+            smallest,
+            largest,
+            min_ts: self.min_ts,
+            max_ts: self.max_ts,
+            entries: self.entries,
+        };
+        (self.out, meta)
+    }
+}
+
+/// Creates `path` (which must not exist), writes `bytes` and syncs the data. The
+/// directory entry is not yet durable: the caller syncs the directory.
+pub async fn write_table(path: &Path, bytes: &[u8]) -> Result<()> {
+    let file = sim_fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .await
+        .map_err(|e| io("create table", path, e))?;
+    file.write_all_at(bytes, 0)
+        .await
+        .map_err(|e| io("write table", path, e))?;
+    file.sync_data()
+        .await
+        .map_err(|e| io("sync table", path, e))?;
+    Ok(())
+}
+
+/// An open table: its metadata, index and filter in memory, data blocks read on demand.
+#[derive(Debug)]
+pub struct Table {
+    meta: TableMeta,
+    path: PathBuf,
+    file: sim_fs::File,
+    index: Index,
+    bloom: Bloom,
+    blocks_read: AtomicU64,
+}
+
+struct Footer {
+    index_off: u64,
+    index_len: u32,
+    filter_off: u64,
+    filter_len: u32,
+    entries: u64,
+    min_ts: u64,
+    max_ts: u64,
+}
+
+fn decode_footer(bytes: &[u8], file_len: u64) -> std::result::Result<Footer, String> {
+    let payload = verify_crc(bytes).ok_or("footer checksum mismatch")?;
+    let mut c = Cursor::new(payload);
+    let magic = c.u64().ok_or("footer truncated")?;
+    if magic != MAGIC {
+        return Err(format!("bad magic {magic:#x}"));
+    }
+    let version = c.u32().ok_or("footer truncated")?;
+    if version != FORMAT_VERSION {
+        return Err(format!("unsupported table format version {version}"));
+    }
+    let f = Footer {
+        index_off: c.u64().ok_or("footer truncated")?,
+        index_len: c.u32().ok_or("footer truncated")?,
+        filter_off: c.u64().ok_or("footer truncated")?,
+        filter_len: c.u32().ok_or("footer truncated")?,
+        entries: c.u64().ok_or("footer truncated")?,
+        min_ts: c.u64().ok_or("footer truncated")?,
+        max_ts: c.u64().ok_or("footer truncated")?,
+    };
+    let footer_off = file_len - FOOTER_BYTES as u64;
+    let filter_end = f.filter_off.checked_add(u64::from(f.filter_len));
+    let index_end = f.index_off.checked_add(u64::from(f.index_len));
+    if filter_end != Some(f.index_off)
+        || index_end != Some(footer_off)
+        || f.entries == 0
+        || f.min_ts > f.max_ts
+    {
+        return Err("footer offsets do not describe this file".into());
+    }
+    Ok(f)
+}
+
+impl Table {
+    /// Opens table `number` at `path`, checking its size against `expect_size` (when
+    /// given), and its footer, index and filter checksums.
+    pub async fn open(path: &Path, number: u64, expect_size: Option<u64>) -> Result<Table> {
+        let file = sim_fs::OpenOptions::new()
+            .read(true)
+            .open(path)
+            .await
+            .map_err(|e| io("open table", path, e))?;
+        let len = file.len().await.map_err(|e| io("stat table", path, e))?;
+        if let Some(want) = expect_size {
+            if want != len {
+                return Err(corrupt(
+                    path,
+                    format!("table is {len} bytes, manifest says {want}"),
+                ));
+            }
+        }
+        if len < FOOTER_BYTES as u64 {
+            return Err(corrupt(path, format!("table of {len} bytes has no footer")));
+        }
+        let mut footer = vec![0u8; FOOTER_BYTES];
+        read_exact(&file, path, &mut footer, len - FOOTER_BYTES as u64).await?;
+        let f = decode_footer(&footer, len).map_err(|d| corrupt(path, d))?;
+        let mut filter = vec![0u8; f.filter_len as usize];
+        read_exact(&file, path, &mut filter, f.filter_off).await?;
+        let bloom = verify_crc(&filter)
+            .and_then(Bloom::decode)
+            .ok_or_else(|| corrupt(path, "filter block checksum mismatch or malformed"))?;
+        let mut index = vec![0u8; f.index_len as usize];
+        read_exact(&file, path, &mut index, f.index_off).await?;
+        let index = Index::decode(&index, f.filter_off).map_err(|d| corrupt(path, d))?;
+        let meta = TableMeta {
+            number,
+            size: len,
+            smallest: index.smallest_key.clone(),
+            largest: index.largest_key().to_vec(),
+            min_ts: Timestamp(f.min_ts),
+            max_ts: Timestamp(f.max_ts),
+            entries: f.entries,
+        };
+        Ok(Table {
+            meta,
+            path: path.to_path_buf(),
+            file,
+            index,
+            bloom,
+            blocks_read: AtomicU64::new(0),
+        })
+    }
+
+    /// The table's metadata as read from its own footer and index.
+    pub fn meta(&self) -> &TableMeta {
+        &self.meta
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Data blocks read so far (for tests of the bloom filter).
+    pub fn blocks_read(&self) -> u64 {
+        self.blocks_read.load(AtomicOrdering::Relaxed)
+    }
+
+    async fn read_block(&self, i: usize) -> Result<Vec<Entry>> {
+        let h = &self.index.blocks[i];
+        let mut buf = vec![0u8; h.len as usize];
+        read_exact(&self.file, &self.path, &mut buf, h.offset).await?;
+        self.blocks_read.fetch_add(1, AtomicOrdering::Relaxed);
+        self.check_block(i, &buf)
+    }
+
+    /// Verifies and decodes block `i` from its bytes, and checks it against the index.
+    fn check_block(&self, i: usize, bytes: &[u8]) -> Result<Vec<Entry>> {
+        let h = &self.index.blocks[i];
+        let entries =
+            decode_block(bytes).map_err(|d| corrupt(&self.path, format!("block {i}: {d}")))?;
+        let last = entries.last().expect("decode_block rejects empty blocks");
+        let first = &entries[0];
+        let prev_ok = match i.checked_sub(1) {
+            None => first.key == self.index.smallest_key && first.ts == self.index.smallest_ts,
+            Some(p) => {
+                let p = &self.index.blocks[p];
+                super::codec::cmp_internal(&p.last_key, p.last_ts, &first.key, first.ts).is_lt()
+            }
+        };
+        if last.key != h.last_key || last.ts != h.last_ts || !prev_ok {
+            return Err(corrupt(
+                &self.path,
+                format!("block {i} does not match the index"),
+            ));
+        }
+        Ok(entries)
+    }
+
+    /// The newest version of `key` with ts ≤ `at`. Consults the bloom filter first and
+    /// reads at most one data block.
+    pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<Version>> {
+        if key < self.meta.smallest.as_slice()
+            || key > self.meta.largest.as_slice()
+            || !self.bloom.may_contain(key)
+        {
+            return Ok(None);
+        }
+        let Some(i) = self.index.find(key, at) else {
+            return Ok(None);
+        };
+        let entries = self.read_block(i).await?;
+        Ok(entries
+            .into_iter()
+            .find(|e| e.key.as_slice() > key || (e.key == key && e.ts <= at))
+            .filter(|e| e.key == key)
+            .map(|e| Version {
+                ts: e.ts,
+                value: e.value,
+            }))
+    }
+
+    /// Per key in `range`, the newest version with ts ≤ `at` (tombstones included).
+    pub async fn scan(&self, range: &KeyRange, at: Timestamp) -> Result<Vec<(Key, Version)>> {
+        let mut out: Vec<(Key, Version)> = Vec::new();
+        if range.is_empty() || !self.meta.overlaps_range(range) {
+            return Ok(out);
+        }
+        let first = match &range.start {
+            Bound::Included(s) | Bound::Excluded(s) => self
+                .index
+                .find(s, Timestamp::MAX)
+                .unwrap_or(self.index.blocks.len()),
+            Bound::Unbounded => 0,
+        };
+        for i in first..self.index.blocks.len() {
+            for e in self.read_block(i).await? {
+                if !range.contains(&e.key)
+                    || e.ts > at
+                    || out.last().is_some_and(|(k, _)| *k == e.key)
+                {
+                    continue;
+                }
+                out.push((
+                    e.key,
+                    Version {
+                        ts: e.ts,
+                        value: e.value,
+                    },
+                ));
+            }
+            let past_end = match &range.end {
+                Bound::Included(end) => self.index.blocks[i].last_key > *end,
+                Bound::Excluded(end) => self.index.blocks[i].last_key >= *end,
+                Bound::Unbounded => false,
+            };
+            if past_end {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every entry in internal order (for compaction): the data region in one read,
+    /// every block verified.
+    pub async fn read_all(&self) -> Result<Vec<Entry>> {
+        let last = self.index.blocks.last().expect("an index has blocks");
+        let mut data = vec![0u8; (last.offset + u64::from(last.len)) as usize];
+        read_exact(&self.file, &self.path, &mut data, 0).await?;
+        self.blocks_read
+            .fetch_add(self.index.blocks.len() as u64, AtomicOrdering::Relaxed);
+        let mut out = Vec::with_capacity(self.meta.entries as usize);
+        for (i, h) in self.index.blocks.iter().enumerate() {
+            let block = &data[h.offset as usize..(h.offset + u64::from(h.len)) as usize];
+            out.extend(self.check_block(i, block)?);
+        }
+        if out.len() as u64 != self.meta.entries {
+            return Err(corrupt(
+                &self.path,
+                format!("{} entries, footer says {}", out.len(), self.meta.entries),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+async fn read_exact(file: &sim_fs::File, path: &Path, buf: &mut [u8], offset: u64) -> Result<()> {
+    file.read_exact_at(buf, offset).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            corrupt(
+                path,
+                format!("read of {} bytes at {offset} runs past the end", buf.len()),
+            )
+        } else {
+            io("read table", path, e)
+        }
+    })
+}

@@ -1,0 +1,468 @@
+//! [`LsmStore`]: the write-ahead log, the memtables and the levels of tables, with
+//! reads at a snapshot timestamp, flushes and compactions in a background task, and
+//! fail-stop on any failed write or sync.
+//!
+//! ```text
+//!  apply(ts, writes) ──► WAL submit ─► memtable ──freeze──► immutable memtables ──flush──► L0
+//!                        (in order)     (ts-ordered)          (oldest first)                 │
+//!  get/scan(at) ◄── memtable, immutables newest first, L0 newest first, L1, L2, … ◄─compact─┘
+//! ```
+//!
+//! ## Invariants
+//! - `apply` is called with strictly increasing timestamps, under the caller's commit
+//!   lock, so WAL order = ts order = memtable order. Sources are ts-ordered: the active
+//!   memtable holds versions newer than every immutable one, those newer than level 0,
+//!   level `i` newer than level `i+1` (per key). A read stops at the first hit.
+//! - A frozen memtable is flushed only once the WAL rotation that closed its segment
+//!   has succeeded, i.e. every record it holds is durable; the flush's manifest edit
+//!   (table + new log number) is durable before the old segments are deleted.
+//! - After any failed write or sync (WAL, table, manifest, directory) the store is
+//!   poisoned: every later call returns [`LsmError::Poisoned`] until it is reopened.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{watch, Notify};
+
+use super::codec::encode_commit;
+use super::error::{LsmError, Result};
+use super::manifest::ManifestState;
+use super::memtable::Memtable;
+use super::options::Options;
+use super::sstable::Table;
+use super::version::Version;
+use super::wal::{segment_path, Hook, Wal, WalWait};
+use crate::mvcc::{Key, KeyRange, Timestamp, Value, Version as MvccVersion, WriteSet};
+
+/// The garbage-collection horizon source: the oldest snapshot any reader may still
+/// use. Compaction keeps, per key, every version newer than it and the newest at or
+/// below it.
+pub type HorizonFn = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Counters and shape of the store, for tests, tools and crash scenarios.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LsmStats {
+    /// Memtables flushed to level 0.
+    pub flushes: u64,
+    /// Compactions finished.
+    pub compactions: u64,
+    /// Whether a compaction is under way.
+    pub compacting: bool,
+    /// Compactions abandoned because reading their inputs failed.
+    pub compaction_errors: u64,
+    /// Versions compaction dropped below the horizon (tombstones included).
+    pub versions_dropped: u64,
+    /// Tombstones compaction dropped at the bottom.
+    pub tombstones_dropped: u64,
+    /// Tables per level.
+    pub tables_per_level: Vec<usize>,
+    /// Frozen memtables awaiting their flush.
+    pub immutable_memtables: usize,
+    /// Live WAL segments.
+    pub wal_segments: usize,
+}
+
+/// What recovery found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The newest commit ts recovered (tables or WAL).
+    pub last_ts: Timestamp,
+    /// Commit records replayed from the WAL.
+    pub replayed: usize,
+    /// Torn bytes cut off the newest WAL segment.
+    pub cut_bytes: u64,
+    /// Files the manifest does not name that were deleted.
+    pub orphans_deleted: usize,
+}
+
+/// A frozen memtable awaiting its flush.
+pub(crate) struct Imm {
+    pub mem: Arc<Mutex<Memtable>>,
+    /// The rotation that closed its WAL segment; the flush awaits it first.
+    pub rotate: Option<WalWait>,
+    /// The segment the next memtable's records go to: the flush's new log number.
+    pub log: u64,
+    /// Every commit with ts ≤ this is in this or an older memtable.
+    pub max_ts: Timestamp,
+}
+
+pub(crate) struct State {
+    pub mem: Arc<Mutex<Memtable>>,
+    /// Oldest first.
+    pub imms: VecDeque<Imm>,
+    pub version: Arc<Version>,
+    /// The durable description of the tables.
+    pub manifest: ManifestState,
+    pub tables: BTreeMap<u64, Arc<Table>>,
+    pub next_file: u64,
+    /// The newest ts applied.
+    pub last_ts: Timestamp,
+    pub wal_segments: BTreeSet<u64>,
+    pub poisoned: Option<String>,
+    pub closed: bool,
+    /// A manual full compaction in progress: the next level to compact.
+    pub force_compaction: Option<usize>,
+    /// Per level, where round-robin compaction resumes.
+    pub cursor: Vec<Key>,
+    pub stats: LsmStats,
+}
+
+impl State {
+    pub fn alloc_file(&mut self) -> u64 {
+        let n = self.next_file;
+        self.next_file += 1;
+        n
+    }
+
+    pub fn check_open(&self) -> Result<()> {
+        if let Some(why) = &self.poisoned {
+            return Err(LsmError::Poisoned(why.clone()));
+        }
+        if self.closed {
+            return Err(LsmError::Closed);
+        }
+        Ok(())
+    }
+}
+
+pub(crate) struct Shared {
+    pub dir: PathBuf,
+    pub opts: Options,
+    pub state: Mutex<State>,
+    pub wal: Wal,
+    /// Wakes the background task.
+    pub work: Notify,
+    /// Bumped whenever the background task finishes a step or the store is poisoned.
+    pub progress: watch::Sender<u64>,
+    pub horizon: Mutex<Option<HorizonFn>>,
+    pub bg: Mutex<Option<sim_runtime::task::JoinHandle<()>>>,
+}
+
+/// Locks `m`, ignoring std's poisoning (no code panics while holding these locks, and
+/// fail-stop is tracked explicitly).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Fail-stop: records the first failure; wakes everyone waiting.
+    pub fn poison(&self, why: &str) {
+        let mut st = self.state();
+        if st.poisoned.is_none() {
+            tracing::error!(dir = %self.dir.display(), why, "lsm store poisoned");
+            st.poisoned = Some(why.to_string());
+        }
+        drop(st);
+        self.bump();
+    }
+
+    pub fn bump(&self) {
+        self.progress.send_modify(|v| *v += 1);
+    }
+
+    /// Waits until `done(state)` holds or the store fails.
+    pub async fn wait_until(&self, done: impl Fn(&State) -> bool) -> Result<()> {
+        let mut rx = self.progress.subscribe();
+        loop {
+            {
+                let st = self.state();
+                if let Some(why) = &st.poisoned {
+                    return Err(LsmError::Poisoned(why.clone()));
+                }
+                if done(&st) {
+                    return Ok(());
+                }
+                if st.closed {
+                    return Err(LsmError::Closed);
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err(LsmError::Closed);
+            }
+        }
+    }
+
+    pub fn stats(&self) -> LsmStats {
+        let st = self.state();
+        let mut s = st.stats.clone();
+        s.tables_per_level = st.version.levels.iter().map(Vec::len).collect();
+        s.immutable_memtables = st.imms.len();
+        s.wal_segments = st.wal_segments.len();
+        s
+    }
+}
+
+/// Poisons a store from wherever a failure is seen.
+#[derive(Clone)]
+pub struct Poisoner(Arc<Shared>);
+
+impl Poisoner {
+    /// Fail-stop with reason `why`.
+    pub fn poison(&self, why: &str) {
+        self.0.poison(why);
+    }
+}
+
+impl std::fmt::Debug for Poisoner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Poisoner")
+    }
+}
+
+/// The LSM store. Dropping it stops its background task.
+pub struct LsmStore {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for LsmStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LsmStore")
+            .field("dir", &self.shared.dir)
+            .finish()
+    }
+}
+
+/// What a read sees: the sources, captured atomically.
+struct View {
+    mem: Arc<Mutex<Memtable>>,
+    /// Newest first.
+    imms: Vec<Arc<Mutex<Memtable>>>,
+    version: Arc<Version>,
+}
+
+impl LsmStore {
+    /// Opens (creating if needed) the store in `dir` and recovers it; see
+    /// [`super::recovery`].
+    pub async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recovery)> {
+        super::recovery::open(dir, opts).await
+    }
+
+    /// Logs and applies one commit at `ts` (greater than every ts applied before). The
+    /// record is queued to the WAL and the versions enter the memtable at once, but a
+    /// reader sees them only when it reads at ≥ `ts`, which the caller must not allow
+    /// before the returned wait (or `hook`) reports the record durable. May freeze the
+    /// memtable and rotate the WAL. Call under the caller's commit lock.
+    pub fn apply(&self, ts: Timestamp, writes: &WriteSet, hook: Option<Hook>) -> Result<WalWait> {
+        let mut st = self.shared.state();
+        st.check_open()?;
+        assert!(ts > st.last_ts, "apply at {ts} after {}", st.last_ts);
+        let wait = match self.shared.wal.submit(&encode_commit(ts, writes), hook) {
+            Ok(w) => w,
+            Err(e) => {
+                drop(st);
+                self.shared.poison(&e.to_string());
+                return Err(e.into());
+            }
+        };
+        let full = {
+            let mut mem = lock(&st.mem);
+            mem.apply(ts, writes);
+            mem.approx_bytes() >= self.shared.opts.memtable_bytes
+        };
+        st.last_ts = ts;
+        if full {
+            self.freeze(&mut st)?;
+        }
+        Ok(wait)
+    }
+
+    /// Freezes the active memtable (if not empty) and rotates the WAL to a new segment.
+    fn freeze(&self, st: &mut State) -> Result<()> {
+        if lock(&st.mem).is_empty() {
+            return Ok(());
+        }
+        let seq = st.alloc_file();
+        let rotate = self
+            .shared
+            .wal
+            .rotate(&segment_path(&self.shared.dir, seq))?;
+        st.wal_segments.insert(seq);
+        let old = std::mem::replace(&mut st.mem, Arc::new(Mutex::new(Memtable::new())));
+        st.imms.push_back(Imm {
+            mem: old,
+            rotate: Some(rotate),
+            log: seq,
+            max_ts: st.last_ts,
+        });
+        self.shared.work.notify_one();
+        Ok(())
+    }
+
+    fn view(&self) -> Result<View> {
+        let st = self.shared.state();
+        st.check_open()?;
+        Ok(View {
+            mem: st.mem.clone(),
+            imms: st.imms.iter().rev().map(|i| i.mem.clone()).collect(),
+            version: st.version.clone(),
+        })
+    }
+
+    /// The newest version of `key` with ts ≤ `at` (a value or a tombstone).
+    pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<MvccVersion>> {
+        let view = self.view()?;
+        if let Some(v) = lock(&view.mem).get(key, at) {
+            return Ok(Some(v));
+        }
+        for imm in &view.imms {
+            if let Some(v) = lock(imm).get(key, at) {
+                return Ok(Some(v));
+            }
+        }
+        for t in &view.version.levels[0] {
+            if let Some(v) = t.get(key, at).await? {
+                return Ok(Some(v));
+            }
+        }
+        for level in 1..view.version.levels.len() {
+            if let Some(t) = view.version.table_for(level, key) {
+                if let Some(v) = t.get(key, at).await? {
+                    return Ok(Some(v));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The live rows of `range` as of `at`, in key order.
+    pub async fn scan(&self, range: &KeyRange, at: Timestamp) -> Result<Vec<(Key, Value)>> {
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let view = self.view()?;
+        let mut merged: BTreeMap<Key, MvccVersion> = BTreeMap::new();
+        let mut take = |rows: Vec<(Key, MvccVersion)>| {
+            for (k, v) in rows {
+                match merged.get(&k) {
+                    Some(old) if old.ts >= v.ts => {}
+                    _ => {
+                        merged.insert(k, v);
+                    }
+                }
+            }
+        };
+        take(lock(&view.mem).scan(range, at));
+        for imm in &view.imms {
+            take(lock(imm).scan(range, at));
+        }
+        for level in &view.version.levels {
+            for t in level.iter().filter(|t| t.meta().overlaps_range(range)) {
+                take(t.scan(range, at).await?);
+            }
+        }
+        Ok(merged
+            .into_iter()
+            .filter_map(|(k, v)| v.value.map(|v| (k, v)))
+            .collect())
+    }
+
+    /// Waits while too many frozen memtables await their flush (write stall).
+    pub async fn wait_for_room(&self) -> Result<()> {
+        let max = self.shared.opts.max_immutable_memtables;
+        self.shared.wait_until(|st| st.imms.len() < max).await
+    }
+
+    /// Freezes the memtable and waits until every frozen memtable is flushed.
+    pub async fn flush(&self) -> Result<()> {
+        {
+            let mut st = self.shared.state();
+            st.check_open()?;
+            self.freeze(&mut st)?;
+        }
+        self.shared.wait_until(|st| st.imms.is_empty()).await
+    }
+
+    /// Flushes, then compacts every level in turn (all of its tables) into the next,
+    /// and the last level into itself, and waits for it: every version present at the
+    /// call is rewritten once with garbage collection at the current horizon.
+    pub async fn compact_all(&self) -> Result<()> {
+        self.flush().await?;
+        self.shared.state().force_compaction = Some(0);
+        self.shared.work.notify_one();
+        self.shared
+            .wait_until(|st| st.force_compaction.is_none() && !st.stats.compacting)
+            .await
+    }
+
+    /// Waits until no flush or compaction is pending or running.
+    pub async fn wait_idle(&self) -> Result<()> {
+        let opts = self.shared.opts.clone();
+        self.shared.work.notify_one();
+        self.shared
+            .wait_until(|st| {
+                st.imms.is_empty()
+                    && !st.stats.compacting
+                    && st.force_compaction.is_none()
+                    && st.version.pick(&opts, &st.cursor).is_none()
+            })
+            .await
+    }
+
+    /// Sets where garbage collection stops (see [`HorizonFn`]). Without one, compaction
+    /// keeps every version.
+    pub fn set_gc_horizon(&self, f: HorizonFn) {
+        *lock(&self.shared.horizon) = Some(f);
+    }
+
+    /// Poisons the store (the caller saw a failure the store must not outlive).
+    pub fn poison(&self, why: &str) {
+        self.shared.poison(why);
+    }
+
+    /// `Ok` unless the store is poisoned ([`LsmError::Poisoned`]) or closed.
+    pub fn check_open(&self) -> Result<()> {
+        self.shared.state().check_open()
+    }
+
+    /// A handle that can poison the store from elsewhere (a WAL hook).
+    pub fn poisoner(&self) -> Poisoner {
+        Poisoner(self.shared.clone())
+    }
+
+    /// Counters and shape.
+    pub fn stats(&self) -> LsmStats {
+        self.shared.stats()
+    }
+
+    /// The newest ts applied (recovered or since).
+    pub fn last_ts(&self) -> Timestamp {
+        self.shared.state().last_ts
+    }
+
+    /// Checks the level invariants ([`Version::check`]).
+    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+        self.shared.state().version.check()
+    }
+
+    /// Stops the background task (after its current step) and the WAL writer. Commits
+    /// whose WAL record was queued are written first.
+    pub async fn close(&self) -> Result<()> {
+        {
+            let mut st = self.shared.state();
+            if st.closed {
+                return Ok(());
+            }
+            st.closed = true;
+        }
+        self.shared.work.notify_one();
+        self.shared.bump();
+        let bg = lock(&self.shared.bg).take();
+        if let Some(bg) = bg {
+            let _ = bg.await;
+        }
+        self.shared.wal.close().await?;
+        Ok(())
+    }
+}
+
+impl Drop for LsmStore {
+    fn drop(&mut self) {
+        self.shared.state().closed = true;
+        self.shared.work.notify_one();
+    }
+}

@@ -1,0 +1,200 @@
+//! The tree's shape at one moment: the open tables of every level, and which
+//! compaction to run next.
+//!
+//! Invariants (checked by [`Version::check`]):
+//! - Level 0 tables are ordered newest first (descending file number) and may overlap;
+//!   a newer level-0 table holds only versions newer than an older one's.
+//! - In every deeper level tables are sorted by key and do not overlap, and a user key
+//!   lives in at most one table (compaction cuts output only between user keys).
+//! - For one user key, the versions in level `i` are newer than those in level `i+1`.
+//!   Reads therefore stop at the first source that has a version at or below their ts.
+
+use std::sync::Arc;
+
+use super::manifest::ManifestState;
+use super::options::Options;
+use super::sstable::Table;
+use crate::mvcc::Key;
+
+/// An immutable view of the levels; readers hold an `Arc` of it while they read, which
+/// keeps the tables' files open even after a compaction deletes them.
+#[derive(Debug, Default)]
+pub struct Version {
+    /// Per level, its tables (see the module invariants for their order).
+    pub levels: Vec<Vec<Arc<Table>>>,
+}
+
+/// A compaction to run: `inputs` of `level` merge with the overlapping `next` tables of
+/// `out_level` into new tables of `out_level` (`level + 1`, or `level` itself for a
+/// rewrite of the last level).
+#[derive(Debug)]
+pub struct Plan {
+    /// The source level.
+    pub level: usize,
+    /// The level the outputs go to.
+    pub out_level: usize,
+    /// Tables of `level`.
+    pub inputs: Vec<Arc<Table>>,
+    /// Overlapping tables of `level + 1`.
+    pub next: Vec<Arc<Table>>,
+}
+
+impl Version {
+    /// The version the manifest `state` describes, from the open `tables`.
+    pub fn build(
+        state: &ManifestState,
+        tables: &std::collections::BTreeMap<u64, Arc<Table>>,
+    ) -> Version {
+        let mut levels: Vec<Vec<Arc<Table>>> = state
+            .levels
+            .iter()
+            .map(|l| l.keys().map(|n| tables[n].clone()).collect())
+            .collect();
+        levels[0].sort_by_key(|t| std::cmp::Reverse(t.meta().number));
+        for l in levels.iter_mut().skip(1) {
+            l.sort_by(|a, b| a.meta().smallest.cmp(&b.meta().smallest));
+        }
+        Version { levels }
+    }
+
+    /// Checks the ordering invariants of the module doc that need no I/O.
+    pub fn check(&self) -> Result<(), String> {
+        for w in self.levels[0].windows(2) {
+            if w[0].meta().number <= w[1].meta().number || w[0].meta().min_ts <= w[1].meta().max_ts
+            {
+                return Err(format!(
+                    "level 0 tables {} and {} out of order",
+                    w[0].meta().number,
+                    w[1].meta().number
+                ));
+            }
+        }
+        for (l, tables) in self.levels.iter().enumerate().skip(1) {
+            for w in tables.windows(2) {
+                if w[0].meta().largest >= w[1].meta().smallest {
+                    return Err(format!(
+                        "level {l} tables {} and {} overlap",
+                        w[0].meta().number,
+                        w[1].meta().number
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes in `level`.
+    pub fn level_bytes(&self, level: usize) -> u64 {
+        self.levels[level].iter().map(|t| t.meta().size).sum()
+    }
+
+    /// Tables of `level` (≥ 1) whose key span meets `[lo, hi]`.
+    pub fn overlapping(&self, level: usize, lo: &[u8], hi: &[u8]) -> Vec<Arc<Table>> {
+        self.levels[level]
+            .iter()
+            .filter(|t| t.meta().overlaps(lo, hi))
+            .cloned()
+            .collect()
+    }
+
+    /// The table of `level` (≥ 1) whose span contains `key`, if any.
+    pub fn table_for(&self, level: usize, key: &[u8]) -> Option<&Arc<Table>> {
+        let tables = &self.levels[level];
+        let i = tables.partition_point(|t| t.meta().largest.as_slice() < key);
+        tables
+            .get(i)
+            .filter(|t| t.meta().smallest.as_slice() <= key)
+    }
+
+    /// Whether any level below `level` may hold a version of `key` (so a tombstone
+    /// written to `level` must be kept).
+    pub fn below_may_hold(&self, level: usize, key: &[u8]) -> bool {
+        (level + 1..self.levels.len()).any(|l| self.table_for(l, key).is_some())
+    }
+
+    /// The most urgent compaction, if any level is over its limit; `cursor[level]` is
+    /// the key after which the last compaction of that level stopped (round robin).
+    pub fn pick(&self, opts: &Options, cursor: &[Key]) -> Option<Plan> {
+        let last = self.levels.len() - 1;
+        let mut best: Option<(f64, usize)> = None;
+        let l0 = self.levels[0].len() as f64 / opts.l0_compaction_trigger as f64;
+        if l0 >= 1.0 {
+            best = Some((l0, 0));
+        }
+        for level in 1..last {
+            let score = self.level_bytes(level) as f64 / opts.level_max_bytes(level) as f64;
+            if score >= 1.0 && best.map_or(true, |(s, _)| score > s) {
+                best = Some((score, level));
+            }
+        }
+        best.map(|(_, level)| self.plan(level, cursor))
+    }
+
+    /// A compaction of `level` into `level + 1`: all of level 0, or for deeper levels the
+    /// first table after `cursor[level]` (wrapping around).
+    pub fn plan(&self, level: usize, cursor: &[Key]) -> Plan {
+        let inputs: Vec<Arc<Table>> = if level == 0 {
+            self.levels[0].clone()
+        } else {
+            let tables = &self.levels[level];
+            let after = cursor.get(level).map_or(&[][..], Vec::as_slice);
+            let pick = tables
+                .iter()
+                .find(|t| t.meta().smallest.as_slice() > after)
+                .or(tables.first());
+            pick.into_iter().cloned().collect()
+        };
+        let lo = inputs
+            .iter()
+            .map(|t| t.meta().smallest.clone())
+            .min()
+            .unwrap_or_default();
+        let hi = inputs
+            .iter()
+            .map(|t| t.meta().largest.clone())
+            .max()
+            .unwrap_or_default();
+        let next = if inputs.is_empty() {
+            Vec::new()
+        } else {
+            self.overlapping(level + 1, &lo, &hi)
+        };
+        Plan {
+            level,
+            out_level: level + 1,
+            inputs,
+            next,
+        }
+    }
+
+    /// A compaction of every table of `level` into the next level, or, for the last
+    /// level, into itself (a rewrite that collects everything below the horizon).
+    pub fn plan_all(&self, level: usize) -> Plan {
+        let last = self.levels.len() - 1;
+        let inputs = self.levels[level].clone();
+        if level == last || inputs.is_empty() {
+            return Plan {
+                level,
+                out_level: level,
+                inputs,
+                next: Vec::new(),
+            };
+        }
+        let lo = inputs
+            .iter()
+            .map(|t| t.meta().smallest.clone())
+            .min()
+            .unwrap_or_default();
+        let hi = inputs
+            .iter()
+            .map(|t| t.meta().largest.clone())
+            .max()
+            .unwrap_or_default();
+        Plan {
+            level,
+            out_level: level + 1,
+            next: self.overlapping(level + 1, &lo, &hi),
+            inputs,
+        }
+    }
+}
