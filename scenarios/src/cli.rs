@@ -70,8 +70,8 @@ pub enum Command {
         #[arg(long)]
         seed: u64,
     },
-    /// Interactive embedded database (`--path`) or replicated cluster (`--connect`).
-    /// [not built yet]
+    /// Interactive embedded database (`--path DIR`; named concurrent transactions,
+    /// `--json` for scripts) or replicated cluster (`--connect`, not built yet).
     Shell {
         #[arg(long)]
         path: Option<PathBuf>,

@@ -21,3 +21,4 @@ pub mod chatter;
 pub mod cli;
 pub mod demo_crash;
 pub mod determinism;
+pub mod shell;

@@ -13,6 +13,11 @@ fn main() -> ExitCode {
         Command::CheckDeterminism { scenario, seed } => {
             scenarios::determinism::main(&scenario, seed)
         }
+        Command::Shell {
+            path: Some(path),
+            connect: None,
+            json,
+        } => scenarios::shell::main(&path, json),
         other => not_built(&other),
     }
 }

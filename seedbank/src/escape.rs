@@ -1,0 +1,176 @@
+//! Panics of simulated runs: where they happened, and whether they are an escape from
+//! the simulation.
+//!
+//! A run's panic reaches `Sim::run` as a bare message. To report its location — and,
+//! for a panic raised inside the standard library, the user's line that led there —
+//! the harness installs (once per process) a panic hook that, on a thread running a
+//! harness seed, records the location and a backtrace into that seed's slot,
+//! and prints nothing (the harness prints one report per failing seed). Panics on any
+//! other thread go to the previous hook unchanged.
+//!
+//! Escapes recognized from the panic: an OS thread. madsim makes `pthread_attr_init`
+//! fail inside a run, so `std::thread::spawn` panics inside std; the backtrace shows
+//! `std::thread::…spawn` frames, and the first frame after them outside the standard
+//! library is the line that tried.
+
+use std::backtrace::Backtrace;
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, Once};
+
+/// A panic recorded by the hook.
+#[derive(Debug)]
+pub(crate) struct Captured {
+    pub location: Option<String>,
+    pub backtrace: Backtrace,
+}
+
+pub(crate) type Slot = Arc<Mutex<Option<Captured>>>;
+
+thread_local! {
+    static SLOT: RefCell<Option<Slot>> = const { RefCell::new(None) };
+}
+
+/// Records panics on the current thread (a seed's fresh thread) into `slot`.
+pub(crate) fn capture_on_this_thread(slot: Slot) {
+    install_hook();
+    SLOT.with(|s| *s.borrow_mut() = Some(slot));
+}
+
+fn install_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let slot = SLOT
+                .try_with(|s| s.try_borrow().ok().and_then(|s| s.clone()))
+                .ok()
+                .flatten();
+            let Some(slot) = slot else {
+                return previous(info);
+            };
+            let captured = Captured {
+                location: info.location().map(|l| l.to_string()),
+                backtrace: Backtrace::force_capture(),
+            };
+            // Keep the last panic: a panic the body caught itself came earlier.
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(captured);
+        }));
+    });
+}
+
+/// Whether a source location is inside the Rust toolchain's own library.
+fn in_std(location: &str) -> bool {
+    location.starts_with("/rustc/")
+        || location.contains("/library/std/")
+        || location.contains("/library/core/")
+}
+
+/// One frame of a backtrace: function name and, if known, `file:line:col`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub function: String,
+    pub location: Option<String>,
+}
+
+/// Parses std's backtrace text (`  N: function` then `at file:line:col` lines; inlined
+/// frames repeat the pair without a number).
+pub(crate) fn parse_frames(text: &str) -> Vec<Frame> {
+    let mut frames: Vec<Frame> = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if let Some(loc) = trimmed.strip_prefix("at ") {
+            if let Some(last) = frames.last_mut() {
+                if last.location.is_none() {
+                    last.location = Some(loc.to_string());
+                }
+            }
+            continue;
+        }
+        let function = match trimmed.split_once(": ") {
+            Some((n, f)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => f,
+            _ => trimmed,
+        };
+        if !function.is_empty() {
+            frames.push(Frame {
+                function: function.to_string(),
+                location: None,
+            });
+        }
+    }
+    frames
+}
+
+/// What escaped the simulation, and where.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Escape {
+    /// What the code touched, in words.
+    pub what: String,
+    /// The user's source line that did it (`file:line:col`), when the backtrace has it.
+    pub at: Option<String>,
+    /// What to use instead.
+    pub instead: String,
+}
+
+/// Recognizes an OS-thread spawn in a captured panic.
+pub(crate) fn classify(captured: &Captured) -> Option<Escape> {
+    // Cheap test first: only a panic located in the standard library can be an
+    // escape we know; formatting a backtrace resolves symbols, which takes a while.
+    if !captured.location.as_deref().is_some_and(in_std) {
+        return None;
+    }
+    let frames = parse_frames(&captured.backtrace.to_string());
+    classify_frames(&frames)
+}
+
+pub(crate) fn classify_frames(frames: &[Frame]) -> Option<Escape> {
+    // Inlined frames carry DWARF's short names (`spawn<F, T>`), so look at where the
+    // frame is as well as at its name.
+    let is_spawn = |f: &Frame| {
+        f.function.contains("spawn")
+            && (f.function.starts_with("std::thread::")
+                || f.location
+                    .as_deref()
+                    .is_some_and(|l| l.contains("/library/std/src/thread/")))
+    };
+    let last_spawn = frames.iter().rposition(is_spawn)?;
+    let at = frames[last_spawn + 1..]
+        .iter()
+        .filter_map(|f| f.location.as_deref())
+        .find(|loc| !in_std(loc) && !loc.contains("/.cargo/registry/"))
+        .map(str::to_string);
+    Some(Escape {
+        what: "started an OS thread (std::thread::spawn): madsim refuses to create threads inside a simulated run".to_string(),
+        at,
+        instead: "spawn a task instead: seedbank::task::spawn (sim_runtime::task::spawn)".to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_user_frame_after_the_thread_spawn_frames() {
+        let text = "\
+   0: std::backtrace::Backtrace::force_capture
+             at /rustc/abc/library/std/src/backtrace.rs:312:9
+   1: core::panicking::assert_failed
+             at /rustc/abc/library/core/src/panicking.rs:380:5
+   2: std::thread::Builder::spawn_unchecked_
+             at /rustc/abc/library/std/src/thread/mod.rs:560:30
+   3: spawn<my_test::escape::{closure_env#0}, ()>
+             at /rustc/abc/library/std/src/thread/functions.rs:126:5
+      my_test::escape::{{closure}}
+             at ./tests/escape.rs:42:13
+   4: sim_runtime::task::Traced::poll
+             at ./sim-runtime/src/task.rs:80:9
+";
+        let frames = parse_frames(text);
+        assert_eq!(frames.len(), 6);
+        assert_eq!(frames[4].function, "my_test::escape::{{closure}}");
+        let escape = classify_frames(&frames).expect("a thread spawn");
+        assert_eq!(escape.at.as_deref(), Some("./tests/escape.rs:42:13"));
+        assert!(escape.what.contains("OS thread"));
+        assert!(classify_frames(&frames[..2]).is_none());
+    }
+}

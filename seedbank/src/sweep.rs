@@ -1,0 +1,386 @@
+//! The simulated world: sweep seeds — each run in its own process (default) or on a
+//! fresh thread of this one, always with a fresh madsim runtime
+//! (`sim_runtime::sim::Sim`) — optionally twice, and collect what failed.
+
+use crate::child::{self, RunOutcome};
+use crate::escape::{self, Slot};
+use crate::harness::{DeterminismCheck, EnvOverrides, Faults, Isolation, Outcome, Test};
+use crate::report::{Failure, FailureKind, SweepReport};
+use crate::Ctx;
+use sim_fs::FaultConfig;
+use sim_net::NetFaultConfig;
+use sim_runtime::sim::{compare, Determinism, Sim};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One finished seed.
+struct SeedResult {
+    seed: u64,
+    twice: bool,
+    failure: Option<Failure>,
+    faults: BTreeMap<String, u64>,
+    virtual_time: Duration,
+}
+
+fn draw<C: Clone>(
+    faults: &Faults<C>,
+    stream: &'static str,
+    random: fn(&mut sim_runtime::rng::StreamRng) -> C,
+) -> Option<C> {
+    match faults {
+        Faults::None => None,
+        Faults::Fixed(c) => Some(c.clone()),
+        Faults::Random(adjust) => {
+            let mut c = random(&mut sim_runtime::rng::stream(stream));
+            if let Some(adjust) = adjust {
+                adjust(&mut c);
+            }
+            Some(c)
+        }
+    }
+}
+
+/// The configuration of a sweep after the environment had its say.
+struct Plan {
+    seeds: std::ops::Range<u64>,
+    determinism: DeterminismCheck,
+    jobs: usize,
+    isolation: Isolation,
+    /// This sweep's ordinal in its test function.
+    sweep: u32,
+}
+
+impl Test {
+    fn plan(&self) -> Plan {
+        let env = EnvOverrides::from_env();
+        let (seeds, determinism) = if self.ignore_env {
+            (self.seeds.clone(), self.determinism)
+        } else {
+            (
+                env.seeds.unwrap_or_else(|| self.seeds.clone()),
+                env.determinism.unwrap_or(self.determinism),
+            )
+        };
+        let jobs = match env.jobs.or(self.jobs).unwrap_or(1) {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        // A child process needs the libtest name to select this test; a doctest or a
+        // plain `main` has none.
+        let named = self.name != "main" && self.name != "unnamed";
+        let isolation = match env.isolation.unwrap_or(self.isolation) {
+            Isolation::Process if named => Isolation::Process,
+            _ => Isolation::Thread,
+        };
+        Plan {
+            seeds,
+            determinism,
+            jobs,
+            isolation,
+            sweep: 0,
+        }
+    }
+
+    /// Runs every seed in simulation and reports, without panicking. Seeds, jobs,
+    /// isolation and the determinism check come from the builder, overridden by the
+    /// environment (unless [`Test::ignore_env`]). With [`Test::stop_on_failure`] (the
+    /// default) no new seed starts after a failure; with several jobs, seeds already
+    /// running finish, so more than one failure may be reported.
+    ///
+    /// ```
+    /// let report = seedbank::Test::new(seedbank::origin!())
+    ///     .seeds(3)
+    ///     .sweep(|ctx: seedbank::Ctx| async move {
+    ///         assert!(ctx.seed() != 1, "seed 1 is unlucky");
+    ///     });
+    /// assert_eq!(report.failing_seeds(), vec![1]);
+    /// assert!(report.first_failure().unwrap().reproduce.starts_with("SEEDBANK_SEED=1 "));
+    /// ```
+    pub fn sweep<F, Fut>(&self, body: F) -> SweepReport
+    where
+        F: Fn(Ctx) -> Fut + Send + Sync + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Outcome,
+    {
+        let body = Arc::new(body);
+        let ordinal = child::next_sweep_ordinal();
+        if let Some(request) = child::child_request() {
+            // We are the child process of a sweep: run the one seed and report it.
+            let outcome = if request.sweep == ordinal {
+                let mut outcome = self.run_here(request.seed, &body);
+                if !request.full_trace {
+                    outcome.slim();
+                }
+                outcome
+            } else {
+                RunOutcome::refused(format!(
+                    "process isolation runs a test function again for each seed, so it supports one \
+                     sweep per test function, and {} starts more than one: split it, or give it \
+                     .isolation(seedbank::Isolation::Thread)",
+                    self.name
+                ))
+            };
+            child::write_result(&request.out, &outcome);
+            // Nothing after the sweep in this test may run: it would act on a report
+            // of nothing. The parent reads the result file.
+            std::process::exit(0);
+        }
+        let plan = Plan {
+            sweep: ordinal,
+            ..self.plan()
+        };
+        let next = AtomicU64::new(plan.seeds.start);
+        let stop = AtomicBool::new(false);
+        let results = Mutex::new(Vec::new());
+        #[allow(clippy::disallowed_methods)] // wall time of the sweep, for the summary only
+        let started = std::time::Instant::now();
+        let worker = || loop {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let seed = next.fetch_add(1, Ordering::SeqCst);
+            if seed >= plan.seeds.end {
+                break;
+            }
+            let twice = match plan.determinism {
+                DeterminismCheck::Off => false,
+                DeterminismCheck::FirstSeed => seed == plan.seeds.start,
+                DeterminismCheck::EverySeed | DeterminismCheck::Only => true,
+            };
+            let only = plan.determinism == DeterminismCheck::Only;
+            let result = self.run_seed(seed, &body, &plan, twice, only);
+            if result.failure.is_some() && self.stop_on_failure {
+                stop.store(true, Ordering::SeqCst);
+            }
+            results
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(result);
+        };
+        if plan.jobs <= 1 {
+            worker();
+        } else {
+            // Worker threads only hand out seeds; every run still gets its own process
+            // (or fresh thread). None of this is inside a simulated run.
+            std::thread::scope(|s| {
+                for _ in 0..plan.jobs {
+                    s.spawn(worker);
+                }
+            });
+        }
+        let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+        results.sort_by_key(|r| r.seed);
+        let mut faults = BTreeMap::new();
+        for r in &results {
+            for (k, n) in &r.faults {
+                *faults.entry(k.clone()).or_insert(0) += n;
+            }
+        }
+        SweepReport {
+            test: self.name.clone(),
+            planned: plan.seeds,
+            seeds_run: results.len() as u64,
+            checked_twice: results.iter().filter(|r| r.twice).count() as u64,
+            virtual_time: results.iter().map(|r| r.virtual_time).sum(),
+            faults,
+            failures: results.into_iter().filter_map(|r| r.failure).collect(),
+            wall_time: started.elapsed(),
+        }
+    }
+
+    fn sim_for(&self, seed: u64) -> Sim {
+        let sim = Sim::new(seed)
+            .plugin::<sim_fs::SimFs>()
+            .time_limit(self.time_limit);
+        match &self.setup {
+            Some(setup) => setup(sim),
+            None => sim,
+        }
+    }
+
+    /// One run of `seed` in this process, on a fresh thread and runtime.
+    fn run_here<F, Fut>(&self, seed: u64, body: &Arc<F>) -> RunOutcome
+    where
+        F: Fn(Ctx) -> Fut + Send + Sync + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Outcome,
+    {
+        type Drawn = (Option<FaultConfig>, Option<NetFaultConfig>);
+        let drawn: Arc<Mutex<Drawn>> = Arc::new(Mutex::new((None, None)));
+        let slot: Slot = Arc::new(Mutex::new(None));
+        let (body, fs_faults, net_faults) = (
+            body.clone(),
+            self.fs_faults.clone(),
+            self.net_faults.clone(),
+        );
+        let (run_drawn, run_slot) = (drawn.clone(), slot.clone());
+        let report = self.sim_for(seed).run(move || async move {
+            escape::capture_on_this_thread(run_slot);
+            let fs = draw(&fs_faults, "seedbank.fs_faults", FaultConfig::random);
+            let net = draw(&net_faults, "seedbank.net_faults", NetFaultConfig::random);
+            if let Some(c) = &fs {
+                sim_fs::sim::set_fault_config(c.clone());
+            }
+            if let Some(c) = &net {
+                sim_net::faults::set_config(c.clone());
+            }
+            *run_drawn.lock().unwrap_or_else(|p| p.into_inner()) = (fs.clone(), net.clone());
+            let ctx = Ctx::new(seed, PathBuf::from("/"), fs, net);
+            body(ctx).await.into_result()
+        });
+        let (fs, net) = std::mem::take(&mut *drawn.lock().unwrap_or_else(|p| p.into_inner()));
+        let panic = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let escape = match (&report.output, &panic) {
+            (Err(_), Some(p)) => escape::classify(p),
+            _ => None,
+        };
+        RunOutcome {
+            output: report.output,
+            panic_location: panic.and_then(|p| p.location),
+            escape,
+            faults: report.faults,
+            fs,
+            net,
+            virtual_time: report.virtual_time,
+            digest: report.trace.digest,
+            count: report.trace.count,
+            checkpoints: report.trace.checkpoints,
+            digests: report.trace.digests,
+            events: report.trace.events,
+        }
+    }
+
+    /// One run of `seed`, isolated as planned.
+    fn run_once<F, Fut>(
+        &self,
+        seed: u64,
+        body: &Arc<F>,
+        plan: &Plan,
+        full_trace: bool,
+    ) -> Result<RunOutcome, String>
+    where
+        F: Fn(Ctx) -> Fut + Send + Sync + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Outcome,
+    {
+        match plan.isolation {
+            Isolation::Process => child::run_in_child(&self.name, plan.sweep, seed, full_trace),
+            Isolation::Thread => Ok(self.run_here(seed, body)),
+        }
+    }
+
+    fn run_seed<F, Fut>(
+        &self,
+        seed: u64,
+        body: &Arc<F>,
+        plan: &Plan,
+        twice: bool,
+        only: bool,
+    ) -> SeedResult
+    where
+        F: Fn(Ctx) -> Fut + Send + Sync + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Outcome,
+    {
+        let first = match self.run_once(seed, body, plan, twice) {
+            Ok(run) => run,
+            Err(e) => {
+                // The child could not run: report it as this seed's failure.
+                let kind = FailureKind::Panicked {
+                    message: e,
+                    location: None,
+                };
+                let failure = self.failure(seed, kind, None, None);
+                return SeedResult {
+                    seed,
+                    twice,
+                    failure: Some(failure),
+                    faults: BTreeMap::new(),
+                    virtual_time: Duration::ZERO,
+                };
+            }
+        };
+        let mut kind = None;
+        if twice {
+            match self.run_once(seed, body, plan, true) {
+                Ok(second) => {
+                    if let Determinism::Differs(d) = compare(seed, &first.trace(), &second.trace())
+                    {
+                        kind = Some(FailureKind::Nondeterministic(d));
+                    }
+                }
+                Err(e) => {
+                    kind = Some(FailureKind::Panicked {
+                        message: format!("second run: {e}"),
+                        location: None,
+                    })
+                }
+            }
+        }
+        if kind.is_none() && !only {
+            kind = verdict(&first);
+        }
+        let failure = kind.map(|kind| self.failure(seed, kind, Some(&first), first_error(&first)));
+        SeedResult {
+            seed,
+            twice,
+            failure,
+            faults: first.faults,
+            virtual_time: first.virtual_time,
+        }
+    }
+
+    fn failure(
+        &self,
+        seed: u64,
+        kind: FailureKind,
+        run: Option<&RunOutcome>,
+        first_error: Option<String>,
+    ) -> Failure {
+        let nondeterministic = matches!(kind, FailureKind::Nondeterministic(_));
+        Failure {
+            test: self.name.clone(),
+            seed,
+            first_run_error: if nondeterministic { first_error } else { None },
+            kind,
+            faults: run.map(|r| r.faults.clone()).unwrap_or_default(),
+            fs_faults: run.and_then(|r| r.fs.clone()),
+            net_faults: run.and_then(|r| r.net.clone()),
+            virtual_time: run.map_or(Duration::ZERO, |r| r.virtual_time),
+            events: run.map_or(0, |r| r.count),
+            digest: run.map_or(0, |r| r.digest),
+            recent: run.map(RunOutcome::recent).unwrap_or_default(),
+            reproduce: self.reproduce_command(seed, nondeterministic),
+        }
+    }
+}
+
+fn first_error(run: &RunOutcome) -> Option<String> {
+    match &run.output {
+        Err(panic) => Some(panic.clone()),
+        Ok(Err(e)) => Some(e.clone()),
+        Ok(Ok(())) => None,
+    }
+}
+
+/// The verdict of one run: `None` if it passed.
+fn verdict(run: &RunOutcome) -> Option<FailureKind> {
+    match &run.output {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(FailureKind::Returned(e.clone())),
+        Err(message) => Some(match &run.escape {
+            Some(escape) => FailureKind::Escaped {
+                escape: escape.clone(),
+                message: message.clone(),
+            },
+            None => FailureKind::Panicked {
+                message: message.clone(),
+                location: run.panic_location.clone(),
+            },
+        }),
+    }
+}
