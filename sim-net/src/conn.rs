@@ -10,6 +10,7 @@
 use crate::config::Config;
 use crate::frame::{self, FrameError};
 use crate::handshake::{HandshakeError, Hello, MAX_HANDSHAKE_BYTES};
+use crate::signal::Signal;
 use crate::sink::Sink;
 use crate::stats::{bump, Stats};
 use crate::Message;
@@ -25,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 /// An encoded frame, header included.
 pub(crate) type Frame = Vec<u8>;
@@ -42,7 +43,7 @@ pub(crate) struct Shared<M> {
     pub inbound: Mutex<BTreeMap<u64, Route>>,
     inbound_open: AtomicUsize,
     next_conn: AtomicU64,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Arc<Signal>,
     /// Requests to start a peer's link, served by a task on the endpoint's own node.
     links: mpsc::UnboundedSender<LinkRequest>,
 }
@@ -72,7 +73,7 @@ impl<M: Message> Shared<M> {
         config: Config,
         local_addr: SocketAddr,
         inbox: mpsc::Sender<(u64, M)>,
-        shutdown: watch::Receiver<bool>,
+        shutdown: Arc<Signal>,
         links: mpsc::UnboundedSender<LinkRequest>,
     ) -> Self {
         Shared {
@@ -99,7 +100,7 @@ impl<M: Message> Shared<M> {
 
     /// Whether the endpoint has been closed.
     pub(crate) fn is_shut_down(&self) -> bool {
-        *self.shutdown.borrow()
+        self.shutdown.version() > 0
     }
 }
 
@@ -109,25 +110,14 @@ pub(crate) fn spawn_task<M, F>(shared: &Shared<M>, name: &str, fut: F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let mut shutdown = shared.shutdown.clone();
+    let shutdown = shared.shutdown.clone();
     sim_runtime::task::spawn_named(name, async move {
         tokio::select! {
             biased;
-            _ = wait_shutdown(&mut shutdown) => {}
+            _ = shutdown.changed(0) => {}
             _ = fut => {}
         }
     });
-}
-
-async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
-    loop {
-        if *rx.borrow_and_update() {
-            return;
-        }
-        if rx.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 /// Records a message event in the run trace (simulation only).

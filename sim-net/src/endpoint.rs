@@ -4,6 +4,7 @@ use crate::config::Config;
 use crate::conn::{self, lock, Peer, Shared};
 use crate::frame::{self, FrameError};
 use crate::handshake::MAX_HANDSHAKE_BYTES;
+use crate::signal::Signal;
 use crate::stats::{bump, NetStats};
 use crate::Message;
 use sim_runtime::trace::EventKind;
@@ -13,7 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 /// Longest token accepted in a [`Config`] (it must fit in a handshake frame).
 pub const MAX_TOKEN_BYTES: usize = 1024;
@@ -55,11 +56,11 @@ impl std::error::Error for SendError {
 }
 
 /// Closes the endpoint when the last handle is dropped.
-struct ShutdownGuard(watch::Sender<bool>);
+struct ShutdownGuard(Arc<Signal>);
 
 impl Drop for ShutdownGuard {
     fn drop(&mut self) {
-        self.0.send_replace(true);
+        self.0.raise();
     }
 }
 
@@ -125,13 +126,13 @@ impl<M: Message> Endpoint<M> {
         let listener = TcpListener::bind(listen).await?;
         let local_addr = listener.local_addr()?;
         let (inbox_tx, inbox_rx) = mpsc::channel(config.inbox_capacity);
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let shutdown = Arc::new(Signal::default());
         let (links_tx, links_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared::new(
             config,
             local_addr,
             inbox_tx,
-            shutdown_rx,
+            shutdown.clone(),
             links_tx,
         ));
         conn::spawn_task(
@@ -148,7 +149,7 @@ impl<M: Message> Endpoint<M> {
         Ok(Endpoint {
             shared,
             inbox: Arc::new(tokio::sync::Mutex::new(inbox_rx)),
-            guard: Arc::new(ShutdownGuard(shutdown_tx)),
+            guard: Arc::new(ShutdownGuard(shutdown)),
         })
     }
 
@@ -307,6 +308,6 @@ impl<M: Message> Endpoint<M> {
     /// its tasks. Later sends fail with [`SendError::Closed`]; messages already
     /// received can still be read.
     pub fn close(&self) {
-        self.guard.0.send_replace(true);
+        self.guard.0.raise();
     }
 }

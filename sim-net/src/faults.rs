@@ -26,13 +26,14 @@
 //! between them.
 
 use crate::fault_config::NetFaultConfig;
+use crate::signal::Signal;
 use rand::Rng;
 use sim_runtime::trace::{self, EventKind};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 struct FaultState {
     config: NetFaultConfig,
@@ -41,7 +42,7 @@ struct FaultState {
     /// Directed links (from, to) on which frames are held.
     clogged: BTreeSet<(IpAddr, IpAddr)>,
     /// Bumped whenever `clogged` shrinks, to wake held readers.
-    changed: watch::Sender<u64>,
+    changed: Arc<Signal>,
 }
 
 impl Default for FaultState {
@@ -50,7 +51,7 @@ impl Default for FaultState {
             config: NetFaultConfig::default(),
             blocked: BTreeSet::new(),
             clogged: BTreeSet::new(),
-            changed: watch::channel(0).0,
+            changed: Arc::new(Signal::default()),
         }
     }
 }
@@ -64,7 +65,7 @@ fn with<R>(f: impl FnOnce(&mut FaultState) -> R) -> R {
 }
 
 fn wake_held(s: &FaultState) {
-    s.changed.send_modify(|v| *v = v.wrapping_add(1));
+    s.changed.raise();
 }
 
 fn pairs<'a>(from: &'a [IpAddr], to: &'a [IpAddr]) -> impl Iterator<Item = (IpAddr, IpAddr)> + 'a {
@@ -178,15 +179,14 @@ pub(crate) enum Verdict {
 /// Waits while the link `src → dst` is clogged. Returns whether the frame was held
 /// (counted once as `net.clog`).
 pub(crate) async fn wait_unclogged(src: IpAddr, dst: IpAddr) -> bool {
-    let mut rx = with(|s| s.changed.subscribe());
+    let signal = with(|s| s.changed.clone());
+    let mut seen = signal.version();
     if !is_clogged(src, dst) {
         return false;
     }
     sim_runtime::faults::count("net.clog");
     while is_clogged(src, dst) {
-        if rx.changed().await.is_err() {
-            break;
-        }
+        seen = signal.changed(seen).await;
     }
     true
 }

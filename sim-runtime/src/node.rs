@@ -79,8 +79,15 @@ impl NodeBuilder {
             let number = number.clone();
             let name = self.name.clone();
             builder = builder.init(move || {
-                let node = number.load(std::sync::atomic::Ordering::Relaxed);
-                Traced::new(init(), node, &format!("{name}.init"))
+                // madsim calls this inside `build()`, before the node's number is known,
+                // so read the number when the task first runs (by then it is stored).
+                let number = number.clone();
+                let init = init.clone();
+                let name = name.clone();
+                async move {
+                    let node = number.load(std::sync::atomic::Ordering::Relaxed);
+                    Traced::new(init(), node, &format!("{name}.init")).await
+                }
             });
         }
         let inner = builder.build();
@@ -160,7 +167,10 @@ impl Node {
     /// The node stays down until [`Node::restart`].
     #[track_caller]
     pub fn crash(&self) {
-        trace::record(EventKind::Node, format!("crash node {} (power loss)", self.number));
+        trace::record(
+            EventKind::Node,
+            format!("crash node {} (power loss)", self.number),
+        );
         crate::faults::count("node.crash");
         state::with(|s| s.power_loss.insert(self.number));
         Handle::current().kill(self.id());
@@ -181,7 +191,11 @@ impl Node {
     #[track_caller]
     pub fn restart(&self) {
         trace::record(EventKind::Node, format!("restart node {}", self.number));
-        assert!(self.has_init, "restart of node {} which has no init task", self.number);
+        assert!(
+            self.has_init,
+            "restart of node {} which has no init task",
+            self.number
+        );
         Handle::current().restart(self.id());
     }
 
@@ -206,7 +220,10 @@ impl Node {
     pub fn set_clock(&self, offset_ns: i64, drift_ppm: i64) {
         trace::record(
             EventKind::Node,
-            format!("clock node {} offset={offset_ns}ns drift={drift_ppm}ppm", self.number),
+            format!(
+                "clock node {} offset={offset_ns}ns drift={drift_ppm}ppm",
+                self.number
+            ),
         );
         if offset_ns != 0 || drift_ppm != 0 {
             crate::faults::count("node.clock_skew");

@@ -244,11 +244,17 @@ impl std::fmt::Display for Divergence {
         }
         match &self.first {
             Some(e) => writeln!(f, "  run 1:       {e}")?,
-            None => writeln!(f, "  run 1:       (no event: the run ended or it was not kept)")?,
+            None => writeln!(
+                f,
+                "  run 1:       (no event: the run ended or it was not kept)"
+            )?,
         }
         match &self.second {
             Some(e) => write!(f, "  run 2:       {e}"),
-            None => write!(f, "  run 2:       (no event: the run ended or it was not kept)"),
+            None => write!(
+                f,
+                "  run 2:       (no event: the run ended or it was not kept)"
+            ),
         }
     }
 }

@@ -47,7 +47,11 @@ fn run_returns_output_and_a_nonempty_trace() {
     let report = Sim::new(1).run(workload);
     let ticks = report.output.expect("run succeeds");
     assert!(ticks >= 15, "every node ticked to the end: {ticks}");
-    assert!(report.trace.count > 50, "trace has events: {}", report.trace.count);
+    assert!(
+        report.trace.count > 50,
+        "trace has events: {}",
+        report.trace.count
+    );
     assert!(report.virtual_time >= Duration::from_secs(1));
     assert_eq!(report.faults.get("node.crash"), Some(&1));
     assert_eq!(report.faults.get("node.pause"), Some(&1));
@@ -60,7 +64,10 @@ fn same_seed_same_digest_different_seed_different_digest() {
     let c = Sim::new(8).run(workload);
     assert_eq!(a.trace.digest, b.trace.digest);
     assert_eq!(a.trace.count, b.trace.count);
-    assert_ne!(a.trace.digest, c.trace.digest, "seeds 7 and 8 should differ");
+    assert_ne!(
+        a.trace.digest, c.trace.digest,
+        "seeds 7 and 8 should differ"
+    );
     match check_determinism(&Sim::new(7), workload) {
         Determinism::Same { digest, .. } => assert_eq!(digest, a.trace.digest),
         Determinism::Differs(d) => panic!("workload is deterministic, but: {d}"),
@@ -99,13 +106,20 @@ fn double_run_catches_planted_nondeterminism_and_names_the_line() {
             let second = d.second.as_ref().expect("run 2 has the divergent event");
             assert_eq!(first.line, planted_line(), "report: {d}");
             assert_eq!(second.line, planted_line());
-            assert!(first.file.ends_with("sim-runtime/tests/sim.rs"), "{}", first.file);
+            assert!(
+                first.file.ends_with("sim-runtime/tests/sim.rs"),
+                "{}",
+                first.file
+            );
             assert_ne!(first.detail, second.detail);
             let last = d.last_common.as_ref().expect("ten steps agree first");
             assert_eq!(last.detail, "step 9");
             let text = d.to_string();
             assert!(text.contains("NONDETERMINISTIC"), "{text}");
-            assert!(text.contains(&format!("sim.rs:{}", planted_line())), "{text}");
+            assert!(
+                text.contains(&format!("sim.rs:{}", planted_line())),
+                "{text}"
+            );
         }
     }
 }
@@ -119,14 +133,20 @@ fn streams_are_reproducible_per_seed_and_independent() {
                     // An extra draw on another stream must not shift "a".
                     let _: u64 = rng::stream("b").gen();
                 }
-                (0..4).map(|_| rng::stream("a").gen::<u64>()).collect::<Vec<_>>()
+                (0..4)
+                    .map(|_| rng::stream("a").gen::<u64>())
+                    .collect::<Vec<_>>()
             })
             .output
             .unwrap()
     };
     assert_eq!(draws(false), draws(true));
     let other_seed = Sim::new(12)
-        .run(|| async { (0..4).map(|_| rng::stream("a").gen::<u64>()).collect::<Vec<_>>() })
+        .run(|| async {
+            (0..4)
+                .map(|_| rng::stream("a").gen::<u64>())
+                .collect::<Vec<_>>()
+        })
         .output
         .unwrap();
     assert_ne!(draws(false), other_seed);
@@ -148,15 +168,24 @@ fn buggify_sites_activate_per_seed_and_fire() {
         });
         let fired = report.output.unwrap();
         // A site is either inactive for the whole run or fires about half the time.
-        assert!(fired == 0 || (20..=80).contains(&fired), "seed {seed}: {fired}");
+        assert!(
+            fired == 0 || (20..=80).contains(&fired),
+            "seed {seed}: {fired}"
+        );
         if fired > 0 {
             active_runs += 1;
-            assert_eq!(report.faults.get("buggify").copied(), Some(u64::from(fired)));
+            assert_eq!(
+                report.faults.get("buggify").copied(),
+                Some(u64::from(fired))
+            );
         }
         fired_total += fired;
     }
     // Activation probability is 25%: over 40 seeds both outcomes must appear.
-    assert!(active_runs > 2 && active_runs < 30, "active in {active_runs}/40 runs");
+    assert!(
+        active_runs > 2 && active_runs < 30,
+        "active in {active_runs}/40 runs"
+    );
     assert!(fired_total > 0);
     let off = Sim::new(0)
         .buggify(false)
@@ -220,8 +249,12 @@ fn node_restart_reruns_init_and_pause_freezes() {
 #[test]
 fn clock_offset_and_drift_are_per_node() {
     let report = Sim::new(9).run(|| async {
-        let skewed = node::build("skewed").ip("10.0.0.2".parse().unwrap()).create();
-        let plain = node::build("plain").ip("10.0.0.3".parse().unwrap()).create();
+        let skewed = node::build("skewed")
+            .ip("10.0.0.2".parse().unwrap())
+            .create();
+        let plain = node::build("plain")
+            .ip("10.0.0.3".parse().unwrap())
+            .create();
         skewed.set_clock(500_000_000, 100_000); // +0.5 s, runs 10% fast
         let a = skewed.spawn(async {
             let t0 = time::now();
@@ -239,10 +272,19 @@ fn clock_offset_and_drift_are_per_node() {
         (a.await.unwrap(), b.await.unwrap(), skew_now - plain_now)
     });
     let ((local, global), plain, offset) = report.output.unwrap();
-    assert!(offset >= Duration::from_millis(499), "offset visible: {offset:?}");
-    assert!(local >= Duration::from_secs(10), "local clock ran 10 s: {local:?}");
+    assert!(
+        offset >= Duration::from_millis(499),
+        "offset visible: {offset:?}"
+    );
+    assert!(
+        local >= Duration::from_secs(10),
+        "local clock ran 10 s: {local:?}"
+    );
     let g = global.as_secs_f64();
-    assert!((9.0..9.2).contains(&g), "10% fast clock sleeps ~9.09 s global: {g}");
+    assert!(
+        (9.0..9.2).contains(&g),
+        "10% fast clock sleeps ~9.09 s global: {g}"
+    );
     let p = plain.as_secs_f64();
     assert!((10.0..10.01).contains(&p), "unskewed node: {p}");
     assert_eq!(report.faults.get("node.clock_skew"), Some(&1));
@@ -273,7 +315,11 @@ fn fault_counters_are_per_run() {
     });
     assert_eq!(a.output.unwrap(), 2);
     let b = Sim::new(1).run(|| async { faults::get("x") });
-    assert_eq!(b.output.unwrap(), 0, "a fresh thread starts with fresh counters");
+    assert_eq!(
+        b.output.unwrap(),
+        0,
+        "a fresh thread starts with fresh counters"
+    );
 }
 
 #[test]
@@ -311,4 +357,41 @@ fn spawn_on_a_restarted_node_runs() {
         (before, after)
     });
     assert_eq!(report.output.unwrap(), (1, 2));
+}
+
+#[test]
+fn a_nodes_first_incarnation_has_its_number_and_clock() {
+    let report = Sim::new(8).run(|| async {
+        let seen = Arc::new(AtomicU64::new(0));
+        let s = seen.clone();
+        let n = node::build("first")
+            .ip("10.0.0.8".parse().unwrap())
+            .init(move || {
+                let s = s.clone();
+                async move {
+                    time::sleep(Duration::from_millis(1)).await;
+                    s.store(sim_runtime::task::current_node_number(), Ordering::Relaxed);
+                    std::future::pending::<()>().await
+                }
+            })
+            .create();
+        time::sleep(Duration::from_millis(5)).await;
+        (n.number(), seen.load(Ordering::Relaxed))
+    });
+    let (number, seen) = report.output.unwrap();
+    assert_eq!(
+        seen, number,
+        "init runs as the node's number, not a placeholder"
+    );
+    let spawn = report
+        .trace
+        .events
+        .iter()
+        .find(|e| e.kind == EventKind::Spawn && e.detail.contains("first.init"))
+        .expect("init spawn traced");
+    assert!(
+        spawn.detail.contains(&format!("on node {number}")),
+        "{}",
+        spawn.detail
+    );
 }
