@@ -28,11 +28,23 @@ fn main() {
         events += r.trace.count;
     }
     let w = wall.as_secs_f64();
-    println!("sim_speed: {seeds} seeds of chatter (3 nodes, {} msgs/node, faults on)", params.messages_per_node);
+    println!(
+        "sim_speed: {seeds} seeds of chatter (3 nodes, {} msgs/node, faults on)",
+        params.messages_per_node
+    );
     println!("  seeds/s (one core):              {:.2}", seeds as f64 / w);
-    println!("  simulated s per wall s:          {:.1}", virt.as_secs_f64() / w);
-    println!("  trace events per wall s:         {:.0}", events as f64 / w);
-    println!("  events per seed:                 {}", events / seeds.max(1));
+    println!(
+        "  simulated s per wall s:          {:.1}",
+        virt.as_secs_f64() / w
+    );
+    println!(
+        "  trace events per wall s:         {:.0}",
+        events as f64 / w
+    );
+    println!(
+        "  events per seed:                 {}",
+        events / seeds.max(1)
+    );
 
     // Double-run check cost against single runs of the same seeds, measured in this run.
     #[allow(clippy::disallowed_methods)] // a benchmark measures wall time

@@ -74,7 +74,8 @@ mod sim {
 
     async fn node_main(me: u64, n: u64, params: Params, counters: Arc<Counters>) {
         let config = sim_net::Config::new(CLUSTER, me);
-        let Ok(endpoint) = sim_net::Endpoint::<Ping>::bind(SocketAddr::new(ip(me), PORT), config).await
+        let Ok(endpoint) =
+            sim_net::Endpoint::<Ping>::bind(SocketAddr::new(ip(me), PORT), config).await
         else {
             return;
         };
@@ -107,7 +108,9 @@ mod sim {
                     counters.received.fetch_add(1, Ordering::Relaxed);
                     let line = format!("{from} {} {}\n", ping.from, ping.seq);
                     if file.append(line.as_bytes()).await.is_ok() {
-                        counters.logged.fetch_add(line.len() as u64, Ordering::Relaxed);
+                        counters
+                            .logged
+                            .fetch_add(line.len() as u64, Ordering::Relaxed);
                     }
                     unsynced += 1;
                     if unsynced == 8 {
@@ -129,7 +132,17 @@ mod sim {
             };
             let len = rng::stream("chatter").gen_range(16..256);
             let body = vec![me as u8; len];
-            if endpoint.send(peer, Ping { from: me, seq, body }).is_ok() {
+            if endpoint
+                .send(
+                    peer,
+                    Ping {
+                        from: me,
+                        seq,
+                        body,
+                    },
+                )
+                .is_ok()
+            {
                 counters.sent.fetch_add(1, Ordering::Relaxed);
             }
             let pause = rng::stream("chatter").gen_range(1..20);

@@ -117,6 +117,7 @@ pub enum Demo {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
-    /// The doctors-on-call write-skew anomaly, prevented by SSI. [not built yet]
+    /// The doctors-on-call write-skew anomaly, prevented by SSI (real world: two
+    /// concurrent tasks on a multi-threaded runtime, a real database on disk).
     WriteSkew,
 }

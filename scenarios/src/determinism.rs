@@ -12,9 +12,14 @@ pub const SCENARIOS: &[&str] = &["demo-crash"];
 pub fn main(scenario: &str, seed: u64) -> ExitCode {
     use sim_runtime::sim::{check_determinism, Determinism};
     let outcome = match scenario {
-        "demo-crash" => check_determinism(&crate::demo_crash::sim_config(seed), crate::demo_crash::run),
+        "demo-crash" => {
+            check_determinism(&crate::demo_crash::sim_config(seed), crate::demo_crash::run)
+        }
         other => {
-            eprintln!("unknown scenario '{other}'; known: {}", SCENARIOS.join(", "));
+            eprintln!(
+                "unknown scenario '{other}'; known: {}",
+                SCENARIOS.join(", ")
+            );
             return ExitCode::from(125);
         }
     };

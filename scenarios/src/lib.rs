@@ -20,5 +20,6 @@
 pub mod chatter;
 pub mod cli;
 pub mod demo_crash;
+pub mod demo_write_skew;
 pub mod determinism;
 pub mod shell;

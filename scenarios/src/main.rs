@@ -10,6 +10,9 @@ fn main() -> ExitCode {
         Command::Demo {
             demo: Demo::Crash { seed },
         } => scenarios::demo_crash::main(seed),
+        Command::Demo {
+            demo: Demo::WriteSkew,
+        } => scenarios::demo_write_skew::main(),
         Command::CheckDeterminism { scenario, seed } => {
             scenarios::determinism::main(&scenario, seed)
         }
@@ -29,9 +32,7 @@ fn not_built(command: &Command) -> ExitCode {
         | Command::Sweep { .. }
         | Command::Replay { .. }
         | Command::Shrink { .. } => ("the scenario runner", 5),
-        Command::Shell { connect: None, .. } | Command::Demo { .. } => {
-            ("the embedded database", 3)
-        }
+        Command::Shell { connect: None, .. } | Command::Demo { .. } => ("the embedded database", 3),
         Command::Shell { .. } | Command::Node { .. } => ("the replicated database", 4),
         Command::Bench { .. } => ("benchmarks", 7),
         Command::CheckDeterminism { .. } => ("the scenario runner", 5),

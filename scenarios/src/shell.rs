@@ -266,8 +266,14 @@ impl Session {
 
 async fn run_op(txn: &mut Txn, op: Op) -> Reply {
     let result = match op {
-        Op::Get(k) => txn.get(k.as_bytes()).await.map(|v| Reply::Value(v.map(|v| text(&v)))),
-        Op::Put(k, v) => txn.put(k.into_bytes(), v.into_bytes()).await.map(|()| Reply::Done),
+        Op::Get(k) => txn
+            .get(k.as_bytes())
+            .await
+            .map(|v| Reply::Value(v.map(|v| text(&v)))),
+        Op::Put(k, v) => txn
+            .put(k.into_bytes(), v.into_bytes())
+            .await
+            .map(|()| Reply::Done),
         Op::Delete(k) => txn.delete(k.into_bytes()).await.map(|()| Reply::Done),
         Op::Scan(start, end) => txn
             .scan(start.into_bytes()..end.into_bytes())
@@ -281,7 +287,10 @@ async fn run_op(txn: &mut Txn, op: Op) -> Reply {
 #[cfg(not(madsim))]
 pub fn main(path: &std::path::Path, json: bool) -> std::process::ExitCode {
     use std::io::{BufRead, IsTerminal, Write};
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("seedbank shell: cannot start the runtime: {e}");
@@ -306,7 +315,9 @@ pub fn main(path: &std::path::Path, json: bool) -> std::process::ExitCode {
                 let _ = std::io::stdout().flush();
             }
             let Some(Ok(line)) = lines.next() else { break };
-            let Some(reply) = session.execute(&line).await else { continue };
+            let Some(reply) = session.execute(&line).await else {
+                continue;
+            };
             println!("{}", if json { reply.json() } else { reply.human() });
             if reply == Reply::Quit {
                 break;
@@ -320,6 +331,8 @@ pub fn main(path: &std::path::Path, json: bool) -> std::process::ExitCode {
 /// The shell needs the real world (the simulated disk lives only inside a run).
 #[cfg(madsim)]
 pub fn main(_path: &std::path::Path, _json: bool) -> std::process::ExitCode {
-    eprintln!("seedbank shell runs in the real world: cargo run --bin seedbank -- shell --path DIR");
+    eprintln!(
+        "seedbank shell runs in the real world: cargo run --bin seedbank -- shell --path DIR"
+    );
     std::process::ExitCode::from(2)
 }

@@ -28,7 +28,10 @@ fn crash_demo_keeps_every_acknowledged_record() {
 fn regression_seeds_replay() {
     let corpus = include_str!("../../seeds/demo-crash.seeds");
     let mut n = 0;
-    for line in corpus.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+    for line in corpus
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
         let seed: u64 = line
             .split_whitespace()
             .next()

@@ -22,9 +22,18 @@ fn multi_node_run_with_files_network_and_faults_is_deterministic() {
     assert!(summary.logged_bytes > 0);
     // The faults really fired in this run.
     for kind in ["net.partition_drop", "node.crash", "fs.latency"] {
-        assert!(report.faults.get(kind).copied().unwrap_or(0) > 0, "{kind}: {:?}", report.faults);
+        assert!(
+            report.faults.get(kind).copied().unwrap_or(0) > 0,
+            "{kind}: {:?}",
+            report.faults
+        );
     }
-    let kinds = report.trace.events.iter().map(|e| e.kind).collect::<std::collections::BTreeSet<_>>();
+    let kinds = report
+        .trace
+        .events
+        .iter()
+        .map(|e| e.kind)
+        .collect::<std::collections::BTreeSet<_>>();
     for kind in [
         sim_runtime::EventKind::File,
         sim_runtime::EventKind::Send,
@@ -42,5 +51,8 @@ fn multi_node_run_with_files_network_and_faults_is_deterministic() {
         Determinism::Differs(d) => panic!("{d}"),
     }
     let other = sim(22).run(move || chatter::run(params));
-    assert_ne!(other.trace.digest, report.trace.digest, "seed 22 must differ from 21");
+    assert_ne!(
+        other.trace.digest, report.trace.digest,
+        "seed 22 must differ from 21"
+    );
 }

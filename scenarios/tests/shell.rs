@@ -107,14 +107,28 @@ fn binary_answers_every_line_with_one_json_object_and_persists() {
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
             .collect()
     };
-    let answers = run("put a 1\nbogus line\nbegin t1\nput b two words\nget b\ncommit\n\nscan a z\n");
-    assert_eq!(answers.len(), 7, "one answer per command, none for the blank line: {answers:?}");
+    let answers =
+        run("put a 1\nbogus line\nbegin t1\nput b two words\nget b\ncommit\n\nscan a z\n");
+    assert_eq!(
+        answers.len(),
+        7,
+        "one answer per command, none for the blank line: {answers:?}"
+    );
     assert_eq!(answers[0]["committed"], true);
-    assert_eq!(answers[1]["ok"], false, "malformed line gets an error answer");
-    assert!(answers[1]["error"].as_str().unwrap().contains("unknown command 'bogus'"));
+    assert_eq!(
+        answers[1]["ok"], false,
+        "malformed line gets an error answer"
+    );
+    assert!(answers[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("unknown command 'bogus'"));
     assert_eq!(answers[4]["value"], "two words");
     assert_eq!(answers[5]["committed"], true);
-    assert_eq!(answers[6]["rows"], serde_json::json!([["a", "1"], ["b", "two words"]]));
+    assert_eq!(
+        answers[6]["rows"],
+        serde_json::json!([["a", "1"], ["b", "two words"]])
+    );
     // A second process sees what the first committed.
     let again = run("get b\nquit\nget a\n");
     assert_eq!(again.len(), 2, "quit ends the session: {again:?}");
