@@ -124,19 +124,7 @@ pub type MapBound = Bound<(Key, Reverse<Timestamp>)>;
 
 /// Map bounds covering every version of every key in `range` (which must not be empty).
 pub fn internal_bounds(range: &KeyRange) -> (MapBound, MapBound) {
-    // A key's versions sort newest first: (k, Reverse(MAX)) is the first a key can have
-    // and (k, Reverse(ZERO)) the last.
-    let start = match &range.start {
-        Bound::Included(s) => Bound::Included((s.clone(), Reverse(Timestamp::MAX))),
-        Bound::Excluded(s) => Bound::Excluded((s.clone(), Reverse(Timestamp::ZERO))),
-        Bound::Unbounded => Bound::Unbounded,
-    };
-    let end = match &range.end {
-        Bound::Included(e) => Bound::Included((e.clone(), Reverse(Timestamp::ZERO))),
-        Bound::Excluded(e) => Bound::Excluded((e.clone(), Reverse(Timestamp::MAX))),
-        Bound::Unbounded => Bound::Unbounded,
-    };
-    (start, end)
+    range.version_bounds()
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
-use std::ops::Bound;
 
 use super::types::{Key, KeyRange, StoreError, Timestamp, Value, WriteSet};
 
@@ -90,19 +89,7 @@ impl MemStore {
         range: &KeyRange,
     ) -> impl Iterator<Item = (&(Key, Reverse<Timestamp>), &Option<Value>)> + '_ {
         debug_assert!(!range.is_empty());
-        // Versions of one key sort newest first: (k, Reverse(MAX)) is the first entry a
-        // key can have and (k, Reverse(ZERO)) the last.
-        let start = match &range.start {
-            Bound::Included(s) => Bound::Included((s.clone(), Reverse(Timestamp::MAX))),
-            Bound::Excluded(s) => Bound::Excluded((s.clone(), Reverse(Timestamp::ZERO))),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        let end = match &range.end {
-            Bound::Included(e) => Bound::Included((e.clone(), Reverse(Timestamp::ZERO))),
-            Bound::Excluded(e) => Bound::Excluded((e.clone(), Reverse(Timestamp::MAX))),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        self.versions.range((start, end))
+        self.versions.range(range.version_bounds())
     }
 }
 
@@ -200,6 +187,7 @@ impl VersionedStore for MemStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ops::Bound;
 
     fn ws(pairs: &[(&str, Option<&str>)]) -> WriteSet {
         pairs

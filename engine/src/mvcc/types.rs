@@ -56,7 +56,29 @@ pub struct KeyRange {
     pub end: Bound<Key>,
 }
 
+/// A bound over versioned entries `(key, Reverse(ts))`, as both the in-memory store and
+/// the memtable key them.
+pub type VersionBound = Bound<(Key, std::cmp::Reverse<Timestamp>)>;
+
 impl KeyRange {
+    /// Bounds covering every version of every key in this range. A key's versions sort
+    /// newest first: `(k, Reverse(MAX))` is the first a key can have, `(k, Reverse(ZERO))`
+    /// the last.
+    pub fn version_bounds(&self) -> (VersionBound, VersionBound) {
+        use std::cmp::Reverse;
+        let start = match &self.start {
+            Bound::Included(s) => Bound::Included((s.clone(), Reverse(Timestamp::MAX))),
+            Bound::Excluded(s) => Bound::Excluded((s.clone(), Reverse(Timestamp::ZERO))),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let end = match &self.end {
+            Bound::Included(e) => Bound::Included((e.clone(), Reverse(Timestamp::ZERO))),
+            Bound::Excluded(e) => Bound::Excluded((e.clone(), Reverse(Timestamp::MAX))),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        (start, end)
+    }
+
     /// Every key.
     pub fn all() -> KeyRange {
         KeyRange {
