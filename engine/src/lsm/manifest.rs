@@ -404,8 +404,9 @@ mod tests {
         }
     }
 
-    /// A manifest image of three edits, and the states after each.
-    pub(crate) fn sample() -> (Vec<u8>, Vec<ManifestState>) {
+    /// A manifest image of three edits, the states after each, and the byte offset where
+    /// the last edit's record starts.
+    pub(crate) fn sample() -> (Vec<u8>, Vec<ManifestState>, usize) {
         let mut s = ManifestState::new(4);
         s.apply(&Edit(vec![Change::LogNumber(2), Change::NextFile(3)]))
             .unwrap();
@@ -434,18 +435,20 @@ mod tests {
         ];
         let mut bytes = Vec::new();
         let mut states = Vec::new();
+        let mut last_start = 0;
         let mut st = ManifestState::new(4);
         for e in &edits {
+            last_start = bytes.len();
             bytes.extend(encode_record(&e.encode()).unwrap());
             st.apply(e).unwrap();
             states.push(st.clone());
         }
-        (bytes, states)
+        (bytes, states, last_start)
     }
 
     #[test]
     fn edits_round_trip_and_replay() {
-        let (bytes, states) = sample();
+        let (bytes, states, _) = sample();
         let p = Path::new("m");
         assert_eq!(replay(p, &bytes, 4).unwrap(), states[2]);
         assert_eq!(states[2].tables().count(), 1);
@@ -487,24 +490,7 @@ mod tests {
 
     #[test]
     fn every_byte_flip_is_an_error_or_drops_only_the_last_edit() {
-        let (bytes, states) = sample();
-        let last_start = bytes.len()
-            - encode_record(
-                &Edit(vec![
-                    Change::AddTable {
-                        level: 1,
-                        meta: meta(5, "a", "m"),
-                    },
-                    Change::RemoveTable {
-                        level: 0,
-                        number: 3,
-                    },
-                    Change::NextFile(6),
-                ])
-                .encode(),
-            )
-            .unwrap()
-            .len();
+        let (bytes, states, last_start) = sample();
         let (mut errors, mut cuts) = (0, 0);
         for i in 0..bytes.len() {
             for bit in [0x01u8, 0x20, 0x80] {

@@ -26,6 +26,13 @@ pub struct Version {
 
 /// A compaction to run: `inputs` of `level` merge with the overlapping `next` tables of
 /// `out_level` into new tables of `out_level` (`level + 1`, or `level` itself for a
+/// The smallest and largest user key over `tables` (empty keys when there are none).
+fn key_span(tables: &[Arc<Table>]) -> (Key, Key) {
+    let lo = tables.iter().map(|t| t.meta().smallest.clone()).min();
+    let hi = tables.iter().map(|t| t.meta().largest.clone()).max();
+    (lo.unwrap_or_default(), hi.unwrap_or_default())
+}
+
 /// rewrite of the last level).
 #[derive(Debug)]
 pub struct Plan {
@@ -144,16 +151,7 @@ impl Version {
                 .or(tables.first());
             pick.into_iter().cloned().collect()
         };
-        let lo = inputs
-            .iter()
-            .map(|t| t.meta().smallest.clone())
-            .min()
-            .unwrap_or_default();
-        let hi = inputs
-            .iter()
-            .map(|t| t.meta().largest.clone())
-            .max()
-            .unwrap_or_default();
+        let (lo, hi) = key_span(&inputs);
         let next = if inputs.is_empty() {
             Vec::new()
         } else {
@@ -180,16 +178,7 @@ impl Version {
                 next: Vec::new(),
             };
         }
-        let lo = inputs
-            .iter()
-            .map(|t| t.meta().smallest.clone())
-            .min()
-            .unwrap_or_default();
-        let hi = inputs
-            .iter()
-            .map(|t| t.meta().largest.clone())
-            .max()
-            .unwrap_or_default();
+        let (lo, hi) = key_span(&inputs);
         Plan {
             level,
             out_level: level + 1,

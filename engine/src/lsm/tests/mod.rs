@@ -34,8 +34,8 @@ where
         f(dir.clone()).await
     });
     drop(rt);
-    // Tests may clean their temp directory with std::fs: sim-fs has no remove_dir.
     #[allow(clippy::disallowed_methods)]
+    // cleaning the test's own temp dir: sim-fs has no remove_dir
     let _ = std::fs::remove_dir_all(&dir);
     out
 }
