@@ -38,39 +38,31 @@ impl Outcome {
     }
 }
 
-/// Encodes one log record: u32 length, u32 crc32c of the payload, payload.
+/// Encodes record `index` in the WAL's framing (`engine::lsm::wal`: u32 length, CRC32C
+/// over length and payload, payload).
 pub fn encode_record(index: u64) -> Vec<u8> {
     let mut payload = format!("record {index:06} ").into_bytes();
     payload.resize(PAYLOAD_BYTES, b'a' + (index % 26) as u8);
-    let mut out = Vec::with_capacity(8 + payload.len());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
-    out
+    engine::lsm::wal::encode_record(&payload).expect("a demo record is far below the size limit")
 }
 
 /// Scans a log image: the number of valid records from the start and the offset where
-/// the valid prefix ends (the first record that is short or fails its checksum).
+/// the valid prefix ends — the WAL's own recovery scan, plus a check that each record is
+/// the one that belongs at its position.
 pub fn scan_log(bytes: &[u8]) -> (u64, u64) {
-    let mut offset = 0usize;
+    let (records, _) = engine::lsm::wal::decode_records(bytes);
+    let mut offset = 0u64;
     let mut count = 0u64;
-    while let Some(header) = bytes.get(offset..offset + 8) {
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let Some(payload) = bytes.get(offset + 8..offset + 8 + len) else {
-            break;
-        };
-        if len != PAYLOAD_BYTES || crc32c::crc32c(payload) != crc {
+    for payload in &records {
+        if payload.len() != PAYLOAD_BYTES
+            || !payload.starts_with(format!("record {count:06} ").as_bytes())
+        {
             break;
         }
-        // The record must also be the one that belongs at this position.
-        if !payload.starts_with(format!("record {count:06} ").as_bytes()) {
-            break;
-        }
-        offset += 8 + len;
+        offset += (engine::lsm::wal::HEADER_BYTES + payload.len()) as u64;
         count += 1;
     }
-    (count, offset as u64)
+    (count, offset)
 }
 
 #[cfg(madsim)]

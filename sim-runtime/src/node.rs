@@ -20,7 +20,6 @@ use crate::trace::{self, EventKind};
 use madsim::runtime::{Handle, NodeHandle};
 use std::future::Future;
 use std::net::IpAddr;
-use std::time::Duration;
 
 pub use madsim::task::NodeId;
 
@@ -242,10 +241,4 @@ impl Node {
 pub fn is_power_loss(node: NodeId) -> bool {
     let n = node_number(node);
     state::with(|s| s.power_loss.contains(&n))
-}
-
-/// Sleeps `duration` then crashes `node` — a convenience for fault plans.
-pub async fn crash_after(node: Node, duration: Duration) {
-    crate::time::sleep(duration).await;
-    node.crash();
 }

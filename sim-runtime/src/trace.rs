@@ -13,6 +13,7 @@
 
 use crate::state;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 use std::panic::Location;
 
@@ -69,8 +70,9 @@ pub struct Event {
     pub task: u64,
     pub kind: EventKind,
     pub detail: String,
-    /// Source file that recorded the event.
-    pub file: String,
+    /// Source file that recorded the event (borrowed from the binary: recording an
+    /// event must not allocate for its location; owned only after deserialization).
+    pub file: Cow<'static, str>,
     pub line: u32,
 }
 
@@ -259,7 +261,7 @@ pub fn record(kind: EventKind, detail: impl Into<String>) {
 
 /// Records an event with an explicit source location (for events recorded on behalf of
 /// another call site, e.g. a `tracing` callsite or a buggify site).
-pub fn record_at(kind: EventKind, detail: impl Into<String>, file: &str, line: u32) {
+pub fn record_at(kind: EventKind, detail: impl Into<String>, file: &'static str, line: u32) {
     let (node, time_ns) = context();
     let task = crate::task::current_id();
     state::try_with(|s| {
@@ -273,7 +275,7 @@ pub fn record_at(kind: EventKind, detail: impl Into<String>, file: &str, line: u
             task,
             kind,
             detail: detail.into(),
-            file: file.to_string(),
+            file: Cow::Borrowed(file),
             line,
         })
     });
