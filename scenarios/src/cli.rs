@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// Seedbank: deterministic simulation testing for Rust, and the database that proves it.
 ///
 /// Simulation commands need the madsim build: `cargo sim <command> …` (an alias for
-/// `cargo run --release --bin seedbank` with `--cfg madsim` into target/sim).
+/// `cargo run --bin seedbank` with `--cfg madsim` into target/sim).
 #[derive(Debug, Parser)]
 #[command(name = "seedbank", version, about, long_about)]
 pub struct Cli {

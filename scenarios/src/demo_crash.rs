@@ -243,7 +243,7 @@ pub fn main(_seed: u64) -> ExitCode {
     eprintln!("seedbank demo crash runs in the simulated world. Run it with:");
     eprintln!("  cargo sim demo crash --seed 1");
     eprintln!(
-        "(= RUSTFLAGS=\"--cfg madsim\" cargo run --release --target-dir target/sim --bin seedbank -- demo crash --seed 1)"
+        "(= RUSTFLAGS=\"--cfg madsim\" cargo run --target-dir target/sim --bin seedbank -- demo crash --seed 1)"
     );
     ExitCode::from(2)
 }
