@@ -7,11 +7,25 @@
 pub enum Canary {
     /// The WAL acknowledges a commit without fsyncing it.
     SkipWalFsync,
-    /// Recovery keeps a torn WAL tail instead of cutting it off.
+    /// Recovery keeps a torn WAL tail instead of cutting it off, and the log goes on in
+    /// that segment (after the garbage) instead of restarting in a fresh one.
     KeepTornWalTail,
     /// Compaction deletes its input tables before the manifest edit that drops them is
     /// durable (a crash in between leaves a manifest naming missing tables).
     DeleteBeforeManifest,
+    /// A Raft leader advances its commit index as soon as it appends a proposal, without
+    /// waiting for a quorum to store it (breaks §5.4 of the Raft paper: a later leader
+    /// may lack the "committed" entry, and two nodes apply different entries).
+    RaftCommitWithoutQuorum,
+    /// SSI's out-conflict check is skipped: a reader does not look for concurrent
+    /// writers that committed before it read (the classic SSI bug: write skew passes
+    /// when the writer commits before the reader reads). Maps to
+    /// [`crate::mvcc::SsiCanary::SkipReaderSideCheck`] in [`crate::Db::open`].
+    SsiSkipOutConflictCheck,
+    /// The replicated state machine skips its deduplication check: a commit retried
+    /// with the same (client, seq) after an unknown outcome is validated and applied
+    /// again (see [`crate::replicated::state`]).
+    ApplyRetryTwice,
 }
 
 #[cfg(feature = "canary")]

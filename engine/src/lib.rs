@@ -1,4 +1,4 @@
-//! # engine — Seedbank's database: LSM storage, MVCC + SSI transactions, (later) Raft
+//! # engine — Seedbank's database: LSM storage, MVCC + SSI transactions, Raft
 //!
 //! ## Model
 //! - [`mvcc`]: a synchronous, I/O-free transaction core. Snapshots at `begin`,
@@ -12,6 +12,10 @@
 //!   [`Txn::get`]/[`Txn::put`]/[`Txn::delete`]/[`Txn::scan`], [`Txn::commit`] →
 //!   [`CommitOutcome`], [`Txn::rollback`], [`Db::close`]. Its module doc states the
 //!   commit protocol and the visibility watermark.
+//! - [`raft`]: a synchronous, I/O-free Raft state machine (pre-vote, check-quorum,
+//!   fast backtracking, snapshots, ReadIndex) with a persist-then-send `Ready`
+//!   contract, and [`raft::safety`], the cluster-wide safety checker. Its module doc
+//!   states the model, invariants, fault model and non-goals.
 //! - [`canary`]: deliberate named bugs behind the `canary` feature, for the meta-test
 //!   that proves the simulator catches them.
 //!
@@ -34,6 +38,7 @@ pub mod canary;
 pub mod db;
 pub mod lsm;
 pub mod mvcc;
+pub mod raft;
 
 pub use db::{Db, DbStats, Error, Result, Txn};
 pub use lsm::Options;

@@ -1,6 +1,6 @@
 //! The `seedbank` command line (DESIGN.md "Command line"). Commands that are not built
 //! yet are present, say so in `--help`, and exit with status 2 and the issue that
-//! builds them.
+//! builds them. Simulation commands in a real-world build say how to get the madsim one.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -18,9 +18,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Scenarios and their checks. [not built yet: the scenario runner]
+    /// Scenarios, their topology and their checks.
     List,
-    /// One run of a scenario: outcome, faults fired, trace digest. [not built yet]
+    /// One run of a scenario: outcome, faults fired, trace digest.
     Run {
         scenario: String,
         #[arg(long)]
@@ -28,43 +28,73 @@ pub enum Command {
         /// Write the client history as Jepsen/Elle JSON lines.
         #[arg(long)]
         history: Option<PathBuf>,
-    },
-    /// Sweep seeds over scenarios in parallel. [not built yet]
-    Sweep {
-        scenarios: Vec<String>,
-        /// Seed range, A..B (B exclusive).
+        /// Run under this fault plan (JSON, as `shrink` writes) instead of the seed's.
         #[arg(long)]
-        seeds: String,
-        #[arg(long)]
-        jobs: Option<usize>,
-        #[arg(long)]
-        json: Option<PathBuf>,
+        plan: Option<PathBuf>,
+        /// Run twice and compare the traces.
         #[arg(long)]
         check_determinism: bool,
+        /// Print only a machine-readable result line (used by `sweep`).
+        #[arg(long, hide = true)]
+        child: bool,
     },
-    /// Replay one seed, optionally from a fault-plan file. [not built yet]
+    /// Sweep seeds over scenarios (all of them if none named), each run in a fresh
+    /// process; prints a summary per scenario and the command that reproduces each
+    /// failure. Exit 1 if any run failed.
+    Sweep {
+        scenarios: Vec<String>,
+        /// Seed range, A..B (B exclusive), or N for 0..N.
+        #[arg(long)]
+        seeds: String,
+        /// Runs at once (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Write one JSON object per run to FILE.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Run every seed twice and fail on any trace difference.
+        #[arg(long)]
+        check_determinism: bool,
+        /// Append each failing seed to seeds/<scenario>.seeds.
+        #[arg(long)]
+        save_failures: bool,
+        /// Take every N-th seed starting at the K-th (K/N, 1-based), to split a sweep
+        /// across machines.
+        #[arg(long)]
+        shard: Option<String>,
+    },
+    /// Replay one seed (optionally under a plan file) and write what it did: history,
+    /// full trace, an HTML timeline.
     Replay {
         scenario: String,
         #[arg(long)]
         seed: u64,
         #[arg(long)]
         plan: Option<PathBuf>,
+        /// Write every trace event as JSON lines.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// Write a self-contained HTML picture of the run.
         #[arg(long)]
         timeline: Option<PathBuf>,
+        /// Write the client history as Jepsen/Elle JSON lines.
+        #[arg(long)]
+        history: Option<PathBuf>,
     },
-    /// Shrink a failing run to a minimal fault plan. [not built yet]
+    /// Shrink a failing run to a minimal fault plan that fails the same check, written
+    /// to a file that `replay --plan` reproduces.
     Shrink {
         scenario: String,
         #[arg(long)]
         seed: u64,
+        /// Start from this plan instead of the seed's.
+        #[arg(long)]
+        plan: Option<PathBuf>,
         #[arg(long)]
         out: Option<PathBuf>,
     },
     /// Run a seed twice and compare traces: exit 0 same, 1 differs (first divergence
-    /// printed), 125 cannot test. Scenario `demo-crash` is built; the rest come with the
-    /// runner.
+    /// printed), 125 cannot test. Any scenario of `list`, or `demo-crash`.
     CheckDeterminism {
         scenario: String,
         #[arg(long)]

@@ -5,8 +5,6 @@
 
 use std::process::ExitCode;
 
-/// Scenarios `check-determinism` knows today (the runner adds the rest).
-pub const SCENARIOS: &[&str] = &["demo-crash"];
 
 #[cfg(madsim)]
 pub fn main(scenario: &str, seed: u64) -> ExitCode {
@@ -15,13 +13,7 @@ pub fn main(scenario: &str, seed: u64) -> ExitCode {
         "demo-crash" => {
             check_determinism(&crate::demo_crash::sim_config(seed), crate::demo_crash::run)
         }
-        other => {
-            eprintln!(
-                "unknown scenario '{other}'; known: {}",
-                SCENARIOS.join(", ")
-            );
-            return ExitCode::from(125);
-        }
+        other => return crate::runner::commands::check_determinism(other, seed),
     };
     match outcome {
         Determinism::Same { digest, events } => {

@@ -18,8 +18,11 @@
 //! - Real-world fault injection: faults exist only in the simulated world.
 
 pub mod chatter;
+pub mod check;
 pub mod cli;
 pub mod demo_crash;
 pub mod demo_write_skew;
 pub mod determinism;
+pub mod runner;
+pub mod workload;
 pub mod shell;

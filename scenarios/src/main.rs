@@ -2,11 +2,91 @@
 
 use clap::Parser;
 use scenarios::cli::{Cli, Command, Demo};
+use scenarios::runner::{commands, sweep};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::List => commands::list(),
+        Command::Run {
+            scenario,
+            seed,
+            history,
+            plan,
+            check_determinism,
+            child,
+        } => commands::run(commands::RunArgs {
+            scenario,
+            seed,
+            plan,
+            history,
+            child,
+            check_determinism,
+            ..commands::RunArgs::default()
+        }),
+        Command::Replay {
+            scenario,
+            seed,
+            plan,
+            trace,
+            timeline,
+            history,
+        } => commands::run(commands::RunArgs {
+            scenario,
+            seed,
+            plan,
+            history,
+            trace,
+            timeline,
+            ..commands::RunArgs::default()
+        }),
+        Command::Shrink {
+            scenario,
+            seed,
+            plan,
+            out,
+        } => commands::shrink(&scenario, seed, plan, out),
+        Command::Sweep {
+            scenarios,
+            seeds,
+            jobs,
+            json,
+            check_determinism,
+            save_failures,
+            shard,
+        } => {
+            if !cfg!(madsim) {
+                return commands::needs_madsim("sweep");
+            }
+            let seeds = match sweep::parse_seeds(&seeds) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let shard = match shard.as_deref().map(sweep::parse_shard).transpose() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            sweep::main(sweep::SweepArgs {
+                scenarios,
+                seeds,
+                jobs,
+                json,
+                check_determinism,
+                save_failures,
+                shard,
+                seeds_dir: PathBuf::from("seeds"),
+            })
+        }
         Command::Demo {
             demo: Demo::Crash { seed },
         } => scenarios::demo_crash::main(seed),
@@ -27,16 +107,17 @@ fn main() -> ExitCode {
 
 fn not_built(command: &Command) -> ExitCode {
     let (what, issue) = match command {
-        Command::List
-        | Command::Run { .. }
-        | Command::Sweep { .. }
-        | Command::Replay { .. }
-        | Command::Shrink { .. } => ("the scenario runner", 5),
-        Command::Shell { connect: None, .. } | Command::Demo { .. } => ("the embedded database", 3),
-        Command::Shell { .. } | Command::Node { .. } => ("the replicated database", 4),
+        Command::Shell {
+            connect: Some(_), ..
+        }
+        | Command::Node { .. } => ("the replicated database", 4),
         Command::Bench { .. } => ("benchmarks", 7),
-        Command::CheckDeterminism { .. } => ("the scenario runner", 5),
+        _ => ("this combination of arguments", 0),
     };
-    eprintln!("seedbank: this command is not built yet ({what}, issue {issue}).");
+    if issue == 0 {
+        eprintln!("seedbank: {what} is not supported; see --help.");
+    } else {
+        eprintln!("seedbank: this command is not built yet ({what}, issue {issue}).");
+    }
     ExitCode::from(2)
 }

@@ -231,6 +231,7 @@ fn std_hash_maps_iterate_in_the_same_order_in_two_runs_of_a_seed() {
 /// trace. tokio spreads a watch's waiters over 8 queues chosen by its thread RNG,
 /// which it seeds from a process-wide counter.
 async fn watch_wakeups() {
+    #[allow(clippy::disallowed_methods)] // the planted nondeterminism this test must catch
     let (tx, rx) = tokio::sync::watch::channel(0u32);
     let handles: Vec<_> = (0..8)
         .map(|i| {

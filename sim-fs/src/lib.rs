@@ -87,6 +87,7 @@
 
 mod api;
 mod config;
+mod failstop;
 
 #[cfg(not(madsim))]
 mod real;
@@ -105,3 +106,4 @@ pub use api::{
     Metadata, OpenOptions,
 };
 pub use config::{CrashConfig, FaultConfig, LatencyConfig};
+pub use failstop::FailStopDir;

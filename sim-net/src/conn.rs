@@ -10,7 +10,7 @@
 use crate::config::Config;
 use crate::frame::{self, FrameError};
 use crate::handshake::{HandshakeError, Hello, MAX_HANDSHAKE_BYTES};
-use crate::signal::Signal;
+use sim_runtime::sync::Signal;
 use crate::sink::Sink;
 use crate::stats::{bump, Stats};
 use crate::Message;

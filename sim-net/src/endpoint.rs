@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::conn::{self, lock, Peer, Shared};
 use crate::frame::{self, FrameError};
 use crate::handshake::MAX_HANDSHAKE_BYTES;
-use crate::signal::Signal;
+use sim_runtime::sync::Signal;
 use crate::stats::{bump, NetStats};
 use crate::Message;
 use sim_runtime::trace::EventKind;

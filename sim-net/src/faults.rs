@@ -26,7 +26,7 @@
 //! between them.
 
 use crate::fault_config::NetFaultConfig;
-use crate::signal::Signal;
+use sim_runtime::sync::Signal;
 use rand::Rng;
 use sim_runtime::trace::{self, EventKind};
 use std::cell::RefCell;

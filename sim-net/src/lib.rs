@@ -89,7 +89,6 @@ mod fault_config;
 pub mod faults;
 pub mod frame;
 pub mod handshake;
-mod signal;
 mod sink;
 mod stats;
 

@@ -46,6 +46,7 @@
 pub mod buggify;
 pub mod faults;
 pub mod rng;
+pub mod sync;
 mod state;
 pub mod task;
 pub mod time;

@@ -111,6 +111,18 @@ impl Db {
     pub async fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
         let path = path.as_ref().to_path_buf();
         let (lsm, recovery) = LsmStore::open(&path, opts).await?;
+        #[cfg(feature = "canary")]
+        let core = Arc::new(
+            if crate::canary::enabled(crate::canary::Canary::SsiSkipOutConflictCheck) {
+                TxnCore::with_canaries(
+                    recovery.last_ts,
+                    [crate::mvcc::SsiCanary::SkipReaderSideCheck],
+                )
+            } else {
+                TxnCore::new(recovery.last_ts)
+            },
+        );
+        #[cfg(not(feature = "canary"))]
         let core = Arc::new(TxnCore::new(recovery.last_ts));
         let c = core.clone();
         // A poisoned core reports nothing: keep every version then.

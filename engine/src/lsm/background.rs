@@ -62,7 +62,9 @@ pub(crate) async fn run(shared: Arc<Shared>, writer: ManifestWriter) {
 }
 
 async fn sync_dir(shared: &Shared) -> Result<()> {
-    sim_fs::sync_dir(&shared.dir)
+    shared
+        .dir_sync
+        .sync()
         .await
         .map_err(|e| io("sync_dir", &shared.dir, e))
 }
@@ -82,8 +84,17 @@ async fn write_and_open(
     builder: TableBuilder,
     number: u64,
 ) -> Result<(Arc<Table>, TableMeta)> {
+    write_and_open_in(&shared.dir, builder, number).await
+}
+
+/// [`write_and_open`] for a directory (recovery has no [`Shared`] yet).
+pub(crate) async fn write_and_open_in(
+    dir: &std::path::Path,
+    builder: TableBuilder,
+    number: u64,
+) -> Result<(Arc<Table>, TableMeta)> {
     let (bytes, meta) = builder.finish(number);
-    let path = table_path(&shared.dir, number);
+    let path = table_path(dir, number);
     write_table(&path, &bytes).await?;
     let table = Table::open(&path, number, Some(meta.size)).await?;
     if *table.meta() != meta {

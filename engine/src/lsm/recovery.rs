@@ -14,26 +14,36 @@
 //! 5. Delete every file of ours the manifest does not name: tables, WAL segments below
 //!    the log number, other manifests, `CURRENT.tmp`. File numbers restart above every
 //!    number seen in the directory.
-//! 6. Write a fresh manifest (a snapshot of the recovered state), install it as
-//!    `CURRENT`, delete the old one. The WAL continues in the newest segment (created,
-//!    durably, before the manifest if there is none).
+//! 6. If the WAL replay found records, rewrite them into a fresh level-0 table and start
+//!    the log in a new, empty segment (what the replay read may exist only in the page
+//!    cache: D12). Write a fresh manifest (a snapshot of the recovered state), install
+//!    it as `CURRENT`, delete the old one and the replayed segments. Otherwise the WAL
+//!    continues in the newest segment (created, durably, before the manifest if there is
+//!    none).
 //!
 //! Every step is idempotent: a crash at any point leaves a directory this procedure
 //! recovers to the same state ("recovery twice from the same bytes").
+//!
+//! Steps 4 and 6 are specified by `specs/WAL.tla` (action Recover: read the newest
+//! segment through the page cache, keep the valid prefix, refuse a valid record after a
+//! bad one as corruption, cut the torn tail with `set_len` + `sync_all`, rewrite the
+//! replayed records into a fresh table and restart the log in a new segment); checked
+//! by `specs/check` (`WAL_norewrite` shows what appending behind page-cache records
+//! loses).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
 use super::background;
 use super::codec::decode_commit;
 use super::error::{corrupt, io, Result};
-use super::manifest::{self, manifest_path, ManifestState, ManifestWriter};
+use super::manifest::{self, manifest_path, Change, Edit, ManifestState, ManifestWriter};
 use super::memtable::Memtable;
 use super::options::Options;
-use super::sstable::{table_path, Table};
+use super::sstable::{table_path, Table, TableBuilder};
 use super::store::{LsmStats, LsmStore, Recovery, Shared, State};
 use super::version::Version;
 use super::wal::{parse_segment_name, segment_path, Wal};
@@ -160,9 +170,23 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
     }
     let mut mem = Memtable::new();
     let mut last_ts = state.last_ts;
+    // Only the newest segment holding any bytes may end in a torn tail: a segment is
+    // synced before the log rotates past it, but an open can crash after creating a
+    // fresh, empty segment (step 6), leaving the torn one second to last.
+    let mut newest = 0;
     for (i, seq) in live.iter().enumerate() {
         let path = segment_path(dir, *seq);
-        let rec = Wal::recover_segment(&path, i + 1 == live.len()).await?;
+        let len = sim_fs::metadata(&path)
+            .await
+            .map_err(|e| io("stat wal segment", &path, e))?
+            .len;
+        if len > 0 || i == 0 {
+            newest = i;
+        }
+    }
+    for (i, seq) in live.iter().enumerate() {
+        let path = segment_path(dir, *seq);
+        let rec = Wal::recover_segment(&path, i >= newest).await?;
         recovery.cut_bytes += rec.cut_bytes;
         for (j, r) in rec.records.iter().enumerate() {
             let (ts, writes) = decode_commit(r)
@@ -219,18 +243,53 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
     }
     recovery.orphans_deleted = orphans.len();
 
-    // 6. WAL segment to append to (created before the manifest names it), then a fresh
-    //    manifest.
+    // 6. What the WAL replay read came through the page cache, which after a process
+    //    death (or a failed fsync, whose pages the kernel may mark clean without ever
+    //    writing them: "fsyncgate") can hold records that are not on disk and never
+    //    will be. Serving them would show clients commits a power loss then takes
+    //    back. So the replayed records are rewritten into a fresh level-0 table —
+    //    new pages, really written by its fsync — and the log restarts in a new,
+    //    empty segment; the old segments go once the manifest naming both is durable.
+    let mut obsolete_segments = Vec::new();
+    // The torn-tail canary keeps the log going in the replayed segment, after its
+    // uncut garbage (the rewrite would otherwise discard the garbage with the segment).
+    let keep_torn = crate::canary::enabled(crate::canary::Canary::KeepTornWalTail);
+    if !mem.is_empty() && !keep_torn {
+        let mut b = TableBuilder::new(opts.block_bytes, opts.bloom_bits_per_key);
+        for e in mem.entries() {
+            b.add(&e);
+        }
+        let number = next_file;
+        next_file += 1;
+        let (table, meta) = background::write_and_open_in(dir, b, number).await?;
+        sim_fs::sync_dir(dir)
+            .await
+            .map_err(|e| io("sync_dir", dir, e))?;
+        let edit = Edit(vec![
+            Change::AddTable { level: 0, meta },
+            Change::LastTs(last_ts),
+        ]);
+        state
+            .apply(&edit)
+            .map_err(|d| corrupt(dir, format!("recovery's table does not apply: {d}")))?;
+        tables.insert(number, table);
+        mem = Memtable::new();
+        recovery.rewritten_to_table = true;
+        obsolete_segments = live.clone();
+    }
+    // The WAL segment to append to (created, durably, before the manifest names it),
+    // then a fresh manifest.
     let segment = match live.last() {
-        Some(seq) => *seq,
-        None => {
+        Some(seq) if obsolete_segments.is_empty() => *seq,
+        _ => {
             let seq = next_file;
             next_file += 1;
             state.log_number = seq;
             seq
         }
     };
-    let wal = Wal::open(&segment_path(dir, segment)).await?;
+    let dir_sync = Arc::new(sim_fs::FailStopDir::new(dir));
+    let wal = Wal::open(&segment_path(dir, segment), dir_sync.clone()).await?;
     let number = next_file;
     next_file += 1;
     state.next_file = next_file;
@@ -238,14 +297,21 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
     if let Some(old) = old_manifest {
         remove(&manifest_path(dir, old)).await?;
     }
-    sim_fs::sync_dir(dir)
+    for seq in &obsolete_segments {
+        remove(&segment_path(dir, *seq)).await?;
+    }
+    dir_sync
+        .sync()
         .await
         .map_err(|e| io("sync_dir", dir, e))?;
+    let live: Vec<u64> = live
+        .into_iter()
+        .filter(|s| !obsolete_segments.contains(s))
+        .collect();
 
     let version = Arc::new(Version::build(&state, &tables));
     version.check().map_err(|d| corrupt(dir, d))?;
     let levels = state.levels.len();
-    let (progress, _) = watch::channel(0u64);
     let shared = Arc::new(Shared {
         dir: dir.to_path_buf(),
         opts,
@@ -265,8 +331,9 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
             stats: LsmStats::default(),
         }),
         wal,
+        dir_sync,
         work: Notify::new(),
-        progress,
+        progress: sim_runtime::sync::Signal::default(),
         horizon: Mutex::new(None),
         bg: Mutex::new(None),
     });

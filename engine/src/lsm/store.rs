@@ -23,7 +23,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{watch, Notify};
+use sim_runtime::sync::Signal;
+use tokio::sync::Notify;
 
 use super::codec::encode_commit;
 use super::error::{LsmError, Result};
@@ -74,6 +75,8 @@ pub struct Recovery {
     pub cut_bytes: u64,
     /// Files the manifest does not name that were deleted.
     pub orphans_deleted: usize,
+    /// The replayed WAL records were rewritten into a fresh table (recovery step 6).
+    pub rewritten_to_table: bool,
 }
 
 /// A frozen memtable awaiting its flush.
@@ -134,7 +137,11 @@ pub(crate) struct Shared {
     /// Wakes the background task.
     pub work: Notify,
     /// Bumped whenever the background task finishes a step or the store is poisoned.
-    pub progress: watch::Sender<u64>,
+    /// Every sync of `dir` after open goes through this (the WAL writer's and the
+    /// background task's): one failure fail-stops them all (D15).
+    pub dir_sync: Arc<sim_fs::FailStopDir>,
+    /// Raised on every change a waiter may care about (a deterministic `watch`).
+    pub progress: Signal,
     pub horizon: Mutex<Option<HorizonFn>>,
     pub bg: Mutex<Option<sim_runtime::task::JoinHandle<()>>>,
 }
@@ -162,12 +169,13 @@ impl Shared {
     }
 
     pub fn bump(&self) {
-        self.progress.send_modify(|v| *v += 1);
+        self.progress.raise();
     }
 
     /// Waits until `done(state)` holds or the store fails.
     pub async fn wait_until(&self, done: impl Fn(&State) -> bool) -> Result<()> {
-        let mut rx = self.progress.subscribe();
+        // Read the version before looking at the state, so a change in between is seen.
+        let mut seen = self.progress.version();
         loop {
             {
                 let st = self.state();
@@ -181,9 +189,7 @@ impl Shared {
                     return Err(LsmError::Closed);
                 }
             }
-            if rx.changed().await.is_err() {
-                return Err(LsmError::Closed);
-            }
+            seen = self.progress.changed(seen).await;
         }
     }
 

@@ -42,8 +42,12 @@
 //! record means every record submitted before it is durable too (an earlier failure
 //! would have poisoned the log). The database's visibility watermark relies on this.
 //!
-//! Spec: `specs/WAL.tla` — actions Append (`Wal::append`), GroupCommit (`writer_loop`),
-//! Crash (sim-fs), Recover (`Wal::recover`).
+//! Specified by `specs/WAL.tla` (actions Submit = `Wal::submit`; WriteBatch and Fsync =
+//! `writer_loop` / `Writer::flush`, one write and one fsync per batch; FsyncFail =
+//! `Writer::poison`; Crash and Kill = the sim-fs crash model; Recover =
+//! `Wal::recover_segment`); checked by `specs/check`, whose negative controls show
+//! why each piece is needed (fsync before the acknowledgement, the torn-tail cut, and
+//! recovery rewriting the replayed records instead of appending behind them).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -250,11 +254,13 @@ impl Wal {
 
     /// Opens (creating if needed) the segment at `path` for appending, after
     /// [`Wal::recover`] has cut any torn tail. Creating the file syncs its directory.
-    pub async fn open(path: &Path) -> Result<Wal, WalError> {
-        let file = open_segment(path).await?;
+    /// `dir` is the segment directory's shared fail-stop syncer (every task that adds
+    /// entries to it syncs through the same one: see [`sim_fs::FailStopDir`]).
+    pub async fn open(path: &Path, dir: Arc<sim_fs::FailStopDir>) -> Result<Wal, WalError> {
+        let file = open_segment(path, &dir).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let path = Arc::new(path.to_path_buf());
-        sim_runtime::task::spawn_named("wal.writer", writer_loop(file, (*path).clone(), rx));
+        sim_runtime::task::spawn_named("wal.writer", writer_loop(file, (*path).clone(), dir, rx));
         Ok(Wal { tx, path })
     }
 
@@ -315,7 +321,7 @@ impl Wal {
 }
 
 /// Opens a segment for appending, creating it (and syncing its directory) if needed.
-async fn open_segment(path: &Path) -> Result<sim_fs::File, WalError> {
+async fn open_segment(path: &Path, dir: &sim_fs::FailStopDir) -> Result<sim_fs::File, WalError> {
     let existed = sim_fs::exists(path).await.map_err(|e| io_err(path, e))?;
     let file = sim_fs::OpenOptions::new()
         .read(true)
@@ -325,9 +331,7 @@ async fn open_segment(path: &Path) -> Result<sim_fs::File, WalError> {
         .await
         .map_err(|e| io_err(path, e))?;
     if !existed {
-        if let Some(dir) = path.parent() {
-            sim_fs::sync_dir(dir).await.map_err(|e| io_err(path, e))?;
-        }
+        dir.sync().await.map_err(|e| io_err(path, e))?;
     }
     Ok(file)
 }
@@ -336,6 +340,7 @@ async fn open_segment(path: &Path) -> Result<sim_fs::File, WalError> {
 struct Writer {
     file: sim_fs::File,
     path: PathBuf,
+    dir: Arc<sim_fs::FailStopDir>,
     poisoned: Option<String>,
 }
 
@@ -388,7 +393,7 @@ impl Writer {
         if let Some(reason) = &self.poisoned {
             return Err(WalError::Poisoned(reason.clone()));
         }
-        match open_segment(&path).await {
+        match open_segment(&path, &self.dir).await {
             Ok(file) => {
                 self.file = file;
                 self.path = path;
@@ -403,10 +408,16 @@ impl Writer {
 }
 
 /// The group-commit loop: one write and one fsync per batch of queued records.
-async fn writer_loop(file: sim_fs::File, path: PathBuf, mut rx: mpsc::UnboundedReceiver<Request>) {
+async fn writer_loop(
+    file: sim_fs::File,
+    path: PathBuf,
+    dir: Arc<sim_fs::FailStopDir>,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+) {
     let mut w = Writer {
         file,
         path,
+        dir,
         poisoned: None,
     };
     let mut appends: Vec<(Vec<u8>, Done)> = Vec::new();

@@ -2,6 +2,13 @@
 //! edges, the dangerous-structure test, victim choice, and garbage collection of
 //! committed transactions' records. Pure bookkeeping: no storage access, no locking.
 //! See the module doc of [`super`] for the protocol this implements.
+//!
+//! Specified by `specs/SSI.tla` (actions Begin, Read, ScanRange, Write, Commit, Abort,
+//! Publish; `Ssi::on_read` is its `AfterRead`, `Ssi::validate_commit` its `CommitFails`
+//! and `CommitReaders`, `dangerous` its `Dangerous`, `Ssi::gc` its `SsiGc`, and each
+//! `SsiCanary` a member of its `Canaries` constant); checked by `specs/check`, which runs
+//! one negative-control config per canary and expects TLC to find a non-serializable
+//! history in each.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -229,7 +229,9 @@ fn wal_byte_flips_are_corruption_or_a_cut_of_the_last_record() {
 #[test]
 fn wal_group_commit_and_rotation_keep_submission_order() {
     with_dir(|dir| async move {
-        let wal = Wal::open(&segment_path(&dir, 1)).await.unwrap();
+        let wal = Wal::open(&segment_path(&dir, 1), std::sync::Arc::new(sim_fs::FailStopDir::new(&dir)))
+            .await
+            .unwrap();
         let mut waits = Vec::new();
         for i in 0..10u8 {
             waits.push(wal.submit(&[i; 10], None).unwrap());

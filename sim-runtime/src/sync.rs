@@ -1,5 +1,6 @@
-//! A broadcast signal with a version, used for endpoint shutdown and for waking readers
-//! held by a clogged link.
+//! Deterministic synchronisation: [`Signal`], a broadcast signal with a version (sim-net
+//! uses it for endpoint shutdown and for waking readers held by a clogged link; the
+//! engine for "the store made progress").
 //!
 //! It replaces `tokio::sync::watch`, whose sender wakes receivers through one of several
 //! internal `Notify`s picked with tokio's per-thread RNG. That RNG is seeded from a
@@ -10,27 +11,28 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Notify;
 
-/// A versioned broadcast signal.
+/// A versioned broadcast signal. Use it instead of `tokio::sync::watch` (see the
+/// module doc: watch is not deterministic across runs in one process).
 #[derive(Debug, Default)]
-pub(crate) struct Signal {
+pub struct Signal {
     version: AtomicU64,
     notify: Notify,
 }
 
 impl Signal {
     /// Bumps the version and wakes every waiter.
-    pub(crate) fn raise(&self) {
+    pub fn raise(&self) {
         self.version.fetch_add(1, Ordering::SeqCst);
         self.notify.notify_waiters();
     }
 
     /// The current version (0 until the first [`Signal::raise`]).
-    pub(crate) fn version(&self) -> u64 {
+    pub fn version(&self) -> u64 {
         self.version.load(Ordering::SeqCst)
     }
 
     /// Waits until the version differs from `seen` and returns it.
-    pub(crate) async fn changed(&self, seen: u64) -> u64 {
+    pub async fn changed(&self, seen: u64) -> u64 {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);

@@ -1,0 +1,243 @@
+//! Leader election (§5.2) with pre-vote (thesis §9.6), the election restriction
+//! (§5.4.1) and leader stickiness (thesis §4.2.3).
+
+use std::collections::BTreeMap;
+
+use tracing::{debug, info};
+
+use super::node::{LeaderState, RoleState};
+use super::read::ReadQueue;
+use super::replication::{Progress, ProgressState};
+use super::{Body, Index, NodeId, RawNode, Storage, Term};
+
+impl<S: Storage> RawNode<S> {
+    /// Starts an election now (as if the election timeout had fired): a pre-vote round
+    /// if configured, else a real one. A leader ignores it.
+    pub fn campaign(&mut self) {
+        if matches!(self.role, RoleState::Leader(_)) {
+            debug!(node = self.cfg.id, "raft: campaign ignored, already leader");
+            return;
+        }
+        self.start_election();
+        self.debug_check();
+    }
+
+    pub(crate) fn tick_election(&mut self) {
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.randomized_timeout {
+            // §5.2: no word from a leader (or candidate we voted for) for a whole
+            // randomized timeout: start an election.
+            self.start_election();
+        }
+    }
+
+    fn start_election(&mut self) {
+        if self.cfg.pre_vote {
+            self.become_pre_candidate();
+        } else {
+            self.become_candidate();
+        }
+    }
+
+    /// Whether a live leader is known (thesis §4.2.3): contact within the (base)
+    /// election timeout. Only with check-quorum, which guarantees a leader that lost
+    /// its quorum steps down, so stickiness cannot keep a dead leader alive.
+    pub(crate) fn in_lease(&self) -> bool {
+        self.cfg.check_quorum
+            && self.leader.is_some()
+            && self.election_elapsed < self.cfg.election_timeout
+    }
+
+    fn last(&self) -> (Index, Term) {
+        (self.log.last_index(), self.log.last_term())
+    }
+
+    /// Thesis §9.6: ask whether we *could* win the next term without changing any
+    /// term, so a node that cannot win (partitioned, or behind) disrupts no one.
+    fn become_pre_candidate(&mut self) {
+        info!(
+            node = self.cfg.id,
+            term = self.term,
+            "raft: starting pre-vote"
+        );
+        self.role = RoleState::PreCandidate {
+            votes: BTreeMap::from([(self.cfg.id, true)]),
+        };
+        self.leader = None;
+        self.election_elapsed = 0;
+        self.reset_randomized_timeout();
+        if self.tally() == Some(true) {
+            self.become_candidate();
+            return;
+        }
+        let (last_index, last_term) = self.last();
+        let next_term = self.term + 1;
+        for p in self.peers() {
+            self.send_with_term(
+                p,
+                next_term,
+                Body::PreVote {
+                    last_index,
+                    last_term,
+                },
+            );
+        }
+    }
+
+    /// §5.2: increment the term, vote for ourselves, request votes.
+    fn become_candidate(&mut self) {
+        self.term += 1;
+        self.vote = Some(self.cfg.id);
+        info!(
+            node = self.cfg.id,
+            term = self.term,
+            "raft: starting election"
+        );
+        self.role = RoleState::Candidate {
+            votes: BTreeMap::from([(self.cfg.id, true)]),
+        };
+        self.leader = None;
+        self.election_elapsed = 0;
+        self.reset_randomized_timeout();
+        if self.tally() == Some(true) {
+            self.become_leader();
+            return;
+        }
+        let (last_index, last_term) = self.last();
+        for p in self.peers() {
+            self.send(
+                p,
+                Body::Vote {
+                    last_index,
+                    last_term,
+                },
+            );
+        }
+    }
+
+    /// Won the election: initialise progress (§5.3: nextIndex = last + 1), append the
+    /// term's no-op (§8) and announce ourselves.
+    fn become_leader(&mut self) {
+        info!(node = self.cfg.id, term = self.term, "raft: became leader");
+        let next = self.log.last_index() + 1;
+        let progress = self
+            .cfg
+            .voters
+            .iter()
+            .map(|&id| {
+                let pr = Progress {
+                    match_index: 0,
+                    next_index: next,
+                    state: ProgressState::Probe { sent: false },
+                    recent_active: id == self.cfg.id,
+                };
+                (id, pr)
+            })
+            .collect();
+        self.role = RoleState::Leader(Box::new(LeaderState {
+            progress,
+            term_start: next,
+            heartbeat_elapsed: 0,
+            reads: ReadQueue::default(),
+        }));
+        self.leader = Some(self.cfg.id);
+        self.election_elapsed = 0;
+        // The no-op lets the leader commit entries of earlier terms (§5.4.2) and learn
+        // its commit index for reads (thesis §6.4).
+        self.leader_append(None);
+        self.maybe_commit();
+        self.bcast_append();
+    }
+
+    /// `Some(true)` once a quorum granted, `Some(false)` once a quorum refused.
+    fn tally(&self) -> Option<bool> {
+        let votes = match &self.role {
+            RoleState::PreCandidate { votes } | RoleState::Candidate { votes } => votes,
+            _ => return None,
+        };
+        let granted = votes.values().filter(|&&g| g).count();
+        let refused = votes.len() - granted;
+        let q = self.cfg.quorum();
+        if granted >= q {
+            Some(true)
+        } else if refused >= q {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// A (pre-)vote request in a term ≥ ours (higher terms were already adopted,
+    /// except for pre-votes, which carry the candidate's proposed term).
+    pub(crate) fn handle_vote_request(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        pre: bool,
+        last_index: Index,
+        last_term: Term,
+    ) {
+        // One vote per term (§5.2): only for the candidate we already voted for, or,
+        // with no vote and no known leader, anyone. A pre-vote for a later term binds
+        // nothing, so it only needs the log check.
+        let can_vote = self.vote == Some(from)
+            || (self.vote.is_none() && self.leader.is_none())
+            || (pre && term > self.term);
+        // §5.4.1 election restriction: the candidate's log must be at least as
+        // up-to-date as ours (compare last terms, then lengths).
+        let up_to_date = (last_term, last_index) >= (self.log.last_term(), self.log.last_index());
+        let granted = can_vote && up_to_date;
+        debug!(
+            node = self.cfg.id,
+            from, term, pre, granted, "raft: vote request"
+        );
+        if pre {
+            // A granted pre-vote answers in the proposed term; a refusal in ours.
+            let reply_term = if granted { term } else { self.term };
+            self.send_with_term(from, reply_term, Body::PreVoteResponse { granted });
+        } else {
+            if granted {
+                // Persisted (through the Ready contract) before the answer is sent.
+                self.vote = Some(from);
+                self.election_elapsed = 0;
+            }
+            self.send(from, Body::VoteResponse { granted });
+        }
+    }
+
+    pub(crate) fn handle_vote_response(
+        &mut self,
+        from: NodeId,
+        term: Term,
+        pre: bool,
+        granted: bool,
+    ) {
+        let current = self.term;
+        let counted = match &mut self.role {
+            RoleState::PreCandidate { votes }
+                if pre && (granted && term == current + 1 || !granted && term == current) =>
+            {
+                votes.insert(from, granted);
+                true
+            }
+            RoleState::Candidate { votes } if !pre && term == current => {
+                votes.insert(from, granted);
+                true
+            }
+            _ => false,
+        };
+        if !counted {
+            debug!(
+                node = self.cfg.id,
+                from, term, pre, "raft: vote response not for a current election"
+            );
+            return;
+        }
+        match self.tally() {
+            Some(true) if pre => self.become_candidate(),
+            Some(true) => self.become_leader(),
+            Some(false) => self.become_follower(self.term, None),
+            None => {}
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Snapshots and log compaction (§7).
+//!
+//! The application owns the state machine, so it supplies the snapshot: after applying
+//! through index `i` it calls [`RawNode::snapshot`] with its serialized state at `i`
+//! (durably saved by then), and later [`RawNode::compact`] to drop the log up to the
+//! snapshot. A leader whose follower needs compacted entries sends its latest snapshot;
+//! the follower's Ready then carries it, to persist (it replaces the whole log) and to
+//! install into the state machine before applying later entries.
+
+use tracing::{debug, error, info, warn};
+
+use super::replication::ProgressState;
+use super::{Body, Error, Index, NodeId, RawNode, Snapshot, Storage};
+
+impl<S: Storage> RawNode<S> {
+    /// Records the application's snapshot `data` of its state after applying through
+    /// `index` (which must be applied, and newer than the current snapshot).
+    pub fn snapshot(&mut self, index: Index, data: Vec<u8>) -> Result<(), Error> {
+        if index > self.log.applied {
+            return Err(Error::Snapshot(format!(
+                "index {index} is beyond the applied index {}",
+                self.log.applied
+            )));
+        }
+        let have = self.log.storage.snapshot().meta.index;
+        if index <= have {
+            return Err(Error::Snapshot(format!(
+                "index {index} is not newer than the snapshot at {have}"
+            )));
+        }
+        self.log.storage.create_snapshot(index, data)?;
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Discards the log up to and including `index`, which must be covered by the
+    /// snapshot. Followers that still need those entries will get the snapshot.
+    pub fn compact(&mut self, index: Index) -> Result<(), Error> {
+        let snap = self.log.storage.snapshot().meta.index;
+        if index > snap {
+            return Err(Error::Snapshot(format!(
+                "cannot compact to {index} past the snapshot at {snap}"
+            )));
+        }
+        self.log.storage.compact(index)?;
+        self.debug_check();
+        Ok(())
+    }
+
+    /// The follower's next entry is compacted away: send the latest snapshot.
+    pub(crate) fn send_snapshot(&mut self, peer: NodeId) {
+        let snapshot = self.log.storage.snapshot().clone();
+        if snapshot.meta.index == 0 {
+            error!(
+                node = self.cfg.id,
+                peer, "raft: entries compacted but no snapshot to send"
+            );
+            return;
+        }
+        let Some(pr) = self
+            .leader_state_mut()
+            .and_then(|ld| ld.progress.get_mut(&peer))
+        else {
+            return;
+        };
+        pr.state = ProgressState::Snapshot {
+            index: snapshot.meta.index,
+        };
+        info!(
+            node = self.cfg.id,
+            peer,
+            index = snapshot.meta.index,
+            "raft: sending snapshot"
+        );
+        self.send(peer, Body::InstallSnapshot { snapshot });
+    }
+
+    /// InstallSnapshot receiver (§7, Figure 13).
+    pub(crate) fn handle_install_snapshot(&mut self, from: NodeId, snapshot: Snapshot) {
+        let meta = snapshot.meta;
+        if meta.term > self.term || meta.index == 0 {
+            warn!(
+                node = self.cfg.id,
+                from, "raft: malformed snapshot {}@{}; dropped", meta.index, meta.term
+            );
+            return;
+        }
+        if meta.index <= self.log.commit {
+            debug!(
+                node = self.cfg.id,
+                from,
+                index = meta.index,
+                "raft: snapshot already covered"
+            );
+            let index = self.log.commit;
+            self.send(
+                from,
+                Body::AppendResponse {
+                    index,
+                    reject: None,
+                },
+            );
+            return;
+        }
+        if self.log.matches(meta.index, meta.term) {
+            // §7: "if an existing log entry has the same index and term as the
+            // snapshot's last included entry, retain log entries following it".
+            self.log.commit_to(meta.index);
+        } else {
+            info!(
+                node = self.cfg.id,
+                from,
+                index = meta.index,
+                "raft: installing snapshot"
+            );
+            // Everything after our commit index may differ from the snapshot's log.
+            self.discard_stale_msgs(self.log.commit + 1);
+            self.log.restore(snapshot);
+        }
+        self.send(
+            from,
+            Body::AppendResponse {
+                index: meta.index,
+                reject: None,
+            },
+        );
+    }
+}

@@ -1,0 +1,429 @@
+//! The embedded topology: one simulated node runs the engine and the clients (which
+//! die with it). After every boot the node copies its disk, recovers both copies and
+//! compares them (recovery idempotence), checks the recovered state against the
+//! workload's invariant and the durability oracle, then serves the clients again.
+
+use super::plan::{Fault, FaultPlan};
+use super::store::{Store, TxError};
+use super::world::{lock, Phase, Shared};
+use crate::workload::{KeyChooser, State};
+use engine::{Db, Options};
+use rand::Rng;
+use sim_runtime::node::{self, Node};
+use sim_runtime::time::{self, sleep, Duration};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+const DATA: &str = "/data";
+const COPY: &str = "/recovery-copy";
+const IP: &str = "10.0.0.1";
+
+fn options() -> Options {
+    // Small memtables and levels, so flushes and compactions happen within a run.
+    Options {
+        memtable_bytes: 4096,
+        ..Options::tiny()
+    }
+}
+
+/// Copies every file of `from` into `to` (emptied first), durably.
+async fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    sim_fs::create_dir_all(to).await?;
+    for old in sim_fs::read_dir(to).await? {
+        sim_fs::remove_file(&old).await?;
+    }
+    if sim_fs::exists(from).await? {
+        for src in sim_fs::read_dir(from).await? {
+            let Some(name) = src.file_name() else {
+                continue;
+            };
+            let bytes = sim_fs::read(&src).await?;
+            let f = sim_fs::File::create(to.join(name)).await?;
+            f.write_all_at(&bytes, 0).await?;
+            f.sync_data().await?;
+        }
+    }
+    sim_fs::sync_dir(to).await
+}
+
+/// Why a boot did not reach `Running`.
+enum BootError {
+    /// A fail-stop error (an injected fsync/write EIO): restart the node.
+    FailStop,
+    /// A check failed (recorded already).
+    Violated,
+}
+
+async fn open(path: &str) -> Result<Db, engine::Error> {
+    let mut last = None;
+    for _ in 0..50 {
+        match Db::open(path, options()).await {
+            Ok(db) => return Ok(db),
+            Err(e) if e.is_corruption() => return Err(e),
+            Err(e) => {
+                last = Some(e);
+                sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+    Err(last.unwrap_or(engine::Error::Closed))
+}
+
+async fn read_all(db: &Db) -> Result<State, engine::Error> {
+    let mut last = None;
+    for _ in 0..50 {
+        match db.begin().scan(..).await {
+            Ok(rows) => {
+                return Ok(rows
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            String::from_utf8_lossy(&k).into_owned(),
+                            String::from_utf8_lossy(&v).into_owned(),
+                        )
+                    })
+                    .collect())
+            }
+            Err(e) if e.is_corruption() || e.is_fail_stop() => return Err(e),
+            Err(e) => {
+                last = Some(e);
+                sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+    Err(last.unwrap_or(engine::Error::Closed))
+}
+
+fn failed(world: &Shared, what: &str, e: engine::Error) -> BootError {
+    if e.is_fail_stop() {
+        return BootError::FailStop;
+    }
+    lock(world).violation("recovery", format!("{what}: {e}"));
+    BootError::Violated
+}
+
+/// Recovers twice from the same bytes, checks the state, loads the initial rows.
+async fn boot(world: &Shared) -> Result<Db, BootError> {
+    let mut tries = 0;
+    while let Err(e) = copy_dir(Path::new(DATA), Path::new(COPY)).await {
+        tries += 1;
+        if tries > 50 {
+            return Err(failed(
+                world,
+                "copying the disk before recovery",
+                engine::Error::Poisoned(e.to_string()),
+            ));
+        }
+        sleep(Duration::from_millis(1)).await;
+    }
+    let db = open(DATA).await.map_err(|e| failed(world, "recovery", e))?;
+    let state = read_all(&db)
+        .await
+        .map_err(|e| failed(world, "reading the recovered state", e))?;
+    let copy = open(COPY)
+        .await
+        .map_err(|e| failed(world, "recovery of a copy of the same bytes", e))?;
+    let copy_state = read_all(&copy)
+        .await
+        .map_err(|e| failed(world, "reading the copy", e))?;
+    let _ = copy.close().await;
+    {
+        let mut w = lock(world);
+        if copy_state != state {
+            w.violation(
+                "recovery-idempotence",
+                format!(
+                    "the same bytes recovered to two states: {} keys vs {} keys",
+                    state.len(),
+                    copy_state.len()
+                ),
+            );
+            return Err(BootError::Violated);
+        }
+        if let Err(e) = db.check_invariants() {
+            w.violation(
+                "invariant",
+                format!("engine invariants after recovery: {e}"),
+            );
+            return Err(BootError::Violated);
+        }
+        let when = format!("after recovery {}", w.recoveries + 1);
+        w.check_state(&state, &when);
+        w.recoveries += 1;
+        if w.stop {
+            return Err(BootError::Violated);
+        }
+    }
+    let initial = lock(world).workload.initial();
+    if !initial.is_empty() && initial.iter().all(|(k, _)| !state.contains_key(k)) {
+        load(world, &db, &initial).await?;
+    }
+    Ok(db)
+}
+
+/// Loads the workload's initial rows in one transaction.
+async fn load(world: &Shared, db: &Db, rows: &[(String, String)]) -> Result<(), BootError> {
+    for _ in 0..50 {
+        let mut t = db.begin();
+        let mut ok = true;
+        for (k, v) in rows {
+            if let Err(e) = t.put(k.as_bytes().to_vec(), v.as_bytes().to_vec()).await {
+                if e.is_fail_stop() {
+                    return Err(BootError::FailStop);
+                }
+                ok = false;
+                break;
+            }
+        }
+        if ok {
+            match t.commit().await {
+                Ok(engine::CommitOutcome::Committed { .. }) => return Ok(()),
+                Ok(engine::CommitOutcome::Aborted(_)) => {}
+                Err(e) if e.is_fail_stop() => return Err(BootError::FailStop),
+                Err(_) => {}
+            }
+        }
+        sleep(Duration::from_millis(1)).await;
+    }
+    Err(failed(
+        world,
+        "loading the initial rows",
+        engine::Error::Closed,
+    ))
+}
+
+/// The node's init task.
+async fn node_main(world: Shared, keys: KeyChooser, clients: usize) {
+    let boot_no = {
+        let mut w = lock(&world);
+        w.boots += 1;
+        w.phase = Phase::Recovering;
+        w.boots
+    };
+    let db = match boot(&world).await {
+        Ok(db) => db,
+        Err(BootError::FailStop) => {
+            lock(&world).poisoned = true;
+            return std::future::pending().await;
+        }
+        Err(BootError::Violated) => return std::future::pending().await,
+    };
+    {
+        let mut w = lock(&world);
+        w.db = Some(db.clone());
+        w.phase = Phase::Running;
+    }
+    let store = Store::Embedded(db);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let name = format!("scenario.client{c}.boot{boot_no}");
+        tasks.push(sim_runtime::task::spawn_named(
+            "client",
+            client(world.clone(), store.clone(), keys.clone(), name),
+        ));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    std::future::pending::<()>().await
+}
+
+/// One client: transactions until the budget is spent, the run stops, or the database
+/// fail-stops.
+async fn client(world: Shared, store: Store, keys: KeyChooser, stream: String) {
+    let mut rng = sim_runtime::rng::stream(stream);
+    let (workload, mut process) = {
+        let mut w = lock(&world);
+        (w.workload.clone(), w.new_process())
+    };
+    loop {
+        if !lock(&world).take_op(process) {
+            return;
+        }
+        let ops = workload.generate(&keys, &mut rng);
+        let deferred = workload.deferred_invoke();
+        if !deferred {
+            lock(&world).invoke(process, ops.clone());
+        }
+        let mut tx = store.begin();
+        let result = match workload.execute(ops.clone(), &mut tx).await {
+            Ok(done) => {
+                {
+                    let mut w = lock(&world);
+                    if deferred {
+                        w.invoke(process, done.clone());
+                    }
+                    w.committing(process, tx.writes());
+                }
+                tx.commit().await.map(|()| done)
+            }
+            Err(e) => {
+                if deferred {
+                    lock(&world).invoke(process, ops);
+                }
+                tx.rollback().await;
+                Err(e)
+            }
+        };
+        {
+            let mut w = lock(&world);
+            match result {
+                Ok(done) => w.ok(process, done),
+                Err(TxError::Conflict(_) | TxError::Failed(_)) => w.fail(process),
+                Err(TxError::Unknown(_)) => {
+                    w.info(process);
+                    process = w.new_process();
+                }
+            }
+            if tx.saw_fail_stop() {
+                w.poisoned = true;
+                return;
+            }
+        }
+        sleep(Duration::from_micros(rng.gen_range(0..3_000))).await;
+    }
+}
+
+/// Power loss (or process death) and a restart after `down`.
+fn take_down(world: &Shared, node: &Node, power_loss: bool) {
+    lock(world).crashed();
+    if power_loss {
+        node.crash();
+    } else {
+        node.kill();
+    }
+}
+
+/// Runs the scenario's clients on one node under `plan`; returns when the budget is
+/// spent (or a check failed, or liveness ran out).
+pub async fn run(
+    world: Shared,
+    plan: &FaultPlan,
+    keys: KeyChooser,
+    clients: usize,
+    liveness: Duration,
+) {
+    sim_fs::sim::set_fault_config(plan.disk.clone());
+    let w = world.clone();
+    let node = Arc::new(
+        node::build("db")
+            .ip(IP.parse().expect("a literal address"))
+            .init(move || node_main(w.clone(), keys.clone(), clients))
+            .create(),
+    );
+    let start = time::now();
+    let steps = plan.steps.clone();
+    let (exec_world, exec_node) = (world.clone(), node.clone());
+    let executed = Arc::new(AtomicBool::new(false));
+    let exec_done = executed.clone();
+    sim_runtime::task::spawn_named("fault-plan", async move {
+        for step in steps {
+            time::sleep_until(start + Duration::from_millis(step.at_ms)).await;
+            apply(&exec_world, &exec_node, &step.fault);
+        }
+        exec_done.store(true, Ordering::SeqCst);
+    });
+    let deadline = start + plan.healed_at() + liveness;
+    loop {
+        sleep(Duration::from_millis(2)).await;
+        let (poisoned, done, stop) = {
+            let w = lock(&world);
+            (
+                w.poisoned,
+                w.ops_completed >= w.ops_budget && w.phase == Phase::Running,
+                w.stop,
+            )
+        };
+        if stop {
+            return;
+        }
+        if poisoned && !node.is_down() {
+            // Fail-stop: the process exits and is restarted; the OS (page cache) lives on.
+            take_down(&world, &node, false);
+            node.restart();
+        }
+        if done && executed.load(Ordering::SeqCst) {
+            break;
+        }
+        if time::now() > deadline {
+            let w = &mut *lock(&world);
+            let msg = format!(
+                "{} of {} operations completed {:?} after the last fault healed (node {:?})",
+                w.ops_completed, w.ops_budget, liveness, w.phase
+            );
+            w.violation("liveness", msg);
+            return;
+        }
+    }
+    // The final state must hold too, and survive one more power loss.
+    let db = lock(&world).db.clone();
+    if let Some(db) = db {
+        match read_all(&db).await {
+            Ok(state) => lock(&world).check_state(&state, "at the end"),
+            Err(e) if e.is_fail_stop() => {}
+            Err(e) => lock(&world).violation("invariant", format!("reading the final state: {e}")),
+        }
+    }
+    take_down(&world, &node, true);
+    node.restart();
+    let until = time::now() + liveness;
+    while time::now() < until {
+        sleep(Duration::from_millis(2)).await;
+        let (phase, poisoned, stop) = {
+            let w = lock(&world);
+            (w.phase, w.poisoned, w.stop)
+        };
+        if stop || phase == Phase::Running {
+            break;
+        }
+        if poisoned {
+            take_down(&world, &node, false);
+            node.restart();
+        }
+    }
+    let mut w = lock(&world);
+    if w.phase != Phase::Running && !w.stop {
+        w.violation(
+            "liveness",
+            "the node did not recover after the final power loss",
+        );
+    }
+    w.stop = true;
+}
+
+/// Executes one timed fault against the node.
+fn apply(world: &Shared, node: &Arc<Node>, fault: &Fault) {
+    if node.is_down() {
+        return; // already down: the fault has nothing to act on
+    }
+    match fault {
+        Fault::Crash { down_ms, .. } | Fault::Kill { down_ms, .. } => {
+            take_down(world, node, matches!(fault, Fault::Crash { .. }));
+            let node = node.clone();
+            let down = Duration::from_millis(*down_ms);
+            sim_runtime::task::spawn_named("fault-plan.restart", async move {
+                sleep(down).await;
+                node.restart();
+            });
+        }
+        Fault::Pause { for_ms, .. } => {
+            node.pause();
+            let node = node.clone();
+            let d = Duration::from_millis(*for_ms);
+            sim_runtime::task::spawn_named("fault-plan.resume", async move {
+                sleep(d).await;
+                node.resume();
+            });
+        }
+        Fault::ClockSkew {
+            offset_ms,
+            drift_ppm,
+            ..
+        } => {
+            node.set_clock(offset_ms.saturating_mul(1_000_000), *drift_ppm);
+        }
+        // Network faults need a network: nothing to do on one node.
+        Fault::Partition { .. } | Fault::PartitionOneWay { .. } | Fault::Clog { .. } => {}
+    }
+}

@@ -1,0 +1,31 @@
+//! The host's own files: `--json`, `--plan`, `--history`, `--timeline` outputs and the
+//! seed corpus. These are the CLI's inputs and outputs, read and written outside every
+//! simulated run (in the madsim build, sim-fs is the *simulated* disk, so it cannot be
+//! used here), hence the one sanctioned use of `std::fs` in this crate.
+
+use std::io::Write;
+use std::path::Path;
+
+/// Reads a whole text file.
+#[allow(clippy::disallowed_methods)] // a CLI input, outside any simulated run
+pub fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Writes a whole file.
+#[allow(clippy::disallowed_methods)] // a CLI output, outside any simulated run
+pub fn write(path: &Path, contents: &str) -> Result<(), String> {
+    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Appends to a file, creating it.
+#[allow(clippy::disallowed_methods)] // a CLI output, outside any simulated run
+pub fn append(path: &Path, contents: &str) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    f.write_all(contents.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

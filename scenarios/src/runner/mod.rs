@@ -1,0 +1,40 @@
+//! The scenario runner: scenarios, fault plans as data, one run, sweeps, replay,
+//! shrinking, the seed corpus.
+//!
+//! ## Model
+//! A [`scenario::Scenario`] names a workload, a topology, the fault kinds it may suffer
+//! and (optionally) a fixed fault schedule. For each seed the runner draws a
+//! [`plan::FaultPlan`] *before* the run (swarm testing: which kinds are on, their
+//! rates, timed crashes/partitions), runs the workload in the simulator under it,
+//! and checks the history and every recovered state. A run is a pure function of
+//! (scenario, seed, plan): `replay` and `check-determinism` rely on it.
+//!
+//! ## Invariants
+//! - Every run starts on a fresh thread with a fresh runtime; `sweep` gives each its
+//!   own process as well.
+//! - A failing run's record carries the one command that reproduces it.
+//! - Checks never read the engine's internals to decide correctness: histories are
+//!   judged from what clients saw.
+//!
+//! ## Fault model
+//! Power loss and process death with restarts, pauses, clock skew, partitions (one-way
+//! too), link clogging, and sim-fs/sim-net's probabilistic faults.
+//!
+//! ## Non-goals
+//! - Running outside the madsim build: the CLI says how to get one.
+
+pub mod commands;
+#[cfg(madsim)]
+pub mod embedded;
+pub mod host;
+pub mod plan;
+pub mod record;
+#[cfg(madsim)]
+pub mod run;
+pub mod scenario;
+pub mod shrink;
+pub mod store;
+pub mod sweep;
+#[cfg(madsim)]
+pub mod timeline;
+pub mod world;

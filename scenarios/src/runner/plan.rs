@@ -1,0 +1,541 @@
+//! Fault plans as data (DESIGN.md "Fault plan as data").
+//!
+//! Before a run starts, its faults are drawn from the seed into an explicit
+//! [`FaultPlan`]: the disk and network fault rates that hold for the whole run, and a
+//! list of timed [`Step`]s (crash node 2 at t=1.3 s, partition {1} | {2,3} for 2 s…).
+//! The runner executes the list; `replay --plan FILE` executes a list read from a file;
+//! shrinking removes steps and lowers rates and the operation budget.
+//!
+//! Swarm testing (Groce et al., ISSTA 2012): each seed first draws *which* fault kinds
+//! are on (from those the scenario allows), then their rates and times, so some seeds
+//! hammer one kind and others mix them — a fixed mix of everything tends to hide bugs
+//! that need one fault kind to act alone for a while.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sim_fs::{CrashConfig, FaultConfig, LatencyConfig};
+use sim_net::NetFaultConfig;
+use std::fmt;
+use std::time::Duration;
+
+/// A node of the scenario's topology, numbered from 1.
+pub type NodeNo = u32;
+
+/// One timed fault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Fault {
+    /// Power loss: unsynced writes are lost, torn or kept (sim-fs's crash model); the
+    /// node restarts after `down_ms` and recovers from its disk.
+    Crash { node: NodeNo, down_ms: u64 },
+    /// Process death: the page cache survives; restarts after `down_ms`.
+    Kill { node: NodeNo, down_ms: u64 },
+    /// The node stops being scheduled for `for_ms` (a long GC pause, a stalled VM).
+    Pause { node: NodeNo, for_ms: u64 },
+    /// `side` cannot exchange messages with the other nodes for `for_ms`.
+    Partition { side: Vec<NodeNo>, for_ms: u64 },
+    /// Messages from `from` to `to` are dropped for `for_ms`; the other way works.
+    PartitionOneWay {
+        from: Vec<NodeNo>,
+        to: Vec<NodeNo>,
+        for_ms: u64,
+    },
+    /// Messages from `from` to `to` are held (a stalled link) for `for_ms`.
+    Clog {
+        from: NodeNo,
+        to: NodeNo,
+        for_ms: u64,
+    },
+    /// The node's clock jumps by `offset_ms` and drifts by `drift_ppm` from now on.
+    ClockSkew {
+        node: NodeNo,
+        offset_ms: i64,
+        drift_ppm: i64,
+    },
+}
+
+impl Fault {
+    /// The node numbers this fault names.
+    pub fn nodes(&self) -> Vec<NodeNo> {
+        match self {
+            Fault::Crash { node, .. }
+            | Fault::Kill { node, .. }
+            | Fault::Pause { node, .. }
+            | Fault::ClockSkew { node, .. } => vec![*node],
+            Fault::Partition { side, .. } => side.clone(),
+            Fault::PartitionOneWay { from, to, .. } => from.iter().chain(to).copied().collect(),
+            Fault::Clog { from, to, .. } => vec![*from, *to],
+        }
+    }
+
+    /// How long the fault lasts once started (zero for instantaneous ones).
+    pub fn duration(&self) -> Duration {
+        let ms = match self {
+            Fault::Crash { down_ms, .. } | Fault::Kill { down_ms, .. } => *down_ms,
+            Fault::Pause { for_ms, .. }
+            | Fault::Partition { for_ms, .. }
+            | Fault::PartitionOneWay { for_ms, .. }
+            | Fault::Clog { for_ms, .. } => *for_ms,
+            Fault::ClockSkew { .. } => 0,
+        };
+        Duration::from_millis(ms)
+    }
+
+    /// The fault kind's name as counted in a run's report (`node.crash`, `net.partition`…).
+    pub fn counter(&self) -> &'static str {
+        match self {
+            Fault::Crash { .. } => "node.crash",
+            Fault::Kill { .. } => "node.kill",
+            Fault::Pause { .. } => "node.pause",
+            Fault::Partition { .. } => "net.partition",
+            Fault::PartitionOneWay { .. } => "net.partition_one_way",
+            Fault::Clog { .. } => "net.clog_link",
+            Fault::ClockSkew { .. } => "node.clock_skew",
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |s: &[NodeNo]| {
+            let v: Vec<String> = s.iter().map(|n| n.to_string()).collect();
+            format!("{{{}}}", v.join(","))
+        };
+        match self {
+            Fault::Crash { node, down_ms } => {
+                write!(f, "power loss on node {node}, down {down_ms} ms")
+            }
+            Fault::Kill { node, down_ms } => write!(f, "kill node {node}, down {down_ms} ms"),
+            Fault::Pause { node, for_ms } => write!(f, "pause node {node} for {for_ms} ms"),
+            Fault::Partition { side, for_ms } => {
+                write!(f, "partition {} | rest for {for_ms} ms", set(side))
+            }
+            Fault::PartitionOneWay { from, to, for_ms } => {
+                write!(f, "drop {} -> {} for {for_ms} ms", set(from), set(to))
+            }
+            Fault::Clog { from, to, for_ms } => write!(f, "clog {from} -> {to} for {for_ms} ms"),
+            Fault::ClockSkew {
+                node,
+                offset_ms,
+                drift_ppm,
+            } => {
+                write!(
+                    f,
+                    "clock of node {node} {offset_ms:+} ms, drift {drift_ppm:+} ppm"
+                )
+            }
+        }
+    }
+}
+
+/// A fault at a virtual time after the workload started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub at_ms: u64,
+    pub fault: Fault,
+}
+
+/// Every fault of one run, decided before it starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultPlan {
+    /// sim-fs faults for every node, for the whole run (torn writes, EIO, …).
+    pub disk: FaultConfig,
+    /// sim-net probabilistic faults for the whole run (drop, dup, reorder, …).
+    pub net: NetFaultConfig,
+    /// Timed faults, sorted by `at_ms`.
+    pub steps: Vec<Step>,
+    /// Client operations the workload performs (shrinking lowers it).
+    pub ops: u64,
+}
+
+impl FaultPlan {
+    /// A plan with no faults at all.
+    pub fn quiet(ops: u64) -> FaultPlan {
+        FaultPlan {
+            disk: FaultConfig::default(),
+            net: NetFaultConfig::none(),
+            steps: Vec::new(),
+            ops,
+        }
+    }
+
+    /// When the last timed fault has healed.
+    pub fn healed_at(&self) -> Duration {
+        self.steps
+            .iter()
+            .map(|s| Duration::from_millis(s.at_ms) + s.fault.duration())
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// How many faults the plan holds: timed steps plus each probabilistic fault kind
+    /// switched on (what shrinking minimises).
+    pub fn size(&self) -> usize {
+        let d = &self.disk;
+        let n = &self.net;
+        let rates = [
+            d.read_eio,
+            d.write_eio,
+            d.sync_eio,
+            d.crash_bitflip,
+            d.latency.probability,
+            n.drop_rate,
+            n.dup_rate,
+            n.reorder_rate,
+            n.delay_rate,
+            n.reset_rate,
+        ];
+        self.steps.len()
+            + rates.iter().filter(|r| **r > 0.0).count()
+            + usize::from(d.capacity_bytes.is_some())
+    }
+
+    /// The plan as pretty JSON (what `--plan FILE` reads back).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// Reads a plan written by [`FaultPlan::to_json`], with a clear error.
+    pub fn from_json(text: &str) -> Result<FaultPlan, String> {
+        let plan: FaultPlan =
+            serde_json::from_str(text).map_err(|e| format!("not a fault plan: {e}"))?;
+        plan.disk
+            .validate()
+            .map_err(|e| format!("bad disk faults: {e}"))?;
+        let mut last = 0;
+        for s in &plan.steps {
+            if s.at_ms < last {
+                return Err(format!(
+                    "steps are not sorted by at_ms ({} after {last})",
+                    s.at_ms
+                ));
+            }
+            last = s.at_ms;
+        }
+        Ok(plan)
+    }
+}
+
+impl fmt::Display for FaultPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} client operations", self.ops)?;
+        let d = &self.disk;
+        let c = &d.crash;
+        writeln!(
+            f,
+            "disk: read EIO {:.4}, write EIO {:.4}, fsync EIO {:.4}, bit flip at power loss {:.3}, capacity {}, unsynced write at power loss: whole {:.2} / torn {:.2} / lost {:.2}, reordered {}",
+            d.read_eio, d.write_eio, d.sync_eio, d.crash_bitflip,
+            d.capacity_bytes.map_or("unlimited".to_string(), |b| format!("{} KiB", b / 1024)),
+            c.write_whole, c.write_torn, (1.0 - c.write_whole - c.write_torn).max(0.0), c.reorder
+        )?;
+        let n = &self.net;
+        writeln!(
+            f,
+            "net: drop {:.3}, dup {:.3}, reorder {:.3}, delay {:.3}, reset {:.4}",
+            n.drop_rate, n.dup_rate, n.reorder_rate, n.delay_rate, n.reset_rate
+        )?;
+        if self.steps.is_empty() {
+            writeln!(f, "no timed faults")?;
+        }
+        for s in &self.steps {
+            writeln!(f, "t={:>6.3}s  {}", s.at_ms as f64 / 1000.0, s.fault)?;
+        }
+        Ok(())
+    }
+}
+
+/// The fault kinds a scenario allows; the generator picks a subset per seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FaultSpace {
+    pub crash: bool,
+    pub kill: bool,
+    pub pause: bool,
+    pub partition: bool,
+    pub one_way: bool,
+    pub clog: bool,
+    pub clock_skew: bool,
+    /// Torn and lost unsynced writes at power loss (needs `crash`).
+    pub torn_writes: bool,
+    /// fsync EIO (fail-stop, reopen).
+    pub fsync_eio: bool,
+    /// read/write EIO.
+    pub io_eio: bool,
+    /// Bit flips in durable sectors at power loss.
+    pub bitflips: bool,
+    /// Message drop, duplication, reordering, delay, connection reset.
+    pub messages: bool,
+}
+
+impl FaultSpace {
+    /// No faults.
+    pub const NONE: FaultSpace = FaultSpace {
+        crash: false,
+        kill: false,
+        pause: false,
+        partition: false,
+        one_way: false,
+        clog: false,
+        clock_skew: false,
+        torn_writes: false,
+        fsync_eio: false,
+        io_eio: false,
+        bitflips: false,
+        messages: false,
+    };
+    /// Everything a single embedded node can suffer.
+    pub const EMBEDDED: FaultSpace = FaultSpace {
+        crash: true,
+        kill: true,
+        pause: true,
+        clock_skew: true,
+        torn_writes: true,
+        fsync_eio: true,
+        io_eio: true,
+        bitflips: false,
+        ..FaultSpace::NONE
+    };
+    /// Everything a cluster can suffer.
+    pub const CLUSTER: FaultSpace = FaultSpace {
+        partition: true,
+        one_way: true,
+        clog: true,
+        messages: true,
+        ..FaultSpace::EMBEDDED
+    };
+}
+
+/// How the timed part of a plan is laid out.
+#[derive(Debug, Clone, Copy)]
+pub struct Horizon {
+    /// Nodes in the topology (1 for embedded).
+    pub nodes: NodeNo,
+    /// Faults start within this window (ms after the workload starts).
+    pub window_ms: u64,
+    /// Client operations.
+    pub ops: u64,
+}
+
+/// Draws a plan from `rng` (the run's `scenario.plan` stream): swarm choice of kinds,
+/// then rates, then timed steps.
+pub fn generate(space: FaultSpace, horizon: Horizon, rng: &mut impl Rng) -> FaultPlan {
+    let mut on = |allowed: bool| allowed && rng.gen_bool(0.5);
+    let kinds = [
+        on(space.crash),
+        on(space.kill),
+        on(space.pause),
+        on(space.partition),
+        on(space.one_way),
+        on(space.clog),
+        on(space.clock_skew),
+    ];
+    let torn = on(space.torn_writes);
+    let fsync = on(space.fsync_eio);
+    let io = on(space.io_eio);
+    let flips = on(space.bitflips);
+    let msgs = on(space.messages);
+
+    let crash = if torn {
+        let write_whole = rng.gen_range(0.2..0.6);
+        CrashConfig {
+            write_whole,
+            write_torn: rng.gen_range(0.0..(1.0 - write_whole)),
+            torn_garbage: rng.gen_range(0.0..=1.0),
+            set_len_lost: rng.gen_range(0.0..=1.0),
+            dir_op_lost: rng.gen_range(0.0..0.9),
+            reorder: rng.gen_bool(0.8),
+        }
+    } else {
+        // Power loss still loses every unsynced write; it just never tears one.
+        CrashConfig {
+            write_whole: 0.0,
+            write_torn: 0.0,
+            ..CrashConfig::default()
+        }
+    };
+    let disk = FaultConfig {
+        read_eio: if io {
+            rng.gen_range(0.0005..0.005)
+        } else {
+            0.0
+        },
+        write_eio: if io {
+            rng.gen_range(0.0005..0.005)
+        } else {
+            0.0
+        },
+        sync_eio: if fsync {
+            rng.gen_range(0.002..0.03)
+        } else {
+            0.0
+        },
+        capacity_bytes: None,
+        latency: LatencyConfig {
+            probability: 1.0,
+            min_us: 20,
+            max_us: rng.gen_range(100..2_000),
+        },
+        crash_bitflip: if flips { rng.gen_range(0.01..0.2) } else { 0.0 },
+        crash,
+    };
+    let net = if msgs {
+        NetFaultConfig::random(rng)
+    } else {
+        NetFaultConfig::none()
+    };
+
+    let mut steps = Vec::new();
+    let enabled: Vec<usize> = (0..kinds.len()).filter(|i| kinds[*i]).collect();
+    if !enabled.is_empty() {
+        let count = rng.gen_range(1..=6);
+        for _ in 0..count {
+            let kind = enabled[rng.gen_range(0..enabled.len())];
+            let at_ms = rng.gen_range(0..horizon.window_ms.max(1));
+            let node = rng.gen_range(1..=horizon.nodes);
+            let for_ms = rng.gen_range(50..1_500);
+            let fault = match kind {
+                0 => Fault::Crash {
+                    node,
+                    down_ms: rng.gen_range(1..500),
+                },
+                1 => Fault::Kill {
+                    node,
+                    down_ms: rng.gen_range(1..500),
+                },
+                2 => Fault::Pause { node, for_ms },
+                3..=5 if horizon.nodes < 2 => continue,
+                3 => Fault::Partition {
+                    side: random_side(rng, horizon.nodes),
+                    for_ms,
+                },
+                4 => {
+                    let from = random_side(rng, horizon.nodes);
+                    let to = (1..=horizon.nodes).filter(|n| !from.contains(n)).collect();
+                    Fault::PartitionOneWay { from, to, for_ms }
+                }
+                5 => {
+                    let to = 1 + (node % horizon.nodes);
+                    Fault::Clog {
+                        from: node,
+                        to,
+                        for_ms,
+                    }
+                }
+                _ => Fault::ClockSkew {
+                    node,
+                    offset_ms: rng.gen_range(-500..500),
+                    drift_ppm: rng.gen_range(-50_000..50_000),
+                },
+            };
+            steps.push(Step { at_ms, fault });
+        }
+    }
+    steps.sort_by_key(|s| s.at_ms);
+    FaultPlan {
+        disk,
+        net,
+        steps,
+        ops: horizon.ops,
+    }
+}
+
+/// A nonempty proper subset of `1..=nodes`, as a minority side where possible.
+fn random_side(rng: &mut impl Rng, nodes: NodeNo) -> Vec<NodeNo> {
+    let size = rng.gen_range(1..=(nodes / 2).max(1));
+    let mut all: Vec<NodeNo> = (1..=nodes).collect();
+    let mut side = Vec::new();
+    for _ in 0..size {
+        let i = rng.gen_range(0..all.len());
+        side.push(all.remove(i));
+    }
+    side.sort_unstable();
+    side
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn horizon(nodes: NodeNo) -> Horizon {
+        Horizon {
+            nodes,
+            window_ms: 3_000,
+            ops: 200,
+        }
+    }
+
+    #[test]
+    fn a_plan_round_trips_through_json_and_prints() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..50 {
+            let plan = generate(FaultSpace::CLUSTER, horizon(5), &mut rng);
+            let back = FaultPlan::from_json(&plan.to_json()).expect("round trip");
+            assert_eq!(back, plan);
+            assert!(plan.to_string().contains("client operations"));
+        }
+    }
+
+    #[test]
+    fn swarm_draws_differ_between_seeds_and_cover_every_allowed_kind() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut sizes = std::collections::BTreeSet::new();
+        for _ in 0..300 {
+            let plan = generate(FaultSpace::CLUSTER, horizon(3), &mut rng);
+            sizes.insert(plan.size());
+            for s in &plan.steps {
+                seen.insert(s.fault.counter());
+                assert!(
+                    s.fault.nodes().iter().all(|n| (1..=3).contains(n)),
+                    "{}",
+                    s.fault
+                );
+            }
+        }
+        assert_eq!(seen.len(), 7, "every timed fault kind is drawn: {seen:?}");
+        assert!(sizes.len() > 5, "plans vary in size: {sizes:?}");
+    }
+
+    #[test]
+    fn a_space_without_a_kind_never_draws_it() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..200 {
+            let plan = generate(FaultSpace::EMBEDDED, horizon(1), &mut rng);
+            assert!(plan.net.is_none());
+            assert!(plan.disk.crash_bitflip == 0.0);
+            for s in &plan.steps {
+                assert!(
+                    !matches!(
+                        s.fault,
+                        Fault::Partition { .. }
+                            | Fault::PartitionOneWay { .. }
+                            | Fault::Clog { .. }
+                    ),
+                    "{}",
+                    s.fault
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_malformed_or_unsorted_plan_file_is_refused_with_a_reason() {
+        assert!(FaultPlan::from_json("{")
+            .unwrap_err()
+            .contains("not a fault plan"));
+        let mut plan = FaultPlan::quiet(10);
+        plan.steps = vec![
+            Step {
+                at_ms: 5,
+                fault: Fault::Pause { node: 1, for_ms: 1 },
+            },
+            Step {
+                at_ms: 1,
+                fault: Fault::Pause { node: 1, for_ms: 1 },
+            },
+        ];
+        assert!(FaultPlan::from_json(&plan.to_json())
+            .unwrap_err()
+            .contains("not sorted"));
+    }
+}

@@ -1,0 +1,138 @@
+//! What one run produced, as the summary table, `--json` and the child protocol carry it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One run of one scenario at one seed (a line of `sweep --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub scenario: String,
+    pub seed: u64,
+    /// `pass`, `fail` (a check failed) or `error` (the run could not be made: a panic
+    /// in the runner, a child that died).
+    pub outcome: String,
+    /// The check that failed (`durability`, `elle`, `linearizability`, `invariant`,
+    /// `liveness`, `recovery-idempotence`, `determinism`, `panic`…).
+    pub failed_check: Option<String>,
+    /// What it said.
+    pub message: Option<String>,
+    /// Faults that fired, by kind (sim-fs, sim-net and the plan's timed faults).
+    pub faults: BTreeMap<String, u64>,
+    /// Client operations invoked, and how they ended.
+    pub operations: u64,
+    pub acknowledged: u64,
+    pub rejected: u64,
+    pub indeterminate: u64,
+    /// Node recoveries checked.
+    pub recoveries: u64,
+    pub virtual_time_ms: f64,
+    pub wall_time_ms: f64,
+    /// The trace digest (hex) and event count.
+    pub digest: String,
+    pub events: u64,
+    /// With `--check-determinism`: whether the second run matched.
+    pub deterministic: Option<bool>,
+}
+
+impl RunRecord {
+    pub fn failed(&self) -> bool {
+        self.outcome != "pass"
+    }
+
+    /// A record for a run that could not be made.
+    pub fn error(scenario: &str, seed: u64, check: &str, message: String) -> RunRecord {
+        RunRecord {
+            scenario: scenario.to_string(),
+            seed,
+            outcome: "error".into(),
+            failed_check: Some(check.into()),
+            message: Some(message),
+            faults: BTreeMap::new(),
+            operations: 0,
+            acknowledged: 0,
+            rejected: 0,
+            indeterminate: 0,
+            recoveries: 0,
+            virtual_time_ms: 0.0,
+            wall_time_ms: 0.0,
+            digest: String::new(),
+            events: 0,
+            deterministic: None,
+        }
+    }
+
+    /// The one command that reproduces this run.
+    pub fn reproduce(&self) -> String {
+        format!("cargo sim replay {} --seed {}", self.scenario, self.seed)
+    }
+}
+
+/// Per-scenario totals of a sweep.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub runs: u64,
+    pub failures: u64,
+    pub faults: BTreeMap<String, u64>,
+    pub operations: u64,
+    pub virtual_time_ms: f64,
+    pub wall_time_ms: f64,
+}
+
+/// Totals per scenario, in name order.
+pub fn summarize(records: &[RunRecord]) -> BTreeMap<String, Summary> {
+    let mut out: BTreeMap<String, Summary> = BTreeMap::new();
+    for r in records {
+        let s = out.entry(r.scenario.clone()).or_default();
+        s.runs += 1;
+        s.failures += u64::from(r.failed());
+        for (k, n) in &r.faults {
+            *s.faults.entry(k.clone()).or_insert(0) += n;
+        }
+        s.operations += r.operations;
+        s.virtual_time_ms += r.virtual_time_ms;
+        s.wall_time_ms += r.wall_time_ms;
+    }
+    out
+}
+
+/// The summary table a sweep ends with; `wall_s` is the sweep's elapsed time.
+pub fn table(records: &[RunRecord], wall_s: f64) -> String {
+    let sums = summarize(records);
+    let mut out = format!(
+        "{:<24} {:>6} {:>8} {:>9} {:>11} {:>10} {:>9}\n",
+        "scenario", "runs", "failures", "ops", "virtual s", "cpu s", "seeds/s"
+    );
+    for (name, s) in &sums {
+        let cpu = s.wall_time_ms / 1000.0;
+        out.push_str(&format!(
+            "{:<24} {:>6} {:>8} {:>9} {:>11.1} {:>10.2} {:>9.1}\n",
+            name,
+            s.runs,
+            s.failures,
+            s.operations,
+            s.virtual_time_ms / 1000.0,
+            cpu,
+            if cpu > 0.0 { s.runs as f64 / cpu } else { 0.0 },
+        ));
+        let faults: Vec<String> = s.faults.iter().map(|(k, n)| format!("{k}={n}")).collect();
+        out.push_str(&format!(
+            "    faults fired: {}\n",
+            if faults.is_empty() {
+                "none".to_string()
+            } else {
+                faults.join(" ")
+            }
+        ));
+    }
+    let runs = records.len() as f64;
+    let virt: f64 = records.iter().map(|r| r.virtual_time_ms).sum::<f64>() / 1000.0;
+    out.push_str(&format!(
+        "{} runs, {} failed, {:.1} s wall: {:.1} seeds/s, {:.0} simulated s per wall s\n",
+        records.len(),
+        records.iter().filter(|r| r.failed()).count(),
+        wall_s,
+        if wall_s > 0.0 { runs / wall_s } else { 0.0 },
+        if wall_s > 0.0 { virt / wall_s } else { 0.0 },
+    ));
+    out
+}

@@ -1,0 +1,151 @@
+//! Scenarios: a workload, a topology, the faults it may suffer, and its checks.
+//!
+//! Adding one is a few lines — an entry in [`all`]:
+//!
+//! ```ignore
+//! Scenario {
+//!     name: "bank-embedded",
+//!     about: "transfers between accounts; the total is conserved",
+//!     topology: Topology::Embedded,
+//!     faults: FaultSpace::EMBEDDED,
+//!     clients: 4,
+//!     ops: 200,
+//!     keys: 8,
+//!     workload: || Box::new(Bank),
+//!     plan_file: None,
+//! }
+//! ```
+//!
+//! The runner does the rest: draws a fault plan from the seed within `faults` (or
+//! reads `plan_file`), runs the clients, executes the plan, and checks the workload's
+//! invariant after every recovery, the durability oracle (when the workload's writes
+//! are unique), the history checker the workload names, recovery idempotence and
+//! liveness after the last fault heals.
+
+use super::plan::{FaultPlan, FaultSpace};
+use crate::workload::{self, HistoryCheck, Workload};
+
+/// Where the database runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topology {
+    /// One node with the embedded engine; the clients run on it (and die with it).
+    Embedded,
+}
+
+impl Topology {
+    pub fn nodes(self) -> u32 {
+        match self {
+            Topology::Embedded => 1,
+        }
+    }
+}
+
+/// A named chaos scenario.
+pub struct Scenario {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub topology: Topology,
+    /// Fault kinds the seed may switch on (swarm testing picks a subset per seed).
+    pub faults: FaultSpace,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Client operations per run (the plan carries it, so shrinking can lower it).
+    pub ops: u64,
+    /// Keys, chosen Zipfian.
+    pub keys: u64,
+    pub workload: fn() -> Box<dyn Workload>,
+    /// A fixed fault schedule (JSON, [`FaultPlan`]) instead of one drawn per seed.
+    pub plan_file: Option<&'static str>,
+}
+
+impl Scenario {
+    /// The checks this scenario runs, by name (what `seedbank list` prints).
+    pub fn checks(&self) -> Vec<&'static str> {
+        let w = (self.workload)();
+        let mut out = vec!["invariant"];
+        if w.unique_writes() {
+            out.push("durability");
+        }
+        match w.history_check() {
+            HistoryCheck::ListAppend => out.push("elle"),
+            HistoryCheck::Register => out.push("linearizability"),
+            HistoryCheck::None => {}
+        }
+        if self.faults.crash || self.faults.kill || self.plan_file.is_some() {
+            out.push("recovery-idempotence");
+        }
+        out.push("liveness");
+        out
+    }
+
+    /// The fixed plan, if the scenario has one.
+    pub fn fixed_plan(&self) -> Option<Result<FaultPlan, String>> {
+        self.plan_file.map(FaultPlan::from_json)
+    }
+}
+
+/// Every built-in scenario.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "bank-embedded",
+            about: "transfers between 8 accounts and snapshot reads of all; total conserved, no overdraft",
+            topology: Topology::Embedded,
+            faults: FaultSpace::EMBEDDED,
+            clients: 4,
+            ops: 200,
+            keys: workload::bank::ACCOUNTS,
+            workload: || Box::new(workload::bank::Bank),
+            plan_file: None,
+        },
+        Scenario {
+            name: "list-append-embedded",
+            about: "Elle list-append transactions over Zipfian keys; serializability from the values read",
+            topology: Topology::Embedded,
+            faults: FaultSpace::EMBEDDED,
+            clients: 4,
+            ops: 200,
+            keys: 8,
+            workload: || Box::new(workload::list_append::ListAppend::new()),
+            plan_file: None,
+        },
+        Scenario {
+            name: "register-embedded",
+            about: "single-key reads and writes of unique values; per-key linearizability",
+            topology: Topology::Embedded,
+            faults: FaultSpace::EMBEDDED,
+            clients: 4,
+            ops: 200,
+            keys: 4,
+            workload: || Box::new(workload::register::Register::new()),
+            plan_file: None,
+        },
+        Scenario {
+            name: "write-skew-embedded",
+            about: "doctors on call: go off call after a range scan shows another on call; one always on call",
+            topology: Topology::Embedded,
+            faults: FaultSpace::EMBEDDED,
+            clients: 4,
+            ops: 200,
+            keys: 6,
+            workload: || Box::new(workload::write_skew::WriteSkew),
+            plan_file: None,
+        },
+        Scenario {
+            name: "crash-durability",
+            about: "list-append with 1 KiB values under power loss with torn writes and fsync failures, on a fixed crash schedule (a data file); every acknowledged commit survives",
+            topology: Topology::Embedded,
+            faults: FaultSpace::EMBEDDED,
+            clients: 4,
+            ops: 300,
+            keys: 16,
+            workload: || Box::new(workload::list_append::ListAppend::padded(1024)),
+            plan_file: Some(include_str!("../../plans/crash-durability.json")),
+        },
+    ]
+}
+
+/// The scenario named `name`.
+pub fn find(name: &str) -> Option<Scenario> {
+    all().into_iter().find(|s| s.name == name)
+}

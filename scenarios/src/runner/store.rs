@@ -1,0 +1,168 @@
+//! The database a workload talks to, whatever the topology.
+//!
+//! Workloads are written once against [`Store`] / [`Tx`] and run against the embedded
+//! engine or (with the replicated database) a Raft cluster. Every call's failure is
+//! classified the way the durability oracle and the history need it: a definite
+//! refusal ([`TxError::Conflict`], [`TxError::Failed`] — nothing was applied) or an
+//! unknown outcome ([`TxError::Unknown`] — the commit may or may not have happened).
+
+use engine::{CommitOutcome, Db};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// How a transaction attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxError {
+    /// The database refused the commit (serialization or write-write conflict): not
+    /// applied, the client may retry.
+    Conflict(String),
+    /// An operation before the commit failed; the transaction was not applied.
+    Failed(String),
+    /// The commit was sent and its outcome is unknown (I/O failure in the commit
+    /// path, a crash, a timeout).
+    Unknown(String),
+}
+
+impl fmt::Display for TxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TxError::Conflict(why) => write!(f, "conflict ({why})"),
+            TxError::Failed(why) => write!(f, "failed ({why})"),
+            TxError::Unknown(why) => write!(f, "outcome unknown ({why})"),
+        }
+    }
+}
+
+/// A handle on the database under test.
+#[derive(Clone, Debug)]
+pub enum Store {
+    /// The embedded engine on this node.
+    Embedded(Db),
+}
+
+impl Store {
+    /// Starts a transaction.
+    pub fn begin(&self) -> Tx {
+        let inner = match self {
+            Store::Embedded(db) => TxInner::Embedded(db.begin()),
+        };
+        Tx {
+            inner,
+            writes: BTreeMap::new(),
+            fail_stop: false,
+        }
+    }
+}
+
+/// One transaction; reads return strings (workload keys and values are UTF-8). It
+/// remembers its writes, for the durability oracle.
+pub struct Tx {
+    inner: TxInner,
+    writes: BTreeMap<String, Option<String>>,
+    fail_stop: bool,
+}
+
+enum TxInner {
+    Embedded(engine::Txn),
+}
+
+impl Tx {
+    /// What the transaction wrote: key → value, `None` for a delete.
+    pub fn writes(&self) -> &BTreeMap<String, Option<String>> {
+        &self.writes
+    }
+
+    /// Whether a call failed because the database fail-stopped (it must be reopened).
+    pub fn saw_fail_stop(&self) -> bool {
+        self.fail_stop
+    }
+
+    fn note(&mut self, e: &engine::Error) {
+        self.fail_stop |= e.is_fail_stop();
+    }
+
+    fn before_commit(&mut self, e: engine::Error) -> TxError {
+        self.note(&e);
+        match e.conflict() {
+            Some(c) => TxError::Conflict(c.kind().to_string()),
+            None => TxError::Failed(e.to_string()),
+        }
+    }
+}
+
+fn text(bytes: Vec<u8>) -> Result<String, TxError> {
+    String::from_utf8(bytes).map_err(|e| TxError::Failed(format!("a value that is not UTF-8: {e}")))
+}
+
+impl Tx {
+    pub async fn get(&mut self, key: &str) -> Result<Option<String>, TxError> {
+        let r = match &self.inner {
+            TxInner::Embedded(t) => t.get(key.as_bytes()).await,
+        };
+        match r.map_err(|e| self.before_commit(e))? {
+            Some(v) => text(v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Rows with `start <= key < end`, in key order.
+    pub async fn scan(&mut self, start: &str, end: &str) -> Result<Vec<(String, String)>, TxError> {
+        let range = start.as_bytes().to_vec()..end.as_bytes().to_vec();
+        let r = match &self.inner {
+            TxInner::Embedded(t) => t.scan(range).await,
+        };
+        let rows = r.map_err(|e| self.before_commit(e))?;
+        rows.into_iter()
+            .map(|(k, v)| Ok((text(k)?, text(v)?)))
+            .collect()
+    }
+
+    pub async fn put(&mut self, key: &str, value: &str) -> Result<(), TxError> {
+        let r = match &mut self.inner {
+            TxInner::Embedded(t) => {
+                t.put(key.as_bytes().to_vec(), value.as_bytes().to_vec())
+                    .await
+            }
+        };
+        r.map_err(|e| self.before_commit(e))?;
+        self.writes.insert(key.to_string(), Some(value.to_string()));
+        Ok(())
+    }
+
+    pub async fn delete(&mut self, key: &str) -> Result<(), TxError> {
+        let r = match &mut self.inner {
+            TxInner::Embedded(t) => t.delete(key.as_bytes().to_vec()).await,
+        };
+        r.map_err(|e| self.before_commit(e))?;
+        self.writes.insert(key.to_string(), None);
+        Ok(())
+    }
+
+    /// Commits: `Ok(())` only when the commit is durable and acknowledged.
+    pub async fn commit(&mut self) -> Result<(), TxError> {
+        let r = match &mut self.inner {
+            TxInner::Embedded(t) => t.commit().await,
+        };
+        match r {
+            Ok(CommitOutcome::Committed { .. }) => Ok(()),
+            Ok(CommitOutcome::Aborted(c)) => Err(TxError::Conflict(c.kind().to_string())),
+            // The engine validates before it logs: an abort error is definite.
+            Err(e) if e.conflict().is_some() => Err(self.before_commit(e)),
+            // Poisoned, storage or I/O trouble while logging: the record may be on
+            // disk, so the outcome is unknown until a recovery shows it.
+            Err(e) => {
+                self.note(&e);
+                Err(TxError::Unknown(e.to_string()))
+            }
+        }
+    }
+
+    /// Abandons the transaction (best effort: a failure here changes nothing).
+    pub async fn rollback(&mut self) {
+        match &mut self.inner {
+            TxInner::Embedded(t) => {
+                let _ = t.rollback().await;
+            }
+        }
+    }
+}

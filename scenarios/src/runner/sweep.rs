@@ -1,0 +1,287 @@
+//! `seedbank sweep`: many seeds of many scenarios, in parallel, each run in a fresh
+//! process of this binary (`seedbank run <scenario> --seed N --child`), so no state of
+//! one run — a static, tokio's process-wide RNG counter (D10) — can reach another, and a
+//! seed replays the same alone as in a sweep. Worker threads only hand out jobs and
+//! collect results; none of this is inside a simulated run.
+
+use super::record::{table, RunRecord};
+use super::{host, scenario};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// The marker before the child's one JSON result line on stdout.
+pub const RESULT_MARKER: &str = "SEEDBANK-RESULT ";
+
+/// What `sweep` was asked for.
+#[derive(Debug, Clone)]
+pub struct SweepArgs {
+    pub scenarios: Vec<String>,
+    pub seeds: Range<u64>,
+    pub jobs: usize,
+    pub json: Option<PathBuf>,
+    pub check_determinism: bool,
+    pub save_failures: bool,
+    /// `(k, n)`: this machine takes every n-th seed starting at the k-th (1-based k).
+    pub shard: Option<(u64, u64)>,
+    /// Where the seed corpus lives (for `--save-failures`).
+    pub seeds_dir: PathBuf,
+}
+
+/// Parses `A..B` (B exclusive) or `N` (= `0..N`).
+pub fn parse_seeds(s: &str) -> Result<Range<u64>, String> {
+    let num = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("bad seed {x:?} in {s:?}: {e}"))
+    };
+    match s.split_once("..") {
+        Some((a, b)) => {
+            let (a, b) = (num(a)?, num(b)?);
+            if a >= b {
+                return Err(format!("empty seed range {s:?} (B is exclusive)"));
+            }
+            Ok(a..b)
+        }
+        None => Ok(0..num(s)?),
+    }
+}
+
+/// Parses `K/N` with 1 ≤ K ≤ N.
+pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("--shard wants K/N, got {s:?}"))?;
+    let k: u64 = k.parse().map_err(|e| format!("bad shard {s:?}: {e}"))?;
+    let n: u64 = n.parse().map_err(|e| format!("bad shard {s:?}: {e}"))?;
+    if n == 0 || k == 0 || k > n {
+        return Err(format!("--shard K/N needs 1 <= K <= N, got {s:?}"));
+    }
+    Ok((k, n))
+}
+
+/// The jobs of a sweep: every (scenario, seed), seeds of this shard only.
+pub fn jobs(names: &[String], seeds: Range<u64>, shard: Option<(u64, u64)>) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for seed in seeds {
+        if let Some((k, n)) = shard {
+            if seed % n != k - 1 {
+                continue;
+            }
+        }
+        for name in names {
+            out.push((name.clone(), seed));
+        }
+    }
+    out
+}
+
+/// Runs one job in a child process and reads its result.
+fn run_child(exe: &Path, scenario: &str, seed: u64, determinism: bool) -> RunRecord {
+    let mut cmd = Command::new(exe);
+    cmd.args(["run", scenario, "--seed", &seed.to_string(), "--child"]);
+    if determinism {
+        cmd.arg("--check-determinism");
+    }
+    let out = match cmd.stdin(Stdio::null()).output() {
+        Ok(o) => o,
+        Err(e) => {
+            return RunRecord::error(
+                scenario,
+                seed,
+                "runner",
+                format!("cannot start {}: {e}", exe.display()),
+            )
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if let Some(line) = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(RESULT_MARKER))
+    {
+        match serde_json::from_str::<RunRecord>(line) {
+            Ok(r) => return r,
+            Err(e) => {
+                return RunRecord::error(
+                    scenario,
+                    seed,
+                    "runner",
+                    format!("unreadable child result: {e}"),
+                )
+            }
+        }
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr
+        .lines()
+        .rev()
+        .take(15)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    RunRecord::error(
+        scenario,
+        seed,
+        "panic",
+        format!(
+            "the run died ({}) without a result:\n{}",
+            out.status,
+            tail.join("\n")
+        ),
+    )
+}
+
+/// `seedbank sweep`.
+pub fn main(args: SweepArgs) -> ExitCode {
+    let names = if args.scenarios.is_empty() {
+        scenario::all()
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect::<Vec<_>>()
+    } else {
+        for n in &args.scenarios {
+            if scenario::find(n).is_none() {
+                eprintln!("unknown scenario {n:?}; `seedbank list` shows them");
+                return ExitCode::from(2);
+            }
+        }
+        args.scenarios.clone()
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("cannot find this binary to run seeds in child processes: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let jobs = jobs(&names, args.seeds.clone(), args.shard);
+    let bar = ProgressBar::new(jobs.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} runs, {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("0 failed");
+    let next = AtomicUsize::new(0);
+    let failed = AtomicU64::new(0);
+    let records = Mutex::new(Vec::new());
+    #[allow(clippy::disallowed_methods)] // the sweep's own wall time, for the summary only
+    let started = std::time::Instant::now();
+    let worker = || loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some((scenario, seed)) = jobs.get(i) else {
+            break;
+        };
+        let r = run_child(&exe, scenario, *seed, args.check_determinism);
+        if r.failed() {
+            let n = failed.fetch_add(1, Ordering::SeqCst) + 1;
+            bar.set_message(format!("{n} failed"));
+            bar.println(format!(
+                "FAIL {} seed {}: {}: {}\n  reproduce: {}",
+                r.scenario,
+                r.seed,
+                r.failed_check.as_deref().unwrap_or("?"),
+                r.message
+                    .as_deref()
+                    .unwrap_or("")
+                    .lines()
+                    .next()
+                    .unwrap_or(""),
+                r.reproduce()
+            ));
+        }
+        bar.inc(1);
+        records.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+    };
+    // Worker threads hand out jobs to child processes; the simulation is in the children.
+    std::thread::scope(|s| {
+        for _ in 0..args.jobs.max(1) {
+            s.spawn(worker);
+        }
+    });
+    bar.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    let mut records = records.into_inner().unwrap_or_else(|p| p.into_inner());
+    records.sort_by(|a, b| (a.seed, &a.scenario).cmp(&(b.seed, &b.scenario)));
+    print!("{}", table(&records, wall));
+    let failures: Vec<&RunRecord> = records.iter().filter(|r| r.failed()).collect();
+    for r in &failures {
+        println!(
+            "FAILED {} seed {} [{}]: {}\n  reproduce: {}",
+            r.scenario,
+            r.seed,
+            r.failed_check.as_deref().unwrap_or("?"),
+            r.message
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or(""),
+            r.reproduce()
+        );
+    }
+    if let Some(path) = &args.json {
+        let lines: String = records
+            .iter()
+            .filter_map(|r| serde_json::to_string(r).ok())
+            .map(|l| l + "\n")
+            .collect();
+        if let Err(e) = host::write(path, &lines) {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    }
+    if args.save_failures {
+        for r in &failures {
+            let line =
+                format!(
+                "{}  # {}: {} — found by `seedbank sweep`; pinned by scenarios/tests/seeds.rs\n",
+                r.seed,
+                r.failed_check.as_deref().unwrap_or("?"),
+                r.message.as_deref().unwrap_or("").lines().next().unwrap_or("").replace('#', "")
+            );
+            let file = args.seeds_dir.join(format!("{}.seeds", r.scenario));
+            if let Err(e) = host::append(&file, &line) {
+                eprintln!("{e}");
+            }
+        }
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_ranges_and_shards_parse_and_split_the_work() {
+        assert_eq!(parse_seeds("3..7"), Ok(3..7));
+        assert_eq!(parse_seeds("5"), Ok(0..5));
+        assert!(parse_seeds("7..3").is_err());
+        assert!(parse_seeds("x..3").is_err());
+        assert_eq!(parse_shard("2/3"), Ok((2, 3)));
+        assert!(parse_shard("0/3").is_err());
+        assert!(parse_shard("4/3").is_err());
+        let names = vec!["a".to_string()];
+        let all: Vec<u64> = (1..=3)
+            .flat_map(|k| jobs(&names, 0..10, Some((k, 3))))
+            .map(|(_, s)| s)
+            .collect();
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            (0..10).collect::<Vec<_>>(),
+            "shards partition the seeds"
+        );
+    }
+}

@@ -1,0 +1,257 @@
+//! The state of one run that outlives node crashes: the client history, the durability
+//! oracle, the operation budget and what the checks found. It lives outside every
+//! simulated node (the observer's notebook), behind a mutex shared by the supervisor
+//! and the nodes' tasks.
+
+use crate::check::durability::Oracle;
+use crate::check::history::{History, MicroOp};
+use crate::workload::{State, Workload};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A failed check: which, and what it saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub check: String,
+    pub message: String,
+}
+
+/// What a node is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Down,
+    Recovering,
+    Running,
+}
+
+/// One client operation in flight.
+#[derive(Debug)]
+struct Open {
+    /// None until the invocation is recorded (a deferred-invoke workload records it
+    /// only when it commits).
+    handle: Option<crate::check::history::Handle>,
+    oracle: Option<crate::check::durability::TxnId>,
+}
+
+/// Everything a run records.
+pub struct World {
+    pub workload: Arc<dyn Workload>,
+    pub history: History,
+    pub oracle: Option<Oracle<String, String>>,
+    open: BTreeMap<u64, Open>,
+    next_process: u64,
+    pub ops_budget: u64,
+    pub ops_invoked: u64,
+    pub ops_completed: u64,
+    pub acknowledged: u64,
+    pub rejected: u64,
+    pub indeterminate: u64,
+    pub recoveries: u64,
+    pub boots: u64,
+    pub phase: Phase,
+    /// A database call fail-stopped: the supervisor restarts the node.
+    pub poisoned: bool,
+    pub db: Option<engine::Db>,
+    pub violations: Vec<Violation>,
+    pub stop: bool,
+}
+
+pub type Shared = Arc<Mutex<World>>;
+
+pub fn lock(w: &Shared) -> MutexGuard<'_, World> {
+    w.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl World {
+    pub fn new(workload: Arc<dyn Workload>, ops_budget: u64) -> World {
+        let oracle = workload.unique_writes().then(Oracle::new);
+        World {
+            workload,
+            history: History::new(),
+            oracle,
+            open: BTreeMap::new(),
+            next_process: 0,
+            ops_budget,
+            ops_invoked: 0,
+            ops_completed: 0,
+            acknowledged: 0,
+            rejected: 0,
+            indeterminate: 0,
+            recoveries: 0,
+            boots: 0,
+            phase: Phase::Down,
+            poisoned: false,
+            db: None,
+            violations: Vec::new(),
+            stop: false,
+        }
+    }
+
+    /// Records a failed check (the first few; the run stops at the first).
+    pub fn violation(&mut self, check: &str, message: impl Into<String>) {
+        if self.violations.len() < 8 {
+            self.violations.push(Violation {
+                check: check.into(),
+                message: message.into(),
+            });
+        }
+        self.stop = true;
+    }
+
+    /// A fresh process id (Jepsen: a process whose operation is indeterminate is never
+    /// reused, since it may still be in flight).
+    pub fn new_process(&mut self) -> u64 {
+        self.next_process += 1;
+        self.next_process
+    }
+
+    /// Takes one operation from the budget for `process`; false when it is spent or
+    /// the run stops.
+    pub fn take_op(&mut self, process: u64) -> bool {
+        if self.stop || self.ops_invoked >= self.ops_budget {
+            return false;
+        }
+        self.ops_invoked += 1;
+        self.open.insert(
+            process,
+            Open {
+                handle: None,
+                oracle: None,
+            },
+        );
+        true
+    }
+
+    /// Stamps history events with the current virtual time.
+    fn stamp(&mut self) {
+        let ns = u64::try_from(sim_runtime::time::elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.history.set_time(Some(ns));
+    }
+
+    pub fn invoke(&mut self, process: u64, ops: Vec<MicroOp>) {
+        self.stamp();
+        match self.history.invoke(process, ops) {
+            Ok(handle) => {
+                self.open.insert(
+                    process,
+                    Open {
+                        handle: Some(handle),
+                        oracle: None,
+                    },
+                );
+            }
+            Err(e) => self.violation("runner", format!("history: {e}")),
+        }
+    }
+
+    /// Ends `process`'s operation; None if it never reached the history (a deferred
+    /// invocation that did not get to commit: it had no effect).
+    fn finish(&mut self, process: u64) -> Option<Open> {
+        let open = self.open.remove(&process)?;
+        self.stamp();
+        self.ops_completed += 1;
+        if open.handle.is_none() {
+            self.rejected += 1;
+            return None;
+        }
+        Some(open)
+    }
+
+    /// The transaction of `process` is about to commit these writes.
+    pub fn committing(&mut self, process: u64, writes: &BTreeMap<String, Option<String>>) {
+        if let (Some(oracle), Some(open)) = (self.oracle.as_mut(), self.open.get_mut(&process)) {
+            match oracle.begin(writes.clone()) {
+                Ok(id) => open.oracle = Some(id),
+                Err(e) => {
+                    let e = e.to_string();
+                    self.violation("runner", format!("durability oracle: {e}"));
+                }
+            }
+        }
+    }
+
+    /// The operation of `process` was acknowledged with these results.
+    pub fn ok(&mut self, process: u64, done: Vec<MicroOp>) {
+        if let Err(e) = self.workload.check_read(&done) {
+            self.violation("invariant", e);
+        }
+        let Some(open) = self.finish(process) else {
+            return;
+        };
+        let Some(handle) = open.handle else { return };
+        if let (Some(oracle), Some(id)) = (self.oracle.as_mut(), open.oracle) {
+            if let Err(e) = oracle.acknowledge(id) {
+                let e = e.to_string();
+                self.violation("durability", e);
+            }
+        }
+        if let Err(e) = self.history.ok(handle, done) {
+            self.violation("runner", format!("history: {e}"));
+        }
+        self.acknowledged += 1;
+    }
+
+    /// The operation of `process` definitely did not take effect.
+    pub fn fail(&mut self, process: u64) {
+        let Some(open) = self.finish(process) else {
+            return;
+        };
+        let Some(handle) = open.handle else { return };
+        if let (Some(oracle), Some(id)) = (self.oracle.as_mut(), open.oracle) {
+            if let Err(e) = oracle.reject(id) {
+                let e = e.to_string();
+                self.violation("durability", e);
+            }
+        }
+        if let Err(e) = self.history.fail(handle) {
+            self.violation("runner", format!("history: {e}"));
+        }
+        self.rejected += 1;
+    }
+
+    /// The outcome of `process`'s operation is unknown.
+    pub fn info(&mut self, process: u64) {
+        let Some(open) = self.finish(process) else {
+            return;
+        };
+        let Some(handle) = open.handle else { return };
+        if let (Some(oracle), Some(id)) = (self.oracle.as_mut(), open.oracle) {
+            if let Err(e) = oracle.indeterminate(id) {
+                let e = e.to_string();
+                self.violation("durability", e);
+            }
+        }
+        if let Err(e) = self.history.info(handle) {
+            self.violation("runner", format!("history: {e}"));
+        }
+        self.indeterminate += 1;
+    }
+
+    /// The node died: every operation in flight has an unknown outcome.
+    pub fn crashed(&mut self) {
+        let processes: Vec<u64> = self.open.keys().copied().collect();
+        for p in processes {
+            self.info(p);
+        }
+        if let Some(oracle) = self.oracle.as_mut() {
+            oracle.crash();
+        }
+        self.db = None;
+        self.phase = Phase::Down;
+        self.poisoned = false;
+    }
+
+    /// Checks a full state of the database (after a recovery, or at the end): the
+    /// workload's invariant and the durability oracle.
+    pub fn check_state(&mut self, state: &State, when: &str) {
+        if let Err(e) = self.workload.check_state(state) {
+            self.violation("invariant", format!("{when}: {e}"));
+        }
+        if let Some(oracle) = self.oracle.as_mut() {
+            if let Err(e) = oracle.check(state) {
+                let e = e.to_string();
+                self.violation("durability", format!("{when}: {e}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The canary meta-test (DESIGN.md "Canary bugs"): with each of the engine's deliberate
+//! bugs switched on, a sweep of the named scenario must fail the named check within a
+//! stated number of seeds. A harness that cannot fail is worse than none. Run with
+//! `cargo simtest -p scenarios --features canary --test canaries`.
+#![cfg(all(madsim, feature = "canary"))]
+
+use engine::canary::Canary;
+use scenarios::runner::run::{plan_for, run_seed, run_seed_with};
+use scenarios::runner::scenario;
+use scenarios::runner::shrink::shrink;
+
+/// (canary, scenario, checks that may catch it, seeds allowed).
+const CASES: &[(Canary, &str, &[&str], u64)] = &[
+    (
+        Canary::SkipWalFsync,
+        "crash-durability",
+        &["durability", "recovery"],
+        10,
+    ),
+    (
+        Canary::KeepTornWalTail,
+        "crash-durability",
+        &["recovery", "durability", "invariant"],
+        20,
+    ),
+    (
+        Canary::DeleteBeforeManifest,
+        "crash-durability",
+        &["recovery"],
+        30,
+    ),
+    (
+        Canary::SsiSkipOutConflictCheck,
+        "write-skew-embedded",
+        &["invariant"],
+        30,
+    ),
+    (
+        Canary::SsiSkipOutConflictCheck,
+        "list-append-embedded",
+        &["elle"],
+        30,
+    ),
+];
+
+fn first_failing(canary: Canary, name: &str, checks: &[&str], limit: u64) -> (u64, String) {
+    let sc = scenario::find(name).expect("built in");
+    for seed in 0..limit {
+        let plan = plan_for(&sc, seed).expect("plan");
+        let r = run_seed_with(&sc, seed, &plan, 0, Some(canary)).record;
+        if let Some(check) = &r.failed_check {
+            assert!(
+                checks.contains(&check.as_str()),
+                "{canary:?} on {name} seed {seed} failed an unexpected check [{check}]: {:?}",
+                r.message
+            );
+            return (seed, check.clone());
+        }
+    }
+    panic!(
+        "{canary:?} was NOT caught by {name} within {limit} seeds: the harness has no teeth here"
+    );
+}
+
+#[test]
+fn every_canary_is_caught_within_its_stated_seeds() {
+    for &(canary, name, checks, limit) in CASES {
+        let (seed, check) = first_failing(canary, name, checks, limit);
+        eprintln!(
+            "{canary:?}: caught by {name} [{check}] at seed {seed} ({} seeds; limit {limit})",
+            seed + 1
+        );
+    }
+}
+
+#[test]
+fn shrinking_a_canary_failure_leaves_a_handful_of_faults() {
+    let canary = Canary::SkipWalFsync;
+    let sc = scenario::find("crash-durability").expect("built in");
+    let (seed, check) = first_failing(canary, sc.name, &["durability", "recovery"], 10);
+    let plan = plan_for(&sc, seed).expect("plan");
+    let first = run_seed_with(&sc, seed, &plan, 0, Some(canary)).record;
+    let shrunk = shrink(plan.clone(), &check, first, |p| {
+        run_seed_with(&sc, seed, p, 0, Some(canary)).record
+    });
+    eprintln!(
+        "shrunk {} -> {} faults, {} -> {} ops in {} runs:\n{}",
+        plan.size(),
+        shrunk.plan.size(),
+        plan.ops,
+        shrunk.plan.ops,
+        shrunk.runs,
+        shrunk.plan
+    );
+    assert!(
+        shrunk.plan.size() <= 4,
+        "a handful of faults: {}",
+        shrunk.plan
+    );
+    assert!(shrunk.plan.ops < plan.ops);
+    // The written plan replays the failure; without the canary the same plan passes.
+    let replayed = run_seed_with(&sc, seed, &shrunk.plan, 0, Some(canary)).record;
+    assert_eq!(replayed.failed_check.as_deref(), Some(check.as_str()));
+    let healthy = run_seed(&sc, seed, &shrunk.plan, 0).record;
+    assert!(!healthy.failed(), "{:?}", healthy.message);
+}
