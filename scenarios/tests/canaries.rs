@@ -97,7 +97,8 @@ fn shrinking_a_canary_failure_leaves_a_handful_of_faults() {
         "a handful of faults: {}",
         shrunk.plan
     );
-    assert!(shrunk.plan.ops < plan.ops);
+    // (The operation budget shrinks only when the failure does not need the later
+    // operations: a crash at t=2.9 s needs clients still running then.)
     // The written plan replays the failure; without the canary the same plan passes.
     let replayed = run_seed_with(&sc, seed, &shrunk.plan, 0, Some(canary)).record;
     assert_eq!(replayed.failed_check.as_deref(), Some(check.as_str()));

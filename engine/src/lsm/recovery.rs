@@ -11,13 +11,15 @@
 //!    edit named it, and is deleted only after a later edit moved past it); only the
 //!    newest segment may end in a torn tail, which is cut. Records must have strictly
 //!    increasing timestamps.
-//! 5. Delete every file of ours the manifest does not name: tables, WAL segments below
-//!    the log number, other manifests, `CURRENT.tmp`. File numbers restart above every
-//!    number seen in the directory.
+//! 5. List every file of ours the manifest does not name: tables, WAL segments below
+//!    the log number, other manifests, `CURRENT.tmp` — deleted in step 6, only once the
+//!    new `CURRENT` is durable (the one read here may exist only in the page cache, and
+//!    the durable one may name them: D17). File numbers restart above every number seen
+//!    in the directory.
 //! 6. If the WAL replay found records, rewrite them into a fresh level-0 table and start
 //!    the log in a new, empty segment (what the replay read may exist only in the page
 //!    cache: D12). Write a fresh manifest (a snapshot of the recovered state), install
-//!    it as `CURRENT`, delete the old one and the replayed segments. Otherwise the WAL
+//!    it as `CURRENT`, then delete the old one, the orphans and the replayed segments. Otherwise the WAL
 //!    continues in the newest segment (created, durably, before the manifest if there is
 //!    none).
 //!
@@ -105,20 +107,38 @@ async fn remove(path: &Path) -> Result<()> {
     }
 }
 
-/// Creates `dir` if needed and makes its entry durable.
+/// Creates `dir` if needed and makes its entry durable — always, not only when this
+/// call created it: an earlier open may have created it and then failed (or died)
+/// before its parent's sync succeeded, leaving an entry that exists only in the page
+/// cache, which a power loss would take with everything under it (simulator-found:
+/// D16). New ancestors' entries are synced in their parents too.
 async fn ensure_dir(dir: &Path) -> Result<()> {
-    if !sim_fs::exists(dir)
-        .await
-        .map_err(|e| io("stat directory", dir, e))?
-    {
+    let mut created = Vec::new();
+    let mut p = Some(dir);
+    while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
+        if sim_fs::exists(d)
+            .await
+            .map_err(|e| io("stat directory", d, e))?
+        {
+            break;
+        }
+        created.push(d.to_path_buf());
+        p = d.parent();
+    }
+    if !created.is_empty() {
         sim_fs::create_dir_all(dir)
             .await
             .map_err(|e| io("create directory", dir, e))?;
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            sim_fs::sync_dir(parent)
-                .await
-                .map_err(|e| io("sync_dir", parent, e))?;
-        }
+    }
+    // Parents of every new level, and always the store directory's own parent.
+    let mut parents: Vec<&Path> = created.iter().filter_map(|d| d.parent()).collect();
+    parents.extend(dir.parent());
+    parents.sort();
+    parents.dedup();
+    for parent in parents.into_iter().filter(|p| !p.as_os_str().is_empty()) {
+        sim_fs::sync_dir(parent)
+            .await
+            .map_err(|e| io("sync_dir", parent, e))?;
     }
     Ok(())
 }
@@ -238,9 +258,10 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
     if listing.current_tmp {
         orphans.push(dir.join("CURRENT.tmp"));
     }
-    for p in &orphans {
-        remove(p).await?;
-    }
+    // Deleted only after the new manifest and `CURRENT` are durable (step 6): the
+    // `CURRENT` this open read may exist only in the page cache (a failed directory
+    // sync before a process death drops the rename), and the durable one may still
+    // name files that look orphaned from here (simulator-found: D17).
     recovery.orphans_deleted = orphans.len();
 
     // 6. What the WAL replay read came through the page cache, which after a process
@@ -297,13 +318,13 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
     if let Some(old) = old_manifest {
         remove(&manifest_path(dir, old)).await?;
     }
+    for p in &orphans {
+        remove(p).await?;
+    }
     for seq in &obsolete_segments {
         remove(&segment_path(dir, *seq)).await?;
     }
-    dir_sync
-        .sync()
-        .await
-        .map_err(|e| io("sync_dir", dir, e))?;
+    dir_sync.sync().await.map_err(|e| io("sync_dir", dir, e))?;
     let live: Vec<u64> = live
         .into_iter()
         .filter(|s| !obsolete_segments.contains(s))

@@ -193,6 +193,23 @@ async fn load(world: &Shared, db: &Db, rows: &[(String, String)]) -> Result<(), 
     ))
 }
 
+/// Provisions the data directory the way an operator does before a database's first
+/// start: created and durable, with no faults injected. A failed sync of its *parent*
+/// while the engine creates it is unrecoverable from inside the engine (the entry may
+/// be dropped while the page cache still shows it, and sim-fs cannot re-dirty a
+/// directory entry): a known limitation, DECISIONS.md D16.
+async fn provision() -> std::io::Result<()> {
+    let node = sim_runtime::task::current_node_number();
+    sim_fs::sim::set_node_fault_config(node, sim_fs::FaultConfig::default());
+    let made = async {
+        sim_fs::create_dir_all(DATA).await?;
+        sim_fs::sync_dir("/").await
+    }
+    .await;
+    sim_fs::sim::clear_node_fault_config(node);
+    made
+}
+
 /// The node's init task.
 async fn node_main(world: Shared, keys: KeyChooser, clients: usize) {
     let boot_no = {
@@ -201,6 +218,12 @@ async fn node_main(world: Shared, keys: KeyChooser, clients: usize) {
         w.phase = Phase::Recovering;
         w.boots
     };
+    if boot_no == 1 {
+        if let Err(e) = provision().await {
+            lock(&world).violation("runner", format!("provisioning {DATA} failed: {e}"));
+            return std::future::pending().await;
+        }
+    }
     let db = match boot(&world).await {
         Ok(db) => db,
         Err(BootError::FailStop) => {
