@@ -61,6 +61,23 @@ impl RunRecord {
         }
     }
 
+    /// One line naming the failure and the command that reproduces it.
+    pub fn failure_line(&self) -> String {
+        format!(
+            "FAILED {} seed {} [{}]: {}\n  reproduce: {}",
+            self.scenario,
+            self.seed,
+            self.failed_check.as_deref().unwrap_or("?"),
+            self.message
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or(""),
+            self.reproduce()
+        )
+    }
+
     /// The one command that reproduces this run.
     pub fn reproduce(&self) -> String {
         format!("cargo sim replay {} --seed {}", self.scenario, self.seed)

@@ -181,19 +181,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
         if r.failed() {
             let n = failed.fetch_add(1, Ordering::SeqCst) + 1;
             bar.set_message(format!("{n} failed"));
-            bar.println(format!(
-                "FAIL {} seed {}: {}: {}\n  reproduce: {}",
-                r.scenario,
-                r.seed,
-                r.failed_check.as_deref().unwrap_or("?"),
-                r.message
-                    .as_deref()
-                    .unwrap_or("")
-                    .lines()
-                    .next()
-                    .unwrap_or(""),
-                r.reproduce()
-            ));
+            bar.println(r.failure_line());
         }
         bar.inc(1);
         records.lock().unwrap_or_else(|p| p.into_inner()).push(r);
@@ -211,19 +199,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
     print!("{}", table(&records, wall));
     let failures: Vec<&RunRecord> = records.iter().filter(|r| r.failed()).collect();
     for r in &failures {
-        println!(
-            "FAILED {} seed {} [{}]: {}\n  reproduce: {}",
-            r.scenario,
-            r.seed,
-            r.failed_check.as_deref().unwrap_or("?"),
-            r.message
-                .as_deref()
-                .unwrap_or("")
-                .lines()
-                .next()
-                .unwrap_or(""),
-            r.reproduce()
-        );
+        println!("{}", r.failure_line());
     }
     if let Some(path) = &args.json {
         let lines: String = records
