@@ -74,7 +74,13 @@ fn the_fixed_crash_schedule_tears_writes_and_fails_fsyncs() {
         }
     }
     eprintln!("crash-durability faults over 16 seeds: {faults:?}");
-    for kind in ["fs.torn_write", "fs.lost_write", "fs.fsync_eio", "node.crash", "node.kill"] {
+    for kind in [
+        "fs.torn_write",
+        "fs.lost_write",
+        "fs.fsync_eio",
+        "node.crash",
+        "node.kill",
+    ] {
         assert!(
             faults.get(kind).copied().unwrap_or(0) > 0,
             "{kind} never fired: {faults:?}"
@@ -132,4 +138,33 @@ fn a_plan_executes_exactly_its_steps() {
     // The planned crash plus the final one.
     assert_eq!(r.faults.get("node.crash"), Some(&2), "{:?}", r.faults);
     assert!(r.recoveries >= 4, "boot + 3 restarts: {}", r.recoveries);
+}
+
+#[test]
+fn the_timeline_is_one_self_contained_page_with_lanes_faults_and_operations() {
+    let sc = scenario::find("register-embedded").expect("built in");
+    let mut plan = FaultPlan::quiet(40);
+    plan.steps = vec![Step {
+        at_ms: 15,
+        fault: Fault::Crash {
+            node: 1,
+            down_ms: 5,
+        },
+    }];
+    let out = run_seed(&sc, 2, &plan, 1_000_000);
+    let html = scenarios::runner::timeline::render(&out);
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(html.contains("node 1") && html.contains("clients"), "lanes");
+    assert!(
+        html.matches("class=\"crash\"").count() >= 2,
+        "the planned and the final power loss"
+    );
+    assert!(html.matches("class=\"restart\"").count() >= 2);
+    let ops = html.matches("class=\"ok\"").count() + html.matches("class=\"fail\"").count();
+    assert!(ops >= 20, "client operations drawn: {ops}");
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains("<script src"),
+        "no fetches"
+    );
+    assert!(html.contains("cargo sim replay register-embedded --seed 2"));
 }

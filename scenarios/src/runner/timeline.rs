@@ -61,7 +61,7 @@ pub fn render(out: &RunOutput) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}">"#
+        r#"<svg width="{WIDTH}" height="{height}">"#
     );
     svg.push_str(r##"<defs><marker id="a" markerWidth="6" markerHeight="6" refX="5" refY="3" orient="auto"><path d="M0,0 L6,3 L0,6 z" fill="#79a"/></marker></defs>"##);
     for n in &nodes {
