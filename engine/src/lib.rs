@@ -16,6 +16,11 @@
 //!   fast backtracking, snapshots, ReadIndex) with a persist-then-send `Ready`
 //!   contract, and [`raft::safety`], the cluster-wide safety checker. Its module doc
 //!   states the model, invariants, fault model and non-goals.
+//! - [`replicated`]: the same transaction API over a Raft group: a replica task per
+//!   node (Raft log and hard state on disk, an embedded [`Db`] as the state machine,
+//!   sim-net transport), deterministic backward-OCC validation of whole transactions
+//!   in log order (strict serializability), client retries deduplicated by
+//!   (client id, sequence), snapshots and log compaction.
 //! - [`canary`]: deliberate named bugs behind the `canary` feature, for the meta-test
 //!   that proves the simulator catches them.
 //!
@@ -39,6 +44,7 @@ pub mod db;
 pub mod lsm;
 pub mod mvcc;
 pub mod raft;
+pub mod replicated;
 
 pub use db::{Db, DbStats, Error, Result, Txn};
 pub use lsm::Options;

@@ -100,24 +100,33 @@ pub enum Command {
         #[arg(long)]
         seed: u64,
     },
-    /// Interactive embedded database (`--path DIR`; named concurrent transactions,
-    /// `--json` for scripts) or replicated cluster (`--connect`, not built yet).
+    /// Interactive database: embedded (`--path DIR`) or a replicated cluster
+    /// (`--connect ADDR[,ADDR…]`, each `ADDR` or `ID=ADDR`); named concurrent
+    /// transactions, `--json` for scripts, `status` shows the cluster.
     Shell {
-        #[arg(long)]
+        /// Open (or create) an embedded database in DIR.
+        #[arg(long, conflicts_with = "connect")]
         path: Option<PathBuf>,
+        /// Connect to the replicas at these addresses (bare addresses are nodes 1, 2, …).
         #[arg(long)]
         connect: Option<String>,
+        /// One JSON answer per command, no prompt.
         #[arg(long)]
         json: bool,
     },
-    /// One real replicated node over TCP. [not built yet]
+    /// One real replicated node over TCP; runs until SIGTERM/SIGINT, recovers from
+    /// `--data` after a crash.
     Node {
+        /// This node's id (one of `--peers`).
         #[arg(long)]
         id: u64,
+        /// Address to listen on (peers and clients).
         #[arg(long)]
         listen: String,
+        /// Every node of the cluster, this one included: `1=ADDR,2=ADDR,3=ADDR`.
         #[arg(long)]
         peers: String,
+        /// Data directory (Raft log, hard state, the state machine's database).
         #[arg(long)]
         data: PathBuf,
     },

@@ -1,5 +1,7 @@
 //! The `seedbank` binary.
 
+mod node_cmd;
+
 use clap::Parser;
 use scenarios::cli::{Cli, Command, Demo};
 use scenarios::runner::{commands, sweep};
@@ -101,16 +103,23 @@ fn main() -> ExitCode {
             connect: None,
             json,
         } => scenarios::shell::main(&path, json),
+        Command::Shell {
+            path: None,
+            connect: Some(list),
+            json,
+        } => scenarios::shell::connect::main(&list, json),
+        Command::Node {
+            id,
+            listen,
+            peers,
+            data,
+        } => node_cmd::main(id, &listen, &peers, &data),
         other => not_built(&other),
     }
 }
 
 fn not_built(command: &Command) -> ExitCode {
     let (what, issue) = match command {
-        Command::Shell {
-            connect: Some(_), ..
-        }
-        | Command::Node { .. } => ("the replicated database", 4),
         Command::Bench { .. } => ("benchmarks", 7),
         _ => ("this combination of arguments", 0),
     };

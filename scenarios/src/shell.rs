@@ -1,9 +1,11 @@
 //! `seedbank shell --path DIR`: an interactive embedded database with named concurrent
-//! transactions (DESIGN.md "The shell").
+//! transactions (DESIGN.md "The shell"); `seedbank shell --connect ADDR[,ADDR…]`: the
+//! same commands and answers against a replicated cluster ([`connect`]).
 //!
 //! Commands, one per line: `begin NAME` (start a transaction and make it current),
 //! `use NAME`, `get KEY`, `put KEY VALUE` (the value is the rest of the line),
-//! `delete KEY`, `scan START END` (END exclusive), `commit`, `rollback`, `help`, `quit`.
+//! `delete KEY`, `scan START END` (END exclusive), `commit`, `rollback`, `help`, `quit`,
+//! and with `--connect`, `status` (every replica's role, term and indices).
 //! With no current transaction, get/put/delete/scan run as single-operation
 //! transactions. `--json` answers every command with exactly one JSON line:
 //! `{"ok":true}`; get `{"ok":true,"value":"v"|null}`; scan
@@ -12,7 +14,15 @@
 //! transaction the engine already doomed `{"ok":false,"aborted":true,"reason":"…"}`;
 //! any other failure `{"ok":false,"error":"…"}`. A malformed line gets an error answer
 //! and the session goes on.
+//!
+//! Against a cluster, `ts` is the log index the transaction was applied at (a
+//! read-only transaction's: its snapshot index), a conflict's reason is always
+//! `"serialization"`, and a transaction lost with its leader answers
+//! `{"ok":false,"aborted":true,"reason":"transaction-lost",…}`.
 
+pub mod connect;
+
+use engine::replicated::{ClientError, RTxn, ReplicatedClient, TxnOutcome};
 use engine::{CommitOutcome, Db, Error, Txn};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -34,6 +44,8 @@ pub enum Reply {
     Aborted { reason: String, detail: String },
     /// Anything else that failed.
     Failed(String),
+    /// The replicas' status (`--connect`): one JSON object per replica.
+    Status(Vec<serde_json::Value>),
     /// The help text.
     Help,
     /// End of session.
@@ -41,8 +53,8 @@ pub enum Reply {
 }
 
 const HELP: &str = "commands: begin NAME | use NAME | get KEY | put KEY VALUE | delete KEY | \
-scan START END | commit | rollback | help | quit  (no current transaction: each \
-get/put/delete/scan commits on its own)";
+scan START END | commit | rollback | status | help | quit  (no current transaction: each \
+get/put/delete/scan commits on its own; status needs --connect)";
 
 impl Reply {
     /// The `--json` answer line.
@@ -62,6 +74,7 @@ impl Reply {
                 json!({"ok": false, "aborted": true, "reason": reason, "detail": detail})
             }
             Reply::Failed(e) => json!({"ok": false, "error": e}),
+            Reply::Status(nodes) => json!({"ok": true, "nodes": nodes}),
             Reply::Help => json!({"ok": true, "help": HELP}),
         };
         v.to_string()
@@ -87,15 +100,34 @@ impl Reply {
                 "aborted: {reason} conflict ({detail}); roll back and retry the transaction"
             ),
             Reply::Failed(e) => format!("error: {e}"),
+            Reply::Status(nodes) => nodes
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
             Reply::Help => HELP.into(),
         }
     }
 }
 
-/// One shell session over an open database.
+/// What a session runs against.
+pub enum Backend {
+    /// An embedded database.
+    Embedded(Db),
+    /// A replicated cluster.
+    Replicated(ReplicatedClient),
+}
+
+/// A transaction of either backend.
+enum AnyTxn {
+    Embedded(Txn),
+    Replicated(RTxn),
+}
+
+/// One shell session over an open database or a cluster connection.
 pub struct Session {
-    db: Db,
-    txns: BTreeMap<String, Txn>,
+    backend: Backend,
+    txns: BTreeMap<String, AnyTxn>,
     current: Option<String>,
 }
 
@@ -110,6 +142,30 @@ fn failure(e: Error) -> Reply {
             detail: c.to_string(),
         },
         None => Reply::Failed(e.to_string()),
+    }
+}
+
+/// A replicated client's failure as an answer.
+fn client_failure(e: ClientError) -> Reply {
+    match e {
+        ClientError::Aborted(why) => Reply::Aborted {
+            reason: "transaction-lost".into(),
+            detail: why,
+        },
+        e => Reply::Failed(e.to_string()),
+    }
+}
+
+fn client_outcome(o: TxnOutcome) -> Reply {
+    match o {
+        TxnOutcome::Committed { index } => Reply::Committed(index),
+        TxnOutcome::Aborted { key, written_at } => Reply::NotCommitted {
+            reason: "serialization".into(),
+            detail: format!(
+                "{} was written at index {written_at}, after the transaction's snapshot",
+                text(&key)
+            ),
+        },
     }
 }
 
@@ -134,6 +190,7 @@ fn usage(cmd: &str) -> Option<&'static str> {
         "scan" => "scan START END  (END exclusive)",
         "commit" => "commit",
         "rollback" => "rollback",
+        "status" => "status",
         "help" => "help",
         "quit" | "exit" => "quit",
         _ => return None,
@@ -149,10 +206,19 @@ enum Op {
 }
 
 impl Session {
-    /// A session over `db`.
+    /// A session over an embedded database.
     pub fn new(db: Db) -> Session {
+        Session::with_backend(Backend::Embedded(db))
+    }
+
+    /// A session over a replicated cluster.
+    pub fn replicated(client: ReplicatedClient) -> Session {
+        Session::with_backend(Backend::Replicated(client))
+    }
+
+    fn with_backend(backend: Backend) -> Session {
         Session {
-            db,
+            backend,
             txns: BTreeMap::new(),
             current: None,
         }
@@ -166,9 +232,12 @@ impl Session {
         }
     }
 
-    /// The database, e.g. to close it.
-    pub fn db(&self) -> &Db {
-        &self.db
+    /// The embedded database, e.g. to close it (`None` for a cluster session).
+    pub fn db(&self) -> Option<&Db> {
+        match &self.backend {
+            Backend::Embedded(db) => Some(db),
+            Backend::Replicated(_) => None,
+        }
     }
 
     /// Runs one command line. Blank lines and `#` comments return `None`.
@@ -183,7 +252,8 @@ impl Session {
         let reply = match (word.to_ascii_lowercase().as_str(), args.as_slice()) {
             ("help", []) => Reply::Help,
             ("quit" | "exit", []) => Reply::Quit,
-            ("begin", [name]) => self.begin(name),
+            ("status", []) => self.status().await,
+            ("begin", [name]) => self.begin(name).await,
             ("use", [name]) => self.use_txn(name),
             ("commit", []) => self.finish(true).await,
             ("rollback", []) => self.finish(false).await,
@@ -202,13 +272,39 @@ impl Session {
         Some(reply)
     }
 
-    fn begin(&mut self, name: &str) -> Reply {
+    async fn status(&self) -> Reply {
+        match &self.backend {
+            Backend::Embedded(_) => {
+                Reply::Failed("status needs a cluster (shell --connect)".into())
+            }
+            Backend::Replicated(client) => Reply::Status(connect::status(client).await),
+        }
+    }
+
+    /// Starts a transaction on the backend.
+    async fn start(&self) -> Result<AnyTxn, Reply> {
+        match &self.backend {
+            Backend::Embedded(db) => Ok(AnyTxn::Embedded(db.begin())),
+            Backend::Replicated(client) => client
+                .begin()
+                .await
+                .map(AnyTxn::Replicated)
+                .map_err(client_failure),
+        }
+    }
+
+    async fn begin(&mut self, name: &str) -> Reply {
         if self.txns.contains_key(name) {
             return Reply::Failed(format!("transaction '{name}' already exists"));
         }
-        self.txns.insert(name.to_string(), self.db.begin());
-        self.current = Some(name.to_string());
-        Reply::Done
+        match self.start().await {
+            Ok(txn) => {
+                self.txns.insert(name.to_string(), txn);
+                self.current = Some(name.to_string());
+                Reply::Done
+            }
+            Err(reply) => reply,
+        }
     }
 
     fn use_txn(&mut self, name: &str) -> Reply {
@@ -227,15 +323,9 @@ impl Session {
             return Reply::Failed(format!("no transaction '{name}'"));
         };
         if commit {
-            match txn.commit().await {
-                Ok(o) => outcome(o),
-                Err(e) => failure(e),
-            }
+            txn.commit().await
         } else {
-            match txn.rollback().await {
-                Ok(()) => Reply::Done,
-                Err(e) => failure(e),
-            }
+            txn.rollback().await
         }
     }
 
@@ -245,21 +335,56 @@ impl Session {
                 let Some(txn) = self.txns.get_mut(&name) else {
                     return Reply::Failed(format!("no transaction '{name}'"));
                 };
-                run_op(txn, op).await
+                txn.run(op).await
             }
             None => {
                 // Autocommit: a single-operation transaction.
-                let mut txn = self.db.begin();
-                let reply = run_op(&mut txn, op).await;
+                let mut txn = match self.start().await {
+                    Ok(t) => t,
+                    Err(reply) => return reply,
+                };
+                let reply = txn.run(op).await;
                 if !matches!(reply, Reply::Done) {
                     let _ = txn.rollback().await;
                     return reply;
                 }
-                match txn.commit().await {
-                    Ok(o) => outcome(o),
-                    Err(e) => failure(e),
-                }
+                txn.commit().await
             }
+        }
+    }
+}
+
+impl AnyTxn {
+    async fn run(&mut self, op: Op) -> Reply {
+        match self {
+            AnyTxn::Embedded(txn) => run_op(txn, op).await,
+            AnyTxn::Replicated(txn) => run_replicated_op(txn, op).await,
+        }
+    }
+
+    async fn commit(&mut self) -> Reply {
+        match self {
+            AnyTxn::Embedded(txn) => match txn.commit().await {
+                Ok(o) => outcome(o),
+                Err(e) => failure(e),
+            },
+            AnyTxn::Replicated(txn) => match txn.commit().await {
+                Ok(o) => client_outcome(o),
+                Err(e) => client_failure(e),
+            },
+        }
+    }
+
+    async fn rollback(&mut self) -> Reply {
+        match self {
+            AnyTxn::Embedded(txn) => match txn.rollback().await {
+                Ok(()) => Reply::Done,
+                Err(e) => failure(e),
+            },
+            AnyTxn::Replicated(txn) => match txn.rollback().await {
+                Ok(()) => Reply::Done,
+                Err(e) => client_failure(e),
+            },
         }
     }
 }
@@ -283,10 +408,28 @@ async fn run_op(txn: &mut Txn, op: Op) -> Reply {
     result.unwrap_or_else(failure)
 }
 
+async fn run_replicated_op(txn: &mut RTxn, op: Op) -> Reply {
+    let result = match op {
+        Op::Get(k) => txn
+            .get(k.as_bytes())
+            .await
+            .map(|v| Reply::Value(v.map(|v| text(&v)))),
+        Op::Put(k, v) => txn
+            .put(k.into_bytes(), v.into_bytes())
+            .await
+            .map(|()| Reply::Done),
+        Op::Delete(k) => txn.delete(k.into_bytes()).await.map(|()| Reply::Done),
+        Op::Scan(start, end) => txn
+            .scan(start.into_bytes()..end.into_bytes())
+            .await
+            .map(|rows| Reply::Rows(rows.iter().map(|(k, v)| (text(k), text(v))).collect())),
+    };
+    result.unwrap_or_else(client_failure)
+}
+
 /// `seedbank shell --path DIR [--json]`: reads commands from stdin until EOF or `quit`.
 #[cfg(not(madsim))]
 pub fn main(path: &std::path::Path, json: bool) -> std::process::ExitCode {
-    use std::io::{BufRead, IsTerminal, Write};
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -306,26 +449,35 @@ pub fn main(path: &std::path::Path, json: bool) -> std::process::ExitCode {
             }
         };
         let mut session = Session::new(db);
-        let interactive = !json && std::io::stdin().is_terminal();
-        let stdin = std::io::stdin();
-        let mut lines = stdin.lock().lines();
-        loop {
-            if interactive {
-                print!("{}", session.prompt());
-                let _ = std::io::stdout().flush();
-            }
-            let Some(Ok(line)) = lines.next() else { break };
-            let Some(reply) = session.execute(&line).await else {
-                continue;
-            };
-            println!("{}", if json { reply.json() } else { reply.human() });
-            if reply == Reply::Quit {
-                break;
-            }
+        repl(&mut session, json).await;
+        if let Some(db) = session.db() {
+            let _ = db.close().await;
         }
-        let _ = session.db().close().await;
         std::process::ExitCode::SUCCESS
     })
+}
+
+/// Reads commands from stdin until EOF or `quit`, answering each on stdout.
+#[cfg(not(madsim))]
+pub(crate) async fn repl(session: &mut Session, json: bool) {
+    use std::io::{BufRead, IsTerminal, Write};
+    let interactive = !json && std::io::stdin().is_terminal();
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    loop {
+        if interactive {
+            print!("{}", session.prompt());
+            let _ = std::io::stdout().flush();
+        }
+        let Some(Ok(line)) = lines.next() else { break };
+        let Some(reply) = session.execute(&line).await else {
+            continue;
+        };
+        println!("{}", if json { reply.json() } else { reply.human() });
+        if reply == Reply::Quit {
+            break;
+        }
+    }
 }
 
 /// The shell needs the real world (the simulated disk lives only inside a run).
