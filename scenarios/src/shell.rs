@@ -357,8 +357,8 @@ impl Session {
 impl AnyTxn {
     async fn run(&mut self, op: Op) -> Reply {
         match self {
-            AnyTxn::Embedded(txn) => run_op(txn, op).await,
-            AnyTxn::Replicated(txn) => run_replicated_op(txn, op).await,
+            AnyTxn::Embedded(txn) => run_op!(txn, op, failure),
+            AnyTxn::Replicated(txn) => run_op!(txn, op, client_failure),
         }
     }
 
@@ -389,56 +389,51 @@ impl AnyTxn {
     }
 }
 
-async fn run_op(txn: &mut Txn, op: Op) -> Reply {
-    let result = match op {
-        Op::Get(k) => txn
-            .get(k.as_bytes())
-            .await
-            .map(|v| Reply::Value(v.map(|v| text(&v)))),
-        Op::Put(k, v) => txn
-            .put(k.into_bytes(), v.into_bytes())
-            .await
-            .map(|()| Reply::Done),
-        Op::Delete(k) => txn.delete(k.into_bytes()).await.map(|()| Reply::Done),
-        Op::Scan(start, end) => txn
-            .scan(start.into_bytes()..end.into_bytes())
-            .await
-            .map(|rows| Reply::Rows(rows.iter().map(|(k, v)| (text(k), text(v))).collect())),
-    };
-    result.unwrap_or_else(failure)
+/// Runs one operation on a transaction of either kind: the embedded `Txn` and the
+/// replicated `RTxn` have the same methods with different error types, which `$fail`
+/// turns into a reply.
+macro_rules! run_op {
+    ($txn:expr, $op:expr, $fail:expr) => {{
+        let txn = $txn;
+        let result = match $op {
+            Op::Get(k) => txn
+                .get(k.as_bytes())
+                .await
+                .map(|v| Reply::Value(v.map(|v| text(&v)))),
+            Op::Put(k, v) => txn
+                .put(k.into_bytes(), v.into_bytes())
+                .await
+                .map(|()| Reply::Done),
+            Op::Delete(k) => txn.delete(k.into_bytes()).await.map(|()| Reply::Done),
+            Op::Scan(start, end) => txn
+                .scan(start.into_bytes()..end.into_bytes())
+                .await
+                .map(|rows| Reply::Rows(rows.iter().map(|(k, v)| (text(k), text(v))).collect())),
+        };
+        result.unwrap_or_else($fail)
+    }};
 }
+use run_op;
 
-async fn run_replicated_op(txn: &mut RTxn, op: Op) -> Reply {
-    let result = match op {
-        Op::Get(k) => txn
-            .get(k.as_bytes())
-            .await
-            .map(|v| Reply::Value(v.map(|v| text(&v)))),
-        Op::Put(k, v) => txn
-            .put(k.into_bytes(), v.into_bytes())
-            .await
-            .map(|()| Reply::Done),
-        Op::Delete(k) => txn.delete(k.into_bytes()).await.map(|()| Reply::Done),
-        Op::Scan(start, end) => txn
-            .scan(start.into_bytes()..end.into_bytes())
-            .await
-            .map(|rows| Reply::Rows(rows.iter().map(|(k, v)| (text(k), text(v))).collect())),
-    };
-    result.unwrap_or_else(client_failure)
+/// A multi-threaded tokio runtime for a shell session, or the exit code after saying why
+/// it could not start.
+#[cfg(not(madsim))]
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, std::process::ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("seedbank shell: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        })
 }
 
 /// `seedbank shell --path DIR [--json]`: reads commands from stdin until EOF or `quit`.
 #[cfg(not(madsim))]
 pub fn main(path: &std::path::Path, json: bool) -> std::process::ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("seedbank shell: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     rt.block_on(async {
         let db = match Db::open(path, engine::Options::default()).await {

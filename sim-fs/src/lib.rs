@@ -87,6 +87,7 @@
 
 mod api;
 mod config;
+mod copy;
 mod failstop;
 
 #[cfg(not(madsim))]
@@ -106,4 +107,5 @@ pub use api::{
     Metadata, OpenOptions,
 };
 pub use config::{CrashConfig, FaultConfig, LatencyConfig};
+pub use copy::copy_dir_durably;
 pub use failstop::FailStopDir;

@@ -91,24 +91,6 @@ fn opts() -> Options {
     }
 }
 
-/// Copies every file of `from` into `to` (emptied first), durably.
-async fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    sim_fs::create_dir_all(to).await?;
-    for old in sim_fs::read_dir(to).await? {
-        sim_fs::remove_file(&old).await?;
-    }
-    if sim_fs::exists(from).await? {
-        for src in sim_fs::read_dir(from).await? {
-            let bytes = sim_fs::read(&src).await?;
-            let dst = to.join(src.file_name().expect("a file name"));
-            let f = sim_fs::File::create(&dst).await?;
-            f.write_all_at(&bytes, 0).await?;
-            f.sync_data().await?;
-        }
-    }
-    sim_fs::sync_dir(to).await
-}
-
 /// Opens `path`, retrying I/O errors (injected EIO); corruption is final.
 async fn open(path: &str, world: &Shared) -> Result<Db, Error> {
     loop {
@@ -205,7 +187,7 @@ fn failure(what: &str, e: Error) -> Failure {
 
 async fn recover_and_check(world: &Shared) -> Result<(), Failure> {
     // Copy the bytes before recovery touches them; recover both; same state.
-    while let Err(e) = copy_dir(Path::new(DB), Path::new(COPY)).await {
+    while let Err(e) = sim_fs::copy_dir_durably(Path::new(DB), Path::new(COPY)).await {
         tracing::info!(error = %e, "copy failed; retrying");
         sleep(Duration::from_millis(1)).await;
     }

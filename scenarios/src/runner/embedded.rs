@@ -27,26 +27,6 @@ fn options() -> Options {
     }
 }
 
-/// Copies every file of `from` into `to` (emptied first), durably.
-async fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    sim_fs::create_dir_all(to).await?;
-    for old in sim_fs::read_dir(to).await? {
-        sim_fs::remove_file(&old).await?;
-    }
-    if sim_fs::exists(from).await? {
-        for src in sim_fs::read_dir(from).await? {
-            let Some(name) = src.file_name() else {
-                continue;
-            };
-            let bytes = sim_fs::read(&src).await?;
-            let f = sim_fs::File::create(to.join(name)).await?;
-            f.write_all_at(&bytes, 0).await?;
-            f.sync_data().await?;
-        }
-    }
-    sim_fs::sync_dir(to).await
-}
-
 /// Why a boot did not reach `Running`.
 enum BootError {
     /// A fail-stop error (an injected fsync/write EIO): restart the node.
@@ -106,7 +86,7 @@ fn failed(world: &Shared, what: &str, e: engine::Error) -> BootError {
 /// Recovers twice from the same bytes, checks the state, loads the initial rows.
 async fn boot(world: &Shared) -> Result<Db, BootError> {
     let mut tries = 0;
-    while let Err(e) = copy_dir(Path::new(DATA), Path::new(COPY)).await {
+    while let Err(e) = sim_fs::copy_dir_durably(Path::new(DATA), Path::new(COPY)).await {
         tries += 1;
         if tries > 50 {
             return Err(failed(
