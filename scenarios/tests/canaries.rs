@@ -41,6 +41,26 @@ const CASES: &[(Canary, &str, &[&str], u64)] = &[
         &["elle"],
         30,
     ),
+    (
+        Canary::RaftCommitWithoutQuorum,
+        "bank-cluster",
+        &["raft-safety", "durability", "invariant"],
+        10,
+    ),
+    (
+        Canary::RaftCommitWithoutQuorum,
+        "list-append-cluster",
+        &["raft-safety", "durability", "elle"],
+        10,
+    ),
+    (
+        Canary::ApplyRetryTwice,
+        "list-append-cluster",
+        // (Bank transfers write absolute balances: applied twice, they change
+        // nothing, so only an append-style workload can see this bug.)
+        &["elle", "durability", "invariant"],
+        10,
+    ),
 ];
 
 fn first_failing(canary: Canary, name: &str, checks: &[&str], limit: u64) -> (u64, String) {

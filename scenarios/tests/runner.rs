@@ -168,3 +168,72 @@ fn the_timeline_is_one_self_contained_page_with_lanes_faults_and_operations() {
     );
     assert!(html.contains("cargo sim replay register-embedded --seed 2"));
 }
+
+#[test]
+fn partition_then_heal_serves_again_after_every_partition() {
+    let sc = scenario::find("partition-heal").expect("built in");
+    for seed in 0..3 {
+        let plan = plan_for(&sc, seed).expect("plan file parses");
+        let r = run_seed(&sc, seed, &plan, 0).record;
+        assert!(!r.failed(), "seed {seed}: {:?} {:?}", r.failed_check, r.message);
+        // The plan outlasts the partitions: operations were still running at the heal
+        // and the healed cluster acknowledged some (the check that fails otherwise).
+        assert!(
+            r.acknowledged_after_heal > 0,
+            "seed {seed}: nothing acknowledged after the heal: {r:?}"
+        );
+        let fired = |k: &str| r.faults.get(k).copied().unwrap_or(0);
+        assert_eq!(fired("net.partition"), 3, "{:?}", r.faults);
+        assert_eq!(fired("net.partition_one_way"), 2, "{:?}", r.faults);
+        assert_eq!(fired("net.clog_link"), 2, "{:?}", r.faults);
+        assert!(fired("net.partition_drop") > 0, "partitions dropped frames: {:?}", r.faults);
+    }
+}
+
+#[test]
+fn a_cluster_plan_executes_exactly_its_steps() {
+    let sc = scenario::find("register-cluster").expect("built in");
+    let mut plan = FaultPlan::quiet(80);
+    let step = |at_ms, fault| Step { at_ms, fault };
+    plan.steps = vec![
+        step(50, Fault::Partition { side: vec![1], for_ms: 400 }),
+        step(100, Fault::Clog { from: 2, to: 3, for_ms: 300 }),
+        step(150, Fault::Crash { node: 2, down_ms: 100 }),
+        step(300, Fault::Kill { node: 3, down_ms: 50 }),
+        step(500, Fault::PartitionOneWay { from: vec![3], to: vec![1, 2], for_ms: 300 }),
+        step(600, Fault::Pause { node: 1, for_ms: 100 }),
+        step(700, Fault::ClockSkew { node: 2, offset_ms: 500, drift_ppm: 1000 }),
+    ];
+    let r = run_seed(&sc, 1, &plan, 0).record;
+    assert!(!r.failed(), "{:?} {:?}", r.failed_check, r.message);
+    let fired = |k: &str| r.faults.get(k).copied().unwrap_or(0);
+    assert_eq!(fired("node.kill"), 1, "{:?}", r.faults);
+    assert_eq!(fired("node.pause"), 1, "{:?}", r.faults);
+    assert_eq!(fired("node.clock_skew"), 1, "{:?}", r.faults);
+    // The planned power loss, then the final one of all three replicas at once.
+    assert_eq!(fired("node.crash"), 4, "{:?}", r.faults);
+    assert!(fired("net.partition_drop") > 0, "{:?}", r.faults);
+    assert_eq!(r.operations, 80);
+    assert!(r.recoveries >= 5, "restarts: {}", r.recoveries);
+}
+
+#[test]
+fn a_cluster_run_is_a_pure_function_of_its_seed() {
+    let sc = scenario::find("bank-cluster").expect("built in");
+    let plan = plan_for(&sc, 2).expect("plan");
+    let a = run_seed(&sc, 2, &plan, 0);
+    let b = run_seed(&sc, 2, &plan, 0);
+    assert_eq!(a.record.digest, b.record.digest);
+    assert_eq!(a.history.to_jsonl(), b.history.to_jsonl());
+}
+
+#[test]
+fn the_liveness_check_fails_a_cluster_that_does_not_finish_in_time() {
+    // The partition-heal schedule with an impossible bound: operations are still
+    // running when the last fault heals, and cannot all finish within 1 ms.
+    let mut sc = scenario::find("partition-heal").expect("built in");
+    sc.liveness = std::time::Duration::from_millis(1);
+    let plan = plan_for(&sc, 0).expect("plan");
+    let r = run_seed(&sc, 0, &plan, 0).record;
+    assert_eq!(r.failed_check.as_deref(), Some("liveness"), "{:?}", r.message);
+}

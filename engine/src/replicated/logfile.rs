@@ -9,8 +9,10 @@
 //!   framed `(version, term, vote, commit)` record. A save writes the slot the older
 //!   version occupies and syncs it; loading picks the valid slot with the higher
 //!   version. A torn or lost write damages only the slot being written, whose content
-//!   was already superseded, so the last saved state always survives. Opening saves
-//!   the state it read again, so it is durable from then on.
+//!   was already superseded, so the last saved state always survives. Opening writes
+//!   the state it read (or the initial one) as a whole new file through
+//!   `hardstate.tmp` + rename + directory sync, so the file exists under its name only
+//!   with a valid slot, and is durable from then on.
 //!
 //! ## Protocol
 //! - *Append* (persisting a Ready's entries): if the first new entry replaces stored
@@ -338,57 +340,83 @@ pub struct HardStateFile {
 }
 
 impl HardStateFile {
-    /// Opens `dir/hardstate` (created with the initial state if missing).
+    /// Opens `dir/hardstate` (the initial state if it is missing).
+    ///
+    /// Whatever it read, it writes the file anew through `hardstate.tmp` (synced),
+    /// a rename and a directory sync before the node may act on the state: the file
+    /// only ever appears under its name holding a valid slot, so a missing file means
+    /// a node that never saved anything, and an existing one without a valid slot is
+    /// damage to durable bytes ([`NodeError::Corrupt`]). Rewriting on every open also
+    /// makes the state durable even if an earlier incarnation's writes or syncs failed
+    /// with the page cache kept (a fail-stop restart in the same process): a fresh
+    /// rename is a fresh directory entry to sync. (Found by the runner's
+    /// `bank-cluster` sweep: a failed first save left a file with no valid slot, which
+    /// every restart then refused as corrupt; DECISIONS.md D20.)
     pub async fn open(dir: &Path) -> Result<HardStateFile, NodeError> {
         let path = dir.join("hardstate");
         let exists = sim_fs::exists(&path)
             .await
             .map_err(|e| NodeError::io("stat", &path, e))?;
-        if !exists {
-            let f = sim_fs::File::create(&path)
+        let (version, state) = if exists {
+            let bytes = sim_fs::read(&path)
                 .await
-                .map_err(|e| NodeError::io("create", &path, e))?;
-            let mut hs = HardStateFile {
-                path: path.clone(),
-                file: f,
-                version: 0,
-                state: HardState::default(),
+                .map_err(|e| NodeError::io("read", &path, e))?;
+            let best = (0..2u64)
+                .filter_map(|slot| {
+                    let lo = usize::try_from(slot * SLOT_BYTES).ok()?;
+                    let hi = bytes.len().min(lo + SLOT_BYTES as usize);
+                    let (recs, _) = decode_records(bytes.get(lo..hi)?);
+                    postcard::from_bytes::<HardStateRecord>(recs.first()?).ok()
+                })
+                .max_by_key(|r| r.version)
+                .ok_or_else(|| NodeError::corrupt(&path, "no valid hard-state slot"))?;
+            let state = HardState {
+                term: best.term,
+                vote: best.vote,
+                commit: best.commit,
             };
-            hs.save(HardState::default()).await?;
-            sim_fs::sync_dir(dir)
-                .await
-                .map_err(|e| NodeError::io("sync_dir", dir, e))?;
-            return Ok(hs);
+            (best.version, state)
+        } else {
+            (0, HardState::default())
+        };
+        // Both slots hold the state (versions v+1 and v+2), so damage to either
+        // leaves it readable, as before the rewrite.
+        let mut bytes = vec![0u8; 2 * SLOT_BYTES as usize];
+        let mut version = version;
+        for _ in 0..2 {
+            version = version
+                .checked_add(1)
+                .ok_or_else(|| NodeError::corrupt(&path, "hard-state version overflows"))?;
+            let framed = slot_record(version, state)?;
+            let at = ((version % 2) * SLOT_BYTES) as usize;
+            bytes[at..at + framed.len()].copy_from_slice(&framed);
         }
-        let bytes = sim_fs::read(&path)
+        let tmp = dir.join("hardstate.tmp");
+        let f = sim_fs::File::create(&tmp)
             .await
-            .map_err(|e| NodeError::io("read", &path, e))?;
-        let best = (0..2u64)
-            .filter_map(|slot| {
-                let lo = usize::try_from(slot * SLOT_BYTES).ok()?;
-                let hi = bytes.len().min(lo + SLOT_BYTES as usize);
-                let (recs, _) = decode_records(bytes.get(lo..hi)?);
-                postcard::from_bytes::<HardStateRecord>(recs.first()?).ok()
-            })
-            .max_by_key(|r| r.version)
-            .ok_or_else(|| NodeError::corrupt(&path, "no valid hard-state slot"))?;
+            .map_err(|e| NodeError::io("create", &tmp, e))?;
+        f.write_all_at(&bytes, 0)
+            .await
+            .map_err(|e| NodeError::io("write", &tmp, e))?;
+        f.sync_data()
+            .await
+            .map_err(|e| NodeError::io("sync", &tmp, e))?;
+        drop(f);
+        sim_fs::rename(&tmp, &path)
+            .await
+            .map_err(|e| NodeError::io("rename", &tmp, e))?;
+        sim_fs::sync_dir(dir)
+            .await
+            .map_err(|e| NodeError::io("sync_dir", dir, e))?;
         let file = sim_fs::File::open(&path)
             .await
             .map_err(|e| NodeError::io("open", &path, e))?;
-        let state = HardState {
-            term: best.term,
-            vote: best.vote,
-            commit: best.commit,
-        };
-        let mut hs = HardStateFile {
+        Ok(HardStateFile {
             path,
             file,
-            version: best.version,
+            version,
             state,
-        };
-        // Save what was read again, durably (see the log's recovery).
-        hs.save(state).await?;
-        Ok(hs)
+        })
     }
 
     /// The last saved state.
@@ -398,17 +426,11 @@ impl HardStateFile {
 
     /// Durably saves `hs`.
     pub async fn save(&mut self, hs: HardState) -> Result<(), NodeError> {
-        let version = self.version + 1;
-        let rec = HardStateRecord {
-            version,
-            term: hs.term,
-            vote: hs.vote,
-            commit: hs.commit,
-        };
-        let payload = postcard::to_allocvec(&rec)
-            .map_err(|e| NodeError::Config(format!("cannot encode the hard state: {e}")))?;
-        let framed = encode_record(&payload).map_err(|e| NodeError::Config(e.to_string()))?;
-        debug_assert!(framed.len() as u64 <= SLOT_BYTES);
+        let version = self
+            .version
+            .checked_add(1)
+            .ok_or_else(|| NodeError::corrupt(&self.path, "hard-state version overflows"))?;
+        let framed = slot_record(version, hs)?;
         self.file
             .write_all_at(&framed, (version % 2) * SLOT_BYTES)
             .await
@@ -421,4 +443,24 @@ impl HardStateFile {
         self.state = hs;
         Ok(())
     }
+}
+
+/// One slot's framed record.
+fn slot_record(version: u64, hs: HardState) -> Result<Vec<u8>, NodeError> {
+    let rec = HardStateRecord {
+        version,
+        term: hs.term,
+        vote: hs.vote,
+        commit: hs.commit,
+    };
+    let payload = postcard::to_allocvec(&rec)
+        .map_err(|e| NodeError::Config(format!("cannot encode the hard state: {e}")))?;
+    let framed = encode_record(&payload).map_err(|e| NodeError::Config(e.to_string()))?;
+    if framed.len() as u64 > SLOT_BYTES {
+        return Err(NodeError::Config(format!(
+            "a hard-state record of {} bytes does not fit a {SLOT_BYTES}-byte slot",
+            framed.len()
+        )));
+    }
+    Ok(framed)
 }

@@ -4,11 +4,10 @@
 //! workload's invariant and the durability oracle, then serves the clients again.
 
 use super::plan::{Fault, FaultPlan};
-use super::store::{Store, TxError};
+use super::store::Store;
 use super::world::{lock, Phase, Shared};
 use crate::workload::{KeyChooser, State};
 use engine::{Db, Options};
-use rand::Rng;
 use sim_runtime::node::{self, Node};
 use sim_runtime::time::{self, sleep, Duration};
 use std::path::Path;
@@ -178,12 +177,13 @@ async fn load(world: &Shared, db: &Db, rows: &[(String, String)]) -> Result<(), 
 /// while the engine creates it is unrecoverable from inside the engine (the entry may
 /// be dropped while the page cache still shows it, and sim-fs cannot re-dirty a
 /// directory entry): a known limitation, DECISIONS.md D16.
-async fn provision() -> std::io::Result<()> {
+pub(super) async fn provision(dir: &str) -> std::io::Result<()> {
     let node = sim_runtime::task::current_node_number();
     sim_fs::sim::set_node_fault_config(node, sim_fs::FaultConfig::default());
     let made = async {
-        sim_fs::create_dir_all(DATA).await?;
-        sim_fs::sync_dir("/").await
+        sim_fs::create_dir_all(dir).await?;
+        let parent = Path::new(dir).parent().unwrap_or(Path::new("/"));
+        sim_fs::sync_dir(parent).await
     }
     .await;
     sim_fs::sim::clear_node_fault_config(node);
@@ -199,7 +199,7 @@ async fn node_main(world: Shared, keys: KeyChooser, clients: usize) {
         w.boots
     };
     if boot_no == 1 {
-        if let Err(e) = provision().await {
+        if let Err(e) = provision(DATA).await {
             lock(&world).violation("runner", format!("provisioning {DATA} failed: {e}"));
             return std::future::pending().await;
         }
@@ -223,69 +223,13 @@ async fn node_main(world: Shared, keys: KeyChooser, clients: usize) {
         let name = format!("scenario.client{c}.boot{boot_no}");
         tasks.push(sim_runtime::task::spawn_named(
             "client",
-            client(world.clone(), store.clone(), keys.clone(), name),
+            super::client::run(world.clone(), store.clone(), keys.clone(), name),
         ));
     }
     for t in tasks {
         let _ = t.await;
     }
     std::future::pending::<()>().await
-}
-
-/// One client: transactions until the budget is spent, the run stops, or the database
-/// fail-stops.
-async fn client(world: Shared, store: Store, keys: KeyChooser, stream: String) {
-    let mut rng = sim_runtime::rng::stream(stream);
-    let (workload, mut process) = {
-        let mut w = lock(&world);
-        (w.workload.clone(), w.new_process())
-    };
-    loop {
-        if !lock(&world).take_op(process) {
-            return;
-        }
-        let ops = workload.generate(&keys, &mut rng);
-        let deferred = workload.deferred_invoke();
-        if !deferred {
-            lock(&world).invoke(process, ops.clone());
-        }
-        let mut tx = store.begin();
-        let result = match workload.execute(ops.clone(), &mut tx).await {
-            Ok(done) => {
-                {
-                    let mut w = lock(&world);
-                    if deferred {
-                        w.invoke(process, done.clone());
-                    }
-                    w.committing(process, tx.writes());
-                }
-                tx.commit().await.map(|()| done)
-            }
-            Err(e) => {
-                if deferred {
-                    lock(&world).invoke(process, ops);
-                }
-                tx.rollback().await;
-                Err(e)
-            }
-        };
-        {
-            let mut w = lock(&world);
-            match result {
-                Ok(done) => w.ok(process, done),
-                Err(TxError::Conflict(_) | TxError::Failed(_)) => w.fail(process),
-                Err(TxError::Unknown(_)) => {
-                    w.info(process);
-                    process = w.new_process();
-                }
-            }
-            if tx.saw_fail_stop() {
-                w.poisoned = true;
-                return;
-            }
-        }
-        sleep(Duration::from_micros(rng.gen_range(0..3_000))).await;
-    }
 }
 
 /// Power loss (or process death) and a restart after `down`.
@@ -327,11 +271,13 @@ pub async fn run(
         }
         exec_done.store(true, Ordering::SeqCst);
     });
-    let deadline = start + plan.healed_at() + liveness;
+    let healed_at = start + plan.healed_at();
+    let deadline = healed_at + liveness;
     loop {
         sleep(Duration::from_millis(2)).await;
         let (poisoned, done, stop) = {
-            let w = lock(&world);
+            let mut w = lock(&world);
+            w.healed |= time::now() >= healed_at;
             (
                 w.poisoned,
                 w.ops_completed >= w.ops_budget && w.phase == Phase::Running,

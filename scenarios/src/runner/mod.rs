@@ -23,6 +23,10 @@
 //! ## Non-goals
 //! - Running outside the madsim build: the CLI says how to get one.
 
+#[cfg(madsim)]
+pub mod client;
+#[cfg(madsim)]
+pub mod cluster;
 pub mod commands;
 #[cfg(madsim)]
 pub mod embedded;

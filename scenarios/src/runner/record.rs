@@ -23,8 +23,11 @@ pub struct RunRecord {
     pub acknowledged: u64,
     pub rejected: u64,
     pub indeterminate: u64,
-    /// Node recoveries checked.
+    /// Node recoveries checked (embedded), replica restarts (cluster).
     pub recoveries: u64,
+    /// Operations acknowledged after the plan's last timed fault healed.
+    #[serde(default)]
+    pub acknowledged_after_heal: u64,
     pub virtual_time_ms: f64,
     pub wall_time_ms: f64,
     /// The trace digest (hex) and event count.
@@ -53,6 +56,7 @@ impl RunRecord {
             rejected: 0,
             indeterminate: 0,
             recoveries: 0,
+            acknowledged_after_heal: 0,
             virtual_time_ms: 0.0,
             wall_time_ms: 0.0,
             digest: String::new(),

@@ -15,8 +15,6 @@ use std::time::Duration;
 
 /// Faults start within this window after the workload starts.
 pub const FAULT_WINDOW_MS: u64 = 3_000;
-/// After the last fault heals, the workload must finish within this much virtual time.
-pub const LIVENESS: Duration = Duration::from_secs(30);
 /// A run that reaches this much virtual time is stopped (a hang, not a slow run).
 pub const TIME_LIMIT: Duration = Duration::from_secs(600);
 
@@ -62,11 +60,12 @@ pub fn run_seed_with(
     let workload: Arc<dyn crate::workload::Workload> = Arc::from((scenario.workload)());
     let world = Arc::new(Mutex::new(World::new(workload, plan.ops)));
     let keys = KeyChooser::zipf(scenario.keys, 0.99);
-    let (run_world, run_plan, clients, topology) = (
+    let (run_world, run_plan, clients, topology, liveness) = (
         world.clone(),
         plan.clone(),
         scenario.clients,
         scenario.topology,
+        scenario.liveness,
     );
     let sim = sim_runtime::sim::Sim::new(seed)
         .plugin::<sim_fs::SimFs>()
@@ -81,7 +80,10 @@ pub fn run_seed_with(
         assert!(canary.is_none(), "canaries need the `canary` feature");
         match topology {
             Topology::Embedded => {
-                super::embedded::run(run_world, &run_plan, keys, clients, LIVENESS).await;
+                super::embedded::run(run_world, &run_plan, keys, clients, liveness).await;
+            }
+            Topology::Cluster { nodes } => {
+                super::cluster::run(run_world, &run_plan, nodes, keys, clients, liveness).await;
             }
         }
     });
@@ -116,6 +118,7 @@ pub fn run_seed_with(
         rejected: w.rejected,
         indeterminate: w.indeterminate,
         recoveries: w.recoveries,
+        acknowledged_after_heal: w.acknowledged_after_heal,
         virtual_time_ms: report.virtual_time.as_secs_f64() * 1000.0,
         wall_time_ms: report.wall_time.as_secs_f64() * 1000.0,
         digest: format!("{:016x}", report.trace.digest),

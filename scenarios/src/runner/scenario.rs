@@ -13,8 +13,13 @@
 //!     keys: 8,
 //!     workload: || Box::new(Bank),
 //!     plan_file: None,
+//!     liveness: LIVENESS,
 //! }
 //! ```
+//!
+//! The same workload on a replicated cluster is `topology: Topology::Cluster { nodes: 3 }`
+//! with `faults: FaultSpace::CLUSTER` (partitions, clogged links and message faults
+//! join the node faults).
 //!
 //! The runner does the rest: draws a fault plan from the seed within `faults` (or
 //! reads `plan_file`), runs the clients, executes the plan, and checks the workload's
@@ -24,18 +29,27 @@
 
 use super::plan::{FaultPlan, FaultSpace};
 use crate::workload::{self, HistoryCheck, Workload};
+use std::time::Duration;
+
+/// After the last fault heals, the workload must finish within this much virtual time.
+pub const LIVENESS: Duration = Duration::from_secs(30);
 
 /// Where the database runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topology {
     /// One node with the embedded engine; the clients run on it (and die with it).
     Embedded,
+    /// A Raft group of `nodes` replicas (the replicated database), each on its own
+    /// simulated node and disk; the clients run on another node and survive replica
+    /// crashes (an unknown commit outcome is retried exactly once by the client).
+    Cluster { nodes: u32 },
 }
 
 impl Topology {
     pub fn nodes(self) -> u32 {
         match self {
             Topology::Embedded => 1,
+            Topology::Cluster { nodes } => nodes,
         }
     }
 }
@@ -56,6 +70,9 @@ pub struct Scenario {
     pub workload: fn() -> Box<dyn Workload>,
     /// A fixed fault schedule (JSON, [`FaultPlan`]) instead of one drawn per seed.
     pub plan_file: Option<&'static str>,
+    /// After the plan's last timed fault heals, the remaining operations must complete
+    /// within this much virtual time (and a cluster must acknowledge at least one).
+    pub liveness: Duration,
 }
 
 impl Scenario {
@@ -71,8 +88,16 @@ impl Scenario {
             HistoryCheck::Register => out.push("linearizability"),
             HistoryCheck::None => {}
         }
-        if self.faults.crash || self.faults.kill || self.plan_file.is_some() {
-            out.push("recovery-idempotence");
+        match self.topology {
+            Topology::Embedded => {
+                if self.faults.crash || self.faults.kill || self.plan_file.is_some() {
+                    out.push("recovery-idempotence");
+                }
+            }
+            Topology::Cluster { .. } => {
+                out.push("raft-safety");
+                out.push("whole-cluster-power-loss");
+            }
         }
         out.push("liveness");
         out
@@ -97,6 +122,7 @@ pub fn all() -> Vec<Scenario> {
             keys: workload::bank::ACCOUNTS,
             workload: || Box::new(workload::bank::Bank),
             plan_file: None,
+            liveness: LIVENESS,
         },
         Scenario {
             name: "list-append-embedded",
@@ -108,6 +134,7 @@ pub fn all() -> Vec<Scenario> {
             keys: 8,
             workload: || Box::new(workload::list_append::ListAppend::new()),
             plan_file: None,
+            liveness: LIVENESS,
         },
         Scenario {
             name: "register-embedded",
@@ -119,6 +146,7 @@ pub fn all() -> Vec<Scenario> {
             keys: 4,
             workload: || Box::new(workload::register::Register::new()),
             plan_file: None,
+            liveness: LIVENESS,
         },
         Scenario {
             name: "write-skew-embedded",
@@ -130,6 +158,7 @@ pub fn all() -> Vec<Scenario> {
             keys: 6,
             workload: || Box::new(workload::write_skew::WriteSkew),
             plan_file: None,
+            liveness: LIVENESS,
         },
         Scenario {
             name: "crash-durability",
@@ -141,6 +170,55 @@ pub fn all() -> Vec<Scenario> {
             keys: 16,
             workload: || Box::new(workload::list_append::ListAppend::padded(1024)),
             plan_file: Some(include_str!("../../plans/crash-durability.json")),
+            liveness: LIVENESS,
+        },
+        Scenario {
+            name: "bank-cluster",
+            about: "bank transfers on a 3-replica Raft cluster under crashes, partitions and message faults; total conserved",
+            topology: Topology::Cluster { nodes: 3 },
+            faults: FaultSpace::CLUSTER,
+            clients: 4,
+            ops: 200,
+            keys: workload::bank::ACCOUNTS,
+            workload: || Box::new(workload::bank::Bank),
+            plan_file: None,
+            liveness: LIVENESS,
+        },
+        Scenario {
+            name: "list-append-cluster",
+            about: "Elle list-append on a 5-replica Raft cluster (two may fail at once); strict serializability from the values read",
+            topology: Topology::Cluster { nodes: 5 },
+            faults: FaultSpace::CLUSTER,
+            clients: 4,
+            ops: 200,
+            keys: 8,
+            workload: || Box::new(workload::list_append::ListAppend::new()),
+            plan_file: None,
+            liveness: LIVENESS,
+        },
+        Scenario {
+            name: "register-cluster",
+            about: "single-key reads and writes on a 3-replica Raft cluster; per-key linearizability with unknown outcomes",
+            topology: Topology::Cluster { nodes: 3 },
+            faults: FaultSpace::CLUSTER,
+            clients: 4,
+            ops: 200,
+            keys: 4,
+            workload: || Box::new(workload::register::Register::new()),
+            plan_file: None,
+            liveness: LIVENESS,
+        },
+        Scenario {
+            name: "partition-heal",
+            about: "a 3-replica cluster partitioned every way in turn (a data file), then healed: it must serve again within 5 s, linearizably",
+            topology: Topology::Cluster { nodes: 3 },
+            faults: FaultSpace::CLUSTER,
+            clients: 4,
+            ops: 600,
+            keys: 4,
+            workload: || Box::new(workload::register::Register::new()),
+            plan_file: Some(include_str!("../../plans/partition-heal.json")),
+            liveness: Duration::from_secs(5),
         },
     ]
 }

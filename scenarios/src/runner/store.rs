@@ -1,11 +1,12 @@
 //! The database a workload talks to, whatever the topology.
 //!
 //! Workloads are written once against [`Store`] / [`Tx`] and run against the embedded
-//! engine or (with the replicated database) a Raft cluster. Every call's failure is
-//! classified the way the durability oracle and the history need it: a definite
+//! engine or a Raft cluster (the replicated database's client). Every call's failure
+//! is classified the way the durability oracle and the history need it: a definite
 //! refusal ([`TxError::Conflict`], [`TxError::Failed`] — nothing was applied) or an
 //! unknown outcome ([`TxError::Unknown`] — the commit may or may not have happened).
 
+use engine::replicated::{ClientError, RTxn, ReplicatedClient, TxnOutcome};
 use engine::{CommitOutcome, Db};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -38,19 +39,28 @@ impl fmt::Display for TxError {
 pub enum Store {
     /// The embedded engine on this node.
     Embedded(Db),
+    /// A replicated cluster, through this client's connection.
+    Cluster(ReplicatedClient),
 }
 
 impl Store {
-    /// Starts a transaction.
-    pub fn begin(&self) -> Tx {
+    /// Starts a transaction. Only a cluster can refuse (no leader found in time:
+    /// [`TxError::Failed`], nothing was applied).
+    pub async fn begin(&self) -> Result<Tx, TxError> {
         let inner = match self {
             Store::Embedded(db) => TxInner::Embedded(db.begin()),
+            Store::Cluster(client) => TxInner::Cluster(
+                client
+                    .begin()
+                    .await
+                    .map_err(|e| TxError::Failed(e.to_string()))?,
+            ),
         };
-        Tx {
+        Ok(Tx {
             inner,
             writes: BTreeMap::new(),
             fail_stop: false,
-        }
+        })
     }
 }
 
@@ -64,6 +74,7 @@ pub struct Tx {
 
 enum TxInner {
     Embedded(engine::Txn),
+    Cluster(RTxn),
 }
 
 impl Tx {
@@ -81,6 +92,12 @@ impl Tx {
         self.fail_stop |= e.is_fail_stop();
     }
 
+    /// A cluster call before the commit failed: the transaction is dead and nothing of
+    /// it was applied (reads and writes are buffered until the commit).
+    fn cluster_failed(e: ClientError) -> TxError {
+        TxError::Failed(e.to_string())
+    }
+
     fn before_commit(&mut self, e: engine::Error) -> TxError {
         self.note(&e);
         match e.conflict() {
@@ -96,8 +113,9 @@ fn text(bytes: Vec<u8>) -> Result<String, TxError> {
 
 impl Tx {
     pub async fn get(&mut self, key: &str) -> Result<Option<String>, TxError> {
-        let r = match &self.inner {
+        let r = match &mut self.inner {
             TxInner::Embedded(t) => t.get(key.as_bytes()).await,
+            TxInner::Cluster(t) => return opt_text(t.get(key).await.map_err(Tx::cluster_failed)?),
         };
         match r.map_err(|e| self.before_commit(e))? {
             Some(v) => text(v).map(Some),
@@ -108,8 +126,9 @@ impl Tx {
     /// Rows with `start <= key < end`, in key order.
     pub async fn scan(&mut self, start: &str, end: &str) -> Result<Vec<(String, String)>, TxError> {
         let range = start.as_bytes().to_vec()..end.as_bytes().to_vec();
-        let r = match &self.inner {
+        let r = match &mut self.inner {
             TxInner::Embedded(t) => t.scan(range).await,
+            TxInner::Cluster(t) => Ok(t.scan(range).await.map_err(Tx::cluster_failed)?),
         };
         let rows = r.map_err(|e| self.before_commit(e))?;
         rows.into_iter()
@@ -123,6 +142,12 @@ impl Tx {
                 t.put(key.as_bytes().to_vec(), value.as_bytes().to_vec())
                     .await
             }
+            TxInner::Cluster(t) => {
+                t.put(key.as_bytes().to_vec(), value.as_bytes().to_vec())
+                    .await
+                    .map_err(Tx::cluster_failed)?;
+                Ok(())
+            }
         };
         r.map_err(|e| self.before_commit(e))?;
         self.writes.insert(key.to_string(), Some(value.to_string()));
@@ -132,6 +157,12 @@ impl Tx {
     pub async fn delete(&mut self, key: &str) -> Result<(), TxError> {
         let r = match &mut self.inner {
             TxInner::Embedded(t) => t.delete(key.as_bytes().to_vec()).await,
+            TxInner::Cluster(t) => {
+                t.delete(key.as_bytes().to_vec())
+                    .await
+                    .map_err(Tx::cluster_failed)?;
+                Ok(())
+            }
         };
         r.map_err(|e| self.before_commit(e))?;
         self.writes.insert(key.to_string(), None);
@@ -142,6 +173,7 @@ impl Tx {
     pub async fn commit(&mut self) -> Result<(), TxError> {
         let r = match &mut self.inner {
             TxInner::Embedded(t) => t.commit().await,
+            TxInner::Cluster(t) => return cluster_commit(t.commit().await),
         };
         match r {
             Ok(CommitOutcome::Committed { .. }) => Ok(()),
@@ -163,6 +195,28 @@ impl Tx {
             TxInner::Embedded(t) => {
                 let _ = t.rollback().await;
             }
+            TxInner::Cluster(t) => {
+                let _ = t.rollback().await;
+            }
         }
+    }
+}
+
+fn opt_text(value: Option<Vec<u8>>) -> Result<Option<String>, TxError> {
+    value.map(text).transpose()
+}
+
+/// A cluster commit's answer, classified: only [`ClientError::UnknownOutcome`] leaves
+/// the outcome open (the command may be in some replica's log and commit later); every
+/// other error means the leader never accepted it.
+fn cluster_commit(r: Result<TxnOutcome, ClientError>) -> Result<(), TxError> {
+    match r {
+        Ok(TxnOutcome::Committed { .. }) => Ok(()),
+        Ok(TxnOutcome::Aborted { key, written_at }) => Err(TxError::Conflict(format!(
+            "{} was written at index {written_at}, after the snapshot",
+            String::from_utf8_lossy(&key)
+        ))),
+        Err(e @ ClientError::UnknownOutcome { .. }) => Err(TxError::Unknown(e.to_string())),
+        Err(e) => Err(TxError::Failed(e.to_string())),
     }
 }

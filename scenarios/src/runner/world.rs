@@ -52,6 +52,14 @@ pub struct World {
     /// A database call fail-stopped: the supervisor restarts the node.
     pub poisoned: bool,
     pub db: Option<engine::Db>,
+    /// An unknown outcome may still take effect later (a cluster: the command may sit
+    /// in a replica's log and commit under the next leader), so the oracle keeps such
+    /// a transaction in flight instead of ending it indeterminate.
+    pub unknown_may_apply_later: bool,
+    /// The plan's last timed fault has healed (set by the topology's runner).
+    pub healed: bool,
+    /// Operations acknowledged after `healed` was set.
+    pub acknowledged_after_heal: u64,
     pub violations: Vec<Violation>,
     pub stop: bool,
 }
@@ -82,6 +90,9 @@ impl World {
             phase: Phase::Down,
             poisoned: false,
             db: None,
+            unknown_may_apply_later: false,
+            healed: false,
+            acknowledged_after_heal: 0,
             violations: Vec::new(),
             stop: false,
         }
@@ -189,6 +200,9 @@ impl World {
             self.violation("runner", format!("history: {e}"));
         }
         self.acknowledged += 1;
+        if self.healed {
+            self.acknowledged_after_heal += 1;
+        }
     }
 
     /// The operation of `process` definitely did not take effect.
@@ -215,7 +229,8 @@ impl World {
             return;
         };
         let Some(handle) = open.handle else { return };
-        if let (Some(oracle), Some(id)) = (self.oracle.as_mut(), open.oracle) {
+        let oracle = self.oracle.as_mut().filter(|_| !self.unknown_may_apply_later);
+        if let (Some(oracle), Some(id)) = (oracle, open.oracle) {
             if let Err(e) = oracle.indeterminate(id) {
                 let e = e.to_string();
                 self.violation("durability", e);

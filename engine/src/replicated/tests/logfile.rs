@@ -158,11 +158,11 @@ fn hard_state_keeps_the_last_save_and_survives_a_damaged_slot() {
         drop(hs);
         let hs = HardStateFile::open(&dir).await.expect("reopen");
         assert_eq!(hs.state(), last);
-        // Opening saved it once more (version 7, slot 1): damage that slot, as a torn
-        // write of the next save would, and the previous (same) state remains.
+        // Opening rewrote the file with the state in both slots (versions 7 and 8):
+        // damage the newer slot, as a torn write would, and the other copy remains.
         drop(hs);
         let path = dir.join("hardstate");
-        write_at(&path, &[0xAB; 64], 512).await;
+        write_at(&path, &[0xAB; 64], 0).await;
         let hs = HardStateFile::open(&dir)
             .await
             .expect("reopen after damage");
@@ -175,6 +175,45 @@ fn hard_state_keeps_the_last_save_and_survives_a_damaged_slot() {
             HardStateFile::open(&dir).await,
             Err(NodeError::Corrupt { .. })
         ));
+    });
+}
+
+/// D20: the first save of a new node's hard state fails (write or fsync EIO, the
+/// node stops) and the process restarts with the page cache kept; the restarted node
+/// must start from the initial state, not refuse a file that never held a valid slot.
+#[cfg(madsim)]
+#[test]
+fn a_failed_first_save_leaves_no_file_to_refuse() {
+    with_dir(|dir| async move {
+        let node = sim_runtime::task::current_node_number();
+        for failing in [
+            sim_fs::FaultConfig {
+                write_eio: 1.0,
+                ..sim_fs::FaultConfig::default()
+            },
+            sim_fs::FaultConfig {
+                sync_eio: 1.0,
+                ..sim_fs::FaultConfig::default()
+            },
+        ] {
+            sim_fs::sim::set_node_fault_config(node, failing);
+            let failed = HardStateFile::open(&dir).await;
+            assert!(
+                matches!(failed, Err(NodeError::Io { .. })),
+                "the injected fault must fail the open: {failed:?}"
+            );
+            sim_fs::sim::clear_node_fault_config(node);
+            let hs = HardStateFile::open(&dir).await.expect("restart after the failure");
+            assert_eq!(hs.state(), HardState::default());
+            drop(hs);
+            assert!(
+                HardStateFile::open(&dir).await.is_ok(),
+                "and again, from the file it wrote"
+            );
+            sim_fs::sim::set_node_fault_config(node, sim_fs::FaultConfig::default());
+            sim_fs::remove_file(dir.join("hardstate")).await.expect("remove");
+            sim_fs::sim::clear_node_fault_config(node);
+        }
     });
 }
 

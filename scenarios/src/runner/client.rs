@@ -1,0 +1,75 @@
+//! A scenario client, the same for every topology: it takes operations from the run's
+//! budget, lets the workload execute each as one transaction against the [`Store`],
+//! and records invocation and outcome in the [`super::world::World`] (history and
+//! durability oracle).
+
+use super::store::{Store, TxError};
+use super::world::{lock, Shared};
+use crate::workload::KeyChooser;
+use rand::Rng;
+use sim_runtime::time::{sleep, Duration};
+
+/// Transactions until the budget is spent, the run stops, or the database fail-stops
+/// (an embedded node then restarts, and its clients with it).
+pub async fn run(world: Shared, store: Store, keys: KeyChooser, stream: String) {
+    let mut rng = sim_runtime::rng::stream(stream);
+    let (workload, mut process) = {
+        let mut w = lock(&world);
+        (w.workload.clone(), w.new_process())
+    };
+    loop {
+        if !lock(&world).take_op(process) {
+            return;
+        }
+        let ops = workload.generate(&keys, &mut rng);
+        let deferred = workload.deferred_invoke();
+        if !deferred {
+            lock(&world).invoke(process, ops.clone());
+        }
+        let mut began = store.begin().await;
+        let result = match &mut began {
+            Err(e) => {
+                if deferred {
+                    lock(&world).invoke(process, ops);
+                }
+                Err(e.clone())
+            }
+            Ok(tx) => match workload.execute(ops.clone(), tx).await {
+                Ok(done) => {
+                    {
+                        let mut w = lock(&world);
+                        if deferred {
+                            w.invoke(process, done.clone());
+                        }
+                        w.committing(process, tx.writes());
+                    }
+                    tx.commit().await.map(|()| done)
+                }
+                Err(e) => {
+                    if deferred {
+                        lock(&world).invoke(process, ops);
+                    }
+                    tx.rollback().await;
+                    Err(e)
+                }
+            },
+        };
+        {
+            let mut w = lock(&world);
+            match result {
+                Ok(done) => w.ok(process, done),
+                Err(TxError::Conflict(_) | TxError::Failed(_)) => w.fail(process),
+                Err(TxError::Unknown(_)) => {
+                    w.info(process);
+                    process = w.new_process();
+                }
+            }
+            if began.as_ref().is_ok_and(|tx| tx.saw_fail_stop()) {
+                w.poisoned = true;
+                return;
+            }
+        }
+        // (A cluster's `begin` waits for a leader itself: no extra backoff here.)
+        sleep(Duration::from_micros(rng.gen_range(0..3_000))).await;
+    }
+}

@@ -1,0 +1,462 @@
+//! The cluster topology: `n` replicas of the replicated database (Raft over the
+//! embedded engine), each on its own simulated node with its own disk, and the
+//! scenario's clients on one more node, so a replica's crash does not take them down.
+//!
+//! The runner executes the plan's timed faults against the replicas (power loss and
+//! process death with restarts, pauses, clock skew, symmetric and one-way partitions
+//! between replicas, clogged links; overlapping network faults each heal on their own
+//! schedule) and sets the plan's disk and message fault rates for the run. A replica
+//! whose node fails (a failed fsync or write) stops and is restarted from its disk by
+//! its supervisor loop; a replica that finds its disk corrupt is a violation.
+//!
+//! Checks: Raft safety over every replica's transitions (an observer feeds
+//! [`engine::raft::safety::SafetyChecker`]); the workload's invariant and the
+//! durability oracle over the state a fresh client reads once the clients are done,
+//! and again after every replica loses power at once and the cluster recovers; the
+//! history checker the workload names; liveness: once the last timed fault heals
+//! (and with it the plan's message and EIO faults stop) the remaining operations
+//! finish within the scenario's bound, and at least one is acknowledged.
+
+use super::plan::{Fault, FaultPlan, NodeNo};
+use super::store::Store;
+use super::world::{lock, Shared};
+use crate::workload::{KeyChooser, State};
+use engine::raft::safety::{EntryId, Event, NodeView, SafetyChecker, Violation};
+use engine::raft::{Entry, NodeId, SnapshotMeta};
+use engine::replicated::client::MIN_CLIENT_ID;
+use engine::replicated::{
+    run_node, ClientConfig, NodeConfig, NodeError, Observer, ReplicatedClient,
+};
+use sim_net::NetFaultConfig;
+use sim_runtime::node::{self, Node};
+use sim_runtime::sync::Signal;
+use sim_runtime::time::{self, sleep, Duration};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+const PORT: u16 = 7000;
+const DATA: &str = "/data";
+
+fn replica_ip(i: NodeNo) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, u8::try_from(i).unwrap_or(u8::MAX)))
+}
+
+fn client_ip() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1))
+}
+
+fn servers(n: NodeNo) -> BTreeMap<NodeId, SocketAddr> {
+    (1..=n)
+        .map(|i| (NodeId::from(i), SocketAddr::new(replica_ip(i), PORT)))
+        .collect()
+}
+
+/// Feeds every replica's transitions to one safety checker; a violation fails the run.
+struct RaftWatch {
+    world: Shared,
+    checker: Mutex<SafetyChecker>,
+}
+
+impl RaftWatch {
+    fn record(&self, checked: impl FnOnce(&mut SafetyChecker) -> Result<(), Violation>) {
+        let mut checker = self.checker.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(v) = checked(&mut checker) {
+            let recent = checker.recent_events().join("\n    ");
+            drop(checker);
+            lock(&self.world).violation("raft-safety", format!("{v}\n  recent events:\n    {recent}"));
+        }
+    }
+}
+
+impl Observer for RaftWatch {
+    fn restarted(&self, node: NodeId) {
+        self.record(|c| c.record(Event::Restart { node }));
+    }
+    fn raft_state(&self, node: NodeId, view: NodeView) {
+        self.record(|c| c.observe(node, view));
+    }
+    fn applied(&self, node: NodeId, entry: &Entry) {
+        let entry = EntryId::of(entry);
+        self.record(|c| c.record(Event::Apply { node, entry }));
+    }
+    fn snapshot_installed(&self, node: NodeId, meta: SnapshotMeta) {
+        let (index, term) = (meta.index, meta.term);
+        self.record(|c| c.record(Event::ApplySnapshot { node, index, term }));
+    }
+}
+
+fn node_config(i: NodeNo, n: NodeNo, watch: Arc<RaftWatch>) -> NodeConfig {
+    let mut cfg = NodeConfig::new(
+        NodeId::from(i),
+        SocketAddr::new(replica_ip(i), PORT),
+        servers(n),
+        DATA,
+    );
+    // Small thresholds, so log compaction and InstallSnapshot happen within a run.
+    cfg.snapshot_threshold = 40;
+    cfg.snapshot_keep = 10;
+    cfg.txn_lease = Duration::from_secs(2);
+    cfg.db_options = engine::Options {
+        memtable_bytes: 32 << 10,
+        ..engine::Options::tiny()
+    };
+    cfg.observer = Some(watch);
+    cfg
+}
+
+/// Whether a replica that stopped with `e` may be restarted from its disk (the node
+/// failed: fail-stop), or the disk holds what recovery must never produce.
+fn restartable(e: &NodeError) -> bool {
+    match e {
+        NodeError::Io { .. } | NodeError::Net(_) => true,
+        NodeError::Db(e) => !e.is_corruption(),
+        NodeError::Corrupt { .. } | NodeError::Raft(_) | NodeError::Config(_) => false,
+    }
+}
+
+fn start_replica(i: NodeNo, n: NodeNo, world: Shared, watch: Arc<RaftWatch>) -> Node {
+    let cfg = node_config(i, n, watch);
+    let provisioned = Arc::new(AtomicBool::new(false));
+    node::build(format!("replica{i}"))
+        .ip(replica_ip(i))
+        .init(move || {
+            let (cfg, world, provisioned) = (cfg.clone(), world.clone(), provisioned.clone());
+            async move {
+                if !provisioned.load(Ordering::SeqCst) {
+                    // The replica's directories are provisioned too: D16's limitation
+                    // (an entry whose parent sync failed cannot be made durable again
+                    // from inside) applies to the directories a node creates (D21).
+                    let dirs = [format!("{DATA}/raft"), format!("{DATA}/db")];
+                    let mut made = super::embedded::provision(DATA).await;
+                    for dir in &dirs {
+                        if made.is_ok() {
+                            made = super::embedded::provision(dir).await;
+                        }
+                    }
+                    if let Err(e) = made {
+                        lock(&world).violation("runner", format!("provisioning {DATA}: {e}"));
+                        return;
+                    }
+                    provisioned.store(true, Ordering::SeqCst);
+                } else {
+                    lock(&world).recoveries += 1;
+                }
+                // The supervisor: a fail-stop error restarts the replica from disk.
+                loop {
+                    match run_node(cfg.clone(), Arc::new(Signal::default())).await {
+                        Ok(()) => return,
+                        Err(e) if restartable(&e) => {
+                            sleep(Duration::from_millis(50)).await;
+                            lock(&world).recoveries += 1;
+                        }
+                        Err(e) => {
+                            lock(&world).violation("recovery", format!("replica {i}: {e}"));
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+        .create()
+}
+
+fn client_config(id: u64, port: u16, n: NodeNo) -> ClientConfig {
+    let mut cfg = ClientConfig::new(
+        MIN_CLIENT_ID + id,
+        SocketAddr::new(client_ip(), port),
+        servers(n),
+    );
+    cfg.request_timeout = Duration::from_millis(300);
+    cfg.begin_deadline = Duration::from_secs(3);
+    cfg.commit_deadline = Duration::from_secs(10);
+    cfg
+}
+
+/// The network faults in force: each heals on its own schedule, so healing one
+/// re-applies the others.
+#[derive(Default)]
+struct NetFaults {
+    active: BTreeMap<u64, Fault>,
+    next: u64,
+}
+
+impl NetFaults {
+    fn start(&mut self, fault: &Fault, n: NodeNo) -> u64 {
+        self.next += 1;
+        self.active.insert(self.next, fault.clone());
+        impose(fault, n);
+        self.next
+    }
+
+    fn end(&mut self, id: u64, n: NodeNo) {
+        self.active.remove(&id);
+        sim_net::faults::heal();
+        for fault in self.active.values() {
+            impose(fault, n);
+        }
+    }
+}
+
+/// Imposes one network fault; the replicas not named are the other side.
+fn impose(fault: &Fault, n: NodeNo) {
+    let ips = |nodes: &[NodeNo]| nodes.iter().map(|&i| replica_ip(i)).collect::<Vec<_>>();
+    let rest = |side: &[NodeNo]| {
+        (1..=n)
+            .filter(|i| !side.contains(i))
+            .map(replica_ip)
+            .collect::<Vec<_>>()
+    };
+    match fault {
+        Fault::Partition { side, .. } => sim_net::faults::partition(&ips(side), &rest(side)),
+        Fault::PartitionOneWay { from, to, .. } => {
+            sim_net::faults::partition_one_way(&ips(from), &ips(to));
+        }
+        Fault::Clog { from, to, .. } => sim_net::faults::clog(&ips(&[*from]), &ips(&[*to])),
+        _ => {}
+    }
+}
+
+/// Executes one timed fault.
+fn apply(nodes: &Arc<Vec<Node>>, net: &Arc<Mutex<NetFaults>>, fault: &Fault) {
+    let n = NodeNo::try_from(nodes.len()).unwrap_or(NodeNo::MAX);
+    let node_of = |i: NodeNo| {
+        let idx = usize::try_from(i).ok()?.checked_sub(1)?;
+        nodes.get(idx).filter(|node| !node.is_down())
+    };
+    let later = |after: Duration, name: &'static str, f: Box<dyn FnOnce() + Send>| {
+        sim_runtime::task::spawn_named(name, async move {
+            sleep(after).await;
+            f();
+        });
+    };
+    match fault {
+        Fault::Crash { node, down_ms } | Fault::Kill { node, down_ms } => {
+            let Some(target) = node_of(*node) else { return };
+            if matches!(fault, Fault::Crash { .. }) {
+                target.crash();
+            } else {
+                target.kill();
+            }
+            let (nodes, idx) = (nodes.clone(), *node as usize - 1);
+            let restart = Box::new(move || nodes[idx].restart());
+            later(Duration::from_millis(*down_ms), "fault-plan.restart", restart);
+        }
+        Fault::Pause { node, for_ms } => {
+            let Some(target) = node_of(*node) else { return };
+            target.pause();
+            let (nodes, idx) = (nodes.clone(), *node as usize - 1);
+            let resume = Box::new(move || nodes[idx].resume());
+            later(Duration::from_millis(*for_ms), "fault-plan.resume", resume);
+        }
+        Fault::ClockSkew {
+            node,
+            offset_ms,
+            drift_ppm,
+        } => {
+            if let Some(target) = node_of(*node) {
+                target.set_clock(offset_ms.saturating_mul(1_000_000), *drift_ppm);
+            }
+        }
+        Fault::Partition { for_ms, .. }
+        | Fault::PartitionOneWay { for_ms, .. }
+        | Fault::Clog { for_ms, .. } => {
+            let id = lock_net(net).start(fault, n);
+            let net = net.clone();
+            let heal = Box::new(move || lock_net(&net).end(id, n));
+            later(Duration::from_millis(*for_ms), "fault-plan.heal", heal);
+        }
+    }
+}
+
+fn lock_net(net: &Mutex<NetFaults>) -> std::sync::MutexGuard<'_, NetFaults> {
+    net.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The whole state, read by a fresh client once the cluster serves again.
+async fn read_state(id: u64, port: u16, n: NodeNo, within: Duration) -> Result<State, String> {
+    let client = ReplicatedClient::connect(client_config(id, port, n))
+        .await
+        .map_err(|e| e.to_string())?;
+    let until = time::now() + within;
+    let mut last = String::from("no attempt");
+    while time::now() < until {
+        match client.begin().await {
+            Ok(mut t) => match t.scan(..).await {
+                Ok(rows) => {
+                    return Ok(rows
+                        .into_iter()
+                        .map(|(k, v)| {
+                            (
+                                String::from_utf8_lossy(&k).into_owned(),
+                                String::from_utf8_lossy(&v).into_owned(),
+                            )
+                        })
+                        .collect())
+                }
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+    Err(last)
+}
+
+/// Runs the scenario's clients against an `n`-replica cluster under `plan`.
+pub async fn run(
+    world: Shared,
+    plan: &FaultPlan,
+    n: NodeNo,
+    keys: KeyChooser,
+    clients: usize,
+    liveness: Duration,
+) {
+    lock(&world).unknown_may_apply_later = true;
+    lock(&world).phase = super::world::Phase::Running;
+    sim_fs::sim::set_fault_config(plan.disk.clone());
+    sim_net::faults::set_config(plan.net.clone());
+    let watch = Arc::new(RaftWatch {
+        world: world.clone(),
+        checker: Mutex::new(SafetyChecker::default()),
+    });
+    let nodes: Arc<Vec<Node>> = Arc::new(
+        (1..=n)
+            .map(|i| start_replica(i, n, world.clone(), watch.clone()))
+            .collect(),
+    );
+    let client_node = node::build("clients").ip(client_ip()).create();
+    for c in 0..clients {
+        let (world, keys) = (world.clone(), keys.clone());
+        let id = u64::try_from(c).unwrap_or(u64::MAX);
+        let port = 9000 + u16::try_from(c).unwrap_or(0);
+        client_node.spawn(async move {
+            match ReplicatedClient::connect(client_config(id, port, n)).await {
+                Ok(client) => {
+                    let stream = format!("scenario.client{c}");
+                    super::client::run(world, Store::Cluster(client), keys, stream).await;
+                }
+                Err(e) => lock(&world).violation("runner", format!("client {c}: {e}")),
+            }
+        });
+    }
+
+    let start = time::now();
+    let steps = plan.steps.clone();
+    let executed = Arc::new(AtomicBool::new(false));
+    let (exec_nodes, exec_done) = (nodes.clone(), executed.clone());
+    sim_runtime::task::spawn_named("fault-plan", async move {
+        let net = Arc::new(Mutex::new(NetFaults::default()));
+        for step in steps {
+            time::sleep_until(start + Duration::from_millis(step.at_ms)).await;
+            apply(&exec_nodes, &net, &step.fault);
+        }
+        exec_done.store(true, Ordering::SeqCst);
+    });
+    let healed_at = start + plan.healed_at();
+    let deadline = healed_at + liveness;
+    let mut budget_left_at_heal = false;
+    loop {
+        sleep(Duration::from_millis(2)).await;
+        let mut w = lock(&world);
+        if w.stop {
+            return;
+        }
+        if !w.healed && time::now() >= healed_at {
+            w.healed = true;
+            budget_left_at_heal = w.ops_completed < w.ops_budget;
+            quiet(plan);
+        }
+        if w.ops_completed >= w.ops_budget && executed.load(Ordering::SeqCst) {
+            break;
+        }
+        if time::now() > deadline {
+            let msg = format!(
+                "{} of {} operations completed {liveness:?} after the last fault healed",
+                w.ops_completed, w.ops_budget
+            );
+            w.violation("liveness", msg);
+            return;
+        }
+    }
+    {
+        let mut w = lock(&world);
+        if budget_left_at_heal && w.acknowledged_after_heal == 0 && !plan.steps.is_empty() {
+            w.violation(
+                "liveness",
+                "no operation was acknowledged after the last fault healed",
+            );
+            return;
+        }
+    }
+    final_checks(&world, plan, &nodes, &client_node, n, liveness).await;
+}
+
+/// The heal: the plan's probabilistic faults stop (message faults, EIO), as its timed
+/// ones have; I/O latency and the crash model of unsynced writes stay. Liveness is
+/// judged from here: a cluster whose disks keep failing fsyncs may never settle.
+fn quiet(plan: &FaultPlan) {
+    sim_fs::sim::set_fault_config(sim_fs::FaultConfig {
+        crash: plan.disk.crash.clone(),
+        latency: plan.disk.latency.clone(),
+        ..sim_fs::FaultConfig::default()
+    });
+    sim_net::faults::set_config(NetFaultConfig::none());
+}
+
+/// Reads the final state, then cuts power to every replica at once, recovers the
+/// cluster and reads it again: both states must pass the invariant and the oracle.
+async fn final_checks(
+    world: &Shared,
+    plan: &FaultPlan,
+    nodes: &Arc<Vec<Node>>,
+    client_node: &Node,
+    n: NodeNo,
+    liveness: Duration,
+) {
+    sim_net::faults::reset();
+    quiet(plan);
+    for (round, when) in ["at the end", "after every replica lost power at once"]
+        .into_iter()
+        .enumerate()
+    {
+        let id = 1_000 + round as u64;
+        let port = 9_900 + round as u16;
+        let read = client_node.spawn(read_state(id, port, n, liveness)).await;
+        let state = match read {
+            Ok(Ok(state)) => state,
+            Ok(Err(e)) => {
+                let msg = format!("the cluster did not serve a read {when} within {liveness:?}: {e}");
+                lock(world).violation("liveness", msg);
+                return;
+            }
+            Err(e) => {
+                lock(world).violation("panic", format!("the final read {when}: {e}"));
+                return;
+            }
+        };
+        {
+            let mut w = lock(world);
+            // The read went through a leader that committed an entry of its own term:
+            // a commit whose outcome the client never learned is decided by now.
+            if let Some(oracle) = w.oracle.as_mut() {
+                oracle.crash();
+            }
+            w.check_state(&state, when);
+            if w.stop {
+                return;
+            }
+        }
+        if round == 0 {
+            for node in nodes.iter().filter(|node| !node.is_down()) {
+                node.crash();
+            }
+            sleep(Duration::from_millis(50)).await;
+            for node in nodes.iter() {
+                node.restart();
+            }
+        }
+    }
+    lock(world).stop = true;
+}
