@@ -135,16 +135,38 @@ pub enum Command {
         #[command(subcommand)]
         demo: Demo,
     },
-    /// Real-world benchmarks. [not built yet]
+    /// Real-world benchmarks of the database, against peer engines with `--features peers`.
+    ///
+    /// Seedbank's database and (built with `--features peers`, after
+    /// scripts/install-peers) fjall, redb, sled and RocksDB, each in its durable,
+    /// transactional mode and its own process; prints a table with each peer's ops/s as
+    /// a ratio to Seedbank's, and `--json FILE` writes one line per (engine, workload).
     Bench {
-        #[arg(long)]
+        /// Workloads (default all): fill, commit-1, commit-4, commit-16, read-1, read-2,
+        /// scan, ycsb-a, ycsb-b, ycsb-c; or the groups commit, read, ycsb.
+        #[arg(long, num_args = 1.., value_delimiter = ',')]
         workload: Vec<String>,
-        #[arg(long)]
+        /// Engines (default: all in this build): seedbank, fjall, redb, sled, rocksdb.
+        #[arg(long, num_args = 1.., value_delimiter = ',')]
         engines: Vec<String>,
+        /// Write one JSON object per (engine, workload) to FILE.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Short timed workloads (3 s each instead of 10); still the full key count.
         #[arg(long)]
         quick: bool,
+        /// Seconds per timed workload (overrides --quick).
+        #[arg(long)]
+        secs: Option<f64>,
+        /// Keys loaded by fill and read by the read workloads (default 1,000,000).
+        #[arg(long)]
+        keys: Option<u64>,
+        /// Where the databases go (default: the system temp dir); removed at the end.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Run one engine's part, as a child process of `bench` (internal).
+        #[arg(long, hide = true)]
+        child: Option<String>,
     },
 }
 

@@ -114,19 +114,101 @@ fn main() -> ExitCode {
             peers,
             data,
         } => node_cmd::main(id, &listen, &peers, &data),
+        #[cfg(not(madsim))]
+        Command::Bench { workload, .. } if workload.iter().any(|w| w == "sim") => {
+            eprintln!(
+                "the `sim` workload measures the simulator; run it from the simulated build: \
+                 cargo sim bench --workload sim"
+            );
+            ExitCode::from(2)
+        }
+        #[cfg(not(madsim))]
+        Command::Bench {
+            workload,
+            engines,
+            json,
+            quick,
+            secs,
+            keys,
+            dir,
+            child,
+        } => bench::main(bench::Args {
+            workloads: workload,
+            engines,
+            json,
+            quick,
+            secs,
+            keys,
+            dir,
+            child,
+        }),
+        #[cfg(madsim)]
+        Command::Bench {
+            workload,
+            json,
+            quick,
+            ..
+        } if workload.iter().all(|w| w == "sim") => sim_bench(quick, json),
+        #[cfg(madsim)]
+        Command::Bench { .. } => {
+            eprintln!(
+                "seedbank bench measures the real world; run it from a real build: \
+                 cargo run --release --bin seedbank -- bench \
+                 (only `--workload sim`, the simulator's own speed, runs here)"
+            );
+            ExitCode::from(2)
+        }
         other => not_built(&other),
     }
 }
 
-fn not_built(command: &Command) -> ExitCode {
-    let (what, issue) = match command {
-        Command::Bench { .. } => ("benchmarks", 7),
-        _ => ("this combination of arguments", 0),
-    };
-    if issue == 0 {
-        eprintln!("seedbank: {what} is not supported; see --help.");
-    } else {
-        eprintln!("seedbank: this command is not built yet ({what}, issue {issue}).");
-    }
+fn not_built(_command: &Command) -> ExitCode {
+    eprintln!("seedbank: this combination of arguments is not supported; see --help.");
     ExitCode::from(2)
+}
+
+/// `seedbank bench --workload sim` (simulated build): the simulator's own speed.
+#[cfg(madsim)]
+fn sim_bench(quick: bool, json: Option<std::path::PathBuf>) -> ExitCode {
+    use scenarios::runner::simbench;
+    let seeds = if quick { 10 } else { 40 };
+    let r = match simbench::measure(seeds) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "sim: {} seeds of {} with {} client operations each (3 replicas, the seed's faults)",
+        r.seeds, r.scenario, r.ops_per_seed
+    );
+    println!("  seeds/s (one core)          {:>8.2}   (goal >= 10)", r.seeds_per_sec);
+    println!("  simulated s per wall s      {:>8.1}", r.simulated_s_per_wall_s);
+    println!("  trace events per seed       {:>8}", r.events_per_seed);
+    println!(
+        "  double-run check / one run  {:>8.2}x  (goal <= 2.1x; {} nondeterministic)",
+        r.determinism_ratio, r.nondeterministic
+    );
+    if let Some(path) = json {
+        let line = serde_json::json!({
+            "engine": "simulator",
+            "workload": "sim",
+            "scenario": r.scenario,
+            "seeds": r.seeds,
+            "ops_per_seed": r.ops_per_seed,
+            "seeds_per_sec": r.seeds_per_sec,
+            "simulated_s_per_wall_s": r.simulated_s_per_wall_s,
+            "determinism_ratio": r.determinism_ratio,
+        });
+        if let Err(e) = scenarios::runner::host::write(&path, &format!("{line}\n")) {
+            eprintln!("bench sim: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if r.failed > 0 || r.nondeterministic > 0 {
+        eprintln!("bench sim: {} failed runs, {} nondeterministic seeds", r.failed, r.nondeterministic);
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }

@@ -108,9 +108,9 @@ pub use sim::*;
 #[cfg(madsim)]
 mod sim {
     use super::*;
-    use crate::runner::run::{plan_for, run_seed, RunOutput};
+    use crate::runner::run::{check_determinism as double_run, plan_for, run_seed, RunOutput};
     use crate::runner::sweep::RESULT_MARKER;
-    use sim_runtime::sim::{compare, Determinism};
+    use sim_runtime::sim::Determinism;
 
     /// The plan of a run: from `--plan FILE`, or the seed's own.
     fn plan_of(
@@ -170,17 +170,21 @@ mod sim {
                 return ExitCode::from(2);
             }
         };
-        let keep = if args.trace.is_some() || args.timeline.is_some() || args.check_determinism {
+        let keep = if args.trace.is_some() || args.timeline.is_some() {
             sim_runtime::trace::DEFAULT_KEEP_LIMIT
         } else {
             0
         };
-        let out = run_seed(&sc, args.seed, &plan, keep);
+        let (out, verdict) = if args.check_determinism {
+            let (out, verdict) = double_run(&sc, args.seed, &plan, keep);
+            (out, Some(verdict))
+        } else {
+            (run_seed(&sc, args.seed, &plan, keep), None)
+        };
         let mut record = out.record.clone();
         let mut divergence = None;
-        if args.check_determinism {
-            let again = run_seed(&sc, args.seed, &plan, keep);
-            match compare(args.seed, &out.trace, &again.trace) {
+        if let Some(verdict) = verdict {
+            match verdict {
                 Determinism::Same { .. } => record.deterministic = Some(true),
                 Determinism::Differs(d) => {
                     record.deterministic = Some(false);
@@ -295,10 +299,7 @@ mod sim {
                 return ExitCode::from(125);
             }
         };
-        let keep = sim_runtime::trace::DEFAULT_KEEP_LIMIT;
-        let a = run_seed(&sc, seed, &plan, keep);
-        let b = run_seed(&sc, seed, &plan, keep);
-        match compare(seed, &a.trace, &b.trace) {
+        match double_run(&sc, seed, &plan, 0).1 {
             Determinism::Same { digest, events } => {
                 println!("seed {seed} of {scenario} is deterministic: {events} events, digest {digest:016x} both runs");
                 ExitCode::SUCCESS

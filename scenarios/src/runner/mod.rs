@@ -37,6 +37,8 @@ pub mod record;
 pub mod run;
 pub mod scenario;
 pub mod shrink;
+#[cfg(madsim)]
+pub mod simbench;
 pub mod store;
 pub mod sweep;
 #[cfg(madsim)]

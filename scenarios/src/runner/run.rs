@@ -133,6 +133,38 @@ pub fn run_seed_with(
     }
 }
 
+/// Runs `scenario` at `seed` twice, each on a fresh thread, and compares the traces:
+/// the first run's output (keeping `keep` events) and the verdict. Cheap when the runs
+/// agree — each keeps only its per-event digests; when they differ, both are run once
+/// more keeping every event up to the divergence, so the verdict can show the first
+/// divergent event of each side (if that rerun agrees, the nondeterminism did not
+/// repeat, and the verdict still reports the first pair's divergence by index).
+pub fn check_determinism(
+    scenario: &Scenario,
+    seed: u64,
+    plan: &FaultPlan,
+    keep: usize,
+) -> (RunOutput, sim_runtime::sim::Determinism) {
+    use sim_runtime::sim::{compare, Determinism};
+    let first = run_seed(scenario, seed, plan, keep);
+    let second = run_seed(scenario, seed, plan, 0);
+    let verdict = compare(seed, &first.trace, &second.trace);
+    let Determinism::Differs(d) = &verdict else {
+        return (first, verdict);
+    };
+    if d.first.is_some() && d.second.is_some() {
+        return (first, verdict);
+    }
+    let upto = usize::try_from(d.index).unwrap_or(usize::MAX).saturating_add(1);
+    let a = run_seed(scenario, seed, plan, upto);
+    let b = run_seed(scenario, seed, plan, upto);
+    let detailed = match compare(seed, &a.trace, &b.trace) {
+        again @ Determinism::Differs(_) => again,
+        Determinism::Same { .. } => verdict,
+    };
+    (first, detailed)
+}
+
 /// The history checker the workload names.
 fn check_history(w: &mut World, history: &History) {
     match w.workload.history_check() {

@@ -1,0 +1,218 @@
+//! The engines behind one synchronous interface, [`Engine`], which worker threads call
+//! concurrently. Every write goes through a durable transaction: when a write method
+//! returns `Ok`, the engine has promised the write survives a crash (in the sense of
+//! [`mode`]'s `durability`). A transaction the engine refuses with a serialization
+//! conflict is retried here, and the retries are counted.
+
+use crate::spec::{EngineKind, KEY_LEN};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+mod seedbank;
+
+#[cfg(feature = "peers")]
+mod fjall_peer;
+#[cfg(feature = "peers")]
+mod redb_peer;
+#[cfg(feature = "peers")]
+mod rocksdb_peer;
+#[cfg(feature = "peers")]
+mod sled_peer;
+
+/// An engine's failure, for the user.
+#[derive(Debug, thiserror::Error)]
+#[error("{engine}: {op}: {message}")]
+pub struct EngineError {
+    pub engine: &'static str,
+    pub op: &'static str,
+    pub message: String,
+}
+
+impl EngineError {
+    pub(crate) fn new(engine: &'static str, op: &'static str, e: impl std::fmt::Display) -> Self {
+        EngineError {
+            engine,
+            op,
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// A committed write transaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// Attempts refused with a serialization conflict (or a lock timeout) before the
+    /// one that committed.
+    pub retries: u32,
+}
+
+/// One attempt at a write transaction.
+pub(crate) enum Attempt {
+    Committed,
+    /// Refused by concurrency control; nothing was written; try again.
+    Conflict,
+}
+
+/// How long a transaction keeps retrying before it is an error (a stuck engine should
+/// fail the run, not hang it).
+const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
+
+/// The wait before retry `n` (1-based): 50 µs doubling to at most 5 ms. An engine with
+/// optimistic concurrency (Seedbank, fjall) refuses a write that conflicts with a
+/// commit still in flight; retrying at once would just spin until that commit's fsync
+/// publishes it, so the client backs off, as an application would.
+pub fn backoff(n: u32) -> Duration {
+    let us = 50u64 << n.saturating_sub(1).min(7);
+    Duration::from_micros(us.min(5_000))
+}
+
+/// Runs `attempt` until it commits, backing off between conflicts.
+pub(crate) fn retry(
+    engine: &'static str,
+    op: &'static str,
+    mut attempt: impl FnMut() -> EngineResult<Attempt>,
+) -> EngineResult<Committed> {
+    let mut retries = 0;
+    let mut first_conflict = None;
+    loop {
+        match attempt()? {
+            Attempt::Committed => return Ok(Committed { retries }),
+            Attempt::Conflict => {
+                let since = *first_conflict.get_or_insert_with(Instant::now);
+                if since.elapsed() > GIVE_UP_AFTER {
+                    return Err(EngineError::new(
+                        engine,
+                        op,
+                        format!("still conflicting after {retries} retries in {GIVE_UP_AFTER:?}"),
+                    ));
+                }
+                retries += 1;
+                std::thread::sleep(backoff(retries));
+            }
+        }
+    }
+}
+
+/// A key as the workloads make it.
+pub type Key = [u8; KEY_LEN];
+
+/// Computes the new value from the old in a read-modify-write.
+pub type Modify<'a> = &'a (dyn Fn(Option<&[u8]>) -> Vec<u8> + Sync);
+
+/// The operations the workloads need. Called from many threads at once.
+pub trait Engine: Send + Sync {
+    /// Writes every pair in one durable transaction.
+    fn put_batch(&self, pairs: &[(Key, Vec<u8>)]) -> EngineResult<Committed>;
+    /// One durable transaction: read `key`, write `modify(old)`.
+    fn read_modify_write(&self, key: &[u8], modify: Modify<'_>) -> EngineResult<Committed>;
+    /// One durable transaction writing `value` to `key` without reading it.
+    fn write(&self, key: &[u8], value: &[u8]) -> EngineResult<Committed>;
+    /// A point read of the latest committed state; the value's length if present.
+    fn get(&self, key: &[u8]) -> EngineResult<Option<usize>>;
+    /// Reads every row in `start..end` (a consistent snapshot where the engine has
+    /// one); the number of rows.
+    fn scan(&self, start: &[u8], end: &[u8]) -> EngineResult<usize>;
+    /// Shuts the engine down cleanly.
+    fn close(self: Box<Self>) -> EngineResult<()>;
+}
+
+/// How an engine runs: what makes a commit durable, and which API the workloads use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    pub durability: &'static str,
+    pub api: &'static str,
+    /// A caveat for reading its figures, if any.
+    pub note: Option<&'static str>,
+}
+
+/// The mode each engine runs in.
+pub fn mode(kind: EngineKind) -> Mode {
+    match kind {
+        EngineKind::Seedbank => Mode {
+            durability: "WAL fdatasync before commit returns (group commit)",
+            api: "Db::begin/get/put/scan/commit, SSI; async API entered with \
+                  Runtime::block_on from each worker thread (2 runtime workers)",
+            note: None,
+        },
+        EngineKind::Fjall => Mode {
+            durability: "journal PersistMode::SyncData (fdatasync) per commit",
+            api: "TxKeyspace (feature ssi_tx: optimistic, conflict-checked write txns), \
+                  read_tx for reads and scans",
+            note: Some("fjall persists each commit under its journal lock: no group commit"),
+        },
+        EngineKind::Redb => Mode {
+            durability: "Durability::Immediate (fsync per commit)",
+            api: "begin_write/commit (one writer at a time), begin_read for reads and scans",
+            note: None,
+        },
+        EngineKind::Sled => Mode {
+            durability: "Tree::transaction with TransactionalTree::flush (flush on commit)",
+            api: "Tree::transaction for writes, Tree::get/range for reads",
+            note: Some(
+                "sled's durable flush is sync_file_range(WAIT_BEFORE|WRITE|WAIT_AFTER), \
+                 not fdatasync: it does not flush the drive cache or file metadata, so its \
+                 durable-write figures are flattered",
+            ),
+        },
+        EngineKind::Rocksdb => Mode {
+            durability: "WriteOptions::sync = true (fdatasync of the WAL; group commit)",
+            api: "TransactionDB (pessimistic): get_for_update/put/commit; DB::get and \
+                  iterators for reads and scans",
+            note: Some("Debian's librocksdb 7.8.3, linked dynamically, default options"),
+        },
+    }
+}
+
+/// Opens (creating) the engine's database in `dir`.
+pub fn open(kind: EngineKind, dir: &Path) -> EngineResult<Box<dyn Engine>> {
+    match kind {
+        EngineKind::Seedbank => Ok(Box::new(seedbank::Seedbank::open(dir)?)),
+        #[cfg(feature = "peers")]
+        EngineKind::Fjall => Ok(Box::new(fjall_peer::Fjall::open(dir)?)),
+        #[cfg(feature = "peers")]
+        EngineKind::Redb => Ok(Box::new(redb_peer::Redb::open(dir)?)),
+        #[cfg(feature = "peers")]
+        EngineKind::Sled => Ok(Box::new(sled_peer::Sled::open(dir)?)),
+        #[cfg(feature = "peers")]
+        EngineKind::Rocksdb => Ok(Box::new(rocksdb_peer::Rocks::open(dir)?)),
+        #[cfg(not(feature = "peers"))]
+        other => Err(EngineError::new(
+            other.name(),
+            "open",
+            crate::spec::SpecError::NeedsPeersFeature(other),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_50us_to_a_5ms_cap() {
+        let waits: Vec<u64> = (1..=10).map(|n| backoff(n).as_micros() as u64).collect();
+        assert_eq!(
+            waits,
+            [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]
+        );
+    }
+
+    #[test]
+    fn retry_counts_conflicts_until_the_commit() {
+        let mut left = 3;
+        let done = retry("test", "op", || {
+            if left == 0 {
+                Ok(Attempt::Committed)
+            } else {
+                left -= 1;
+                Ok(Attempt::Conflict)
+            }
+        })
+        .unwrap();
+        assert_eq!(done, Committed { retries: 3 });
+        let failed = retry("test", "op", || Err(EngineError::new("test", "op", "boom")));
+        assert_eq!(failed.unwrap_err().to_string(), "test: op: boom");
+    }
+}

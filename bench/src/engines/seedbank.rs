@@ -1,0 +1,119 @@
+//! Seedbank's embedded database (`engine::Db`, SSI on, `Options::default()`).
+//!
+//! The engine is asynchronous; the workloads' worker threads enter it with
+//! `Runtime::block_on`, one call per transaction attempt, on a multi-thread runtime
+//! with one worker per core (where the WAL writer, flushes and compactions run).
+
+use super::{retry, Attempt, Committed, Engine, EngineError, EngineResult, Key, Modify};
+use engine::{CommitOutcome, Db, Options};
+use std::path::Path;
+
+const NAME: &str = "seedbank";
+
+pub struct Seedbank {
+    rt: tokio::runtime::Runtime,
+    db: Db,
+}
+
+fn err(op: &'static str) -> impl Fn(engine::Error) -> EngineError {
+    move |e| EngineError::new(NAME, op, e)
+}
+
+/// Runs one attempt of a write transaction: a conflict reported by any call of it (the
+/// engine may doom a transaction before its commit) is a conflict to retry.
+fn attempt(op: &'static str, r: engine::Result<Attempt>) -> EngineResult<Attempt> {
+    match r {
+        Ok(a) => Ok(a),
+        Err(e) if e.conflict().is_some() => Ok(Attempt::Conflict),
+        Err(e) => Err(EngineError::new(NAME, op, e)),
+    }
+}
+
+fn outcome(o: CommitOutcome) -> Attempt {
+    match o {
+        CommitOutcome::Committed { .. } => Attempt::Committed,
+        CommitOutcome::Aborted(_) => Attempt::Conflict,
+    }
+}
+
+impl Seedbank {
+    pub fn open(dir: &Path) -> EngineResult<Seedbank> {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .map_err(|e| EngineError::new(NAME, "start runtime", e))?;
+        let db = rt
+            .block_on(Db::open(dir, Options::default()))
+            .map_err(err("open"))?;
+        Ok(Seedbank { rt, db })
+    }
+}
+
+impl Engine for Seedbank {
+    fn put_batch(&self, pairs: &[(Key, Vec<u8>)]) -> EngineResult<Committed> {
+        retry(NAME, "fill commit", || {
+            attempt(
+                "fill commit",
+                self.rt.block_on(async {
+                    let mut t = self.db.begin();
+                    for (k, v) in pairs {
+                        t.put(k.to_vec(), v.clone()).await?;
+                    }
+                    Ok(outcome(t.commit().await?))
+                }),
+            )
+        })
+    }
+
+    fn read_modify_write(&self, key: &[u8], modify: Modify<'_>) -> EngineResult<Committed> {
+        retry(NAME, "read-modify-write", || {
+            attempt(
+                "read-modify-write",
+                self.rt.block_on(async {
+                    let mut t = self.db.begin();
+                    let old = t.get(key).await?;
+                    t.put(key.to_vec(), modify(old.as_deref())).await?;
+                    Ok(outcome(t.commit().await?))
+                }),
+            )
+        })
+    }
+
+    fn write(&self, key: &[u8], value: &[u8]) -> EngineResult<Committed> {
+        retry(NAME, "write", || {
+            attempt(
+                "write",
+                self.rt.block_on(async {
+                    let mut t = self.db.begin();
+                    t.put(key.to_vec(), value.to_vec()).await?;
+                    Ok(outcome(t.commit().await?))
+                }),
+            )
+        })
+    }
+
+    fn get(&self, key: &[u8]) -> EngineResult<Option<usize>> {
+        self.rt.block_on(async {
+            let t = self.db.begin();
+            let v = t.get(key).await.map_err(err("get"))?;
+            Ok(v.map(|v| v.len()))
+        })
+    }
+
+    fn scan(&self, start: &[u8], end: &[u8]) -> EngineResult<usize> {
+        self.rt.block_on(async {
+            let t = self.db.begin();
+            let rows = t
+                .scan(start.to_vec()..end.to_vec())
+                .await
+                .map_err(err("scan"))?;
+            Ok(rows.len())
+        })
+    }
+
+    fn close(self: Box<Self>) -> EngineResult<()> {
+        self.rt.block_on(self.db.close()).map_err(err("close"))
+    }
+}

@@ -1,0 +1,292 @@
+//! Results: one [`Record`] per (engine, workload), as a JSON line and as the table
+//! printed at the end, where each peer's throughput is a ratio to Seedbank's.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// The result of one workload on one engine. The first seven fields are the contract
+/// of `--json` (DESIGN.md, issue 7); the rest are extra detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub engine: String,
+    pub workload: String,
+    /// Operations per second over the workload's wall time (see `unit`).
+    pub ops_per_sec: f64,
+    /// Median latency of one operation, microseconds.
+    pub p50_us: f64,
+    /// 99th-percentile latency, microseconds.
+    pub p99_us: f64,
+    /// Peak resident memory of the engine's process during the workload, MiB (`null`
+    /// when `/proc` is unavailable).
+    pub rss_mb: Option<f64>,
+    /// Allocated bytes under the engine's directory when the workload ended, MiB.
+    pub disk_mb: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    /// Operations counted.
+    pub ops: u64,
+    /// Wall time of the workload, seconds.
+    pub secs: f64,
+    pub threads: u32,
+    /// What one operation is.
+    pub unit: String,
+    /// Write transactions retried after a conflict.
+    pub retries: u64,
+    /// Keys in the database (the fill size).
+    pub keys: u64,
+    /// Apparent size (file lengths) under the engine's directory, MiB.
+    pub disk_apparent_mb: f64,
+    /// Whether the peak RSS was reset before this workload (otherwise `rss_mb` is the
+    /// process's peak so far).
+    pub rss_reset: bool,
+    /// YCSB: p99 of the reads and of the writes alone, microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_p99_us: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_p99_us: Option<f64>,
+    /// The machine's 1-minute load average when the workload ended (`null` without
+    /// `/proc`); above the core count, other work competed with the engine.
+    #[serde(default)]
+    pub load_avg_1m: Option<f64>,
+    /// How the engine ran: what made a commit durable, which API.
+    pub durability: String,
+    pub api: String,
+}
+
+impl Record {
+    /// The record as one JSON line (no newline).
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("a Record always serializes")
+    }
+}
+
+/// The baseline every ratio divides by.
+pub const BASELINE: &str = "seedbank";
+
+/// `peer / seedbank` ops/s for this workload; `None` without a positive baseline.
+pub fn ratio(records: &[Record], r: &Record) -> Option<f64> {
+    let base = records
+        .iter()
+        .find(|b| b.engine == BASELINE && b.workload == r.workload)?;
+    (base.ops_per_sec > 0.0).then(|| r.ops_per_sec / base.ops_per_sec)
+}
+
+/// The results table: a block per workload (in the order first seen), one line per
+/// engine, with ops/s as a ratio to Seedbank's; then the ratios alone, workload by
+/// peer. A ratio above 1 means the peer is faster.
+pub fn table(records: &[Record]) -> String {
+    let mut workloads: Vec<&str> = Vec::new();
+    let mut engines: Vec<&str> = Vec::new();
+    for r in records {
+        if !workloads.contains(&r.workload.as_str()) {
+            workloads.push(&r.workload);
+        }
+        if !engines.contains(&r.engine.as_str()) {
+            engines.push(&r.engine);
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<9} {:<9} {:>3} {:>12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>7}",
+        "workload",
+        "engine",
+        "thr",
+        "ops/s",
+        "vs sb",
+        "p50 µs",
+        "p99 µs",
+        "RSS MB",
+        "disk MB",
+        "retries"
+    );
+    for w in &workloads {
+        let mut first = true;
+        for r in records.iter().filter(|r| r.workload == *w) {
+            let _ = writeln!(
+                out,
+                "{:<9} {:<9} {:>3} {:>12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>7}",
+                if first { w } else { "" },
+                r.engine,
+                r.threads,
+                thousands(r.ops_per_sec),
+                ratio(records, r).map_or("-".to_string(), |x| format!("{x:.2}x")),
+                micros(r.p50_us),
+                micros(r.p99_us),
+                r.rss_mb.map_or("?".to_string(), |m| format!("{m:.0}")),
+                format!("{:.0}", r.disk_mb),
+                r.retries,
+            );
+            first = false;
+        }
+    }
+    let peers: Vec<&str> = engines.iter().copied().filter(|e| *e != BASELINE).collect();
+    if !peers.is_empty() && engines.contains(&BASELINE) {
+        let _ = writeln!(
+            out,
+            "\nops/s as a ratio to seedbank's (> 1: the peer is faster)"
+        );
+        let _ = write!(out, "{:<9}", "workload");
+        for p in &peers {
+            let _ = write!(out, " {p:>9}");
+        }
+        out.push('\n');
+        for w in &workloads {
+            let _ = write!(out, "{w:<9}");
+            for p in &peers {
+                let cell = records
+                    .iter()
+                    .find(|r| r.workload == *w && r.engine == *p)
+                    .and_then(|r| ratio(records, r))
+                    .map_or("-".to_string(), |x| format!("{x:.2}x"));
+                let _ = write!(out, " {cell:>9}");
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `1234567.8` → `1,234,568`.
+pub fn thousands(x: f64) -> String {
+    let n = x.round().max(0.0) as u64;
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Microseconds with precision that fits their size.
+pub fn micros(us: f64) -> String {
+    if us < 10.0 {
+        format!("{us:.2}")
+    } else if us < 1_000.0 {
+        format!("{us:.1}")
+    } else {
+        thousands(us)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(engine: &str, workload: &str, ops: f64) -> Record {
+        Record {
+            engine: engine.into(),
+            workload: workload.into(),
+            ops_per_sec: ops,
+            p50_us: 12.345,
+            p99_us: 2_500.0,
+            rss_mb: Some(64.0),
+            disk_mb: 120.0,
+            p999_us: 3_000.0,
+            max_us: 9_000.0,
+            ops: 1,
+            secs: 1.0,
+            threads: 2,
+            unit: "point read".into(),
+            retries: 0,
+            keys: 1_000_000,
+            disk_apparent_mb: 118.0,
+            rss_reset: true,
+            read_p99_us: None,
+            write_p99_us: None,
+            load_avg_1m: Some(1.5),
+            durability: "d".into(),
+            api: "a".into(),
+        }
+    }
+
+    #[test]
+    fn json_line_has_the_contract_fields_and_round_trips() {
+        let r = rec("fjall", "read-2", 1234.5);
+        let line = r.to_json_line();
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        for field in [
+            "engine",
+            "workload",
+            "ops_per_sec",
+            "p50_us",
+            "p99_us",
+            "rss_mb",
+            "disk_mb",
+        ] {
+            assert!(v.get(field).is_some(), "missing {field} in {line}");
+        }
+        assert_eq!(v["engine"], "fjall");
+        assert_eq!(v["workload"], "read-2");
+        assert_eq!(v["ops_per_sec"], 1234.5);
+        assert!(
+            v.get("read_p99_us").is_none(),
+            "absent YCSB fields are omitted"
+        );
+        let back: Record = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn table_shows_each_peer_as_a_ratio_to_seedbank() {
+        let rs = vec![
+            rec("seedbank", "read-1", 1000.0),
+            rec("rocksdb", "read-1", 2500.0),
+            rec("redb", "read-1", 500.0),
+            rec("seedbank", "fill", 100.0),
+            rec("sled", "fill", 300.0),
+            rec("sled", "scan", 10.0), // no baseline for this workload
+        ];
+        let t = table(&rs);
+        let line = |engine: &str, w: &str| {
+            let rows: Vec<&str> = t.lines().filter(|l| l.contains(engine)).collect();
+            let i = rs
+                .iter()
+                .filter(|r| r.engine == engine)
+                .position(|r| r.workload == w)
+                .unwrap();
+            rows[i].to_string()
+        };
+        assert!(line("rocksdb", "read-1").contains(" 2.50x"), "{t}");
+        assert!(line("redb", "read-1").contains(" 0.50x"), "{t}");
+        assert!(line("seedbank", "read-1").contains(" 1.00x"), "{t}");
+        assert!(line("sled", "fill").contains(" 3.00x"), "{t}");
+        assert!(line("sled", "scan").contains(" - "), "{t}");
+        assert!(t.contains("2,500"), "thousands separators: {t}");
+        // The ratio matrix: one column per peer, in order of appearance.
+        let matrix: Vec<&str> = t
+            .lines()
+            .skip_while(|l| !l.starts_with("ops/s as a ratio"))
+            .collect();
+        assert!(
+            matrix[1]
+                .split_whitespace()
+                .eq(["workload", "rocksdb", "redb", "sled"]),
+            "{t}"
+        );
+        assert!(
+            matrix[2]
+                .split_whitespace()
+                .eq(["read-1", "2.50x", "0.50x", "-"]),
+            "{t}"
+        );
+        assert!(
+            matrix[3].split_whitespace().eq(["fill", "-", "-", "3.00x"]),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn numbers_format_for_reading() {
+        assert_eq!(thousands(0.4), "0");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(1_234_567.8), "1,234,568");
+        assert_eq!(micros(4.256), "4.26");
+        assert_eq!(micros(123.45), "123.5");
+        assert_eq!(micros(12_345.6), "12,346");
+    }
+}

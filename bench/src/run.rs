@@ -1,0 +1,317 @@
+//! The parent process: parse the selection, run one child process per engine, collect
+//! their records, print the table, write `--json`, clean up.
+
+use crate::engines::{self, EngineError};
+use crate::measure;
+use crate::report::{self, Record};
+use crate::spec::{self, EngineKind, SpecError, Workload};
+use std::fs::File;
+use std::io::{self, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+/// Keys loaded by `fill` (and read by the read workloads) unless `--keys` says otherwise.
+pub const DEFAULT_KEYS: u64 = 1_000_000;
+/// Seconds per timed workload: default and `--quick`.
+pub const DEFAULT_SECS: f64 = 10.0;
+pub const QUICK_SECS: f64 = 3.0;
+
+/// `seedbank bench`'s options, as the command line gave them.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    pub workloads: Vec<String>,
+    pub engines: Vec<String>,
+    pub json: Option<PathBuf>,
+    pub quick: bool,
+    pub secs: Option<f64>,
+    pub keys: Option<u64>,
+    pub dir: Option<PathBuf>,
+    /// Internal: run as the child process of this engine, in `dir`.
+    pub child: Option<String>,
+}
+
+/// What one child runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub workloads: Vec<Workload>,
+    pub keys: u64,
+    pub secs: f64,
+}
+
+/// A failed benchmark.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+    #[error("{0}")]
+    Usage(String),
+    #[error("engine {engine}: the child process failed ({status}); its output is above")]
+    Child { engine: EngineKind, status: String },
+    #[error("engine {engine}: unreadable result line {line:?}: {source}")]
+    BadRecord {
+        engine: EngineKind,
+        line: String,
+        source: serde_json::Error,
+    },
+}
+
+impl BenchError {
+    fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> BenchError {
+        let what = what.into();
+        move |source| BenchError::Io { what, source }
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            BenchError::Spec(_) | BenchError::Usage(_) => ExitCode::from(2),
+            _ => ExitCode::from(1),
+        }
+    }
+}
+
+/// `seedbank bench`: runs the benchmark (or, with `child`, one engine's part of it).
+pub fn main(args: Args) -> ExitCode {
+    let result = match &args.child {
+        Some(engine) => run_child(engine, &args),
+        None => run_parent(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("seedbank bench: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn plan(args: &Args) -> Result<Plan, BenchError> {
+    let secs = args
+        .secs
+        .unwrap_or(if args.quick { QUICK_SECS } else { DEFAULT_SECS });
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(BenchError::Usage(format!(
+            "--secs must be positive, got {secs}"
+        )));
+    }
+    let keys = args.keys.unwrap_or(DEFAULT_KEYS);
+    if keys < spec::SCAN_LEN {
+        return Err(BenchError::Usage(format!(
+            "--keys must be at least {} (one scan range), got {keys}",
+            spec::SCAN_LEN
+        )));
+    }
+    Ok(Plan {
+        workloads: spec::parse_workloads(&args.workloads)?,
+        keys,
+        secs,
+    })
+}
+
+fn run_child(engine: &str, args: &Args) -> Result<ExitCode, BenchError> {
+    let engine = EngineKind::parse(engine)?;
+    let plan = plan(args)?;
+    let dir = args
+        .dir
+        .as_deref()
+        .ok_or_else(|| BenchError::Usage("--child needs --dir".into()))?;
+    crate::child::main(engine, &plan, dir)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the run directory when dropped, on every path out.
+struct RunDir(PathBuf);
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            if e.kind() != io::ErrorKind::NotFound {
+                eprintln!("seedbank bench: could not remove {}: {e}", self.0.display());
+            }
+        }
+    }
+}
+
+fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
+    let started = Instant::now();
+    let plan = plan(args)?;
+    let engines = spec::parse_engines(&args.engines)?;
+    let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let run_dir = RunDir(base.join(format!("seedbank-bench-{}", std::process::id())));
+    std::fs::create_dir_all(&run_dir.0)
+        .map_err(BenchError::io(format!("creating {}", run_dir.0.display())))?;
+    let mut json = match &args.json {
+        Some(p) => Some(BufWriter::new(
+            File::create(p).map_err(BenchError::io(format!("creating {}", p.display())))?,
+        )),
+        None => None,
+    };
+    let exe = std::env::current_exe().map_err(BenchError::io("finding this executable"))?;
+
+    print_header(&plan, &engines, &run_dir.0);
+    let mut records: Vec<Record> = Vec::new();
+    let mut failed = Vec::new();
+    for &engine in &engines {
+        let engine_started = Instant::now();
+        eprintln!("{engine}:");
+        let (rs, outcome) = run_engine(&exe, engine, &plan, &run_dir.0.join(engine.name()));
+        if let (Some(out), Some(path)) = (json.as_mut(), args.json.as_ref()) {
+            for r in &rs {
+                writeln!(out, "{}", r.to_json_line())
+                    .map_err(BenchError::io(format!("writing {}", path.display())))?;
+            }
+            out.flush()
+                .map_err(BenchError::io(format!("writing {}", path.display())))?;
+        }
+        records.extend(rs);
+        if let Err(e) = outcome {
+            eprintln!("seedbank bench: {e}");
+            failed.push(engine);
+        }
+        eprintln!(
+            "  ({engine}: {:.0}s)",
+            engine_started.elapsed().as_secs_f64()
+        );
+    }
+    drop(run_dir);
+
+    println!();
+    print!("{}", report::table(&records));
+    if let Some(load) = measure::load_avg_1m() {
+        println!(
+            "\nload average {load:.2} on {} cores at the end",
+            measure::cores()
+        );
+    }
+    println!(
+        "\n{} of {} engine(s) completed, {} workload(s), {:.0}s wall time{}",
+        engines.len() - failed.len(),
+        engines.len(),
+        plan.workloads.len(),
+        started.elapsed().as_secs_f64(),
+        args.json.as_ref().map_or(String::new(), |p| format!(
+            "; JSON lines in {}",
+            p.display()
+        )),
+    );
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let names: Vec<&str> = failed.iter().map(|e| e.name()).collect();
+        eprintln!("seedbank bench: failed: {}", names.join(", "));
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn print_header(plan: &Plan, engines: &[EngineKind], dir: &Path) {
+    let names: Vec<String> = plan.workloads.iter().map(|w| w.to_string()).collect();
+    println!(
+        "seedbank bench: {} keys of {} bytes, values of {} bytes; {} s per timed workload; \
+         workloads: {}",
+        report::thousands(plan.keys as f64),
+        spec::KEY_LEN,
+        spec::VALUE_LEN,
+        plan.secs,
+        names.join(" "),
+    );
+    println!(
+        "data in {} (removed at the end); each engine in its own process",
+        dir.display()
+    );
+    if let Some(load) = measure::load_avg_1m() {
+        let cores = measure::cores();
+        let busy = if load > cores as f64 * 0.75 {
+            " — the machine is busy: expect noisy figures"
+        } else {
+            ""
+        };
+        println!("load average {load:.2} on {cores} cores at the start{busy}");
+    }
+    for &e in engines {
+        let m = engines::mode(e);
+        println!("  {e:<8} durable: {}", m.durability);
+        println!("  {:<8} api:     {}", "", m.api);
+        if let Some(note) = m.note {
+            println!("  {:<8} note:    {note}", "");
+        }
+    }
+    if !engines.iter().any(|e| *e != EngineKind::Seedbank) && !cfg!(feature = "peers") {
+        println!(
+            "  (peer engines need the `peers` feature: scripts/install-peers, then \
+             cargo run --release --features peers --bin seedbank -- bench …)"
+        );
+    }
+    println!();
+}
+
+/// Runs one engine's child process and reads its records: all it printed, even when
+/// it failed part-way (then with the error).
+fn run_engine(
+    exe: &Path,
+    engine: EngineKind,
+    plan: &Plan,
+    dir: &Path,
+) -> (Vec<Record>, Result<(), BenchError>) {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return (
+            Vec::new(),
+            Err(BenchError::io(format!("creating {}", dir.display()))(e)),
+        );
+    }
+    let mut cmd = Command::new(exe);
+    cmd.arg("bench")
+        .arg("--child")
+        .arg(engine.name())
+        .arg("--dir")
+        .arg(dir)
+        .arg("--keys")
+        .arg(plan.keys.to_string())
+        .arg("--secs")
+        .arg(plan.secs.to_string())
+        .arg("--workload")
+        .args(plan.workloads.iter().map(|w| w.to_string()))
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    let out = cmd.output();
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        eprintln!("seedbank bench: could not remove {}: {e}", dir.display());
+    }
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            return (
+                Vec::new(),
+                Err(BenchError::io(format!("starting {}", exe.display()))(e)),
+            )
+        }
+    };
+    let mut records = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(r) => records.push(r),
+            Err(source) => {
+                let line = line.to_string();
+                return (
+                    records,
+                    Err(BenchError::BadRecord {
+                        engine,
+                        line,
+                        source,
+                    }),
+                );
+            }
+        }
+    }
+    if !out.status.success() {
+        let status = out.status.to_string();
+        return (records, Err(BenchError::Child { engine, status }));
+    }
+    (records, Ok(()))
+}

@@ -1,0 +1,105 @@
+//! `seedbank bench` from the command line (real world): a tiny run of Seedbank's engine
+//! through the child process writes the `--json` contract and the ratio table, removes
+//! its data, and a peer engine in a build without `--features peers` is refused with an
+//! error that names the feature.
+#![cfg(not(madsim))]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn seedbank() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_seedbank"))
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("seedbank-{tag}-{}", std::process::id()))
+}
+
+#[test]
+fn a_tiny_run_writes_one_json_line_per_workload_and_cleans_up() {
+    let dir = temp_dir("bench-cli");
+    let json = dir.with_extension("jsonl");
+    #[allow(clippy::disallowed_methods)] // a real-world test prepares a real directory
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out = seedbank()
+        .args([
+            "bench",
+            "--engines",
+            "seedbank",
+            "--workload",
+            "fill",
+            "read-1",
+            "ycsb-a",
+        ])
+        .args(["--keys", "2000", "--secs", "0.2", "--dir"])
+        .arg(&dir)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run seedbank bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    #[allow(clippy::disallowed_methods)] // reads the file the command wrote
+    let lines = std::fs::read_to_string(&json).expect("the --json file");
+    let records: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let workloads: Vec<&str> = records
+        .iter()
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    assert_eq!(workloads, ["fill", "read-1", "ycsb-a"]);
+    for r in &records {
+        assert_eq!(r["engine"], "seedbank");
+        assert!(r["ops_per_sec"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(
+            r["p99_us"].as_f64().unwrap() >= r["p50_us"].as_f64().unwrap(),
+            "{r}"
+        );
+        assert!(r["disk_mb"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r.get("rss_mb").is_some(), "{r}");
+    }
+    assert_eq!(records[0]["ops"], 2000, "fill loads every key");
+    assert!(
+        stdout.contains("ycsb-a") && stdout.contains("1.00x"),
+        "{stdout}"
+    );
+    #[allow(clippy::disallowed_methods)] // checks what the command left behind
+    let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
+    assert!(
+        left.is_empty(),
+        "the run's data directory is removed: {left:?}"
+    );
+    #[allow(clippy::disallowed_methods)] // cleans up after the test
+    {
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&json);
+    }
+}
+
+#[test]
+fn peers_need_the_feature_and_bad_names_are_refused() {
+    if cfg!(feature = "peers") {
+        return; // this build has them; the refusal is for default builds
+    }
+    let peer = seedbank()
+        .args(["bench", "--engines", "seedbank,rocksdb", "--keys", "200"])
+        .output()
+        .expect("run seedbank bench");
+    let stderr = String::from_utf8_lossy(&peer.stderr);
+    assert_eq!(peer.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`peers` feature") && stderr.contains("rocksdb"),
+        "{stderr}"
+    );
+
+    let bad = seedbank()
+        .args(["bench", "--workload", "fil"])
+        .output()
+        .expect("run seedbank bench");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown workload `fil`"), "{stderr}");
+}
