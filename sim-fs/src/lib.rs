@@ -71,6 +71,17 @@
 //!   `crash_bitflip` per durable file) or on demand (`sim::corrupt_sector`); reads
 //!   return the flipped data, so checksums above must catch it.
 //!
+//! ## Op barrier (simulated world)
+//! For systematic crash points rather than timed ones: `sim::ops_performed(node)`
+//! counts the file operations a node has executed in the run (every API call that
+//! reaches the disk model, failed ones included; closing a handle does not count), and
+//! `sim::set_op_limit(node, Some(k))` freezes the node once that count reaches `k` —
+//! every further operation is held, never runs and never completes
+//! (`sim::ops_held(node)` counts them) — so a crash then lands exactly after the k-th
+//! operation. A power loss or process death clears the limit. The same seed performs
+//! the same operations, so one unlimited run gives the total and a sweep crashes after
+//! each one in turn (`engine/tests/crash/kth.rs`).
+//!
 //! ## Non-goals
 //! - Renaming directories (an `Unsupported` error in simulation), hard links, symlinks,
 //!   permissions, timestamps, sparse-file accounting.

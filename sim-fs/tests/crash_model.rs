@@ -1,7 +1,8 @@
 //! The crash model of the simulated disk, one test per rule: rules 1 and 2 (page cache,
 //! durability, power loss) here, open handles across process death and power loss in
 //! `crash_model/handles.rs`, rules 3-5 (fsyncgate, EIO, ENOSPC, latency, bit flips,
-//! configuration, determinism) in `crash_model/faults.rs`. Crashes go through
+//! configuration, determinism) in `crash_model/faults.rs`, the op barrier (a crash
+//! after exactly the k-th operation) in `crash_model/barrier.rs`. Crashes go through
 //! sim-runtime's `Node::crash`, so the madsim plugin path (`reset_node` +
 //! `is_power_loss`) is what is exercised.
 #![cfg(madsim)]
@@ -567,3 +568,5 @@ fn after_power_loss_reads_see_exactly_the_durable_image() {
 mod faults;
 #[path = "crash_model/handles.rs"]
 mod handles;
+#[path = "crash_model/barrier.rs"]
+mod barrier;

@@ -44,7 +44,7 @@ pub struct Plan {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub enum Phase {
     Down,
     Recovering,
     Running,
@@ -53,12 +53,15 @@ enum Phase {
 /// What the supervisor and the node share.
 #[derive(Default)]
 pub struct World {
-    clients: Vec<Client>,
-    phase: Option<Phase>,
-    db: Option<Db>,
+    pub clients: Vec<Client>,
+    pub phase: Option<Phase>,
+    pub db: Option<Db>,
     /// A Db call failed fail-stop: restart the node.
-    poisoned: bool,
-    stop: bool,
+    pub poisoned: bool,
+    pub stop: bool,
+    /// Each client stops after this many transactions per boot (`None`: runs until
+    /// stopped).
+    pub txn_budget: Option<usize>,
     pub recoveries: u64,
     pub violations: Vec<String>,
     pub acked: u64,
@@ -71,12 +74,12 @@ pub struct World {
 
 pub type Shared = Arc<Mutex<World>>;
 
-fn lock(w: &Shared) -> MutexGuard<'_, World> {
+pub fn lock(w: &Shared) -> MutexGuard<'_, World> {
     w.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl World {
-    fn violation(&mut self, v: String) {
+    pub fn violation(&mut self, v: String) {
         if self.violations.len() < 10 {
             self.violations.push(v);
         }
@@ -92,7 +95,7 @@ fn opts() -> Options {
 }
 
 /// Opens `path`, retrying I/O errors (injected EIO); corruption is final.
-async fn open(path: &str, world: &Shared) -> Result<Db, Error> {
+pub async fn open(path: &str, world: &Shared) -> Result<Db, Error> {
     loop {
         match Db::open(path, opts()).await {
             Ok(db) => return Ok(db),
@@ -166,7 +169,7 @@ pub async fn node_main(world: Shared) {
 }
 
 /// Why a recovery check did not pass.
-enum Failure {
+pub enum Failure {
     Violation(String),
     Poisoned,
 }
@@ -185,29 +188,40 @@ fn failure(what: &str, e: Error) -> Failure {
     }
 }
 
-async fn recover_and_check(world: &Shared) -> Result<(), Failure> {
+/// Recovers the database (and a copy of its bytes, which must recover to the same
+/// state), checks the oracle, and leaves the open database in `world.db`.
+pub async fn recover_and_check(world: &Shared) -> Result<(), Failure> {
+    recover_and_check_with(world, true).await
+}
+
+/// [`recover_and_check`], with or without the idempotence check (recovering a copy).
+pub async fn recover_and_check_with(world: &Shared, idempotence: bool) -> Result<(), Failure> {
     // Copy the bytes before recovery touches them; recover both; same state.
-    while let Err(e) = sim_fs::copy_dir_durably(Path::new(DB), Path::new(COPY)).await {
-        tracing::info!(error = %e, "copy failed; retrying");
-        sleep(Duration::from_millis(1)).await;
+    if idempotence {
+        while let Err(e) = sim_fs::copy_dir_durably(Path::new(DB), Path::new(COPY)).await {
+            tracing::info!(error = %e, "copy failed; retrying");
+            sleep(Duration::from_millis(1)).await;
+        }
     }
     let db = open(DB, world).await.map_err(|e| failure("recovery", e))?;
     let state = read_all(&db)
         .await
         .map_err(|e| failure("reading the recovered state", e))?;
-    let copy = open(COPY, world)
-        .await
-        .map_err(|e| failure("recovery of the copy", e))?;
-    let copy_state = read_all(&copy)
-        .await
-        .map_err(|e| failure("reading the copy", e))?;
-    let _ = copy.close().await;
-    if copy_state != state {
-        return Err(Failure::Violation(format!(
-            "recovery is not idempotent: {} keys vs {} from the same bytes",
-            state.len(),
-            copy_state.len()
-        )));
+    if idempotence {
+        let copy = open(COPY, world)
+            .await
+            .map_err(|e| failure("recovery of the copy", e))?;
+        let copy_state = read_all(&copy)
+            .await
+            .map_err(|e| failure("reading the copy", e))?;
+        let _ = copy.close().await;
+        if copy_state != state {
+            return Err(Failure::Violation(format!(
+                "recovery is not idempotent: {} keys vs {} from the same bytes",
+                state.len(),
+                copy_state.len()
+            )));
+        }
     }
     db.check_invariants()?;
     let mut w = lock(world);
@@ -244,14 +258,16 @@ async fn recover_and_check(world: &Shared) -> Result<(), Failure> {
 }
 
 /// One client: transactions over its own keys, with reads of everyone's.
-async fn client(world: Shared, db: Db, c: usize) {
+pub async fn client(world: Shared, db: Db, c: usize) {
     let mut rng = sim_runtime::rng::stream(format!("crash.client{c}"));
+    let mut ran = 0;
     loop {
         let seq = {
             let w = lock(&world);
-            if w.stop {
+            if w.stop || w.txn_budget.is_some_and(|b| ran >= b) {
                 return;
             }
+            ran += 1;
             w.clients[c].txns.len() as u64 + 1
         };
         let mut writes = BTreeMap::new();
@@ -434,7 +450,7 @@ async fn supervise(plan: Plan) -> Outcome {
 
 /// Power loss and restart. A planned crash is counted where it landed; a restart after
 /// a fail-stop error is not a planned crash.
-fn crash_restart(world: &Shared, node: &node::Node, planned: bool) {
+pub fn crash_restart(world: &Shared, node: &node::Node, planned: bool) {
     {
         let mut w = lock(world);
         if planned {

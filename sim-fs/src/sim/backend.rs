@@ -1,9 +1,12 @@
 //! Simulated-world backend of the public API: every call sleeps its injected latency
-//! (virtual time), then runs against the current node's disk.
+//! (virtual time), then passes the node's op barrier (`barrier.rs`) and runs against
+//! the node's disk in the same step.
 
 use crate::api::{Metadata, Opts};
-use crate::sim::disk::{normalize, HandleRef};
+use crate::sim::disk::{normalize, Disk, HandleRef};
+use crate::sim::faults::Dice;
 use crate::sim::plugin::{current_node, try_with_disk, with_disk};
+use sim_runtime::trace::{self, EventKind};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -22,52 +25,92 @@ async fn latency(node: u64) {
     }
 }
 
+/// Runs one op (`what`, on `path`) on `node`'s disk if its op barrier admits it;
+/// otherwise the op never runs and this never returns.
+async fn gated<R>(
+    node: u64,
+    what: &str,
+    path: &Path,
+    f: impl FnOnce(&mut Disk, &mut Dice) -> io::Result<R>,
+) -> io::Result<R> {
+    let ran = with_disk(node, |d, dice| {
+        if d.barrier.admit() {
+            Ok(f(d, dice))
+        } else {
+            Err(d.barrier.performed)
+        }
+    });
+    match ran {
+        Ok(res) => res,
+        Err(performed) => {
+            trace::record(
+                EventKind::File,
+                format!(
+                    "op barrier node {node}: holds {what} {} after {performed} ops",
+                    path.display()
+                ),
+            );
+            std::future::pending().await
+        }
+    }
+}
+
 pub(crate) async fn open(opts: Opts, path: &Path) -> io::Result<File> {
     let node = current_node();
     latency(node).await;
     let path = normalize(path)?;
-    let handle = with_disk(node, |disk, _| disk.open(opts, &path))?;
+    let handle = gated(node, "open", &path, |disk, _| disk.open(opts, &path)).await?;
     Ok(File { node, handle, path })
 }
 
 impl File {
     pub(crate) async fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         latency(self.node).await;
-        with_disk(self.node, |d, dice| {
+        gated(self.node, "read_at", &self.path, |d, dice| {
             d.read_at(&self.handle, &self.path, buf, offset, dice)
         })
+        .await
     }
 
     pub(crate) async fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         latency(self.node).await;
-        with_disk(self.node, |d, dice| {
+        gated(self.node, "write_all_at", &self.path, |d, dice| {
             d.write_at(&self.handle, &self.path, buf, Some(offset), dice)
         })
+        .await
         .map(|_| ())
     }
 
     pub(crate) async fn append(&self, buf: &[u8]) -> io::Result<u64> {
         latency(self.node).await;
-        with_disk(self.node, |d, dice| {
+        gated(self.node, "append", &self.path, |d, dice| {
             d.write_at(&self.handle, &self.path, buf, None, dice)
         })
+        .await
     }
 
     pub(crate) async fn set_len(&self, len: u64) -> io::Result<()> {
         latency(self.node).await;
-        with_disk(self.node, |d, dice| {
+        gated(self.node, "set_len", &self.path, |d, dice| {
             d.set_len(&self.handle, &self.path, len, dice)
         })
+        .await
     }
 
     pub(crate) async fn len(&self) -> io::Result<u64> {
         latency(self.node).await;
-        with_disk(self.node, |d, _| d.len(&self.handle, &self.path))
+        gated(self.node, "len", &self.path, |d, _| {
+            d.len(&self.handle, &self.path)
+        })
+        .await
     }
 
     pub(crate) async fn sync_data(&self) -> io::Result<()> {
         latency(self.node).await;
-        with_disk(self.node, |d, dice| d.sync(&self.handle, &self.path, dice))
+        gated(self.node, "sync", &self.path, |d, dice| {
+            d.sync(&self.handle, &self.path, dice)
+        })
+        .await
     }
 
     pub(crate) async fn sync_all(&self) -> io::Result<()> {
@@ -82,48 +125,51 @@ impl Drop for File {
     }
 }
 
-/// Runs a namespace operation on the current node after its latency.
+/// Runs a namespace operation (`what`, on `path`) on the current node after its
+/// latency, through the op barrier.
 async fn on_current<R>(
-    f: impl FnOnce(&mut crate::sim::disk::Disk, &mut crate::sim::faults::Dice) -> io::Result<R>,
+    what: &str,
+    path: &Path,
+    f: impl FnOnce(&mut Disk, &mut Dice) -> io::Result<R>,
 ) -> io::Result<R> {
     let node = current_node();
     latency(node).await;
-    with_disk(node, f)
+    gated(node, what, path, f).await
 }
 
 pub(crate) async fn rename(from: &Path, to: &Path) -> io::Result<()> {
     let (from, to) = (normalize(from)?, normalize(to)?);
-    on_current(|d, _| d.rename(&from, &to)).await
+    on_current("rename", &from, |d, _| d.rename(&from, &to)).await
 }
 
 pub(crate) async fn remove_file(path: &Path) -> io::Result<()> {
     let path = normalize(path)?;
-    on_current(|d, _| d.remove_file(&path)).await
+    on_current("remove_file", &path, |d, _| d.remove_file(&path)).await
 }
 
 pub(crate) async fn create_dir_all(path: &Path) -> io::Result<()> {
     let path = normalize(path)?;
-    on_current(|d, _| d.create_dir_all(&path)).await
+    on_current("create_dir_all", &path, |d, _| d.create_dir_all(&path)).await
 }
 
 pub(crate) async fn read_dir(path: &Path) -> io::Result<Vec<PathBuf>> {
     let norm = normalize(path)?;
-    let names = on_current(|d, _| d.read_dir(&norm)).await?;
+    let names = on_current("read_dir", &norm, |d, _| d.read_dir(&norm)).await?;
     // Like std: entries are the given path joined with each name.
     Ok(names.into_iter().map(|n| path.join(n)).collect())
 }
 
 pub(crate) async fn sync_dir(path: &Path) -> io::Result<()> {
     let path = normalize(path)?;
-    on_current(|d, dice| d.sync_dir(&path, dice)).await
+    on_current("sync_dir", &path, |d, dice| d.sync_dir(&path, dice)).await
 }
 
 pub(crate) async fn metadata(path: &Path) -> io::Result<Metadata> {
     let path = normalize(path)?;
-    on_current(|d, _| d.metadata(&path)).await
+    on_current("metadata", &path, |d, _| d.metadata(&path)).await
 }
 
 pub(crate) async fn exists(path: &Path) -> io::Result<bool> {
     let path = normalize(path)?;
-    on_current(|d, _| Ok(d.exists(&path))).await
+    on_current("exists", &path, |d, _| Ok(d.exists(&path))).await
 }

@@ -90,6 +90,7 @@ impl Disk {
         report.orphaned_entries = prune_orphans(&mut self.durable_ns);
 
         self.epoch += 1;
+        self.barrier.end_of_process();
         let before = self.inodes.len();
         for inode in self.inodes.values_mut() {
             inode.open_handles = 0;

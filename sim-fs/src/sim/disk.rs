@@ -12,6 +12,7 @@
 //! `crash.rs`) replaces both cached views by the durable ones after letting a random
 //! subset of the pending ops land.
 
+use crate::sim::barrier::OpBarrier;
 use crate::sim::stats::FsStats;
 use crate::FaultConfig;
 use std::collections::{BTreeMap, BTreeSet};
@@ -200,6 +201,8 @@ pub(crate) struct Disk {
     /// Per-node override of the global fault configuration.
     pub config: Option<FaultConfig>,
     pub stats: FsStats,
+    /// The op counter and limit (`sim::set_op_limit`).
+    pub barrier: OpBarrier,
 }
 
 /// Lexically normalizes a path to an absolute one ("/" is the simulated working
@@ -234,6 +237,7 @@ impl Disk {
             pending_dir: Vec::new(),
             config: None,
             stats: FsStats::default(),
+            barrier: OpBarrier::default(),
         }
     }
 
@@ -318,6 +322,7 @@ impl Disk {
             inode.open_handles = 0;
         }
         self.collect_garbage();
+        self.barrier.end_of_process();
         self.stats.kills += 1;
         self.debug_verify();
     }

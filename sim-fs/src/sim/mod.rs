@@ -1,13 +1,15 @@
 //! The simulated world's disk (built with `--cfg madsim` only): the madsim plugin
 //! [`SimFs`], and the controls tests and the scenario runner use — fault configuration
-//! (global and per node), explicit corruption, and inspection of durable versus cached
-//! state.
+//! (global and per node), explicit corruption, inspection of durable versus cached
+//! state, and the op barrier ([`set_op_limit`]: freeze a node after its k-th file
+//! operation, to crash it exactly there).
 //!
 //! Nodes are named by their number, as `sim_runtime::node::Node::number()` gives it
 //! (0 is the supervisor / main task). Every function here panics with registration
 //! instructions when the plugin is not registered.
 
 pub(crate) mod backend;
+mod barrier;
 mod crash;
 mod data;
 pub(crate) mod disk;
@@ -150,4 +152,44 @@ pub fn verify_invariants(node: u64) -> Result<(), String> {
 /// pick one per seed).
 pub fn random_fault_config() -> FaultConfig {
     FaultConfig::random(&mut sim_runtime::rng::stream("fs.config"))
+}
+
+/// Freezes `node` after its `limit`-th file operation of the run: once
+/// [`ops_performed`] reaches `limit`, every further operation on the node is held — it
+/// never runs and its future never completes — while the node's other tasks run on
+/// until they too wait for I/O. `None` lifts the limit for operations issued from then
+/// on (ones already held stay held until the process ends). A power loss or process
+/// death of the node clears the limit, so the restarted node runs freely.
+///
+/// What counts as one operation: every call of the file API that reaches the disk
+/// model, successful or not — open/create, `read_at`, `write_all_at`, `append`,
+/// `set_len`, `len`, `sync_data`/`sync_all`, `rename`, `remove_file`,
+/// `create_dir_all`, `read_dir`, `sync_dir`, `metadata`, `exists` (composites count
+/// their parts: [`crate::read`] is open + `len` + `read_at`). Closing a handle, invalid
+/// open options and unparsable paths (refused before the disk) and these controls do
+/// not count. An operation is counted when it executes, after its injected latency, so
+/// with a limit of `k` exactly `k` operations have completed when the node freezes.
+///
+/// Since a run is a pure function of its seed, the same seed performs the same
+/// operations in the same order: run it once without a limit to learn the count `N`,
+/// then once per `k` in `1..=N` with `set_op_limit(node, Some(base + k))`, crash the
+/// node once [`ops_held`] shows it froze, and check recovery.
+pub fn set_op_limit(node: u64, limit: Option<u64>) {
+    with_disk(node, |d, _| d.barrier.set_limit(limit));
+    sim_runtime::trace::record(
+        sim_runtime::EventKind::File,
+        format!("op limit node {node}: {limit:?}"),
+    );
+}
+
+/// File operations `node` has executed in this run, across restarts (see
+/// [`set_op_limit`] for what counts).
+pub fn ops_performed(node: u64) -> u64 {
+    with_disk(node, |d, _| d.barrier.performed)
+}
+
+/// Operations the barrier has held on `node` since the limit was last set (`0`: the
+/// node has not reached its limit). A crash clears the limit but not this count.
+pub fn ops_held(node: u64) -> u64 {
+    with_disk(node, |d, _| d.barrier.held)
 }
