@@ -7,7 +7,8 @@
 //!   It runs over any [`mvcc::VersionedStore`]; [`mvcc::MemStore`] is the in-memory one.
 //! - [`lsm`]: the storage layers, all I/O through `sim-fs` so they run unchanged in the
 //!   real and the simulated world: WAL with group commit, memtable, SSTables with
-//!   bloom filters and checksums, manifest, leveled compaction, recovery.
+//!   bloom filters and checksums, a byte-bounded block cache of verified decoded
+//!   blocks (per open store), manifest, leveled compaction, recovery.
 //! - [`db`]: the embedded, asynchronous database: [`Db::open`], [`Db::begin`],
 //!   [`Txn::get`]/[`Txn::put`]/[`Txn::delete`]/[`Txn::scan`], [`Txn::commit`] →
 //!   [`CommitOutcome`], [`Txn::rollback`], [`Db::close`]. Its module doc states the

@@ -213,15 +213,17 @@ fn a_seed_replays_identically() {
 }
 
 /// (canary, replicas, seeds within which it must be caught). Measured detection rates
-/// (`canary_rates`, seeds 0..60): ApplyRetryTwice 29/60 (3 replicas) and 27/60 (5),
-/// first caught at seed 2 for both; RaftCommitWithoutQuorum 17/60 (first at seed 5) and
-/// 9/60 (first at seed 1).
+/// (`canary_rates`, seeds 0..60, after the block cache changed every schedule):
+/// ApplyRetryTwice 27/60 (3 replicas, first at seed 5) and 26/60 (5, first at 1);
+/// RaftCommitWithoutQuorum 18/60 (first at 8) and 13/60 (first at 1). The limits leave
+/// a miss probability below ~1% at those rates, so a change that merely reshuffles
+/// schedules does not trip them (the previous limit of 5 did, at 45% per seed).
 #[cfg(feature = "canary")]
 const CANARIES: &[(engine::canary::Canary, usize, u64)] = &[
-    (engine::canary::Canary::ApplyRetryTwice, 3, 5),
-    (engine::canary::Canary::ApplyRetryTwice, 5, 10),
-    (engine::canary::Canary::RaftCommitWithoutQuorum, 3, 15),
-    (engine::canary::Canary::RaftCommitWithoutQuorum, 5, 10),
+    (engine::canary::Canary::ApplyRetryTwice, 3, 12),
+    (engine::canary::Canary::ApplyRetryTwice, 5, 12),
+    (engine::canary::Canary::RaftCommitWithoutQuorum, 3, 20),
+    (engine::canary::Canary::RaftCommitWithoutQuorum, 5, 25),
 ];
 
 #[cfg(feature = "canary")]

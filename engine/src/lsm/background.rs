@@ -22,6 +22,7 @@
 
 use std::sync::Arc;
 
+use super::cache::BlockCache;
 use super::codec::{cmp_internal, Entry};
 use super::error::{io, LsmError, Result};
 use super::manifest::{Change, Edit, ManifestWriter};
@@ -84,7 +85,7 @@ async fn write_and_open(
     builder: TableBuilder,
     number: u64,
 ) -> Result<(Arc<Table>, TableMeta)> {
-    write_and_open_in(&shared.dir, builder, number).await
+    write_and_open_in(&shared.dir, builder, number, &shared.cache).await
 }
 
 /// [`write_and_open`] for a directory (recovery has no [`Shared`] yet).
@@ -92,11 +93,12 @@ pub(crate) async fn write_and_open_in(
     dir: &std::path::Path,
     builder: TableBuilder,
     number: u64,
+    cache: &Arc<BlockCache>,
 ) -> Result<(Arc<Table>, TableMeta)> {
     let (bytes, meta) = builder.finish(number);
     let path = table_path(dir, number);
     write_table(&path, &bytes).await?;
-    let table = Table::open(&path, number, Some(meta.size)).await?;
+    let table = Table::open(&path, number, Some(meta.size), cache.clone()).await?;
     if *table.meta() != meta {
         return Err(super::error::corrupt(&path, "table reads back differently"));
     }
@@ -190,6 +192,9 @@ async fn compact_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
         plan
     };
     let result = compact(shared, writer, &plan).await;
+    // Release the inputs before reporting the compaction done: a removed table's last
+    // reference may be here, and dropping it frees its cached blocks.
+    drop(plan);
     let mut st = shared.state();
     st.stats.compacting = false;
     match result {

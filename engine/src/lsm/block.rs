@@ -112,54 +112,197 @@ impl BlockBuilder {
     }
 }
 
-/// Decodes and checks a whole data block.
+/// The first 8 bytes of `key`, big-endian, zero-padded: `key_prefix(a) <
+/// key_prefix(b)` implies `a < b`; a tie decides nothing (compare the keys).
+pub fn key_prefix(key: &[u8]) -> u64 {
+    let mut p = [0u8; 8];
+    let n = key.len().min(8);
+    p[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(p)
+}
+
+/// Decodes and checks a whole data block into owned entries (compaction's path).
 pub fn decode_block(data: &[u8]) -> Result<Vec<Entry>, String> {
-    let payload = verify_crc(data).ok_or("data block checksum mismatch")?;
-    let (body, count) = payload
-        .split_at_checked(payload.len().checked_sub(4).ok_or("data block too short")?)
-        .ok_or("data block too short")?;
-    let count = u32::from_le_bytes(count.try_into().expect("4 bytes")) as usize;
-    let mut c = Cursor::new(body);
-    let mut out: Vec<Entry> = Vec::with_capacity(count.min(body.len() / 21 + 1));
-    let mut prev: Vec<u8> = Vec::new();
-    while !c.is_done() {
-        let bad = || format!("data block entry {} truncated", out.len());
-        let shared = c.u32().ok_or_else(bad)? as usize;
-        let unshared = c.u32().ok_or_else(bad)? as usize;
-        let kind = c.u8().ok_or_else(bad)?;
-        let ts = Timestamp(c.u64().ok_or_else(bad)?);
-        let vlen = c.u32().ok_or_else(bad)? as usize;
-        if shared > prev.len() {
+    Block::decode(data).map(|b| b.entries().collect())
+}
+
+/// One version of a decoded [`Block`]: where its key and value lie in the block's
+/// buffer, and its key's first 8 bytes ([`key_prefix`]) so most comparisons of a
+/// binary search need not touch the buffer. 32 bytes a version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Row {
+    prefix: u64,
+    ts: Timestamp,
+    key_off: u32,
+    key_len: u32,
+    val_off: u32,
+    /// `u32::MAX` for a tombstone.
+    val_len: u32,
+}
+
+const TOMBSTONE_LEN: u32 = u32::MAX;
+
+/// A verified, decoded data block: full (un-prefix-compressed) keys and values in one
+/// buffer and a sorted row array over it. It is what the block cache holds: immutable,
+/// so sharing it between readers cannot change what they read; a point lookup is a
+/// binary search over the rows with no allocation (the format has no restart points,
+/// so the decode — done once per cache miss — is what makes the search possible).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    data: Vec<u8>,
+    rows: Vec<Row>,
+}
+
+/// A borrowed version of a [`Block`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// The user key.
+    pub key: &'a [u8],
+    /// The version's commit ts.
+    pub ts: Timestamp,
+    /// The value, or `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
+}
+
+impl EntryRef<'_> {
+    /// An owned copy.
+    pub fn to_entry(self) -> Entry {
+        Entry {
+            key: self.key.to_vec(),
+            ts: self.ts,
+            value: self.value.map(<[u8]>::to_vec),
+        }
+    }
+}
+
+impl Block {
+    /// Decodes and checks a data block: checksum, entry bounds, kinds, count, strict
+    /// internal order, non-empty. The first failure is described, never a panic.
+    pub fn decode(data: &[u8]) -> Result<Block, String> {
+        let payload = verify_crc(data).ok_or("data block checksum mismatch")?;
+        let (body, count) = payload
+            .split_at_checked(payload.len().checked_sub(4).ok_or("data block too short")?)
+            .ok_or("data block too short")?;
+        let count = u32::from_le_bytes(count.try_into().expect("4 bytes")) as usize;
+        let mut c = Cursor::new(body);
+        let mut rows: Vec<Row> = Vec::with_capacity(count.min(body.len() / 21 + 1));
+        let mut buf: Vec<u8> = Vec::with_capacity(body.len());
+        // The previous key: (offset, len) in `buf`.
+        let mut prev: (usize, usize) = (0, 0);
+        while !c.is_done() {
+            let n = rows.len();
+            let bad = || format!("data block entry {n} truncated");
+            let shared = c.u32().ok_or_else(bad)? as usize;
+            let unshared = c.u32().ok_or_else(bad)? as usize;
+            let kind = c.u8().ok_or_else(bad)?;
+            let ts = Timestamp(c.u64().ok_or_else(bad)?);
+            let vlen = c.u32().ok_or_else(bad)? as usize;
+            if shared > prev.1 {
+                return Err(format!("entry {n} shares {shared} bytes of a shorter key"));
+            }
+            let suffix = c.take(unshared).ok_or_else(bad)?;
+            let key_off = buf.len();
+            buf.extend_from_within(prev.0..prev.0 + shared);
+            buf.extend_from_slice(suffix);
+            let key_len = shared + unshared;
+            let (val_off, val_len) = match kind {
+                TOMBSTONE if vlen == 0 => (buf.len(), TOMBSTONE_LEN),
+                VALUE => {
+                    let off = buf.len();
+                    buf.extend_from_slice(c.take(vlen).ok_or_else(bad)?);
+                    (off, vlen as u32)
+                }
+                _ => return Err(format!("entry {n} has bad kind {kind}/{vlen}")),
+            };
+            if let Some(last) = rows.last() {
+                let last_key = &buf[last.key_off as usize..(last.key_off + last.key_len) as usize];
+                let key = &buf[key_off..key_off + key_len];
+                if cmp_internal(last_key, last.ts, key, ts) != Ordering::Less {
+                    return Err(format!("entry {n} out of order"));
+                }
+            }
+            let too_big = || "data block over 4 GiB".to_string();
+            rows.push(Row {
+                prefix: key_prefix(&buf[key_off..key_off + key_len]),
+                ts,
+                key_off: u32::try_from(key_off).map_err(|_| too_big())?,
+                key_len: u32::try_from(key_len).map_err(|_| too_big())?,
+                val_off: u32::try_from(val_off).map_err(|_| too_big())?,
+                val_len,
+            });
+            prev = (key_off, key_len);
+        }
+        if rows.len() != count {
             return Err(format!(
-                "entry {} shares {shared} bytes of a shorter key",
-                out.len()
+                "data block holds {} entries, header says {count}",
+                rows.len()
             ));
         }
-        let mut key = prev[..shared].to_vec();
-        key.extend_from_slice(c.take(unshared).ok_or_else(bad)?);
-        let value = match kind {
-            TOMBSTONE if vlen == 0 => None,
-            VALUE => Some(c.take(vlen).ok_or_else(bad)?.to_vec()),
-            _ => return Err(format!("entry {} has bad kind {kind}/{vlen}", out.len())),
-        };
-        if let Some(last) = out.last() {
-            if cmp_internal(&last.key, last.ts, &key, ts) != Ordering::Less {
-                return Err(format!("entry {} out of order", out.len()));
-            }
+        if rows.is_empty() {
+            return Err("empty data block".into());
         }
-        prev.clone_from(&key);
-        out.push(Entry { key, ts, value });
+        // No shrink_to_fit: it would copy the block once more on every cache miss; the
+        // slack (the 21-byte entry headers) is charged to the cache with the rest.
+        Ok(Block { data: buf, rows })
     }
-    if out.len() != count {
-        return Err(format!(
-            "data block holds {} entries, header says {count}",
-            out.len()
-        ));
+
+    /// Number of versions (never 0).
+    pub fn len(&self) -> usize {
+        self.rows.len()
     }
-    if out.is_empty() {
-        return Err("empty data block".into());
+
+    /// Always false: a decoded block holds at least one version.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
-    Ok(out)
+
+    /// Heap bytes this block holds (what the cache charges for it).
+    pub fn heap_bytes(&self) -> usize {
+        self.data.capacity() + self.rows.capacity() * std::mem::size_of::<Row>()
+    }
+
+    fn key_of(&self, r: &Row) -> &[u8] {
+        &self.data[r.key_off as usize..(r.key_off + r.key_len) as usize]
+    }
+
+    /// Version `i` (`i < len()`).
+    pub fn get(&self, i: usize) -> EntryRef<'_> {
+        let r = &self.rows[i];
+        EntryRef {
+            key: self.key_of(r),
+            ts: r.ts,
+            value: (r.val_len != TOMBSTONE_LEN)
+                .then(|| &self.data[r.val_off as usize..(r.val_off + r.val_len) as usize]),
+        }
+    }
+
+    /// The position of the first version at or after `(key, at)` in internal order
+    /// (`len()` if none): binary search, no allocation.
+    pub fn seek(&self, key: &[u8], at: Timestamp) -> usize {
+        let p = key_prefix(key);
+        self.rows.partition_point(|r| match r.prefix.cmp(&p) {
+            Ordering::Equal => cmp_internal(self.key_of(r), r.ts, key, at) == Ordering::Less,
+            o => o == Ordering::Less,
+        })
+    }
+
+    /// The newest version of `key` with ts ≤ `at`, if the block holds one.
+    pub fn find(&self, key: &[u8], at: Timestamp) -> Option<EntryRef<'_>> {
+        let i = self.seek(key, at);
+        (i < self.rows.len())
+            .then(|| self.get(i))
+            .filter(|e| e.key == key)
+    }
+
+    /// The versions from position `from` on, in internal order.
+    pub fn iter_from(&self, from: usize) -> impl Iterator<Item = EntryRef<'_>> {
+        (from.min(self.rows.len())..self.rows.len()).map(|i| self.get(i))
+    }
+
+    /// Every version, owned, in internal order.
+    pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.iter_from(0).map(EntryRef::to_entry)
+    }
 }
 
 /// Where a data block lies in the file, and its last internal key.
@@ -306,6 +449,53 @@ mod tests {
                 .sum::<usize>()
             - 8;
         assert!(stored < raw, "{stored} key bytes stored for {raw}");
+    }
+
+    #[test]
+    fn seek_and_find_agree_with_a_linear_search() {
+        // Keys that tie on their 8-byte prefix, are shorter than it, or end in zeros.
+        let keys: [&[u8]; 8] = [
+            b"",
+            b"a",
+            b"a\0",
+            b"abcdefgh",
+            b"abcdefgh\0",
+            b"abcdefgh1",
+            b"abcdefgh2",
+            b"abcdefgi",
+        ];
+        let mut b = BlockBuilder::new();
+        let mut all = Vec::new();
+        for k in keys {
+            for ts in [9, 5, 1] {
+                let x = Entry {
+                    key: k.to_vec(),
+                    ts: Timestamp(ts),
+                    value: (ts != 5).then(|| vec![ts as u8; ts as usize]),
+                };
+                b.add(&x);
+                all.push(x);
+            }
+        }
+        let block = Block::decode(&b.finish()).unwrap();
+        assert_eq!(block.entries().collect::<Vec<_>>(), all);
+        let probes: [&[u8]; 6] = [
+            b"\0",
+            b"abc",
+            b"abcdefgh0",
+            b"abcdefgh3",
+            b"b",
+            b"abcdefgh\0\0",
+        ];
+        for k in keys.iter().chain(&probes) {
+            for at in [0, 1, 4, 5, 9, 10] {
+                let at = Timestamp(at);
+                let want = all.partition_point(|e| cmp_internal(&e.key, e.ts, k, at).is_lt());
+                assert_eq!(block.seek(k, at), want, "seek {k:?} at {at}");
+                let found = all.get(want).filter(|e| e.key == *k).cloned();
+                assert_eq!(block.find(k, at).map(EntryRef::to_entry), found);
+            }
+        }
     }
 
     #[test]

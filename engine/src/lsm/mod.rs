@@ -7,7 +7,11 @@
 //! - [`block`], [`bloom`], [`sstable`]: immutable sorted tables of versions: ~4 KiB
 //!   prefix-compressed data blocks, a block index, a bloom filter checked before any
 //!   data block is read, a footer with magic, version and offsets; a CRC32C on every
-//!   block and the footer, verified after every read.
+//!   block and the footer, verified after every read from disk.
+//! - [`cache`]: the block cache, one per open store, bounded by
+//!   [`Options::block_cache_bytes`]: verified, decoded data blocks keyed by (table
+//!   number, block index), CLOCK eviction, shared by readers as immutable `Arc`s, so a
+//!   point read that hits is a binary search with no I/O, checksum or decode.
 //! - [`manifest`]: which tables form the tree, as checksummed edits, with an atomic
 //!   `CURRENT` pointer.
 //! - [`version`], [`background`]: the levels, flushes and leveled compaction (L0 → L1 →
@@ -26,20 +30,27 @@
 //!   used; damage is a typed [`LsmError::Corruption`] (or, for the unsynced WAL tail
 //!   only, a cut), never a panic and never wrong data.
 //! - After a failed write or sync, the store is poisoned until reopened (fail-stop).
+//! - The block cache changes no result: it holds only blocks that passed every check,
+//!   never mutated; table numbers are never reused within an open store, so a key of
+//!   the cache names one immutable block; it holds at most `block_cache_bytes` (its
+//!   accounting is checked by [`LsmStore::check_invariants`], and after every change
+//!   in debug builds); a reopened store starts with an empty cache.
 //!
 //! ## Fault model
 //! Everything `sim-fs` injects: torn, lost and reordered unsynced writes, lost
 //! directory operations, fsync failure that drops dirty pages, EIO, bit flips.
 //!
 //! ## Non-goals
-//! - Block cache, streaming merge iterators (compaction and scans load their inputs in
-//!   memory), compression, trivial moves, subcompactions.
+//! - Streaming merge iterators (compaction and scans load their inputs in memory),
+//!   compression, trivial moves, subcompactions; caching of compaction's reads (they
+//!   bypass the block cache, which would only be flushed by them).
 //! - A bit flip in the *last* WAL record is indistinguishable from a torn write and is
 //!   cut like one; every other damage to synced bytes is reported.
 
 pub mod background;
 pub mod block;
 pub mod bloom;
+pub mod cache;
 pub mod codec;
 pub mod error;
 pub mod manifest;
@@ -54,6 +65,7 @@ pub mod wal;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use cache::{BlockCache, CacheStats};
 pub use codec::Entry;
 pub use error::LsmError;
 pub use options::Options;

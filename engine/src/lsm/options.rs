@@ -23,6 +23,9 @@ pub struct Options {
     pub table_target_bytes: u64,
     /// Commits wait while this many frozen memtables await their flush.
     pub max_immutable_memtables: usize,
+    /// Bound of the block cache of decoded data blocks, shared by all tables of the
+    /// store ([`super::cache`]); 0 disables it.
+    pub block_cache_bytes: usize,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
             max_levels: 7,
             table_target_bytes: 2 << 20,
             max_immutable_memtables: 2,
+            block_cache_bytes: 64 << 20,
         }
     }
 }
@@ -54,6 +58,8 @@ impl Options {
             max_levels: 4,
             table_target_bytes: 4 << 10,
             max_immutable_memtables: 2,
+            // A few blocks: tests exercise hits, misses and eviction.
+            block_cache_bytes: 4 << 10,
         }
     }
 

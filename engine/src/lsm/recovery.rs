@@ -40,6 +40,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 use super::background;
+use super::cache::BlockCache;
 use super::codec::decode_commit;
 use super::error::{corrupt, io, Result};
 use super::manifest::{self, manifest_path, Change, Edit, ManifestState, ManifestWriter};
@@ -154,6 +155,8 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
         None => (ManifestState::new(opts.max_levels), None),
     };
     let mut recovery = Recovery::default();
+    // Per open store: a reopened store starts cold.
+    let cache = Arc::new(BlockCache::new(opts.block_cache_bytes));
 
     // 3. Tables.
     let mut tables = BTreeMap::new();
@@ -165,7 +168,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
                 "the manifest names a table that does not exist",
             ));
         }
-        let t = Table::open(&path, meta.number, Some(meta.size)).await?;
+        let t = Table::open(&path, meta.number, Some(meta.size), cache.clone()).await?;
         if t.meta() != meta {
             return Err(corrupt(&path, "table does not match its manifest entry"));
         }
@@ -282,7 +285,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
         }
         let number = next_file;
         next_file += 1;
-        let (table, meta) = background::write_and_open_in(dir, b, number).await?;
+        let (table, meta) = background::write_and_open_in(dir, b, number, &cache).await?;
         sim_fs::sync_dir(dir)
             .await
             .map_err(|e| io("sync_dir", dir, e))?;
@@ -357,6 +360,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
         progress: sim_runtime::sync::Signal::default(),
         horizon: Mutex::new(None),
         bg: Mutex::new(None),
+        cache,
     });
     let task =
         sim_runtime::task::spawn_named("lsm.background", background::run(shared.clone(), writer));

@@ -22,9 +22,11 @@
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Arc;
 
-use super::block::{decode_block, BlockBuilder, Index, IndexEntry};
+use super::block::{key_prefix, Block, BlockBuilder, EntryRef, Index, IndexEntry};
 use super::bloom::Bloom;
+use super::cache::BlockCache;
 use super::codec::{put_u32, put_u64, seal_crc, verify_crc, Cursor, Entry};
 use super::error::{corrupt, io, Result};
 use crate::mvcc::{Key, KeyRange, Timestamp, Version};
@@ -219,7 +221,8 @@ pub async fn write_table(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// An open table: its metadata, index and filter in memory, data blocks read on demand.
+/// An open table: its metadata, index and filter in memory, data blocks read on demand
+/// through the store's [`BlockCache`] (compaction's [`Table::read_all`] bypasses it).
 #[derive(Debug)]
 pub struct Table {
     meta: TableMeta,
@@ -227,7 +230,20 @@ pub struct Table {
     file: sim_fs::File,
     index: Index,
     bloom: Bloom,
+    /// Per index row, the first 8 bytes of its last key ([`key_prefix`]): a point
+    /// lookup's binary search compares these, in one contiguous array, and follows a
+    /// row's key pointer only on a tie.
+    prefixes: Vec<u64>,
+    cache: Arc<BlockCache>,
     blocks_read: AtomicU64,
+}
+
+impl Drop for Table {
+    /// The last reader of a table is gone (a compaction removed it, or the store
+    /// closed): its cached blocks can never be asked for again, so free them now.
+    fn drop(&mut self) {
+        self.cache.remove_table(self.meta.number);
+    }
 }
 
 struct Footer {
@@ -275,8 +291,14 @@ fn decode_footer(bytes: &[u8], file_len: u64) -> std::result::Result<Footer, Str
 
 impl Table {
     /// Opens table `number` at `path`, checking its size against `expect_size` (when
-    /// given), and its footer, index and filter checksums.
-    pub async fn open(path: &Path, number: u64, expect_size: Option<u64>) -> Result<Table> {
+    /// given), and its footer, index and filter checksums. Its data blocks are cached
+    /// in `cache` under `number`, which must name no other table of the cache.
+    pub async fn open(
+        path: &Path,
+        number: u64,
+        expect_size: Option<u64>,
+        cache: Arc<BlockCache>,
+    ) -> Result<Table> {
         let file = sim_fs::OpenOptions::new()
             .read(true)
             .open(path)
@@ -314,12 +336,19 @@ impl Table {
             max_ts: Timestamp(f.max_ts),
             entries: f.entries,
         };
+        let prefixes = index
+            .blocks
+            .iter()
+            .map(|b| key_prefix(&b.last_key))
+            .collect();
         Ok(Table {
             meta,
             path: path.to_path_buf(),
             file,
             index,
             bloom,
+            prefixes,
+            cache,
             blocks_read: AtomicU64::new(0),
         })
     }
@@ -339,26 +368,62 @@ impl Table {
         self.blocks_read.load(AtomicOrdering::Relaxed)
     }
 
-    async fn read_block(&self, i: usize) -> Result<Vec<Entry>> {
+    /// [`Index::find`] by the prefixes: the first block that can hold `(key, at)` or a
+    /// later internal key.
+    fn find_block(&self, key: &[u8], at: Timestamp) -> Option<usize> {
+        let p = key_prefix(key);
+        let blocks = &self.index.blocks;
+        let (mut lo, mut hi) = (0, blocks.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let before = match self.prefixes[mid].cmp(&p) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Greater => false,
+                std::cmp::Ordering::Equal => {
+                    let b = &blocks[mid];
+                    super::codec::cmp_internal(&b.last_key, b.last_ts, key, at).is_lt()
+                }
+            };
+            if before {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        debug_assert_eq!(
+            Some(lo).filter(|&i| i < blocks.len()),
+            self.index.find(key, at)
+        );
+        (lo < blocks.len()).then_some(lo)
+    }
+
+    /// Block `i`, from the cache or else read from disk, verified, decoded and cached.
+    async fn block(&self, i: usize) -> Result<Arc<Block>> {
+        let n = u32::try_from(i).expect("block index under 2^32");
+        if let Some(b) = self.cache.get(self.meta.number, n) {
+            return Ok(b);
+        }
         let h = &self.index.blocks[i];
         let mut buf = vec![0u8; h.len as usize];
         read_exact(&self.file, &self.path, &mut buf, h.offset).await?;
         self.blocks_read.fetch_add(1, AtomicOrdering::Relaxed);
-        self.check_block(i, &buf)
+        let b = Arc::new(self.check_block(i, &buf)?);
+        self.cache.insert(self.meta.number, n, b.clone());
+        Ok(b)
     }
 
     /// Verifies and decodes block `i` from its bytes, and checks it against the index.
-    fn check_block(&self, i: usize, bytes: &[u8]) -> Result<Vec<Entry>> {
+    fn check_block(&self, i: usize, bytes: &[u8]) -> Result<Block> {
         let h = &self.index.blocks[i];
-        let entries =
-            decode_block(bytes).map_err(|d| corrupt(&self.path, format!("block {i}: {d}")))?;
-        let last = entries.last().expect("decode_block rejects empty blocks");
-        let first = &entries[0];
+        let block =
+            Block::decode(bytes).map_err(|d| corrupt(&self.path, format!("block {i}: {d}")))?;
+        let last = block.get(block.len() - 1);
+        let first = block.get(0);
         let prev_ok = match i.checked_sub(1) {
             None => first.key == self.index.smallest_key && first.ts == self.index.smallest_ts,
             Some(p) => {
                 let p = &self.index.blocks[p];
-                super::codec::cmp_internal(&p.last_key, p.last_ts, &first.key, first.ts).is_lt()
+                super::codec::cmp_internal(&p.last_key, p.last_ts, first.key, first.ts).is_lt()
             }
         };
         if last.key != h.last_key || last.ts != h.last_ts || !prev_ok {
@@ -367,11 +432,12 @@ impl Table {
                 format!("block {i} does not match the index"),
             ));
         }
-        Ok(entries)
+        Ok(block)
     }
 
-    /// The newest version of `key` with ts ≤ `at`. Consults the bloom filter first and
-    /// reads at most one data block.
+    /// The newest version of `key` with ts ≤ `at`. Consults the key span and the bloom
+    /// filter first (no I/O, no allocation), then reads at most one data block (from
+    /// the cache when it can) and binary-searches it.
     pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<Version>> {
         if key < self.meta.smallest.as_slice()
             || key > self.meta.largest.as_slice()
@@ -379,18 +445,14 @@ impl Table {
         {
             return Ok(None);
         }
-        let Some(i) = self.index.find(key, at) else {
+        let Some(i) = self.find_block(key, at) else {
             return Ok(None);
         };
-        let entries = self.read_block(i).await?;
-        Ok(entries
-            .into_iter()
-            .find(|e| e.key.as_slice() > key || (e.key == key && e.ts <= at))
-            .filter(|e| e.key == key)
-            .map(|e| Version {
-                ts: e.ts,
-                value: e.value,
-            }))
+        let block = self.block(i).await?;
+        Ok(block.find(key, at).map(|e| Version {
+            ts: e.ts,
+            value: e.value.map(<[u8]>::to_vec),
+        }))
     }
 
     /// Per key in `range`, the newest version with ts ≤ `at` (tombstones included).
@@ -399,26 +461,42 @@ impl Table {
         if range.is_empty() || !self.meta.overlaps_range(range) {
             return Ok(out);
         }
-        let first = match &range.start {
-            Bound::Included(s) | Bound::Excluded(s) => self
-                .index
-                .find(s, Timestamp::MAX)
-                .unwrap_or(self.index.blocks.len()),
-            Bound::Unbounded => 0,
+        let (first, start_key) = match &range.start {
+            Bound::Included(s) | Bound::Excluded(s) => (
+                self.index
+                    .find(s, Timestamp::MAX)
+                    .unwrap_or(self.index.blocks.len()),
+                Some(s.as_slice()),
+            ),
+            Bound::Unbounded => (0, None),
+        };
+        let beyond_end = |k: &[u8]| match &range.end {
+            Bound::Included(end) => k > end.as_slice(),
+            Bound::Excluded(end) => k >= end.as_slice(),
+            Bound::Unbounded => false,
         };
         for i in first..self.index.blocks.len() {
-            for e in self.read_block(i).await? {
-                if !range.contains(&e.key)
+            let block = self.block(i).await?;
+            let from = match start_key {
+                Some(s) if i == first => block.seek(s, Timestamp::MAX),
+                _ => 0,
+            };
+            for e in block.iter_from(from) {
+                if beyond_end(e.key) {
+                    return Ok(out);
+                }
+                if !range.contains(e.key)
                     || e.ts > at
-                    || out.last().is_some_and(|(k, _)| *k == e.key)
+                    || out.last().is_some_and(|(k, _)| k.as_slice() == e.key)
                 {
                     continue;
                 }
+                let EntryRef { key, ts, value } = e;
                 out.push((
-                    e.key,
+                    key.to_vec(),
                     Version {
-                        ts: e.ts,
-                        value: e.value,
+                        ts,
+                        value: value.map(<[u8]>::to_vec),
                     },
                 ));
             }
@@ -445,7 +523,7 @@ impl Table {
         let mut out = Vec::with_capacity(self.meta.entries as usize);
         for (i, h) in self.index.blocks.iter().enumerate() {
             let block = &data[h.offset as usize..(h.offset + u64::from(h.len)) as usize];
-            out.extend(self.check_block(i, block)?);
+            out.extend(self.check_block(i, block)?.entries());
         }
         if out.len() as u64 != self.meta.entries {
             return Err(corrupt(

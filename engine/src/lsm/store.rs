@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sim_runtime::sync::Signal;
 use tokio::sync::Notify;
 
+use super::cache::{BlockCache, CacheStats};
 use super::codec::encode_commit;
 use super::error::{LsmError, Result};
 use super::manifest::ManifestState;
@@ -62,6 +63,8 @@ pub struct LsmStats {
     pub immutable_memtables: usize,
     /// Live WAL segments.
     pub wal_segments: usize,
+    /// The block cache's size and counters (memory it holds: `block_cache.bytes`).
+    pub block_cache: CacheStats,
 }
 
 /// What recovery found.
@@ -144,6 +147,8 @@ pub(crate) struct Shared {
     pub progress: Signal,
     pub horizon: Mutex<Option<HorizonFn>>,
     pub bg: Mutex<Option<sim_runtime::task::JoinHandle<()>>>,
+    /// Decoded data blocks of every table of this store (see [`super::cache`]).
+    pub cache: Arc<BlockCache>,
 }
 
 /// Locks `m`, ignoring std's poisoning (no code panics while holding these locks, and
@@ -199,6 +204,8 @@ impl Shared {
         s.tables_per_level = st.version.levels.iter().map(Vec::len).collect();
         s.immutable_memtables = st.imms.len();
         s.wal_segments = st.wal_segments.len();
+        drop(st);
+        s.block_cache = self.cache.stats();
         s
     }
 }
@@ -341,30 +348,17 @@ impl LsmStore {
             return Ok(Vec::new());
         }
         let view = self.view()?;
-        let mut merged: BTreeMap<Key, MvccVersion> = BTreeMap::new();
-        let mut take = |rows: Vec<(Key, MvccVersion)>| {
-            for (k, v) in rows {
-                match merged.get(&k) {
-                    Some(old) if old.ts >= v.ts => {}
-                    _ => {
-                        merged.insert(k, v);
-                    }
-                }
-            }
-        };
-        take(lock(&view.mem).scan(range, at));
+        let mut sources: Vec<Vec<(Key, MvccVersion)>> = Vec::new();
+        sources.push(lock(&view.mem).scan(range, at));
         for imm in &view.imms {
-            take(lock(imm).scan(range, at));
+            sources.push(lock(imm).scan(range, at));
         }
         for level in &view.version.levels {
             for t in level.iter().filter(|t| t.meta().overlaps_range(range)) {
-                take(t.scan(range, at).await?);
+                sources.push(t.scan(range, at).await?);
             }
         }
-        Ok(merged
-            .into_iter()
-            .filter_map(|(k, v)| v.value.map(|v| (k, v)))
-            .collect())
+        Ok(merge_newest(sources))
     }
 
     /// Waits while too many frozen memtables await their flush (write stall).
@@ -440,9 +434,11 @@ impl LsmStore {
         self.shared.state().last_ts
     }
 
-    /// Checks the level invariants ([`Version::check`]).
+    /// Checks the level invariants ([`Version::check`]) and the block cache's
+    /// accounting ([`BlockCache::verify_invariants`]).
     pub fn check_invariants(&self) -> std::result::Result<(), String> {
-        self.shared.state().version.check()
+        self.shared.state().version.check()?;
+        self.shared.cache.verify_invariants()
     }
 
     /// Stops the background task (after its current step) and the WAL writer. Commits
@@ -470,5 +466,51 @@ impl Drop for LsmStore {
     fn drop(&mut self) {
         self.shared.state().closed = true;
         self.shared.work.notify_one();
+    }
+}
+
+/// Merges per-source scan results (each in key order, one version per key) into the
+/// live rows: per key the version with the highest ts (the first source on a tie),
+/// tombstones dropped. A k-way merge that moves rows, never clones them: sources are
+/// few (memtables, level-0 tables, one or two tables per level).
+fn merge_newest(mut sources: Vec<Vec<(Key, MvccVersion)>>) -> Vec<(Key, Value)> {
+    sources.retain(|s| !s.is_empty());
+    let mut pos = vec![0usize; sources.len()];
+    let mut out: Vec<(Key, Value)> = Vec::new();
+    loop {
+        // The smallest key among the heads, and the source with its newest version.
+        let mut best: Option<(usize, &(Key, MvccVersion))> = None;
+        for (i, s) in sources.iter().enumerate() {
+            let Some(head) = s.get(pos[i]) else {
+                continue;
+            };
+            let better = match best {
+                None => true,
+                Some((_, b)) => head.0 < b.0 || (head.0 == b.0 && head.1.ts > b.1.ts),
+            };
+            if better {
+                best = Some((i, head));
+            }
+        }
+        let Some((b, _)) = best else {
+            return out;
+        };
+        let empty = (
+            Key::new(),
+            MvccVersion {
+                ts: Timestamp::ZERO,
+                value: None,
+            },
+        );
+        let (key, version) = std::mem::replace(&mut sources[b][pos[b]], empty);
+        pos[b] += 1;
+        for (i, s) in sources.iter().enumerate() {
+            if s.get(pos[i]).is_some_and(|(k, _)| *k == key) {
+                pos[i] += 1;
+            }
+        }
+        if let Some(v) = version.value {
+            out.push((key, v));
+        }
     }
 }

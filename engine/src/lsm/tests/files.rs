@@ -4,8 +4,10 @@
 //! that was not written.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::with_dir;
+use crate::lsm::cache::BlockCache;
 use crate::lsm::codec::Entry;
 use crate::lsm::error::LsmError;
 use crate::lsm::manifest::{self, Change, Edit, ManifestState, ManifestWriter};
@@ -38,6 +40,10 @@ fn build(
         b.add(&e);
     }
     b.finish(number)
+}
+
+fn cache(bytes: usize) -> Arc<BlockCache> {
+    Arc::new(BlockCache::new(bytes))
 }
 
 async fn write_raw(path: &Path, bytes: &[u8]) {
@@ -87,11 +93,27 @@ fn table_round_trip_through_many_blocks() {
         let (bytes, meta) = build(&m, 128, 7);
         let path = table_path(&dir, 7);
         write_table(&path, &bytes).await.unwrap();
-        let t = Table::open(&path, 7, Some(meta.size)).await.unwrap();
-        assert_eq!(*t.meta(), meta);
-        assert_eq!(meta.entries as usize, m.len());
+        // No cache, a cache of a few blocks (constant eviction), a cache of all.
+        for bytes_cached in [0, 1200, 1 << 20] {
+            let c = cache(bytes_cached);
+            let t = Table::open(&path, 7, Some(meta.size), c.clone())
+                .await
+                .unwrap();
+            assert_eq!(*t.meta(), meta);
+            assert_eq!(meta.entries as usize, m.len());
+            // Twice: the second pass reads what the first cached.
+            check_table_against(&t, &m).await.unwrap();
+            check_table_against(&t, &m).await.unwrap();
+            let s = c.stats();
+            assert!(s.bytes <= bytes_cached, "{s:?}");
+            if bytes_cached > 0 {
+                assert!(s.hits > 0 && s.blocks > 0, "{s:?}");
+            }
+            c.verify_invariants().unwrap();
+            drop(t);
+            assert_eq!(c.stats().blocks, 0, "a dropped table frees its blocks");
+        }
         assert!(bytes.len() > 128 * 10, "several blocks");
-        check_table_against(&t, &m).await.unwrap();
         // create_new: a table file is never overwritten.
         assert!(write_table(&path, &bytes).await.is_err());
     });
@@ -104,7 +126,9 @@ fn bloom_filter_is_checked_before_any_data_block_read() {
         let (bytes, meta) = build(&m, 256, 1);
         let path = table_path(&dir, 1);
         write_table(&path, &bytes).await.unwrap();
-        let t = Table::open(&path, 1, Some(meta.size)).await.unwrap();
+        let t = Table::open(&path, 1, Some(meta.size), cache(0))
+            .await
+            .unwrap();
         assert_eq!(t.blocks_read(), 0, "open reads no data block");
         // Absent keys inside the table's key span (key0001, key0002, key0004, …).
         for i in 0..600 {
@@ -125,6 +149,39 @@ fn bloom_filter_is_checked_before_any_data_block_read() {
 }
 
 #[test]
+fn a_cached_block_is_read_from_disk_once() {
+    with_dir(|dir| async move {
+        let m = sample_entries(200);
+        let (bytes, meta) = build(&m, 256, 1);
+        let path = table_path(&dir, 1);
+        write_table(&path, &bytes).await.unwrap();
+        let c = cache(1 << 20);
+        let t = Table::open(&path, 1, Some(meta.size), c.clone())
+            .await
+            .unwrap();
+        let want = m.get(b"key0003", Timestamp::MAX);
+        assert!(want.is_some());
+        assert_eq!(t.get(b"key0003", Timestamp::MAX).await.unwrap(), want);
+        assert_eq!(t.blocks_read(), 1);
+        for _ in 0..10 {
+            assert_eq!(t.get(b"key0003", Timestamp::MAX).await.unwrap(), want);
+        }
+        assert_eq!(t.blocks_read(), 1, "hits read nothing");
+        let s = c.stats();
+        assert_eq!((s.misses, s.hits, s.blocks), (1, 10, 1));
+        // A whole scan caches every block; a second scan reads none.
+        let all = t.scan(&KeyRange::all(), Timestamp::MAX).await.unwrap();
+        let read = t.blocks_read();
+        assert_eq!(t.scan(&KeyRange::all(), Timestamp::MAX).await.unwrap(), all);
+        assert_eq!(t.blocks_read(), read);
+        // Compaction's read bypasses the cache (reads the file, caches nothing new).
+        let blocks = c.stats().blocks;
+        t.read_all().await.unwrap();
+        assert_eq!(c.stats().blocks, blocks);
+    });
+}
+
+#[test]
 fn every_byte_flip_and_truncation_of_a_table_is_a_typed_error() {
     with_dir(|dir| async move {
         let m = sample_entries(12);
@@ -135,7 +192,7 @@ fn every_byte_flip_and_truncation_of_a_table_is_a_typed_error() {
             d[i] ^= 1 << (i % 8);
             let path = dir.join(format!("flip-{i}.sst"));
             write_raw(&path, &d).await;
-            let verdict = match Table::open(&path, 3, Some(meta.size)).await {
+            let verdict = match Table::open(&path, 3, Some(meta.size), cache(1 << 20)).await {
                 Err(e) => Err(e),
                 // Open checked footer, index and filter; the flip is in a data block,
                 // which every read of it must notice (the reads that succeed must
@@ -155,7 +212,7 @@ fn every_byte_flip_and_truncation_of_a_table_is_a_typed_error() {
             let path = dir.join(format!("cut-{cut}.sst"));
             write_raw(&path, &bytes[..cut]).await;
             for expect in [Some(meta.size), None] {
-                let e = Table::open(&path, 3, expect)
+                let e = Table::open(&path, 3, expect, cache(1 << 20))
                     .await
                     .expect_err("truncated table opened");
                 assert!(e.is_corruption(), "cut at {cut}: {e}");
@@ -229,9 +286,12 @@ fn wal_byte_flips_are_corruption_or_a_cut_of_the_last_record() {
 #[test]
 fn wal_group_commit_and_rotation_keep_submission_order() {
     with_dir(|dir| async move {
-        let wal = Wal::open(&segment_path(&dir, 1), std::sync::Arc::new(sim_fs::FailStopDir::new(&dir)))
-            .await
-            .unwrap();
+        let wal = Wal::open(
+            &segment_path(&dir, 1),
+            std::sync::Arc::new(sim_fs::FailStopDir::new(&dir)),
+        )
+        .await
+        .unwrap();
         let mut waits = Vec::new();
         for i in 0..10u8 {
             waits.push(wal.submit(&[i; 10], None).unwrap());

@@ -253,3 +253,53 @@ fn files_the_manifest_does_not_name_are_deleted_not_trusted() {
         assert!(e.is_corruption(), "{e}");
     });
 }
+
+#[test]
+fn the_block_cache_is_bounded_changes_no_read_and_starts_cold_on_reopen() {
+    with_dir(|dir| async move {
+        // Tiny, a cache of everything, and no cache: the same reads.
+        for cache in [Options::tiny().block_cache_bytes, 1 << 20, 0] {
+            let opts = Options {
+                block_cache_bytes: cache,
+                ..Options::tiny()
+            };
+            let sub = dir.join(format!("c{cache}"));
+            let (store, _) = LsmStore::open(&sub, opts.clone()).await.unwrap();
+            let mut model = MemStore::new();
+            load(&store, &mut model, 1, 300).await;
+            store.wait_idle().await.unwrap();
+            check(&store, &model, 1).await;
+            check(&store, &model, 1).await;
+            let s = store.stats().block_cache;
+            assert!(s.bytes <= cache, "{s:?}");
+            if cache > 0 {
+                assert!(s.hits > 0 && s.blocks > 0, "{s:?}");
+            } else {
+                assert_eq!(s.blocks, 0, "{s:?}");
+            }
+            store.check_invariants().unwrap();
+            // A full compaction replaces every table: the old tables' blocks leave the
+            // cache with them, so what is cached belongs to live tables only.
+            store.compact_all().await.unwrap();
+            let live: Vec<u64> = store.shared.state().tables.keys().copied().collect();
+            assert!(
+                store
+                    .shared
+                    .cache
+                    .keys()
+                    .iter()
+                    .all(|(t, _)| live.contains(t)),
+                "cached blocks of dropped tables"
+            );
+            check(&store, &model, 1).await;
+            store.check_invariants().unwrap();
+            store.close().await.unwrap();
+            drop(store);
+            let (store, _) = LsmStore::open(&sub, opts).await.unwrap();
+            let s = store.stats().block_cache;
+            assert_eq!((s.blocks, s.bytes, s.hits), (0, 0, 0), "reopen starts cold");
+            check(&store, &model, 1).await;
+            store.close().await.unwrap();
+        }
+    });
+}

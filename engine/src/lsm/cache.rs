@@ -1,0 +1,449 @@
+//! The block cache: decoded, verified data blocks shared by every table of one store.
+//!
+//! ## Model
+//! Without it every point read paid a `pread`, a CRC32C over ~4 KiB and a full decode
+//! of the block into owned entries. The cache maps `(table number, block index)` to an
+//! immutable [`Block`] (see [`super::block`]): checked once, when it was read from
+//! disk, then shared by `Arc` between readers. One cache per [`super::LsmStore`]
+//! (built from [`super::Options::block_cache_bytes`]), so a crash and reopen starts
+//! cold and two stores never see each other's blocks.
+//!
+//! Eviction is CLOCK (second chance): entries sit at positions of a clock face (a
+//! `Vec`); a hit only sets the entry's `referenced` bit (a map lookup, no reordering);
+//! to make room the hand sweeps the face from where it stopped — an entry with its
+//! bit set gets it cleared and is passed, the first one with it clear is evicted. A new
+//! entry takes a free position (the most recently freed first) or a new one at the end.
+//! The map is a `BTreeMap` and the face a `Vec`, so eviction order depends only on the
+//! sequence of calls: deterministic in the simulator.
+//!
+//! ## Invariants (checked by [`BlockCache::verify_invariants`], after every mutation
+//! in debug builds)
+//! - `bytes` is the sum of the entries' charges and never exceeds `capacity`.
+//! - The clock face and the map hold the same entries (each slot knows its position),
+//!   and the free list names exactly the empty positions.
+//! - A cached block is never mutated; what a reader gets from the cache is exactly what
+//!   decoding the verified bytes on disk gives (tables are immutable and their numbers
+//!   are never reused within a store: `next_file` only grows, and is persisted).
+//! - A table's entries are dropped when the table is (its last reader gone after a
+//!   compaction removed it), so deleted tables do not hold memory; even if they were
+//!   not, their keys could never be asked for again and would age out.
+//!
+//! ## Non-goals
+//! - Caching the index or filter blocks (they live in the table, always in memory).
+//! - Sharding the lock: one mutex, held for a map lookup, is cheap at two cores.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::block::Block;
+
+/// Bytes charged per entry on top of the block's heap bytes (map node share, `Arc`
+/// header, slot), so many tiny blocks cannot exceed the bound unnoticed.
+pub const ENTRY_OVERHEAD: usize = 96;
+
+/// Counters of a [`BlockCache`], for stats and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// The byte bound.
+    pub capacity: usize,
+    /// Bytes charged now (≤ `capacity`).
+    pub bytes: usize,
+    /// Blocks held now.
+    pub blocks: usize,
+    /// Lookups that found their block.
+    pub hits: u64,
+    /// Lookups that did not.
+    pub misses: u64,
+    /// Blocks evicted to make room.
+    pub evictions: u64,
+}
+
+type CacheKey = (u64, u32);
+
+/// A cached block and where its clock entry is.
+#[derive(Debug)]
+struct Slot {
+    block: Arc<Block>,
+    /// Its index in `Inner::clock`.
+    at: usize,
+}
+
+/// One position of the clock face: the key it holds (`None`: free), the charge and the
+/// second-chance bit.
+#[derive(Debug, Clone, Copy)]
+struct Hand {
+    key: Option<CacheKey>,
+    charge: usize,
+    referenced: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    map: BTreeMap<CacheKey, Slot>,
+    /// The clock face; a free position is reused before the face grows.
+    clock: Vec<Hand>,
+    /// Free positions of `clock`.
+    free: Vec<usize>,
+    /// The position the hand looks at next.
+    hand: usize,
+    stats: CacheStats,
+}
+
+/// A byte-bounded CLOCK cache of decoded data blocks (see the module doc).
+#[derive(Debug)]
+pub struct BlockCache {
+    inner: Mutex<Inner>,
+}
+
+impl BlockCache {
+    /// A cache holding at most `capacity` bytes (0 disables it: nothing is kept).
+    pub fn new(capacity: usize) -> BlockCache {
+        BlockCache {
+            inner: Mutex::new(Inner {
+                stats: CacheStats {
+                    capacity,
+                    ..CacheStats::default()
+                },
+                ..Inner::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        super::store::lock(&self.inner)
+    }
+
+    /// The bytes `block` would be charged.
+    pub fn charge(block: &Block) -> usize {
+        block.heap_bytes() + ENTRY_OVERHEAD
+    }
+
+    /// Block `index` of table `table`, if cached (marks it recently used).
+    pub fn get(&self, table: u64, index: u32) -> Option<Arc<Block>> {
+        let mut g = self.lock();
+        let inner = &mut *g;
+        match inner.map.get(&(table, index)) {
+            Some(slot) => {
+                inner.clock[slot.at].referenced = true;
+                inner.stats.hits += 1;
+                Some(slot.block.clone())
+            }
+            None => {
+                inner.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Caches `block` (verified by the caller) as block `index` of `table`, evicting
+    /// others as needed. A block larger than the whole cache is not kept; if another
+    /// reader cached the same block first, its copy stays (they are equal).
+    pub fn insert(&self, table: u64, index: u32, block: Arc<Block>) {
+        let charge = Self::charge(&block);
+        // Evicted blocks are freed after the lock is released.
+        let mut evicted: Vec<Arc<Block>> = Vec::new();
+        let mut g = self.lock();
+        let inner = &mut *g;
+        if charge > inner.stats.capacity || inner.map.contains_key(&(table, index)) {
+            return;
+        }
+        while inner.stats.bytes + charge > inner.stats.capacity {
+            evicted.extend(inner.evict_one());
+        }
+        let hand = Hand {
+            key: Some((table, index)),
+            charge,
+            referenced: false,
+        };
+        let at = match inner.free.pop() {
+            Some(at) => {
+                inner.clock[at] = hand;
+                at
+            }
+            None => {
+                inner.clock.push(hand);
+                inner.clock.len() - 1
+            }
+        };
+        inner.map.insert((table, index), Slot { block, at });
+        inner.stats.bytes += charge;
+        #[cfg(debug_assertions)]
+        inner.debug_verify();
+        drop(g);
+        drop(evicted);
+    }
+
+    /// Drops every block of `table` (the table is gone).
+    pub fn remove_table(&self, table: u64) {
+        let mut g = self.lock();
+        let inner = &mut *g;
+        if inner
+            .map
+            .range((table, 0)..=(table, u32::MAX))
+            .next()
+            .is_none()
+        {
+            return;
+        }
+        let keys: Vec<CacheKey> = inner
+            .map
+            .range((table, 0)..=(table, u32::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut removed = Vec::with_capacity(keys.len());
+        for k in keys {
+            removed.push(inner.remove(k));
+        }
+        #[cfg(debug_assertions)]
+        inner.debug_verify();
+        drop(g);
+        drop(removed);
+    }
+
+    /// Counters and size.
+    pub fn stats(&self) -> CacheStats {
+        let g = self.lock();
+        CacheStats {
+            blocks: g.map.len(),
+            ..g.stats
+        }
+    }
+
+    /// The keys cached, in key order (for tests).
+    pub fn keys(&self) -> Vec<(u64, u32)> {
+        self.lock().map.keys().copied().collect()
+    }
+
+    /// Checks the size accounting: `bytes` is the sum of the charges and within the
+    /// bound, and every charge is what its block costs.
+    pub fn verify_invariants(&self) -> Result<(), String> {
+        self.lock().verify()
+    }
+}
+
+impl Inner {
+    /// Removes `key` (present) from the map and the face; its block.
+    fn remove(&mut self, key: CacheKey) -> Arc<Block> {
+        let slot = self.map.remove(&key).expect("a cached key");
+        let hand = std::mem::replace(
+            &mut self.clock[slot.at],
+            Hand {
+                key: None,
+                charge: 0,
+                referenced: false,
+            },
+        );
+        self.stats.bytes -= hand.charge;
+        self.free.push(slot.at);
+        slot.block
+    }
+
+    /// Evicts one entry (the cache is not empty): the first the hand reaches with its
+    /// bit clear, clearing set bits on the way. Ends within one turn plus one step.
+    fn evict_one(&mut self) -> Option<Arc<Block>> {
+        if self.map.is_empty() {
+            return None;
+        }
+        loop {
+            if self.hand >= self.clock.len() {
+                self.hand = 0;
+            }
+            let at = self.hand;
+            self.hand += 1;
+            let h = &mut self.clock[at];
+            let Some(key) = h.key else {
+                continue;
+            };
+            if h.referenced {
+                h.referenced = false;
+                continue;
+            }
+            self.stats.evictions += 1;
+            return Some(self.remove(key));
+        }
+    }
+
+    /// [`Inner::verify`] after a mutation, in debug builds. It is O(n), so above
+    /// `DEBUG_VERIFY_MAX` blocks (far beyond any test's cache) it is skipped rather
+    /// than make a debug build's every insert quadratic.
+    #[cfg(debug_assertions)]
+    fn debug_verify(&self) {
+        const DEBUG_VERIFY_MAX: usize = 4096;
+        if self.map.len() <= DEBUG_VERIFY_MAX {
+            self.verify().expect("block cache invariants");
+        }
+    }
+
+    fn verify(&self) -> Result<(), String> {
+        let mut sum = 0usize;
+        for (k, s) in &self.map {
+            let h = self
+                .clock
+                .get(s.at)
+                .ok_or_else(|| format!("block {k:?} at {} off the clock", s.at))?;
+            if h.key != Some(*k) {
+                return Err(format!("block {k:?} is not at its position {}", s.at));
+            }
+            if h.charge != BlockCache::charge(&s.block) {
+                return Err(format!("block {k:?} charged {} bytes", h.charge));
+            }
+            sum += h.charge;
+        }
+        let used = self.clock.iter().filter(|h| h.key.is_some()).count();
+        let mut free = self.free.clone();
+        free.sort_unstable();
+        free.dedup();
+        if used != self.map.len()
+            || free.len() != self.free.len()
+            || used + free.len() != self.clock.len()
+            || free.iter().any(|&at| self.clock[at].key.is_some())
+        {
+            return Err(format!(
+                "{used} clock entries and {} free of {} for {} blocks",
+                self.free.len(),
+                self.clock.len(),
+                self.map.len()
+            ));
+        }
+        if sum != self.stats.bytes {
+            return Err(format!(
+                "charges sum to {sum}, bytes say {}",
+                self.stats.bytes
+            ));
+        }
+        if self.stats.bytes > self.stats.capacity {
+            return Err(format!(
+                "{} bytes cached over a bound of {}",
+                self.stats.bytes, self.stats.capacity
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lsm::block::BlockBuilder;
+    use crate::lsm::codec::Entry;
+    use crate::mvcc::Timestamp;
+
+    /// A block with one entry whose value has `n` bytes.
+    fn block(tag: u64, n: usize) -> Arc<Block> {
+        let mut b = BlockBuilder::new();
+        b.add(&Entry {
+            key: format!("k{tag}").into_bytes(),
+            ts: Timestamp(tag + 1),
+            value: Some(vec![7; n]),
+        });
+        Arc::new(Block::decode(&b.finish()).unwrap())
+    }
+
+    fn charge(n: usize) -> usize {
+        BlockCache::charge(&block(0, n))
+    }
+
+    #[test]
+    fn hit_after_miss_returns_the_same_block() {
+        let c = BlockCache::new(1 << 20);
+        assert!(c.get(1, 0).is_none());
+        let b = block(1, 100);
+        c.insert(1, 0, b.clone());
+        let got = c.get(1, 0).unwrap();
+        assert!(Arc::ptr_eq(&got, &b));
+        let s = c.stats();
+        assert_eq!((s.hits, s.misses, s.blocks), (1, 1, 1));
+        assert_eq!(s.bytes, BlockCache::charge(&b));
+        // A second insert of the same key keeps the first copy.
+        c.insert(1, 0, block(2, 100));
+        assert!(Arc::ptr_eq(&c.get(1, 0).unwrap(), &b));
+        c.verify_invariants().unwrap();
+    }
+
+    #[test]
+    fn bytes_stay_within_the_bound() {
+        let per = charge(1000);
+        let c = BlockCache::new(per * 5 + per / 2);
+        for i in 0..50 {
+            c.insert(i % 7, i as u32, block(i, 1000));
+            let s = c.stats();
+            assert!(s.bytes <= s.capacity, "{s:?}");
+            assert!(s.blocks <= 5, "{s:?}");
+            c.verify_invariants().unwrap();
+        }
+        assert_eq!(c.stats().blocks, 5);
+        assert_eq!(c.stats().evictions, 45);
+        // Too big for the whole cache: not kept, nothing evicted for it.
+        c.insert(99, 0, block(99, per * 6));
+        assert!(c.get(99, 0).is_none());
+        assert_eq!(c.stats().evictions, 45);
+        // A disabled cache keeps nothing.
+        let off = BlockCache::new(0);
+        off.insert(1, 0, block(1, 10));
+        assert_eq!(off.stats().blocks, 0);
+    }
+
+    #[test]
+    fn eviction_gives_referenced_blocks_a_second_chance() {
+        let per = charge(1000);
+        let c = BlockCache::new(per * 3);
+        for i in 0..3 {
+            c.insert(1, i, block(u64::from(i), 1000));
+        }
+        // Use block 0: the hand gives it a second chance (to the back) and evicts 1.
+        assert!(c.get(1, 0).is_some());
+        c.insert(1, 3, block(3, 1000));
+        assert_eq!(c.keys(), vec![(1, 0), (1, 2), (1, 3)]);
+        // Block 2 (unused) is the oldest now.
+        c.insert(1, 4, block(4, 1000));
+        assert_eq!(c.keys(), vec![(1, 0), (1, 3), (1, 4)]);
+        // Then block 0: its second chance is spent.
+        c.insert(1, 5, block(5, 1000));
+        assert_eq!(c.keys(), vec![(1, 3), (1, 4), (1, 5)]);
+        // Everything referenced: one full turn clears the bits, then the oldest goes.
+        for i in 3..6 {
+            assert!(c.get(1, i).is_some());
+        }
+        c.insert(2, 0, block(6, 1000));
+        assert_eq!(c.keys(), vec![(1, 4), (1, 5), (2, 0)]);
+        assert_eq!(c.stats().evictions, 4);
+        c.verify_invariants().unwrap();
+    }
+
+    #[test]
+    fn removing_a_table_frees_its_blocks_only() {
+        let c = BlockCache::new(1 << 20);
+        for t in 1..4 {
+            for i in 0..3 {
+                c.insert(t, i, block(t * 10 + u64::from(i), 50));
+            }
+        }
+        let before = c.stats().bytes;
+        let freed: usize = (0..3).map(|i| BlockCache::charge(&block(20 + i, 50))).sum();
+        c.remove_table(2);
+        assert_eq!(c.stats().blocks, 6);
+        assert_eq!(c.stats().bytes, before - freed);
+        // Freed positions are reused before the clock face grows.
+        c.insert(4, 0, block(40, 50));
+        assert_eq!(c.stats().blocks, 7);
+        assert!(c.keys().iter().all(|(t, _)| *t != 2));
+        assert!(c.get(2, 1).is_none());
+        assert!(c.get(3, 2).is_some());
+        c.verify_invariants().unwrap();
+    }
+
+    #[test]
+    fn same_calls_same_contents() {
+        let run = || {
+            let c = BlockCache::new(charge(200) * 4);
+            for i in 0..40u64 {
+                if i % 3 == 0 {
+                    let _ = c.get(i % 5, (i % 4) as u32);
+                }
+                c.insert(i % 5, (i % 4) as u32, block(i, 200));
+            }
+            (c.keys(), c.stats())
+        };
+        assert_eq!(run(), run());
+    }
+}
