@@ -407,6 +407,33 @@ impl Writer {
     }
 }
 
+/// Most scheduler yields [`gather`] spends waiting for a batch to fill.
+const GATHER_YIELDS: usize = 4;
+
+/// Lets the committers the previous flush just woke queue their next records before
+/// this batch goes to disk. With one fsync in flight, N concurrent committers otherwise
+/// settle into two cohorts that alternate (one waits on the disk while the other
+/// prepares), so each fsync carries about N/2 records; a few yields to the scheduler
+/// merge the cohorts (measured: commit-16 7.1x → 11.1x commit-1, commit-4 1.9x → 3.4x,
+/// `cargo bench -p engine --bench db`). It waits only after a batch of more than one
+/// record (a lone committer pays nothing), at most [`GATHER_YIELDS`] yields, and stops
+/// once the batch is twice the last one.
+async fn gather(
+    rx: &mut mpsc::UnboundedReceiver<Request>,
+    batch: &mut Vec<Request>,
+    last_batch: usize,
+) {
+    for _ in 0..GATHER_YIELDS {
+        if last_batch <= 1 || batch.len() >= last_batch.saturating_mul(2) {
+            return;
+        }
+        tokio::task::yield_now().await;
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+    }
+}
+
 /// The group-commit loop: one write and one fsync per batch of queued records.
 async fn writer_loop(
     file: sim_fs::File,
@@ -421,11 +448,14 @@ async fn writer_loop(
         poisoned: None,
     };
     let mut appends: Vec<(Vec<u8>, Done)> = Vec::new();
+    let mut last_batch = 0usize;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
+        gather(&mut rx, &mut batch, last_batch).await;
+        last_batch = batch.len();
         for req in batch {
             match req {
                 Request::Append { record, done } => appends.push((record, done)),
