@@ -297,26 +297,38 @@ async fn write_new(
         offsets.push(buf.len() as u64);
         buf.extend(frame(&LogRecord::Entry(e.clone()))?);
     }
-    let f = sim_fs::File::create(&tmp)
+    let file = replace_durably(dir, &tmp, &path, &buf).await?;
+    Ok((file, offsets, buf.len() as u64))
+}
+
+/// Writes `bytes` to `tmp`, syncs it, renames it over `path` and syncs `dir`: `path`
+/// then names the complete new contents durably (a crash leaves the old file or the
+/// new one). Returns `path` opened.
+async fn replace_durably(
+    dir: &Path,
+    tmp: &Path,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<sim_fs::File, NodeError> {
+    let f = sim_fs::File::create(tmp)
         .await
-        .map_err(|e| NodeError::io("create", &tmp, e))?;
-    f.write_all_at(&buf, 0)
+        .map_err(|e| NodeError::io("create", tmp, e))?;
+    f.write_all_at(bytes, 0)
         .await
-        .map_err(|e| NodeError::io("write", &tmp, e))?;
+        .map_err(|e| NodeError::io("write", tmp, e))?;
     f.sync_data()
         .await
-        .map_err(|e| NodeError::io("sync", &tmp, e))?;
+        .map_err(|e| NodeError::io("sync", tmp, e))?;
     drop(f);
-    sim_fs::rename(&tmp, &path)
+    sim_fs::rename(tmp, path)
         .await
-        .map_err(|e| NodeError::io("rename", &tmp, e))?;
+        .map_err(|e| NodeError::io("rename", tmp, e))?;
     sim_fs::sync_dir(dir)
         .await
         .map_err(|e| NodeError::io("sync_dir", dir, e))?;
-    let file = sim_fs::File::open(&path)
+    sim_fs::File::open(path)
         .await
-        .map_err(|e| NodeError::io("open", &path, e))?;
-    Ok((file, offsets, buf.len() as u64))
+        .map_err(|e| NodeError::io("open", path, e))
 }
 
 /// Size of one hard-state slot (one disk sector).
@@ -391,26 +403,7 @@ impl HardStateFile {
             let at = ((version % 2) * SLOT_BYTES) as usize;
             bytes[at..at + framed.len()].copy_from_slice(&framed);
         }
-        let tmp = dir.join("hardstate.tmp");
-        let f = sim_fs::File::create(&tmp)
-            .await
-            .map_err(|e| NodeError::io("create", &tmp, e))?;
-        f.write_all_at(&bytes, 0)
-            .await
-            .map_err(|e| NodeError::io("write", &tmp, e))?;
-        f.sync_data()
-            .await
-            .map_err(|e| NodeError::io("sync", &tmp, e))?;
-        drop(f);
-        sim_fs::rename(&tmp, &path)
-            .await
-            .map_err(|e| NodeError::io("rename", &tmp, e))?;
-        sim_fs::sync_dir(dir)
-            .await
-            .map_err(|e| NodeError::io("sync_dir", dir, e))?;
-        let file = sim_fs::File::open(&path)
-            .await
-            .map_err(|e| NodeError::io("open", &path, e))?;
+        let file = replace_durably(dir, &dir.join("hardstate.tmp"), &path, &bytes).await?;
         Ok(HardStateFile {
             path,
             file,

@@ -284,17 +284,7 @@ async fn read_state(id: u64, port: u16, n: NodeNo, within: Duration) -> Result<S
     while time::now() < until {
         match client.begin().await {
             Ok(mut t) => match t.scan(..).await {
-                Ok(rows) => {
-                    return Ok(rows
-                        .into_iter()
-                        .map(|(k, v)| {
-                            (
-                                String::from_utf8_lossy(&k).into_owned(),
-                                String::from_utf8_lossy(&v).into_owned(),
-                            )
-                        })
-                        .collect())
-                }
+                Ok(rows) => return Ok(crate::workload::state_of(rows)),
                 Err(e) => last = e.to_string(),
             },
             Err(e) => last = e.to_string(),

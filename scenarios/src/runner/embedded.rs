@@ -53,17 +53,7 @@ async fn read_all(db: &Db) -> Result<State, engine::Error> {
     let mut last = None;
     for _ in 0..50 {
         match db.begin().scan(..).await {
-            Ok(rows) => {
-                return Ok(rows
-                    .into_iter()
-                    .map(|(k, v)| {
-                        (
-                            String::from_utf8_lossy(&k).into_owned(),
-                            String::from_utf8_lossy(&v).into_owned(),
-                        )
-                    })
-                    .collect())
-            }
+            Ok(rows) => return Ok(crate::workload::state_of(rows)),
             Err(e) if e.is_corruption() || e.is_fail_stop() => return Err(e),
             Err(e) => {
                 last = Some(e);

@@ -27,6 +27,19 @@ pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The database contents as the workload sees them (UTF-8 keys and values).
 pub type State = BTreeMap<String, String>;
 
+/// A full state from a store's raw rows (workload keys and values are UTF-8; anything
+/// else shows up replaced, and the checks then fail on it).
+pub fn state_of(rows: Vec<(Vec<u8>, Vec<u8>)>) -> State {
+    rows.into_iter()
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(&k).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// The history checker that applies to a workload's client history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistoryCheck {
