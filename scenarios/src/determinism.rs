@@ -13,7 +13,13 @@ pub fn main(scenario: &str, seed: u64) -> ExitCode {
         "demo-crash" => {
             check_determinism(&crate::demo_crash::sim_config(seed), crate::demo_crash::run)
         }
-        other => return crate::runner::commands::check_determinism(other, seed),
+        other => match crate::runner::commands::check_determinism(other, seed) {
+            Ok(verdict) => verdict,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(125);
+            }
+        },
     };
     match outcome {
         Determinism::Same { digest, events } => {

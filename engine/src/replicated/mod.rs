@@ -74,6 +74,7 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 mod txn;
+mod watch;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -84,6 +85,7 @@ use std::time::Duration;
 pub use client::{ClientConfig, ClientError, RTxn, ReplicatedClient, TxnOutcome};
 pub use command::{Command, CommitCmd, KeySpan, Outcome};
 pub use node::run_node;
+pub use watch::SafetyWatch;
 pub use wire::{NodeStatus, Request, Response, TxnToken, Wire};
 
 use crate::raft::safety::NodeView;

@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use engine::raft::safety::{EntryId, Event, NodeView, SafetyChecker};
-use engine::raft::{Entry, NodeId, SnapshotMeta};
+use engine::raft::NodeId;
 use engine::replicated::client::MIN_CLIENT_ID;
 use engine::replicated::{
-    run_node, ClientConfig, ClientError, NodeConfig, Observer, RTxn, ReplicatedClient, TxnOutcome,
+    run_node, ClientConfig, ClientError, NodeConfig, RTxn, ReplicatedClient, SafetyWatch,
+    TxnOutcome,
 };
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -72,45 +72,23 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The errors that stopped replicas (each followed by a restart from disk).
 pub type FailStops = Arc<Mutex<Vec<String>>>;
 
-/// Feeds every node's transitions to one safety checker.
-#[derive(Default)]
+/// Every node's transitions go to one [`SafetyWatch`]; the first few violations are kept.
 pub struct Watch {
-    checker: Mutex<SafetyChecker>,
-    pub violations: Mutex<Vec<String>>,
-    snapshots: Mutex<u64>,
+    pub safety: Arc<SafetyWatch>,
+    pub violations: Arc<Mutex<Vec<String>>>,
 }
 
-impl Watch {
-    fn record(&self, r: Result<(), engine::raft::safety::Violation>) {
-        if let Err(v) = r {
-            let mut vs = lock(&self.violations);
+impl Default for Watch {
+    fn default() -> Watch {
+        let violations: Arc<Mutex<Vec<String>>> = Arc::default();
+        let kept = violations.clone();
+        let safety = Arc::new(SafetyWatch::new(move |v| {
+            let mut vs = lock(&kept);
             if vs.len() < 3 {
-                let recent = lock(&self.checker).recent_events().join("\n    ");
-                vs.push(format!("raft safety: {v}\n  recent events:\n    {recent}"));
+                vs.push(format!("raft safety: {v}"));
             }
-        }
-    }
-}
-
-impl Observer for Watch {
-    fn restarted(&self, node: NodeId) {
-        let r = lock(&self.checker).record(Event::Restart { node });
-        self.record(r);
-    }
-    fn raft_state(&self, node: NodeId, view: NodeView) {
-        let r = lock(&self.checker).observe(node, view);
-        self.record(r);
-    }
-    fn applied(&self, node: NodeId, entry: &Entry) {
-        let entry = EntryId::of(entry);
-        let r = lock(&self.checker).record(Event::Apply { node, entry });
-        self.record(r);
-    }
-    fn snapshot_installed(&self, node: NodeId, meta: SnapshotMeta) {
-        *lock(&self.snapshots) += 1;
-        let (index, term) = (meta.index, meta.term);
-        let r = lock(&self.checker).record(Event::ApplySnapshot { node, index, term });
-        self.record(r);
+        }));
+        Watch { safety, violations }
     }
 }
 
@@ -143,7 +121,7 @@ fn node_config(i: usize, n: usize, watch: Arc<Watch>) -> NodeConfig {
         memtable_bytes: 32 << 10,
         ..engine::Options::tiny()
     };
-    cfg.observer = Some(watch);
+    cfg.observer = Some(watch.safety.clone());
     cfg
 }
 
@@ -488,7 +466,7 @@ async fn run_body(plan: Plan) -> Outcome {
     }
     out.violations
         .extend(lock(&watch.violations).iter().cloned());
-    out.snapshots_installed = *lock(&watch.snapshots);
+    out.snapshots_installed = watch.safety.snapshots_installed();
     for t in &history {
         match t.result {
             TxnResult::Committed {

@@ -9,8 +9,7 @@
 //! whose node fails (a failed fsync or write) stops and is restarted from its disk by
 //! its supervisor loop; a replica that finds its disk corrupt is a violation.
 //!
-//! Checks: Raft safety over every replica's transitions (an observer feeds
-//! [`engine::raft::safety::SafetyChecker`]); the workload's invariant and the
+//! Checks: Raft safety over every replica's transitions ([`SafetyWatch`]); the workload's invariant and the
 //! durability oracle over the state a fresh client reads once the clients are done,
 //! and again after every replica loses power at once and the cluster recovers; the
 //! history checker the workload names; liveness: once the last timed fault heals
@@ -21,11 +20,10 @@ use super::plan::{Fault, FaultPlan, NodeNo};
 use super::store::Store;
 use super::world::{lock, Shared};
 use crate::workload::{KeyChooser, State};
-use engine::raft::safety::{EntryId, Event, NodeView, SafetyChecker, Violation};
-use engine::raft::{Entry, NodeId, SnapshotMeta};
+use engine::raft::NodeId;
 use engine::replicated::client::MIN_CLIENT_ID;
 use engine::replicated::{
-    run_node, ClientConfig, NodeConfig, NodeError, Observer, ReplicatedClient,
+    run_node, ClientConfig, NodeConfig, NodeError, ReplicatedClient, SafetyWatch,
 };
 use sim_net::NetFaultConfig;
 use sim_runtime::node::{self, Node};
@@ -53,41 +51,7 @@ fn servers(n: NodeNo) -> BTreeMap<NodeId, SocketAddr> {
         .collect()
 }
 
-/// Feeds every replica's transitions to one safety checker; a violation fails the run.
-struct RaftWatch {
-    world: Shared,
-    checker: Mutex<SafetyChecker>,
-}
-
-impl RaftWatch {
-    fn record(&self, checked: impl FnOnce(&mut SafetyChecker) -> Result<(), Violation>) {
-        let mut checker = self.checker.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(v) = checked(&mut checker) {
-            let recent = checker.recent_events().join("\n    ");
-            drop(checker);
-            lock(&self.world).violation("raft-safety", format!("{v}\n  recent events:\n    {recent}"));
-        }
-    }
-}
-
-impl Observer for RaftWatch {
-    fn restarted(&self, node: NodeId) {
-        self.record(|c| c.record(Event::Restart { node }));
-    }
-    fn raft_state(&self, node: NodeId, view: NodeView) {
-        self.record(|c| c.observe(node, view));
-    }
-    fn applied(&self, node: NodeId, entry: &Entry) {
-        let entry = EntryId::of(entry);
-        self.record(|c| c.record(Event::Apply { node, entry }));
-    }
-    fn snapshot_installed(&self, node: NodeId, meta: SnapshotMeta) {
-        let (index, term) = (meta.index, meta.term);
-        self.record(|c| c.record(Event::ApplySnapshot { node, index, term }));
-    }
-}
-
-fn node_config(i: NodeNo, n: NodeNo, watch: Arc<RaftWatch>) -> NodeConfig {
+fn node_config(i: NodeNo, n: NodeNo, watch: Arc<SafetyWatch>) -> NodeConfig {
     let mut cfg = NodeConfig::new(
         NodeId::from(i),
         SocketAddr::new(replica_ip(i), PORT),
@@ -116,7 +80,7 @@ fn restartable(e: &NodeError) -> bool {
     }
 }
 
-fn start_replica(i: NodeNo, n: NodeNo, world: Shared, watch: Arc<RaftWatch>) -> Node {
+fn start_replica(i: NodeNo, n: NodeNo, world: Shared, watch: Arc<SafetyWatch>) -> Node {
     let cfg = node_config(i, n, watch);
     let provisioned = Arc::new(AtomicBool::new(false));
     node::build(format!("replica{i}"))
@@ -307,10 +271,10 @@ pub async fn run(
     lock(&world).phase = super::world::Phase::Running;
     sim_fs::sim::set_fault_config(plan.disk.clone());
     sim_net::faults::set_config(plan.net.clone());
-    let watch = Arc::new(RaftWatch {
-        world: world.clone(),
-        checker: Mutex::new(SafetyChecker::default()),
-    });
+    let violated = world.clone();
+    let watch = Arc::new(SafetyWatch::new(move |v| {
+        lock(&violated).violation("raft-safety", v);
+    }));
     let nodes: Arc<Vec<Node>> = Arc::new(
         (1..=n)
             .map(|i| start_replica(i, n, world.clone(), watch.clone()))

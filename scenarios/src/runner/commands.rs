@@ -286,29 +286,13 @@ mod sim {
         ExitCode::SUCCESS
     }
 
-    /// `seedbank check-determinism <runner scenario> --seed N`: 0 same, 1 differs.
-    pub fn check_determinism(scenario: &str, seed: u64) -> ExitCode {
-        let Some(sc) = scenario::find(scenario) else {
-            eprintln!("unknown scenario {scenario:?}; `seedbank list` shows them");
-            return ExitCode::from(125);
-        };
-        let plan = match plan_for(&sc, seed) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(125);
-            }
-        };
-        match double_run(&sc, seed, &plan, 0).1 {
-            Determinism::Same { digest, events } => {
-                println!("seed {seed} of {scenario} is deterministic: {events} events, digest {digest:016x} both runs");
-                ExitCode::SUCCESS
-            }
-            Determinism::Differs(d) => {
-                println!("{d}");
-                ExitCode::from(1)
-            }
-        }
+    /// `seedbank check-determinism <runner scenario> --seed N`: the verdict of the
+    /// double run, or why it could not be made (exit 125).
+    pub fn check_determinism(scenario: &str, seed: u64) -> Result<Determinism, String> {
+        let sc = scenario::find(scenario)
+            .ok_or_else(|| format!("unknown scenario {scenario:?}; `seedbank list` shows them"))?;
+        let plan = plan_for(&sc, seed)?;
+        Ok(double_run(&sc, seed, &plan, 0).1)
     }
 }
 

@@ -1,0 +1,60 @@
+//! [`SafetyWatch`]: the [`Observer`] that feeds every replica's transitions to one
+//! [`SafetyChecker`] — what a simulation attaches to each node of a group so Raft's
+//! safety properties are checked on every step, not only on the final state.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::raft::safety::{EntryId, Event, NodeView, SafetyChecker, Violation};
+use crate::raft::{Entry, NodeId, SnapshotMeta};
+use crate::replicated::Observer;
+
+/// One checker for a whole group; each violation, with the checker's recent events, is
+/// handed to `on_violation`.
+pub struct SafetyWatch {
+    checker: Mutex<SafetyChecker>,
+    on_violation: Box<dyn Fn(String) + Send + Sync>,
+    snapshots: AtomicU64,
+}
+
+impl SafetyWatch {
+    pub fn new(on_violation: impl Fn(String) + Send + Sync + 'static) -> SafetyWatch {
+        SafetyWatch {
+            checker: Mutex::new(SafetyChecker::default()),
+            on_violation: Box::new(on_violation),
+            snapshots: AtomicU64::new(0),
+        }
+    }
+
+    /// Snapshots installed into state machines so far, over every replica.
+    pub fn snapshots_installed(&self) -> u64 {
+        self.snapshots.load(Ordering::SeqCst)
+    }
+
+    fn check(&self, step: impl FnOnce(&mut SafetyChecker) -> Result<(), Violation>) {
+        let mut checker = self.checker.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(v) = step(&mut checker) {
+            let recent = checker.recent_events().join("\n    ");
+            drop(checker);
+            (self.on_violation)(format!("{v}\n  recent events:\n    {recent}"));
+        }
+    }
+}
+
+impl Observer for SafetyWatch {
+    fn restarted(&self, node: NodeId) {
+        self.check(|c| c.record(Event::Restart { node }));
+    }
+    fn raft_state(&self, node: NodeId, view: NodeView) {
+        self.check(|c| c.observe(node, view));
+    }
+    fn applied(&self, node: NodeId, entry: &Entry) {
+        let entry = EntryId::of(entry);
+        self.check(|c| c.record(Event::Apply { node, entry }));
+    }
+    fn snapshot_installed(&self, node: NodeId, meta: SnapshotMeta) {
+        self.snapshots.fetch_add(1, Ordering::SeqCst);
+        let (index, term) = (meta.index, meta.term);
+        self.check(|c| c.record(Event::ApplySnapshot { node, index, term }));
+    }
+}
