@@ -306,7 +306,7 @@ Abort(t) ==
     /\ e' = Gc(Drop(e, t))
 
 \* implemented by engine::mvcc::TxnCore::publish: visible = max(visible, ts); then
-\* the committer is acknowledged. Db publishes from the WAL writer's hook, in log
+\* the committer is acknowledged. Db publishes from the WAL record's hook, in log
 \* order, once the fsync returned; TxnManager::commit publishes right after
 \* prepare_commit, so concurrent committers may publish out of order. Any order
 \* covers both. (TxnManager also publishes read-only commits; that only moves the

@@ -51,10 +51,10 @@ Canary(c) == c \in Canaries
 VARIABLES
     \* the disk (sim-fs)
     cache, durable, pending,
-    \* the process and the WAL writer task
+    \* the process and the WAL's group commit (the leading committer)
     up,         \* a process is running (the WAL is open)
     poisoned,   \* Writer::poisoned
-    queue,      \* records submitted, not yet taken by the writer (the mpsc channel)
+    queue,      \* records submitted, not yet taken by a leader (GroupState::queue)
     batch,      \* records the writer wrote with one append, awaiting their sync_data
     next,       \* the next record id to submit
     restarts,
@@ -139,8 +139,9 @@ Ack(recs) ==
     /\ acked' = acked \cup Range(recs)
     /\ seen' = seen \o recs
 
-\* implemented by engine::lsm::wal::writer_loop + Writer::flush (first half): take
-\* everything queued, append it with ONE write (group commit). Records submitted
+\* implemented by engine::lsm::wal::group::Leader::run + Writer::write_batch (first
+\* half): the leader takes everything queued and writes it with ONE write at the end
+\* of the synced records (group commit). Records submitted
 \* while a batch is in flight wait for the next batch.
 WriteBatch ==
     /\ up /\ ~poisoned
@@ -156,7 +157,7 @@ WriteBatch ==
        ELSE /\ batch' = queue /\ UNCHANGED <<acked, seen>>
     /\ UNCHANGED <<durable, up, poisoned, next, restarts, written, last>>
 
-\* implemented by engine::lsm::wal::Writer::flush (second half): ONE sync_data covers
+\* implemented by engine::lsm::wal::group::Writer::write_batch (second half): ONE sync_data covers
 \* the whole batch; on Ok every record of it is acknowledged, in order.
 Fsync ==
     /\ up
@@ -167,7 +168,7 @@ Fsync ==
     /\ IF Canary("AckBeforeFsync") THEN UNCHANGED <<acked, seen>> ELSE Ack(batch)
     /\ UNCHANGED <<cache, up, poisoned, queue, next, restarts, written, last>>
 
-\* implemented by engine::lsm::wal::Writer::flush when sync_data fails, then
+\* implemented by engine::lsm::wal::group::Writer::write_batch when sync_data fails, then
 \* Writer::poison: the batch gets the error (never acknowledged), the log and the
 \* database fail-stop. sim-fs (data.rs Disk::sync) drops the pending writes from
 \* the durable path; the page cache keeps them.

@@ -41,12 +41,9 @@ const CASES: &[(Canary, &str, &[&str], u64)] = &[
         &["elle"],
         30,
     ),
-    (
-        Canary::RaftCommitWithoutQuorum,
-        "bank-cluster",
-        &["raft-safety", "durability", "invariant"],
-        10,
-    ),
+    // (Not bank-cluster: measured with `canary_detection_rates` over 40 seeds it
+    // catches this canary on only 2/40 seeds before the leader-led WAL change (D28) and
+    // 1/40 after — too rare to promise a limit; list-append-cluster catches it on 8–12.)
     (
         Canary::RaftCommitWithoutQuorum,
         "list-append-cluster",
@@ -112,8 +109,10 @@ fn shrinking_a_canary_failure_leaves_a_handful_of_faults() {
         shrunk.runs,
         shrunk.plan
     );
+    // Half the plan or less, and a handful (measured: 10 -> 4 at seed 0 before D28;
+    // 10 -> 5 at seed 1 after it, four power losses and the fsync-EIO rate).
     assert!(
-        shrunk.plan.size() <= 4,
+        shrunk.plan.size() <= 5 && shrunk.plan.size() * 2 <= plan.size(),
         "a handful of faults: {}",
         shrunk.plan
     );
@@ -124,4 +123,34 @@ fn shrinking_a_canary_failure_leaves_a_handful_of_faults() {
     assert_eq!(replayed.failed_check.as_deref(), Some(check.as_str()));
     let healthy = run_seed(&sc, seed, &shrunk.plan, 0).record;
     assert!(!healthy.failed(), "{:?}", healthy.message);
+}
+
+/// Tool, not a check: the share of seeds on which each case's canary is caught, to
+/// set the limits above after a change that reshuffles every schedule.
+/// `SEEDBANK_CANARY_SEEDS=40 cargo simtest -p scenarios --features canary --test canaries
+/// -- --ignored --nocapture canary_detection_rates`
+#[test]
+#[ignore]
+fn canary_detection_rates() {
+    let seeds: u64 = std::env::var("SEEDBANK_CANARY_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    for &(canary, name, _, limit) in CASES {
+        let sc = scenario::find(name).expect("built in");
+        let caught: Vec<u64> = (0..seeds)
+            .filter(|&seed| {
+                let plan = plan_for(&sc, seed).expect("plan");
+                run_seed_with(&sc, seed, &plan, 0, Some(canary))
+                    .record
+                    .failed_check
+                    .is_some()
+            })
+            .collect();
+        eprintln!(
+            "{canary:?} on {name}: caught on {}/{seeds} seeds (limit {limit}), first {:?}",
+            caught.len(),
+            caught.first()
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! Real-world backend: `std::fs` with positional I/O (`FileExt`). Reads and writes are
-//! blocking calls (fast on a page cache); syncs run on tokio's blocking pool.
+//! blocking calls (fast on a page cache); syncs block in place (see [`blocking`]).
 
 // sim-fs is one of the three crates allowed to touch the world: this module IS the real
 // file system behind the API, so std::fs is what it must use.
@@ -34,7 +34,33 @@ pub(crate) async fn open(opts: Opts, path: &Path) -> io::Result<File> {
     })
 }
 
+/// Runs a blocking call (an fsync) where blocking is allowed, without a thread hand-off
+/// on the caller's path: in place on a multi-thread runtime (tokio hands the worker's
+/// other tasks to another thread meanwhile), directly outside any runtime, and on the
+/// blocking pool only on a current-thread runtime, which cannot block in place. Passing
+/// every fsync to the blocking pool cost two thread wake-ups per commit (D28).
+#[cfg(not(doctest))]
 async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::CurrentThread => pooled(f).await,
+        _ => tokio::task::block_in_place(f),
+    }
+}
+
+/// The simulated world's doctests make rustdoc compile this module without
+/// `--cfg madsim` (RUSTFLAGS do not reach rustdoc) against madsim-tokio, which has
+/// neither `block_in_place` nor `RuntimeFlavor`; that build never runs it.
+#[cfg(doctest)]
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    pooled(f).await
+}
+
+async fn pooled<T: Send + 'static>(
     f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
     tokio::task::spawn_blocking(f)

@@ -2,7 +2,8 @@
 //!
 //! The engine is asynchronous; the workloads' worker threads enter it with
 //! `Runtime::block_on`, one call per transaction attempt, on a multi-thread runtime
-//! with one worker per core (where the WAL writer, flushes and compactions run).
+//! with one worker per core (where flushes and compactions run; the WAL is written and
+//! fsynced by the leading committer, on its own thread).
 
 use super::{retry, Attempt, Committed, Engine, EngineError, EngineResult, Key, Modify};
 use engine::{CommitOutcome, Db, Options};

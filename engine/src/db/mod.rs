@@ -27,8 +27,9 @@
 //!    (`Wal::submit`: the log's order is ts order) and insert its versions into the
 //!    memtable; record the commit in the SSI graph. Nothing is visible yet: snapshots
 //!    read at the watermark `visible < ts`.
-//! 2. *Durable*: the WAL writer appends and fsyncs the batch. In the writer task, in
-//!    log order, before waking the committer, the hook publishes `visible = ts`.
+//! 2. *Durable*: the WAL's group commit writes and fsyncs the batch (led by one of the
+//!    waiting committers, see `lsm::wal::group`). In log order, before waking the
+//!    committer, the hook publishes `visible = ts`.
 //! 3. *Acknowledge*: the committer returns `Committed { ts }`.
 //!
 //! A failed WAL write or fsync (or any failed write in the store) poisons the core and
@@ -36,7 +37,7 @@
 //! reopened, which recovers exactly the durable log.
 //!
 //! ## Invariants
-//! - **Visibility watermark.** `visible` only moves in the WAL writer after an fsync
+//! - **Visibility watermark.** `visible` only moves in the WAL's leader after an fsync
 //!   returned, to the ts of a record in that synced batch; since records are logged in
 //!   ts order and the log is fail-stop, every commit with writes and ts ≤ `visible` is
 //!   durable. So a snapshot never sees a ts whose WAL write is not durable.

@@ -26,6 +26,12 @@ pub struct Options {
     /// Bound of the block cache of decoded data blocks, shared by all tables of the
     /// store ([`super::cache`]); 0 disables it.
     pub block_cache_bytes: usize,
+    /// The WAL zero-fills (and syncs) this much space ahead of its records, so that a
+    /// commit's fdatasync overwrites allocated space instead of growing the file (no
+    /// size change to journal: about 124 µs instead of 204 µs on the development VM's
+    /// disk). A segment is cut back to its records when it is rotated or closed, and
+    /// recovery cuts the zeros like a torn tail. 0 disables it.
+    pub wal_preallocate_bytes: u64,
 }
 
 impl Default for Options {
@@ -41,6 +47,7 @@ impl Default for Options {
             table_target_bytes: 2 << 20,
             max_immutable_memtables: 2,
             block_cache_bytes: 64 << 20,
+            wal_preallocate_bytes: 1 << 20,
         }
     }
 }
@@ -60,6 +67,8 @@ impl Options {
             max_immutable_memtables: 2,
             // A few blocks: tests exercise hits, misses and eviction.
             block_cache_bytes: 4 << 10,
+            // A few commits' worth: tests extend, overwrite and cut it often.
+            wal_preallocate_bytes: 4 << 10,
         }
     }
 
@@ -89,6 +98,9 @@ impl Options {
         }
         if self.max_immutable_memtables == 0 {
             return bad("max_immutable_memtables must be positive");
+        }
+        if self.wal_preallocate_bytes > 1 << 30 {
+            return bad("wal_preallocate_bytes must be at most 1 GiB");
         }
         Ok(())
     }

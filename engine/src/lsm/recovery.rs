@@ -313,7 +313,12 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
         }
     };
     let dir_sync = Arc::new(sim_fs::FailStopDir::new(dir));
-    let wal = Wal::open(&segment_path(dir, segment), dir_sync.clone()).await?;
+    let wal = Wal::open(
+        &segment_path(dir, segment),
+        dir_sync.clone(),
+        opts.wal_preallocate_bytes,
+    )
+    .await?;
     let number = next_file;
     next_file += 1;
     state.next_file = next_file;

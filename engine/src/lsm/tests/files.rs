@@ -289,6 +289,7 @@ fn wal_group_commit_and_rotation_keep_submission_order() {
         let wal = Wal::open(
             &segment_path(&dir, 1),
             std::sync::Arc::new(sim_fs::FailStopDir::new(&dir)),
+            0,
         )
         .await
         .unwrap();

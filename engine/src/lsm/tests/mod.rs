@@ -2,6 +2,7 @@
 //! directory on the real disk, or a simulated disk under madsim).
 
 mod files;
+mod group;
 #[cfg(not(madsim))]
 mod model;
 mod store;
