@@ -352,6 +352,9 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
             closed: false,
             force_compaction: None,
             cursor: vec![Vec::new(); levels],
+            // Tables from before this open were collected at horizons ≤ the `last_ts`
+            // recovered, and no read of this process reads below it.
+            gc_floor: Timestamp::ZERO,
             stats: LsmStats::default(),
         }),
         wal,
