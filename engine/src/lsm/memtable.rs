@@ -6,7 +6,8 @@
 //! is durable; readers never see them because they read at a snapshot ts no newer than
 //! the visibility watermark (see [`crate::db`]).
 
-use std::cmp::Reverse;
+use std::borrow::Borrow;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -54,13 +55,15 @@ impl Memtable {
         self.max_ts = self.max_ts.max(ts);
     }
 
-    /// The newest version of `key` with ts ≤ `at`.
+    /// The newest version of `key` with ts ≤ `at`: the first entry at or after
+    /// `(key, Reverse(at))`, if it is a version of `key`. The bound borrows `key`
+    /// ([`VersionKey`]): a lookup copies nothing but the value it returns.
     pub fn get(&self, key: &[u8], at: Timestamp) -> Option<Version> {
-        let from = (key.to_vec(), Reverse(at));
-        let to = (key.to_vec(), Reverse(Timestamp::ZERO));
+        let from: &dyn VersionKey = &(key, Reverse(at));
         self.map
-            .range(from..=to)
+            .range::<dyn VersionKey, _>((Bound::Included(from), Bound::Unbounded))
             .next()
+            .filter(|((k, _), _)| k.as_slice() == key)
             .map(|((_, Reverse(ts)), value)| Version {
                 ts: *ts,
                 value: value.clone(),
@@ -116,6 +119,61 @@ impl Memtable {
     /// The newest ts applied.
     pub fn max_ts(&self) -> Timestamp {
         self.max_ts
+    }
+}
+
+/// A memtable map key, owned `(Key, Reverse(ts))` or borrowed `(&[u8], Reverse(ts))`,
+/// ordered as the owned tuple is (key bytes, then newest first), so the map can be
+/// searched with a borrowed key through `Borrow<dyn VersionKey>`.
+pub trait VersionKey {
+    /// The user key.
+    fn key(&self) -> &[u8];
+    /// The version's ts, reversed (newest sorts first).
+    fn ts(&self) -> Reverse<Timestamp>;
+}
+
+impl VersionKey for (Key, Reverse<Timestamp>) {
+    fn key(&self) -> &[u8] {
+        &self.0
+    }
+    fn ts(&self) -> Reverse<Timestamp> {
+        self.1
+    }
+}
+
+impl VersionKey for (&[u8], Reverse<Timestamp>) {
+    fn key(&self) -> &[u8] {
+        self.0
+    }
+    fn ts(&self) -> Reverse<Timestamp> {
+        self.1
+    }
+}
+
+impl<'a> Borrow<dyn VersionKey + 'a> for (Key, Reverse<Timestamp>) {
+    fn borrow(&self) -> &(dyn VersionKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn VersionKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key() && self.ts() == other.ts()
+    }
+}
+
+impl Eq for dyn VersionKey + '_ {}
+
+impl PartialOrd for dyn VersionKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn VersionKey + '_ {
+    /// The owned tuple's order (`Borrow` requires they agree).
+    fn cmp(&self, other: &Self) -> Ordering {
+        super::codec::cmp_keys(self.key(), other.key()).then_with(|| self.ts().cmp(&other.ts()))
     }
 }
 
@@ -175,6 +233,33 @@ mod tests {
             vec![(b"a".to_vec(), 3), (b"a".to_vec(), 1), (b"b".to_vec(), 1)]
         );
         assert_eq!(m.max_ts(), Timestamp(3));
+    }
+
+    /// The borrowed-key lookup against a scan of the whole map, over keys that are
+    /// prefixes of each other and every snapshot: the bound must order exactly as the
+    /// owned keys do.
+    #[test]
+    fn get_agrees_with_a_linear_search() {
+        let mut m = Memtable::new();
+        let keys: [&[u8]; 6] = [b"", b"a", b"a\0", b"ab", b"b", b"\xff"];
+        for ts in 1..=12u64 {
+            let k = keys[(ts as usize * 5) % keys.len()];
+            let v = (ts % 4 != 0).then(|| ts.to_string().into_bytes());
+            m.insert(k.to_vec(), Timestamp(ts), v);
+        }
+        for k in keys.iter().copied().chain([&b"aa"[..], b"c"]) {
+            for at in 0..=13u64 {
+                let want = m
+                    .map
+                    .iter()
+                    .find(|((key, Reverse(ts)), _)| key.as_slice() == k && ts.0 <= at)
+                    .map(|((_, Reverse(ts)), v)| Version {
+                        ts: *ts,
+                        value: v.clone(),
+                    });
+                assert_eq!(m.get(k, Timestamp(at)), want, "{k:?} at {at}");
+            }
+        }
     }
 
     #[test]

@@ -74,14 +74,15 @@ impl ReadView {
                 return Ok(Some(v));
             }
         }
+        let hash = super::bloom::hash(key);
         for t in &self.version.levels[0] {
-            if let Some(v) = t.get(key, at).await? {
+            if let Some(v) = t.get_hashed(key, hash, at).await? {
                 return Ok(Some(v));
             }
         }
         for level in 1..self.version.levels.len() {
             if let Some(t) = self.version.table_for(level, key) {
-                if let Some(v) = t.get(key, at).await? {
+                if let Some(v) = t.get_hashed(key, hash, at).await? {
                     return Ok(Some(v));
                 }
             }
