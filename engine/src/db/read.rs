@@ -95,10 +95,17 @@ impl Drop for Pin<'_> {
 impl Inner {
     /// `Err` if the database was closed or a failure poisoned it.
     fn check_usable(&self) -> Result<()> {
+        self.check_closed()?;
+        self.lsm.check_open()?;
+        Ok(())
+    }
+
+    /// `Err` if the database was closed. (A read that captures a store view learns
+    /// of a poisoned store there, without a second trip through the store's lock.)
+    fn check_closed(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        self.lsm.check_open()?;
         Ok(())
     }
 
@@ -123,7 +130,7 @@ impl Db {
     /// cycle the writers of that key already form (see [`crate::mvcc::readonly`]);
     /// every commit acknowledged before the call is seen (linearizable).
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
-        self.inner.check_usable()?;
+        self.inner.check_closed()?;
         let at = self.inner.core.read_point()?;
         widen_race_window().await;
         self.get_from(key.as_ref(), at).await
@@ -149,7 +156,7 @@ impl Db {
     /// transaction that may still write predates it), else tracked and committed. Only
     /// then can it fail with [`Error::Aborted`] (Fekete's read-only anomaly): retry.
     pub async fn scan(&self, range: impl RangeBounds<Key>) -> Result<Vec<(Key, Value)>> {
-        self.inner.check_usable()?;
+        self.inner.check_closed()?;
         let range = KeyRange::new(range)?;
         let safe = self.inner.core.safe_read_point()?;
         widen_race_window().await;

@@ -66,15 +66,16 @@ impl ReadView {
     /// The newest version of `key` with ts ≤ `at` (a value or a tombstone). Sources are
     /// searched newest first and the first hit wins (see [`super::store`]).
     pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<MvccVersion>> {
-        if let Some(v) = lock(&self.mem).get(key, at) {
+        // One hash for every filter the read consults (memtables' and tables').
+        let hash = super::bloom::hash(key);
+        if let Some(v) = lock(&self.mem).get_hashed(key, hash, at) {
             return Ok(Some(v));
         }
         for imm in &self.imms {
-            if let Some(v) = lock(imm).get(key, at) {
+            if let Some(v) = lock(imm).get_hashed(key, hash, at) {
                 return Ok(Some(v));
             }
         }
-        let hash = super::bloom::hash(key);
         for t in &self.version.levels[0] {
             if let Some(v) = t.get_hashed(key, hash, at).await? {
                 return Ok(Some(v));

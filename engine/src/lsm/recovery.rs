@@ -191,7 +191,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
             "the manifest's first WAL segment is missing (a manifest edit was lost)",
         ));
     }
-    let mut mem = Memtable::new();
+    let mut mem = Memtable::for_bytes(opts.memtable_bytes);
     let mut last_ts = state.last_ts;
     // Only the newest segment holding any bytes may end in a torn tail: a segment is
     // synced before the log rotates past it, but an open can crash after creating a
@@ -297,7 +297,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
             .apply(&edit)
             .map_err(|d| corrupt(dir, format!("recovery's table does not apply: {d}")))?;
         tables.insert(number, table);
-        mem = Memtable::new();
+        mem = Memtable::for_bytes(opts.memtable_bytes);
         recovery.rewritten_to_table = true;
         obsolete_segments = live.clone();
     }

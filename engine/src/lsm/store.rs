@@ -292,7 +292,8 @@ impl LsmStore {
             .wal
             .rotate(&segment_path(&self.shared.dir, seq))?;
         st.wal_segments.insert(seq);
-        let old = std::mem::replace(&mut st.mem, Arc::new(Mutex::new(Memtable::new())));
+        let fresh = Memtable::for_bytes(self.shared.opts.memtable_bytes);
+        let old = std::mem::replace(&mut st.mem, Arc::new(Mutex::new(fresh)));
         st.imms.push_back(Imm {
             mem: old,
             rotate: Some(rotate),
