@@ -7,7 +7,10 @@
 (* commit-ordering and read-only refinements of Ports & Grittner 2012, the  *)
 (* garbage collection of committed records (out_gc_min), the version GC of  *)
 (* the store, and the prepare / publish split of a commit (the visibility   *)
-(* watermark trails the allocated commit timestamps).                       *)
+(* watermark trails the allocated commit timestamps). With ReadOnlyModes,   *)
+(* also the reads that register nothing (engine/src/mvcc/readonly.rs):      *)
+(* point reads of one key at the watermark, and read-only transactions,    *)
+(* untracked and pinned at a safe snapshot, tracked otherwise.              *)
 (*                                                                          *)
 (* The engine fields of the state (variable e) mirror the engine's          *)
 (* bookkeeping field by field. The ghost fields (obs, bAcked, bCommitted,   *)
@@ -31,13 +34,16 @@ CONSTANTS
     T0,         \* model value: writer of the initial (absent) version of every key
     None,       \* model value: "no transaction"
     MaxOps,     \* bound: reads + writes + scans one transaction issues
-    Canaries    \* subset of CanaryNames: checks switched off (negative controls)
+    Canaries,   \* subset of CanaryNames: checks switched off (negative controls)
+    ReadOnlyModes \* BOOLEAN: whether BeginReadOnly and PointRead are enabled
 
 CanaryNames == {"SkipReaderSideCheck", "SkipWriterSideCheck", "SkipRangeTracking",
-                "SkipFirstCommitterWins", "SkipDeferredReadOnlyCheck"}
+                "SkipFirstCommitterWins", "SkipDeferredReadOnlyCheck",
+                "SkipSafeSnapshotCheck"}
 
 ASSUME Range \subseteq Keys /\ Canaries \subseteq CanaryNames
 ASSUME T0 \notin Txns /\ None \notin Txns /\ MaxOps \in Nat
+ASSUME ReadOnlyModes \in BOOLEAN
 
 Canary(c) == c \in Canaries
 
@@ -46,6 +52,9 @@ VARIABLE e   \* the engine (TxnCore's Inner, Ssi's records, the store) and the g
 (* Fields of e:
    st        [Txns -> {"idle","active","committed","aborted"}]   aborted = rolled back,
              failed validation, or doomed (Inner::doom: removed from Ssi::active)
+   mode      [Txns -> {"rw","ro","safe","point"}]   how it runs: an ordinary transaction;
+             read-only and tracked (TxnRecord::read_only); read-only, untracked and
+             pinned (Inner::pins; only its snapshot is recorded); a point read
    snap      TxnRecord::snapshot
    cts       TxnRecord::commit_ts (0 = none)
    rd        TxnRecord::reads (keys read by point reads)
@@ -89,13 +98,30 @@ DropAll(s, ts) == IF ts = {} THEN s ELSE LET t == CHOOSE x \in ts : TRUE
 
 \* All helpers take the engine state s as a parameter, so that an action can apply
 \* Ssi::gc to the state its operation produced, in the same step (TxnCore::mutate).
-ActiveIn(s) == {t \in Txns : s.st[t] = "active"}
+\* Active and in the SSI graph (Ssi::active); PinnedIn: active, untracked, pinned.
+ActiveIn(s) == {t \in Txns : s.st[t] = "active" /\ s.mode[t] # "safe"}
+PinnedIn(s) == {t \in Txns : s.st[t] = "active" /\ s.mode[t] = "safe"}
 CommittedIn(s) == {t \in Txns : s.st[t] = "committed"}
 RetainedIn(s) == {t \in CommittedIn(s) : s.ret[t]}
 
-\* Ssi::retention_horizon (= TxnCore::gc_horizon): the oldest active snapshot, or
-\* the watermark.
+\* Ssi::retention_horizon: the oldest active snapshot, or the watermark. (Pinned
+\* readers are in no edge: the SSI records need not wait for them.)
 Horizon(s) == IF ActiveIn(s) = {} THEN s.visible ELSE Min({s.snap[t] : t \in ActiveIn(s)})
+
+\* TxnCore::gc_horizon (Inner::store_horizon): the oldest snapshot in use, tracked or
+\* pinned, or the watermark.
+StoreHorizon(s) ==
+    LET used == ActiveIn(s) \cup PinnedIn(s)
+    IN IF used = {} THEN s.visible ELSE Min({s.snap[t] : t \in used})
+
+\* Inner::snapshot_is_safe: every transaction that may write and can still become
+\* visible above the watermark — active, or committed with writes and a ts above it
+\* (prepared, not yet published) — sees the watermark already.
+SafeSnapshot(s) ==
+    \/ Canary("SkipSafeSnapshotCheck")
+    \/ /\ \A a \in ActiveIn(s) : s.mode[a] = "ro" \/ s.snap[a] = s.visible
+       /\ \A c \in CommittedIn(s) :
+              (s.wr[c] # {} /\ s.cts[c] > s.visible) => s.snap[c] = s.visible
 
 \* VersionedStore::get: the writer of the newest version of k at or below ts.
 StoreGet(s, k, ts) ==
@@ -158,7 +184,7 @@ SsiGc(s) ==
 \* which is the most aggressive schedule (a lazier one only keeps more versions, and
 \* a read returns the newest version at or below its snapshot, so it reads the same).
 StoreGc(s) ==
-    LET h == Horizon(s)
+    LET h == StoreHorizon(s)
         base(k) == Max({v[2] : v \in {u \in s.store : u[1] = k /\ u[2] <= h}})
     IN [s EXCEPT !.store = {v \in s.store : v[2] >= base(v[1])}]
 
@@ -167,6 +193,7 @@ Gc(s) == StoreGc(SsiGc(s))
 -----------------------------------------------------------------------------
 Init ==
     /\ e = [st |-> [t \in Txns |-> "idle"],
+            mode |-> [t \in Txns |-> "rw"],
             snap |-> [t \in Txns |-> 0],
             cts |-> [t \in Txns |-> 0],
             rd |-> [t \in Txns |-> {}],
@@ -217,6 +244,7 @@ AfterRead(s, r, ks) ==
 \* record_read, whatever commits in between.
 Read(t, k) ==
     /\ e.st[t] = "active"
+    /\ e.mode[t] # "safe"
     /\ e.ops[t] < MaxOps
     /\ k \notin e.rd[t] /\ k \notin e.wr[t]
     /\ e' = Gc(AfterRead([e EXCEPT !.rd[t] = @ \cup {k}, !.ops[t] = @ + 1,
@@ -234,6 +262,7 @@ ScanRange(t) ==
     IN
     /\ Range # {}          \* an empty range: scan_start returns None, nothing happens
     /\ e.st[t] = "active"
+    /\ e.mode[t] # "safe"
     /\ e.ops[t] < MaxOps
     /\ ~e.scanned[t]
     /\ e' = Gc(IF Canary("SkipRangeTracking") THEN s1
@@ -243,6 +272,7 @@ ScanRange(t) ==
 \* first-updater-wins dooms the writer if a concurrent commit already wrote k.
 Write(t, k) ==
     /\ e.st[t] = "active"
+    /\ e.mode[t] = "rw"      \* Inner::write refuses a read-only one (Error::ReadOnly)
     /\ e.ops[t] < MaxOps
     /\ k \notin e.wr[t]
     /\ e' = Gc(IF NewerVersion(e, k, e.snap[t])
@@ -284,6 +314,7 @@ Commit(t) ==
                   ELSE {a \in ActiveIn(e) \ {t} : e.wr[a] \cap e.wr[t] # {}}
     IN
     /\ e.st[t] = "active"
+    /\ e.mode[t] # "safe"
     /\ ~CommitFails(e, t, ts)
     /\ e' = Gc(DropAll(
             [e EXCEPT
@@ -319,9 +350,63 @@ Publish(t) ==
                          !.visible = IF e.cts[t] > @ THEN e.cts[t] ELSE @,
                          !.acked = @ \cup {t}])
 
+(***************************************************************************)
+(* Reads that register nothing (engine/src/mvcc/readonly.rs).               *)
+(***************************************************************************)
+
+\* implemented by engine::mvcc::TxnCore::begin_read_only (Db::begin_read_only,
+\* and Db::scan, whose lock-free TxnCore::safe_read_point is the same decision:
+\* "the watermark is safe" never becomes false once true): at a safe snapshot an
+\* untracked reader with a pin, else a tracked transaction that cannot write.
+BeginReadOnly(t) ==
+    /\ ReadOnlyModes
+    /\ e.st[t] = "idle"
+    /\ e' = Gc([e EXCEPT !.st[t] = "active", !.snap[t] = e.visible,
+                         !.mode[t] = IF SafeSnapshot(e) THEN "safe" ELSE "ro",
+                         !.bAcked[t] = e.acked, !.bCommitted[t] = CommittedIn(e)])
+
+\* A safe reader's get (TxnManager::get_untracked, ReadTxn::get): the store at its
+\* pinned snapshot, nothing recorded.
+ReadSafe(t, k) ==
+    /\ e.st[t] = "active"
+    /\ e.mode[t] = "safe"
+    /\ e.ops[t] < MaxOps
+    /\ ~\E o \in e.obs[t] : o[1] = k
+    /\ e' = Gc([e EXCEPT !.ops[t] = @ + 1,
+                         !.obs[t] = @ \cup {<<k, StoreGet(e, k, e.snap[t])>>}])
+
+\* A safe reader's scan (TxnManager::scan_untracked, ReadTxn::scan, Db::scan).
+ScanSafe(t) ==
+    /\ Range # {}
+    /\ e.st[t] = "active"
+    /\ e.mode[t] = "safe"
+    /\ e.ops[t] < MaxOps
+    /\ ~e.scanned[t]
+    /\ e' = Gc([e EXCEPT !.scanned[t] = TRUE, !.ops[t] = @ + 1,
+                         !.obs[t] = @ \cup {<<k, StoreGet(e, k, e.snap[t])>> : k \in Range}])
+
+\* A safe reader ends (TxnCore::unpin): it takes no commit ts and joins no graph.
+\* (Abort, its rollback, is the same step without the commit.)
+CommitSafe(t) ==
+    /\ e.st[t] = "active"
+    /\ e.mode[t] = "safe"
+    /\ e' = Gc([e EXCEPT !.st[t] = "committed", !.ops[t] = 0, !.scanned[t] = FALSE,
+                         !.bAcked[t] = {}, !.bCommitted[t] = {}])
+
+\* implemented by engine::Db::get (TxnCore::read_point, then a store view whose GC
+\* floor is at or below it, else a pin: the read sees exactly the store at the
+\* watermark) and TxnManager::get_latest: one key, no transaction at all.
+PointRead(t, k) ==
+    /\ ReadOnlyModes
+    /\ e.st[t] = "idle"
+    /\ e' = Gc([e EXCEPT !.st[t] = "committed", !.mode[t] = "point",
+                         !.obs[t] = {<<k, StoreGet(e, k, e.visible)>>}])
+
 Next ==
     \/ \E t \in Txns : Begin(t) \/ ScanRange(t) \/ Commit(t) \/ Abort(t) \/ Publish(t)
     \/ \E t \in Txns, k \in Keys : Read(t, k) \/ Write(t, k)
+    \/ \E t \in Txns : BeginReadOnly(t) \/ ScanSafe(t) \/ CommitSafe(t)
+    \/ \E t \in Txns, k \in Keys : ReadSafe(t, k) \/ PointRead(t, k)
 
 Spec == Init /\ [][Next]_vars
 
@@ -369,7 +454,7 @@ LastWriter(k, S) ==
 \* Checked while t is active: it reads only then, and once a read satisfies it, later
 \* commits cannot falsify it (they are not in bCommitted[t]).
 SnapshotReads ==
-    \A t \in ActiveIn(e) :
+    \A t \in ActiveIn(e) \cup PinnedIn(e) :
         \E x \in 0..e.allocated :
             LET S == {w \in Writers : e.cts[w] <= x}
             IN /\ e.bAcked[t] \cap Writers \subseteq S
@@ -378,6 +463,7 @@ SnapshotReads ==
 
 TypeOK ==
     /\ e.st \in [Txns -> {"idle", "active", "committed", "aborted"}]
+    /\ e.mode \in [Txns -> {"rw", "ro", "safe", "point"}]
     /\ e.visible <= e.allocated
     /\ \A t \in Txns : e.ret[t] => e.st[t] = "committed"
     /\ e.acked \subseteq Committed

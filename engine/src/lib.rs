@@ -47,6 +47,6 @@ pub mod mvcc;
 pub mod raft;
 pub mod replicated;
 
-pub use db::{Db, DbStats, Error, Result, Txn};
+pub use db::{Db, DbStats, Error, ReadStats, ReadTxn, Result, Txn};
 pub use lsm::Options;
 pub use mvcc::{CommitOutcome, Conflict, Key, Timestamp, TxnId, Value};

@@ -97,7 +97,7 @@ impl OpenOptions {
                 Ok(()) => backend::open(opts, &path).await,
                 Err(e) => Err(e),
             };
-            record(loc, format!("open {} {opts:?}", path.display()), &res);
+            record(loc, || format!("open {} {opts:?}", path.display()), &res);
             res.map(|inner| File { inner, path })
         }
     }
@@ -150,7 +150,7 @@ impl File {
         async move {
             let len = buf.len();
             let res = self.inner.read_at(buf, offset).await;
-            record(loc, self.detail("read_at", offset, len), &res);
+            record(loc, || self.detail("read_at", offset, len), &res);
             res
         }
     }
@@ -174,7 +174,7 @@ impl File {
                 )),
                 Err(e) => Err(e),
             };
-            record(loc, self.detail("read_exact_at", offset, len), &res);
+            record(loc, || self.detail("read_exact_at", offset, len), &res);
             res
         }
     }
@@ -190,7 +190,7 @@ impl File {
         let loc = Location::caller();
         async move {
             let res = self.inner.write_all_at(buf, offset).await;
-            record(loc, self.detail("write_all_at", offset, buf.len()), &res);
+            record(loc, || self.detail("write_all_at", offset, buf.len()), &res);
             res
         }
     }
@@ -207,7 +207,7 @@ impl File {
             let res = self.inner.append(buf).await;
             record(
                 loc,
-                format!("append {} len={}", self.path.display(), buf.len()),
+                || format!("append {} len={}", self.path.display(), buf.len()),
                 &res,
             );
             res
@@ -222,7 +222,7 @@ impl File {
             let res = self.inner.set_len(len).await;
             record(
                 loc,
-                format!("set_len {} len={len}", self.path.display()),
+                || format!("set_len {} len={len}", self.path.display()),
                 &res,
             );
             res
@@ -235,7 +235,7 @@ impl File {
         let loc = Location::caller();
         async move {
             let res = self.inner.len().await;
-            record(loc, format!("len {}", self.path.display()), &res);
+            record(loc, || format!("len {}", self.path.display()), &res);
             res
         }
     }
@@ -248,7 +248,7 @@ impl File {
         let loc = Location::caller();
         async move {
             let res = self.inner.sync_data().await;
-            record(loc, format!("sync_data {}", self.path.display()), &res);
+            record(loc, || format!("sync_data {}", self.path.display()), &res);
             res
         }
     }
@@ -260,7 +260,7 @@ impl File {
         let loc = Location::caller();
         async move {
             let res = self.inner.sync_all().await;
-            record(loc, format!("sync_all {}", self.path.display()), &res);
+            record(loc, || format!("sync_all {}", self.path.display()), &res);
             res
         }
     }
@@ -293,7 +293,7 @@ pub fn rename(
         let res = backend::rename(&from, &to).await;
         record(
             loc,
-            format!("rename {} -> {}", from.display(), to.display()),
+            || format!("rename {} -> {}", from.display(), to.display()),
             &res,
         );
         res
@@ -307,7 +307,7 @@ pub fn remove_file(path: impl AsRef<Path>) -> impl Future<Output = io::Result<()
     let path = path.as_ref().to_path_buf();
     async move {
         let res = backend::remove_file(&path).await;
-        record(loc, format!("remove_file {}", path.display()), &res);
+        record(loc, || format!("remove_file {}", path.display()), &res);
         res
     }
 }
@@ -320,7 +320,7 @@ pub fn create_dir_all(path: impl AsRef<Path>) -> impl Future<Output = io::Result
     let path = path.as_ref().to_path_buf();
     async move {
         let res = backend::create_dir_all(&path).await;
-        record(loc, format!("create_dir_all {}", path.display()), &res);
+        record(loc, || format!("create_dir_all {}", path.display()), &res);
         res
     }
 }
@@ -332,7 +332,7 @@ pub fn read_dir(path: impl AsRef<Path>) -> impl Future<Output = io::Result<Vec<P
     let path = path.as_ref().to_path_buf();
     async move {
         let res = backend::read_dir(&path).await;
-        record(loc, format!("read_dir {}", path.display()), &res);
+        record(loc, || format!("read_dir {}", path.display()), &res);
         res
     }
 }
@@ -345,7 +345,7 @@ pub fn sync_dir(path: impl AsRef<Path>) -> impl Future<Output = io::Result<()>> 
     let path = path.as_ref().to_path_buf();
     async move {
         let res = backend::sync_dir(&path).await;
-        record(loc, format!("sync_dir {}", path.display()), &res);
+        record(loc, || format!("sync_dir {}", path.display()), &res);
         res
     }
 }
@@ -357,7 +357,7 @@ pub fn metadata(path: impl AsRef<Path>) -> impl Future<Output = io::Result<Metad
     let path = path.as_ref().to_path_buf();
     async move {
         let res = backend::metadata(&path).await;
-        record(loc, format!("metadata {}", path.display()), &res);
+        record(loc, || format!("metadata {}", path.display()), &res);
         res
     }
 }
@@ -369,7 +369,7 @@ pub fn exists(path: impl AsRef<Path>) -> impl Future<Output = io::Result<bool>> 
     let path = path.as_ref().to_path_buf();
     async move {
         let res = backend::exists(&path).await;
-        record(loc, format!("exists {}", path.display()), &res);
+        record(loc, || format!("exists {}", path.display()), &res);
         res
     }
 }
@@ -381,7 +381,7 @@ pub fn read(path: impl AsRef<Path>) -> impl Future<Output = io::Result<Vec<u8>>>
     let path = path.as_ref().to_path_buf();
     async move {
         let res = read_whole(&path).await;
-        record(loc, format!("read {}", path.display()), &res);
+        record(loc, || format!("read {}", path.display()), &res);
         res
     }
 }
@@ -423,7 +423,7 @@ pub fn write(
         };
         record(
             loc,
-            format!("write {} len={}", path.display(), bytes.len()),
+            || format!("write {} len={}", path.display(), bytes.len()),
             &res,
         );
         res
@@ -476,7 +476,17 @@ impl Outcome for backend::File {
     }
 }
 
-fn record<T: Outcome>(loc: &'static Location<'static>, what: String, res: &io::Result<T>) {
+/// Records the operation `what` describes (built only when the run records: the real
+/// world, which records nothing by default, formats no text per file operation).
+fn record<T: Outcome>(
+    loc: &'static Location<'static>,
+    what: impl FnOnce() -> String,
+    res: &io::Result<T>,
+) {
+    if !trace::is_recording() {
+        return;
+    }
+    let what = what();
     let outcome = match res {
         Ok(v) => v.describe(),
         Err(e) => format!("err {e}"),

@@ -262,6 +262,12 @@ pub fn record(kind: EventKind, detail: impl Into<String>) {
 /// Records an event with an explicit source location (for events recorded on behalf of
 /// another call site, e.g. a `tracing` callsite or a buggify site).
 pub fn record_at(kind: EventKind, detail: impl Into<String>, file: &'static str, line: u32) {
+    // The real world's run state sits behind a process-wide lock: do not touch it for
+    // an event that would be dropped.
+    #[cfg(not(madsim))]
+    if !is_recording() {
+        return;
+    }
     let (node, time_ns) = context();
     let task = crate::task::current_id();
     state::try_with(|s| {
@@ -285,6 +291,27 @@ pub fn record_at(kind: EventKind, detail: impl Into<String>, file: &'static str,
 /// off).
 pub fn set_recording(on: bool) {
     state::with(|s| s.recorder.enabled = on);
+    #[cfg(not(madsim))]
+    REAL_RECORDING.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The real world's copy of its (process-wide) recorder's `enabled`, so that a hot path
+/// can ask [`is_recording`] without the run state's lock.
+#[cfg(not(madsim))]
+static REAL_RECORDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`record`] would record anything now: callers skip building an event's
+/// text when it would not be (the real world, by default). In the simulated world this
+/// is exactly the recorder's switch, so what is recorded does not change.
+pub fn is_recording() -> bool {
+    #[cfg(madsim)]
+    {
+        state::try_with(|s| s.recorder.enabled).unwrap_or(false)
+    }
+    #[cfg(not(madsim))]
+    {
+        REAL_RECORDING.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Digest and event count of the current run so far.

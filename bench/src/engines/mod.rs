@@ -132,8 +132,10 @@ pub fn mode(kind: EngineKind) -> Mode {
     match kind {
         EngineKind::Seedbank => Mode {
             durability: "WAL fdatasync before commit returns (group commit)",
-            api: "Db::begin/get/put/scan/commit, SSI; async API entered with \
-                  Runtime::block_on from each worker thread (2 runtime workers)",
+            api: "writes: Db::begin, Txn::get/put, commit (SSI); reads: Db::get (untracked \
+                  point read) and Db::scan (read-only, untracked at a safe snapshot, else \
+                  tracked); async API entered with Runtime::block_on from each worker \
+                  thread (2 runtime workers)",
             note: None,
         },
         EngineKind::Fjall => Mode {

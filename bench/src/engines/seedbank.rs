@@ -1,5 +1,12 @@
 //! Seedbank's embedded database (`engine::Db`, SSI on, `Options::default()`).
 //!
+//! Writes are serializable transactions (`Db::begin`, `Txn::get`/`put`, `commit`).
+//! Reads use the API an application reads with when it does not write: `Db::get` (a
+//! point read at the newest acknowledged state, registered nowhere: one key cannot
+//! close a cycle) and `Db::scan` (a read-only transaction of one scan, untracked at a
+//! safe snapshot, else tracked and retried on the rare Fekete abort). See
+//! `engine::mvcc::readonly` for why both are serializable.
+//!
 //! The engine is asynchronous; the workloads' worker threads enter it with
 //! `Runtime::block_on`, one call per transaction attempt, on a multi-thread runtime
 //! with one worker per core (where flushes and compactions run; the WAL is written and
@@ -96,22 +103,25 @@ impl Engine for Seedbank {
     }
 
     fn get(&self, key: &[u8]) -> EngineResult<Option<usize>> {
-        self.rt.block_on(async {
-            let t = self.db.begin();
-            let v = t.get(key).await.map_err(err("get"))?;
-            Ok(v.map(|v| v.len()))
-        })
+        let v = self.rt.block_on(self.db.get(key)).map_err(err("get"))?;
+        Ok(v.map(|v| v.len()))
     }
 
     fn scan(&self, start: &[u8], end: &[u8]) -> EngineResult<usize> {
-        self.rt.block_on(async {
-            let t = self.db.begin();
-            let rows = t
-                .scan(start.to_vec()..end.to_vec())
-                .await
-                .map_err(err("scan"))?;
-            Ok(rows.len())
-        })
+        let mut rows = 0;
+        // Tracked (a writer predates the snapshot), the scan can be the reader caught
+        // in Fekete's anomaly: retried like a conflicting write.
+        retry(NAME, "scan", || {
+            match self.rt.block_on(self.db.scan(start.to_vec()..end.to_vec())) {
+                Ok(r) => {
+                    rows = r.len();
+                    Ok(Attempt::Committed)
+                }
+                Err(e) if e.conflict().is_some() => Ok(Attempt::Conflict),
+                Err(e) => Err(EngineError::new(NAME, "scan", e)),
+            }
+        })?;
+        Ok(rows)
     }
 
     fn close(self: Box<Self>) -> EngineResult<()> {

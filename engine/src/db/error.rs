@@ -14,6 +14,9 @@ pub enum Error {
     /// The transaction has already committed or rolled back.
     #[error("{0} is not active (already committed, rolled back, or unknown)")]
     NotActive(TxnId),
+    /// A write in a transaction begun read-only.
+    #[error("{0} is read-only: it cannot write")]
+    ReadOnly(TxnId),
     /// A scan range whose start lies after its end.
     #[error("invalid key range: start is after end")]
     InvalidRange,
@@ -64,6 +67,7 @@ impl From<mvcc::Error> for Error {
         match e {
             mvcc::Error::Aborted(c) => Error::Aborted(c),
             mvcc::Error::NotActive(id) => Error::NotActive(id),
+            mvcc::Error::ReadOnly(id) => Error::ReadOnly(id),
             mvcc::Error::InvalidRange => Error::InvalidRange,
             mvcc::Error::Poisoned(why) => Error::Poisoned(why),
             // The core reports a failed apply (log + memtable) and poisons itself.

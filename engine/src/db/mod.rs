@@ -21,6 +21,10 @@
 //! window between is found by that check (it is retained, having committed after the
 //! reader's snapshot); one that commits after is found by its own writer-side check.
 //!
+//! Reads that cannot take part in a cycle skip all of that ([`read`]): [`Db::get`] (one
+//! key at the watermark, no transaction), [`Db::scan`] and [`Db::begin_read_only`]
+//! (read-only, untracked at a safe snapshot, tracked otherwise).
+//!
 //! ## Commit protocol
 //! 1. *Prepare*, under the core's lock: validate (first committer wins, the dangerous-
 //!    structure tests); allocate `ts = allocated + 1`; queue the commit's WAL record
@@ -54,10 +58,12 @@
 //!   returns what it would have.
 //!
 //! ## Non-goals
-//! - Long-running read-only snapshots that pin nothing (all snapshots pin GC).
+//! - Long-running read-only snapshots that pin nothing (all snapshots pin GC; a safe
+//!   read-only transaction pins without being tracked).
 //! - Streaming scans.
 
 mod error;
+mod read;
 #[cfg(test)]
 mod tests;
 
@@ -67,6 +73,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub use error::{Error, Result};
+pub use read::{ReadStats, ReadTxn};
 
 use crate::lsm::wal::Hook;
 use crate::lsm::{LsmStats, LsmStore, Options, Recovery};
@@ -81,6 +88,8 @@ struct Inner {
     path: PathBuf,
     closed: AtomicBool,
     recovery: Recovery,
+    /// Counters of the untracked read path ([`read`]).
+    reads: read::ReadCounters,
 }
 
 /// An open database. Cheap to clone (all clones share it).
@@ -104,6 +113,8 @@ pub struct DbStats {
     pub latest_ts: Timestamp,
     /// The storage's counters.
     pub lsm: LsmStats,
+    /// The untracked read path's counters.
+    pub reads: ReadStats,
 }
 
 impl Db {
@@ -135,6 +146,7 @@ impl Db {
                 path,
                 closed: AtomicBool::new(false),
                 recovery,
+                reads: read::ReadCounters::default(),
             }),
         })
     }
@@ -190,6 +202,7 @@ impl Db {
                 .latest_commit_ts()
                 .unwrap_or(Timestamp::ZERO),
             lsm: self.inner.lsm.stats(),
+            reads: self.inner.reads.stats(),
         }
     }
 

@@ -321,6 +321,8 @@ async fn compact(
         }
         st.stats.versions_dropped += dropped;
         st.stats.tombstones_dropped += tombstones;
+        // In the same step as the install: a view that holds these outputs sees it.
+        st.gc_floor = st.gc_floor.max(horizon);
         if cfg!(debug_assertions) {
             if let Err(e) = st.version.check() {
                 panic!("lsm level invariant broken by compaction: {e}");

@@ -24,7 +24,7 @@
 use std::cmp::Ordering;
 
 use super::codec::{
-    cmp_internal, put_bytes, put_u32, put_u64, seal_crc, verify_crc, Cursor, Entry,
+    cmp_internal, cmp_keys, put_bytes, put_u32, put_u64, seal_crc, verify_crc, Cursor, Entry,
 };
 use crate::mvcc::{Key, Timestamp};
 
@@ -121,14 +121,30 @@ pub fn key_prefix(key: &[u8]) -> u64 {
     u64::from_be_bytes(p)
 }
 
+/// Where `key` lies against a run of keys that all begin with `common`: `None` if it
+/// sorts before all of them (it is below `common`, or a proper prefix of it),
+/// `Some(None)` if after all of them, else `Some(Some(rest))` with `rest` the part of
+/// `key` after `common` — which orders against the keys' own rests as `key` does
+/// against them.
+pub fn past_common<'k>(key: &'k [u8], common: &[u8]) -> Option<Option<&'k [u8]>> {
+    let n = common.len().min(key.len());
+    match cmp_keys(&key[..n], &common[..n]) {
+        Ordering::Less => None,
+        Ordering::Greater => Some(None),
+        Ordering::Equal if key.len() < common.len() => None,
+        Ordering::Equal => Some(Some(&key[common.len()..])),
+    }
+}
+
 /// Decodes and checks a whole data block into owned entries (compaction's path).
 pub fn decode_block(data: &[u8]) -> Result<Vec<Entry>, String> {
     Block::decode(data).map(|b| b.entries().collect())
 }
 
 /// One version of a decoded [`Block`]: where its key and value lie in the block's
-/// buffer, and its key's first 8 bytes ([`key_prefix`]) so most comparisons of a
-/// binary search need not touch the buffer. 32 bytes a version.
+/// buffer, and the first 8 bytes of its key *after the prefix all keys of the block
+/// share* ([`key_prefix`]), so most comparisons of a binary search need not touch the
+/// buffer — even for keys whose first 8 bytes are all alike. 32 bytes a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Row {
     prefix: u64,
@@ -151,6 +167,8 @@ const TOMBSTONE_LEN: u32 = u32::MAX;
 pub struct Block {
     data: Vec<u8>,
     rows: Vec<Row>,
+    /// How many leading bytes every key of the block shares (those of the first key).
+    shared: usize,
 }
 
 /// A borrowed version of a [`Block`].
@@ -223,7 +241,7 @@ impl Block {
             }
             let too_big = || "data block over 4 GiB".to_string();
             rows.push(Row {
-                prefix: key_prefix(&buf[key_off..key_off + key_len]),
+                prefix: 0, // set below, once the shared prefix is known
                 ts,
                 key_off: u32::try_from(key_off).map_err(|_| too_big())?,
                 key_len: u32::try_from(key_len).map_err(|_| too_big())?,
@@ -241,9 +259,21 @@ impl Block {
         if rows.is_empty() {
             return Err("empty data block".into());
         }
+        // Keys are sorted: what the first and last share, all share.
+        let key = |r: &Row| &buf[r.key_off as usize..(r.key_off + r.key_len) as usize];
+        let (first, last) = (key(&rows[0]), key(&rows[rows.len() - 1]));
+        let shared = first.iter().zip(last).take_while(|(a, b)| a == b).count();
+        for r in &mut rows {
+            r.prefix =
+                key_prefix(&buf[r.key_off as usize + shared..(r.key_off + r.key_len) as usize]);
+        }
         // No shrink_to_fit: it would copy the block once more on every cache miss; the
         // slack (the 21-byte entry headers) is charged to the cache with the rest.
-        Ok(Block { data: buf, rows })
+        Ok(Block {
+            data: buf,
+            rows,
+            shared,
+        })
     }
 
     /// Number of versions (never 0).
@@ -277,11 +307,23 @@ impl Block {
     }
 
     /// The position of the first version at or after `(key, at)` in internal order
-    /// (`len()` if none): binary search, no allocation.
+    /// (`len()` if none): binary search, no allocation. `key` is first compared with
+    /// the prefix every key of the block shares; past it, only the rest of each key
+    /// counts.
     pub fn seek(&self, key: &[u8], at: Timestamp) -> usize {
-        let p = key_prefix(key);
+        let common = &self.key_of(&self.rows[0])[..self.shared];
+        let Some(rest) = past_common(key, common) else {
+            return 0;
+        };
+        let Some(rest) = rest else {
+            return self.rows.len();
+        };
+        let p = key_prefix(rest);
         self.rows.partition_point(|r| match r.prefix.cmp(&p) {
-            Ordering::Equal => cmp_internal(self.key_of(r), r.ts, key, at) == Ordering::Less,
+            Ordering::Equal => {
+                let row_rest = &self.key_of(r)[self.shared..];
+                cmp_internal(row_rest, r.ts, rest, at) == Ordering::Less
+            }
             o => o == Ordering::Less,
         })
     }
@@ -410,172 +452,4 @@ impl Index {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn e(k: &str, ts: u64, v: Option<&str>) -> Entry {
-        Entry {
-            key: k.as_bytes().to_vec(),
-            ts: Timestamp(ts),
-            value: v.map(|v| v.as_bytes().to_vec()),
-        }
-    }
-
-    fn sample() -> Vec<Entry> {
-        vec![
-            e("apple", 9, Some("red")),
-            e("apple", 4, None),
-            e("apricot", 7, Some("")),
-            e("banana", 2, Some("yellow")),
-        ]
-    }
-
-    #[test]
-    fn block_round_trip_with_prefix_compression() {
-        let mut b = BlockBuilder::new();
-        for x in sample() {
-            b.add(&x);
-        }
-        assert_eq!(b.last(), Some(&(b"banana".to_vec(), Timestamp(2))));
-        let bytes = b.finish();
-        assert!(b.is_empty());
-        assert_eq!(decode_block(&bytes).unwrap(), sample());
-        // Prefix compression saved the shared "ap"/"apple" bytes.
-        let raw: usize = sample().iter().map(|x| x.key.len()).sum();
-        let stored = bytes.len()
-            - sample()
-                .iter()
-                .map(|x| 21 + x.value.as_ref().map_or(0, Vec::len))
-                .sum::<usize>()
-            - 8;
-        assert!(stored < raw, "{stored} key bytes stored for {raw}");
-    }
-
-    #[test]
-    fn seek_and_find_agree_with_a_linear_search() {
-        // Keys that tie on their 8-byte prefix, are shorter than it, or end in zeros.
-        let keys: [&[u8]; 8] = [
-            b"",
-            b"a",
-            b"a\0",
-            b"abcdefgh",
-            b"abcdefgh\0",
-            b"abcdefgh1",
-            b"abcdefgh2",
-            b"abcdefgi",
-        ];
-        let mut b = BlockBuilder::new();
-        let mut all = Vec::new();
-        for k in keys {
-            for ts in [9, 5, 1] {
-                let x = Entry {
-                    key: k.to_vec(),
-                    ts: Timestamp(ts),
-                    value: (ts != 5).then(|| vec![ts as u8; ts as usize]),
-                };
-                b.add(&x);
-                all.push(x);
-            }
-        }
-        let block = Block::decode(&b.finish()).unwrap();
-        assert_eq!(block.entries().collect::<Vec<_>>(), all);
-        let probes: [&[u8]; 6] = [
-            b"\0",
-            b"abc",
-            b"abcdefgh0",
-            b"abcdefgh3",
-            b"b",
-            b"abcdefgh\0\0",
-        ];
-        for k in keys.iter().chain(&probes) {
-            for at in [0, 1, 4, 5, 9, 10] {
-                let at = Timestamp(at);
-                let want = all.partition_point(|e| cmp_internal(&e.key, e.ts, k, at).is_lt());
-                assert_eq!(block.seek(k, at), want, "seek {k:?} at {at}");
-                let found = all.get(want).filter(|e| e.key == *k).cloned();
-                assert_eq!(block.find(k, at).map(EntryRef::to_entry), found);
-            }
-        }
-    }
-
-    #[test]
-    fn every_byte_flip_of_a_block_is_an_error() {
-        let mut b = BlockBuilder::new();
-        for x in sample() {
-            b.add(&x);
-        }
-        let bytes = b.finish();
-        for i in 0..bytes.len() {
-            for bit in [0x01, 0x80] {
-                let mut d = bytes.clone();
-                d[i] ^= bit;
-                assert!(
-                    decode_block(&d).is_err(),
-                    "flip {bit:#x} at {i} went unnoticed"
-                );
-            }
-        }
-        for cut in 0..bytes.len() {
-            assert!(decode_block(&bytes[..cut]).is_err(), "cut at {cut}");
-        }
-    }
-
-    #[test]
-    fn decoder_rejects_well_checksummed_nonsense() {
-        // Valid checksum, but a shared prefix longer than the previous key.
-        let mut body = Vec::new();
-        put_u32(&mut body, 3);
-        put_u32(&mut body, 1);
-        body.push(VALUE);
-        put_u64(&mut body, 1);
-        put_u32(&mut body, 0);
-        body.push(b'a');
-        put_u32(&mut body, 1);
-        seal_crc(&mut body);
-        assert!(decode_block(&body).unwrap_err().contains("shorter key"));
-        // Valid checksum, zero entries.
-        let mut empty = Vec::new();
-        put_u32(&mut empty, 0);
-        seal_crc(&mut empty);
-        assert!(decode_block(&empty).is_err());
-    }
-
-    #[test]
-    fn index_round_trip_find_and_checks() {
-        let idx = Index {
-            smallest_key: b"a".to_vec(),
-            smallest_ts: Timestamp(5),
-            blocks: vec![
-                IndexEntry {
-                    last_key: b"c".to_vec(),
-                    last_ts: Timestamp(3),
-                    offset: 0,
-                    len: 100,
-                },
-                IndexEntry {
-                    last_key: b"f".to_vec(),
-                    last_ts: Timestamp(1),
-                    offset: 100,
-                    len: 50,
-                },
-            ],
-        };
-        let bytes = idx.encode();
-        assert_eq!(Index::decode(&bytes, 150).unwrap(), idx);
-        assert!(
-            Index::decode(&bytes, 151).is_err(),
-            "blocks must tile the data region"
-        );
-        assert_eq!(idx.find(b"a", Timestamp::MAX), Some(0));
-        assert_eq!(idx.find(b"c", Timestamp(3)), Some(0));
-        assert_eq!(idx.find(b"c", Timestamp(2)), Some(1));
-        assert_eq!(idx.find(b"d", Timestamp(9)), Some(1));
-        assert_eq!(idx.find(b"g", Timestamp(9)), None);
-        assert_eq!(idx.largest_key(), b"f");
-        for i in 0..bytes.len() {
-            let mut d = bytes.clone();
-            d[i] ^= 0x04;
-            assert!(Index::decode(&d, 150).is_err(), "flip at {i}");
-        }
-    }
-}
+mod tests;

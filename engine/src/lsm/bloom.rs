@@ -12,7 +12,9 @@ pub struct Bloom {
     k: u8,
 }
 
-fn hash(key: &[u8]) -> u64 {
+/// The filter hash of `key` (stable across runs and builds: part of the file format).
+/// A read that consults many filters computes it once ([`Bloom::may_contain_hash`]).
+pub fn hash(key: &[u8]) -> u64 {
     // FNV-1a, then the splitmix64 finaliser to spread FNV's weak low bits.
     let mut h = sim_runtime::rng::stable_hash(key);
     h ^= h >> 30;
@@ -52,13 +54,29 @@ impl Bloom {
     }
 
     /// False means `key` is certainly absent; true means it may be present.
+    ///
+    /// Probes the same bits as [`Bloom::add`] with two divisions instead of `k`:
+    /// `h1 + i·h2 < 2^38` never wraps, so `(h1 + i·h2) mod m` is the running sum of
+    /// `h1 mod m` and `i` steps of `h2 mod m`, each reduced by one subtraction.
     pub fn may_contain(&self, key: &[u8]) -> bool {
-        let h = hash(key);
+        self.may_contain_hash(hash(key))
+    }
+
+    /// [`Bloom::may_contain`] for a key whose [`hash`] is `h`.
+    pub fn may_contain_hash(&self, h: u64) -> bool {
         let (h1, h2) = (h & 0xffff_ffff, (h >> 32) | 1);
-        (0..u64::from(self.k)).all(|i| {
-            let bit = h1.wrapping_add(i.wrapping_mul(h2)) % self.nbits();
-            self.bits[(bit / 8) as usize] & (1 << (bit % 8)) != 0
-        })
+        let m = self.nbits();
+        let (mut bit, step) = (h1 % m, h2 % m);
+        for _ in 0..self.k {
+            if self.bits[(bit / 8) as usize] & (1 << (bit % 8)) == 0 {
+                return false;
+            }
+            bit += step;
+            if bit >= m {
+                bit -= m;
+            }
+        }
+        true
     }
 
     /// The bit array then `k`.
@@ -105,6 +123,27 @@ mod tests {
         assert!(fp < 300, "{fp} false positives of 10000");
         let dec = Bloom::decode(&bloom.encode()).unwrap();
         assert_eq!(dec, bloom);
+    }
+
+    /// The incremental probe of `may_contain` visits exactly the bits `add` sets: a
+    /// filter of one key answers like a direct recomputation for many other keys.
+    #[test]
+    fn may_contain_probes_the_bits_add_sets() {
+        let direct = |b: &Bloom, key: &[u8]| {
+            let h = hash(key);
+            let (h1, h2) = (h & 0xffff_ffff, (h >> 32) | 1);
+            (0..u64::from(b.k)).all(|i| {
+                let bit = h1.wrapping_add(i.wrapping_mul(h2)) % b.nbits();
+                b.bits[(bit / 8) as usize] & (1 << (bit % 8)) != 0
+            })
+        };
+        for n in [1, 7, 64, 1000] {
+            let present = keys(n, "p");
+            let b = Bloom::build(present.iter().map(Vec::as_slice), 10);
+            for k in keys(3000, "q").iter().chain(&present) {
+                assert_eq!(b.may_contain(k), direct(&b, k), "{k:?} in a filter of {n}");
+            }
+        }
     }
 
     #[test]

@@ -26,7 +26,29 @@ impl Entry {
 
 /// The internal order: by user key, then newest (highest ts) first.
 pub fn cmp_internal(a_key: &[u8], a_ts: Timestamp, b_key: &[u8], b_ts: Timestamp) -> Ordering {
-    a_key.cmp(b_key).then(b_ts.cmp(&a_ts))
+    cmp_keys(a_key, b_key).then(b_ts.cmp(&a_ts))
+}
+
+/// The byte-wise order of keys (exactly `[u8]::cmp`), eight bytes at a time as
+/// big-endian words: short keys (the benchmark's are 16 bytes) compare in a few
+/// instructions instead of a call to `memcmp`, which was a quarter of a point read.
+#[inline]
+pub fn cmp_keys(a: &[u8], b: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    let (mut x8, mut y8) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
+    for (x, y) in (&mut x8).zip(&mut y8) {
+        let x = u64::from_be_bytes(x.try_into().expect("8 bytes"));
+        let y = u64::from_be_bytes(y.try_into().expect("8 bytes"));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    for (x, y) in x8.remainder().iter().zip(y8.remainder()) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 /// Appends `v` as little-endian bytes.
@@ -164,6 +186,32 @@ pub fn decode_commit(bytes: &[u8]) -> Option<(Timestamp, crate::mvcc::WriteSet)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `cmp_keys` is `[u8]::cmp` on every pair of a set of keys of all lengths around
+    /// the word size, differing early, late, in the tail, or only in length.
+    #[test]
+    fn cmp_keys_is_the_byte_order() {
+        let mut keys: Vec<Vec<u8>> = vec![Vec::new()];
+        for len in [1, 7, 8, 9, 15, 16, 17, 24] {
+            let base: Vec<u8> = (0..len as u8).map(|i| i.wrapping_mul(37)).collect();
+            keys.push(base.clone());
+            for at in [0, len / 2, len - 1] {
+                for delta in [1u8, 0x80, 0xff] {
+                    let mut k = base.clone();
+                    k[at] = k[at].wrapping_add(delta);
+                    keys.push(k);
+                }
+            }
+            let mut longer = base.clone();
+            longer.push(0);
+            keys.push(longer);
+        }
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(cmp_keys(a, b), a.as_slice().cmp(b), "{a:?} vs {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn cursor_never_reads_past_the_end() {

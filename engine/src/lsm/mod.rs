@@ -17,8 +17,9 @@
 //! - [`version`], [`background`]: the levels, flushes and leveled compaction (L0 → L1 →
 //!   …, triggered by table count and size ratio), with garbage collection of versions
 //!   below the oldest live snapshot.
-//! - [`store`], [`recovery`]: [`LsmStore`], the whole engine: `apply` a commit at a
-//!   ts, `get`/`scan` at a snapshot ts, open = recover.
+//! - [`store`], [`read`], [`recovery`]: [`LsmStore`], the whole engine: `apply` a
+//!   commit at a ts, `get`/`scan` at a snapshot ts through a [`ReadView`] captured
+//!   atomically, open = recover.
 //!
 //! Every version is `(user key, commit ts, value or tombstone)`; a read at ts `at`
 //! returns per key the newest version with ts ≤ `at`.
@@ -56,6 +57,7 @@ pub mod error;
 pub mod manifest;
 pub mod memtable;
 pub mod options;
+pub mod read;
 pub mod recovery;
 pub mod sstable;
 pub mod store;
@@ -69,4 +71,5 @@ pub use cache::{BlockCache, CacheStats};
 pub use codec::Entry;
 pub use error::LsmError;
 pub use options::Options;
+pub use read::ReadView;
 pub use store::{HorizonFn, LsmStats, LsmStore, Poisoner, Recovery};

@@ -191,7 +191,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
             "the manifest's first WAL segment is missing (a manifest edit was lost)",
         ));
     }
-    let mut mem = Memtable::new();
+    let mut mem = Memtable::for_bytes(opts.memtable_bytes);
     let mut last_ts = state.last_ts;
     // Only the newest segment holding any bytes may end in a torn tail: a segment is
     // synced before the log rotates past it, but an open can crash after creating a
@@ -297,7 +297,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
             .apply(&edit)
             .map_err(|d| corrupt(dir, format!("recovery's table does not apply: {d}")))?;
         tables.insert(number, table);
-        mem = Memtable::new();
+        mem = Memtable::for_bytes(opts.memtable_bytes);
         recovery.rewritten_to_table = true;
         obsolete_segments = live.clone();
     }
@@ -357,6 +357,9 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
             closed: false,
             force_compaction: None,
             cursor: vec![Vec::new(); levels],
+            // Tables from before this open were collected at horizons ≤ the `last_ts`
+            // recovered, and no read of this process reads below it.
+            gc_floor: Timestamp::ZERO,
             stats: LsmStats::default(),
         }),
         wal,

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
-use super::block::{key_prefix, Block, BlockBuilder, EntryRef, Index, IndexEntry};
+use super::block::{key_prefix, past_common, Block, BlockBuilder, EntryRef, Index, IndexEntry};
 use super::bloom::Bloom;
 use super::cache::BlockCache;
 use super::codec::{put_u32, put_u64, seal_crc, verify_crc, Cursor, Entry};
@@ -230,10 +230,12 @@ pub struct Table {
     file: sim_fs::File,
     index: Index,
     bloom: Bloom,
-    /// Per index row, the first 8 bytes of its last key ([`key_prefix`]): a point
-    /// lookup's binary search compares these, in one contiguous array, and follows a
-    /// row's key pointer only on a tie.
+    /// Per index row, the first 8 bytes of its last key after the `shared` bytes all
+    /// rows' last keys begin with ([`key_prefix`]): a point lookup's binary search
+    /// compares these, in one contiguous array, and follows a row's key pointer only on
+    /// a tie.
     prefixes: Vec<u64>,
+    shared: usize,
     cache: Arc<BlockCache>,
     blocks_read: AtomicU64,
 }
@@ -242,7 +244,8 @@ impl Drop for Table {
     /// The last reader of a table is gone (a compaction removed it, or the store
     /// closed): its cached blocks can never be asked for again, so free them now.
     fn drop(&mut self) {
-        self.cache.remove_table(self.meta.number);
+        let blocks = u32::try_from(self.index.blocks.len()).unwrap_or(u32::MAX);
+        self.cache.remove_table(self.meta.number, blocks);
     }
 }
 
@@ -336,10 +339,12 @@ impl Table {
             max_ts: Timestamp(f.max_ts),
             entries: f.entries,
         };
+        let (first, last) = (&index.blocks[0].last_key, index.largest_key());
+        let shared = first.iter().zip(last).take_while(|(a, b)| a == b).count();
         let prefixes = index
             .blocks
             .iter()
-            .map(|b| key_prefix(&b.last_key))
+            .map(|b| key_prefix(&b.last_key[shared..]))
             .collect();
         Ok(Table {
             meta,
@@ -348,6 +353,7 @@ impl Table {
             index,
             bloom,
             prefixes,
+            shared,
             cache,
             blocks_read: AtomicU64::new(0),
         })
@@ -371,7 +377,20 @@ impl Table {
     /// [`Index::find`] by the prefixes: the first block that can hold `(key, at)` or a
     /// later internal key.
     fn find_block(&self, key: &[u8], at: Timestamp) -> Option<usize> {
-        let p = key_prefix(key);
+        let blocks = &self.index.blocks;
+        let found = match past_common(key, &blocks[0].last_key[..self.shared]) {
+            None => Some(0),
+            Some(None) => None,
+            Some(Some(rest)) => self.find_block_past_common(rest, at),
+        };
+        debug_assert_eq!(found, self.index.find(key, at));
+        found
+    }
+
+    /// [`Table::find_block`] for a key that begins with the shared prefix of the rows'
+    /// last keys, by what follows it (`rest`).
+    fn find_block_past_common(&self, rest: &[u8], at: Timestamp) -> Option<usize> {
+        let p = key_prefix(rest);
         let blocks = &self.index.blocks;
         let (mut lo, mut hi) = (0, blocks.len());
         while lo < hi {
@@ -381,7 +400,8 @@ impl Table {
                 std::cmp::Ordering::Greater => false,
                 std::cmp::Ordering::Equal => {
                     let b = &blocks[mid];
-                    super::codec::cmp_internal(&b.last_key, b.last_ts, key, at).is_lt()
+                    let row_rest = &b.last_key[self.shared..];
+                    super::codec::cmp_internal(row_rest, b.last_ts, rest, at).is_lt()
                 }
             };
             if before {
@@ -390,10 +410,6 @@ impl Table {
                 hi = mid;
             }
         }
-        debug_assert_eq!(
-            Some(lo).filter(|&i| i < blocks.len()),
-            self.index.find(key, at)
-        );
         (lo < blocks.len()).then_some(lo)
     }
 
@@ -439,9 +455,21 @@ impl Table {
     /// filter first (no I/O, no allocation), then reads at most one data block (from
     /// the cache when it can) and binary-searches it.
     pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<Version>> {
-        if key < self.meta.smallest.as_slice()
-            || key > self.meta.largest.as_slice()
-            || !self.bloom.may_contain(key)
+        self.get_hashed(key, super::bloom::hash(key), at).await
+    }
+
+    /// [`Table::get`] for a key whose filter hash ([`super::bloom::hash`]) is `hash`: a
+    /// read that probes several tables hashes the key once.
+    pub async fn get_hashed(
+        &self,
+        key: &[u8],
+        hash: u64,
+        at: Timestamp,
+    ) -> Result<Option<Version>> {
+        use super::codec::cmp_keys;
+        if cmp_keys(key, &self.meta.smallest).is_lt()
+            || cmp_keys(key, &self.meta.largest).is_gt()
+            || !self.bloom.may_contain_hash(hash)
         {
             return Ok(None);
         }

@@ -32,6 +32,7 @@ use super::error::{LsmError, Result};
 use super::manifest::ManifestState;
 use super::memtable::Memtable;
 use super::options::Options;
+use super::read::ReadView;
 use super::sstable::Table;
 use super::version::Version;
 use super::wal::{segment_path, Hook, Wal, WalWait};
@@ -111,6 +112,10 @@ pub(crate) struct State {
     pub force_compaction: Option<usize>,
     /// Per level, where round-robin compaction resumes.
     pub cursor: Vec<Key>,
+    /// The highest GC horizon of any compaction installed since open: a table of
+    /// `version` may lack versions that only a read below it would return
+    /// ([`super::read::ReadView::gc_floor`]).
+    pub gc_floor: Timestamp,
     pub stats: LsmStats,
 }
 
@@ -240,14 +245,6 @@ impl std::fmt::Debug for LsmStore {
     }
 }
 
-/// What a read sees: the sources, captured atomically.
-struct View {
-    mem: Arc<Mutex<Memtable>>,
-    /// Newest first.
-    imms: Vec<Arc<Mutex<Memtable>>>,
-    version: Arc<Version>,
-}
-
 impl LsmStore {
     /// Opens (creating if needed) the store in `dir` and recovers it; see
     /// [`super::recovery`].
@@ -295,7 +292,8 @@ impl LsmStore {
             .wal
             .rotate(&segment_path(&self.shared.dir, seq))?;
         st.wal_segments.insert(seq);
-        let old = std::mem::replace(&mut st.mem, Arc::new(Mutex::new(Memtable::new())));
+        let fresh = Memtable::for_bytes(self.shared.opts.memtable_bytes);
+        let old = std::mem::replace(&mut st.mem, Arc::new(Mutex::new(fresh)));
         st.imms.push_back(Imm {
             mem: old,
             rotate: Some(rotate),
@@ -306,59 +304,27 @@ impl LsmStore {
         Ok(())
     }
 
-    fn view(&self) -> Result<View> {
+    /// The sources a read consults, captured atomically (see [`ReadView`]).
+    pub fn read_view(&self) -> Result<ReadView> {
         let st = self.shared.state();
         st.check_open()?;
-        Ok(View {
-            mem: st.mem.clone(),
-            imms: st.imms.iter().rev().map(|i| i.mem.clone()).collect(),
-            version: st.version.clone(),
-        })
+        Ok(ReadView::capture(&st))
     }
 
-    /// The newest version of `key` with ts ≤ `at` (a value or a tombstone).
+    /// The newest version of `key` with ts ≤ `at` (a value or a tombstone). `at` must
+    /// be at or above the GC horizon of every compaction to come (a registered
+    /// snapshot): see [`ReadView::gc_floor`] for reads that are not.
     pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<MvccVersion>> {
-        let view = self.view()?;
-        if let Some(v) = lock(&view.mem).get(key, at) {
-            return Ok(Some(v));
-        }
-        for imm in &view.imms {
-            if let Some(v) = lock(imm).get(key, at) {
-                return Ok(Some(v));
-            }
-        }
-        for t in &view.version.levels[0] {
-            if let Some(v) = t.get(key, at).await? {
-                return Ok(Some(v));
-            }
-        }
-        for level in 1..view.version.levels.len() {
-            if let Some(t) = view.version.table_for(level, key) {
-                if let Some(v) = t.get(key, at).await? {
-                    return Ok(Some(v));
-                }
-            }
-        }
-        Ok(None)
+        self.read_view()?.get(key, at).await
     }
 
-    /// The live rows of `range` as of `at`, in key order.
+    /// The live rows of `range` as of `at`, in key order (`at` as for
+    /// [`LsmStore::get`]).
     pub async fn scan(&self, range: &KeyRange, at: Timestamp) -> Result<Vec<(Key, Value)>> {
         if range.is_empty() {
             return Ok(Vec::new());
         }
-        let view = self.view()?;
-        let mut sources: Vec<Vec<(Key, MvccVersion)>> = Vec::new();
-        sources.push(lock(&view.mem).scan(range, at));
-        for imm in &view.imms {
-            sources.push(lock(imm).scan(range, at));
-        }
-        for level in &view.version.levels {
-            for t in level.iter().filter(|t| t.meta().overlaps_range(range)) {
-                sources.push(t.scan(range, at).await?);
-            }
-        }
-        Ok(merge_newest(sources))
+        self.read_view()?.scan(range, at).await
     }
 
     /// Waits while too many frozen memtables await their flush (write stall).
@@ -466,51 +432,5 @@ impl Drop for LsmStore {
     fn drop(&mut self) {
         self.shared.state().closed = true;
         self.shared.work.notify_one();
-    }
-}
-
-/// Merges per-source scan results (each in key order, one version per key) into the
-/// live rows: per key the version with the highest ts (the first source on a tie),
-/// tombstones dropped. A k-way merge that moves rows, never clones them: sources are
-/// few (memtables, level-0 tables, one or two tables per level).
-fn merge_newest(mut sources: Vec<Vec<(Key, MvccVersion)>>) -> Vec<(Key, Value)> {
-    sources.retain(|s| !s.is_empty());
-    let mut pos = vec![0usize; sources.len()];
-    let mut out: Vec<(Key, Value)> = Vec::new();
-    loop {
-        // The smallest key among the heads, and the source with its newest version.
-        let mut best: Option<(usize, &(Key, MvccVersion))> = None;
-        for (i, s) in sources.iter().enumerate() {
-            let Some(head) = s.get(pos[i]) else {
-                continue;
-            };
-            let better = match best {
-                None => true,
-                Some((_, b)) => head.0 < b.0 || (head.0 == b.0 && head.1.ts > b.1.ts),
-            };
-            if better {
-                best = Some((i, head));
-            }
-        }
-        let Some((b, _)) = best else {
-            return out;
-        };
-        let empty = (
-            Key::new(),
-            MvccVersion {
-                ts: Timestamp::ZERO,
-                value: None,
-            },
-        );
-        let (key, version) = std::mem::replace(&mut sources[b][pos[b]], empty);
-        pos[b] += 1;
-        for (i, s) in sources.iter().enumerate() {
-            if s.get(pos[i]).is_some_and(|(k, _)| *k == key) {
-                pos[i] += 1;
-            }
-        }
-        if let Some(v) = version.value {
-            out.push((key, v));
-        }
     }
 }

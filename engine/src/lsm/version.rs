@@ -106,11 +106,12 @@ impl Version {
 
     /// The table of `level` (≥ 1) whose span contains `key`, if any.
     pub fn table_for(&self, level: usize, key: &[u8]) -> Option<&Arc<Table>> {
+        use super::codec::cmp_keys;
         let tables = &self.levels[level];
-        let i = tables.partition_point(|t| t.meta().largest.as_slice() < key);
+        let i = tables.partition_point(|t| cmp_keys(&t.meta().largest, key).is_lt());
         tables
             .get(i)
-            .filter(|t| t.meta().smallest.as_slice() <= key)
+            .filter(|t| cmp_keys(&t.meta().smallest, key).is_le())
     }
 
     /// Whether any level below `level` may hold a version of `key` (so a tombstone

@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
+use super::readonly::ReadPoints;
 use super::ssi::{Ssi, SsiCanary, TxnRecord};
 use super::types::{
     CommitOutcome, Conflict, Error, Key, KeyRange, StoreError, Timestamp, TxnId, Value, WriteSet,
@@ -20,22 +21,29 @@ use super::types::{
 
 /// The store-free transaction core.
 pub struct TxnCore {
-    inner: Mutex<Inner>,
+    pub(super) inner: Mutex<Inner>,
+    /// Lock-free copies of the watermark and the newest safe snapshot, for the reads
+    /// that register nothing (see [`super::readonly`]). Written under `inner`'s lock
+    /// after every operation.
+    pub(super) points: ReadPoints,
 }
 
-struct Inner {
-    ssi: Ssi,
+pub(super) struct Inner {
+    pub(super) ssi: Ssi,
     /// The visibility watermark: new snapshots read at it. Every ts ≤ it with writes is
     /// applied to the store and durable.
-    visible: Timestamp,
+    pub(super) visible: Timestamp,
     /// The newest commit ts handed out (≥ `visible`; the gap holds commits whose WAL
     /// write is in flight).
-    allocated: Timestamp,
-    next_id: u64,
+    pub(super) allocated: Timestamp,
+    pub(super) next_id: u64,
+    /// Snapshots pinned by reads that are not in the SSI graph (safe read-only
+    /// transactions, and a point read's fallback): GC keeps what they can see.
+    pub(super) pins: BTreeMap<TxnId, Timestamp>,
     /// The highest horizon the store has been garbage-collected at.
-    gc_horizon: Timestamp,
+    pub(super) gc_horizon: Timestamp,
     /// Set when a prepared commit could not be applied or logged.
-    poisoned: Option<String>,
+    pub(super) poisoned: Option<String>,
 }
 
 /// What a point read needs: the transaction's own buffered write, or a store read at
@@ -98,6 +106,8 @@ pub struct ManagerState {
     pub txns: Vec<TxnInfo>,
     /// Transactions aborted by the engine whose handle has not yet acknowledged it.
     pub doomed: Vec<(TxnId, Conflict)>,
+    /// Snapshots pinned by untracked readers (safe read-only transactions), by id.
+    pub pins: Vec<(TxnId, Timestamp)>,
 }
 
 impl TxnCore {
@@ -109,9 +119,12 @@ impl TxnCore {
                 visible: last_ts,
                 allocated: last_ts,
                 next_id: 1,
+                pins: BTreeMap::new(),
                 gc_horizon: Timestamp::ZERO,
                 poisoned: None,
             }),
+            // Nothing is active yet: the recovered state is a safe snapshot.
+            points: ReadPoints::new(last_ts),
         }
     }
 
@@ -133,8 +146,7 @@ impl TxnCore {
     /// Begins a transaction (TLA+ `Begin`): its snapshot is the visibility watermark.
     pub fn begin(&self) -> Result<(TxnId, Timestamp), Error> {
         self.mutate("begin", |m| {
-            let id = TxnId(m.next_id);
-            m.next_id += 1;
+            let id = m.new_id();
             m.ssi.active.insert(id, TxnRecord::new(id, m.visible));
             Ok((id, m.visible))
         })
@@ -263,6 +275,7 @@ impl TxnCore {
         if m.poisoned.is_none() {
             m.poisoned = Some(why.to_string());
         }
+        self.points.sync(&m);
     }
 
     /// Rolls back (TLA+ `Abort`). Also acknowledges an engine abort.
@@ -277,11 +290,11 @@ impl TxnCore {
         })
     }
 
-    /// The oldest snapshot any transaction may still read at: the oldest active one, or
-    /// the watermark. Versions the store keeps for reads at or above it suffice.
+    /// The oldest snapshot any transaction may still read at: the oldest active one or
+    /// pinned one, or the watermark. Versions the store keeps for reads at or above it
+    /// suffice. It never decreases: every snapshot taken later is the watermark then.
     pub fn gc_horizon(&self) -> Result<Timestamp, Error> {
-        let m = self.lock()?;
-        Ok(m.ssi.oldest_active_snapshot().unwrap_or(m.visible))
+        Ok(self.lock()?.store_horizon())
     }
 
     /// Notes that the store was garbage-collected at `horizon` (for the invariants).
@@ -332,16 +345,19 @@ impl TxnCore {
                 .map(info)
                 .collect(),
             doomed: m.ssi.doomed.iter().map(|(t, c)| (*t, c.clone())).collect(),
+            pins: m.pins.iter().map(|(t, s)| (*t, *s)).collect(),
         })
     }
 
     /// Checks every invariant (see the module doc of [`super`]); returns the first
     /// violation. Debug builds check after every operation and panic on a violation.
     pub fn verify_invariants(&self) -> Result<(), String> {
-        self.lock().map_err(|e| e.to_string())?.verify()
+        let m = self.lock().map_err(|e| e.to_string())?;
+        m.verify()?;
+        self.points.verify(&m)
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Inner>, Error> {
+    pub(super) fn lock(&self) -> Result<MutexGuard<'_, Inner>, Error> {
         let m = self
             .inner
             .lock()
@@ -354,7 +370,7 @@ impl TxnCore {
 
     /// Runs one operation under the lock, then drops committed records no transaction
     /// needs and, in debug builds, checks the invariants.
-    fn mutate<R>(
+    pub(super) fn mutate<R>(
         &self,
         op: &str,
         f: impl FnOnce(&mut Inner) -> Result<R, Error>,
@@ -363,6 +379,7 @@ impl TxnCore {
         let result = f(&mut m);
         let visible = m.visible;
         m.ssi.gc(visible);
+        self.points.sync(&m);
         if cfg!(debug_assertions) && m.poisoned.is_none() {
             if let Err(violation) = m.verify() {
                 panic!("mvcc invariant violated after {op}: {violation}");
@@ -411,7 +428,11 @@ impl Inner {
     }
 
     fn write(&mut self, id: TxnId, key: Key, value: Option<Value>) -> Result<(), Error> {
-        let snapshot = self.active_mut(id)?.snapshot;
+        let rec = self.active_mut(id)?;
+        if rec.read_only {
+            return Err(Error::ReadOnly(id));
+        }
+        let snapshot = rec.snapshot;
         if let Some(committed) = self.newer_version(&key, snapshot) {
             let conflict = Conflict::WriteWrite { key, committed };
             self.doom(id, conflict.clone());
@@ -492,6 +513,7 @@ impl Inner {
                 self.visible, self.allocated
             ));
         }
+        self.verify_read_only()?;
         self.ssi
             .verify(self.visible, self.allocated, self.gc_horizon)?;
         for r in self.ssi.active.values() {

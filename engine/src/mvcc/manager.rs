@@ -10,6 +10,7 @@ use std::ops::RangeBounds;
 use std::sync::{Mutex, MutexGuard};
 
 use super::core::{Prepared, ReadStart, TxnCore};
+use super::readonly::ReadOnlyStart;
 #[cfg(any(test, feature = "canary"))]
 use super::ssi::SsiCanary;
 use super::store::VersionedStore;
@@ -91,6 +92,45 @@ impl<S: VersionedStore> TxnManager<S> {
         };
         let rows = self.read_store(|s| s.scan(&range, at))?;
         self.core.record_scan(id, range, rows)
+    }
+
+    /// Begins a read-only transaction ([`TxnCore::begin_read_only`]): untracked and
+    /// pinned when the watermark is a safe snapshot (read it with
+    /// [`TxnManager::get_untracked`] / [`TxnManager::scan_untracked`], end it with
+    /// [`TxnManager::unpin`]), else tracked (use the `id` as any transaction's).
+    pub fn begin_read_only(&self) -> Result<ReadOnlyStart, Error> {
+        self.core.begin_read_only()
+    }
+
+    /// Reads `key` at `at` from the store alone, registering nothing: for a safe
+    /// read-only transaction's pinned snapshot.
+    pub fn get_untracked(&self, key: &[u8], at: Timestamp) -> Result<Option<Value>, Error> {
+        Ok(self.read_store(|s| s.get(key, at))?.and_then(|v| v.value))
+    }
+
+    /// Scans `range` at `at` from the store alone, registering nothing (see
+    /// [`TxnManager::get_untracked`]).
+    pub fn scan_untracked(
+        &self,
+        range: &KeyRange,
+        at: Timestamp,
+    ) -> Result<Vec<(Key, Value)>, Error> {
+        self.read_store(|s| s.scan(range, at))
+    }
+
+    /// Releases the pin of a safe read-only transaction.
+    pub fn unpin(&self, pin: TxnId) -> Result<(), Error> {
+        self.core.unpin(pin)
+    }
+
+    /// A point read of `key` at the watermark that registers nothing (the path of
+    /// `Db::get`; see [`super::readonly`]). The read point is taken under the store's
+    /// lock, so no garbage collection can run between it and the read, and any that ran
+    /// before used a horizon at or below it.
+    pub fn get_latest(&self, key: &[u8]) -> Result<Option<Value>, Error> {
+        let store = self.store();
+        let at = self.core.read_point()?;
+        Ok(store.get(key, at)?.and_then(|v| v.value))
     }
 
     fn read_store<R>(

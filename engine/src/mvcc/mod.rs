@@ -56,6 +56,13 @@
 //!   return [`Error::Aborted`]; its `commit` returns [`CommitOutcome::Aborted`] with the
 //!   same [`Conflict`]; `rollback` acknowledges it.
 //!
+//! ## Reads that register nothing
+//! A point read of one key at the watermark ([`TxnCore::read_point`]) and a read-only
+//! transaction at a *safe snapshot* ([`TxnCore::begin_read_only`]: no transaction that
+//! may still write predates it) cannot close a cycle, so they skip the graph; a
+//! read-only transaction at an unsafe snapshot runs tracked. [`readonly`] has the
+//! argument; `specs/SSI.tla` (config `SSI_readonly`) checks it.
+//!
 //! ## Reads outside the lock
 //! A read is `read_start` (snapshot, or the transaction's own write) → store read at the
 //! snapshot with no lock held → `record_read` (read set + reader-side check). The
@@ -112,6 +119,7 @@
 
 mod core;
 mod manager;
+pub mod readonly;
 mod ssi;
 mod store;
 mod types;
@@ -121,6 +129,7 @@ mod tests;
 
 pub use self::core::{Prepared, ReadStart, TxnCore};
 pub use manager::{ManagerState, Txn, TxnInfo, TxnManager};
+pub use readonly::ReadOnlyStart;
 pub use ssi::SsiCanary;
 pub use store::{MemStore, Version, VersionedStore};
 pub use types::{

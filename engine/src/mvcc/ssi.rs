@@ -30,6 +30,10 @@ pub enum SsiCanary {
     SkipFirstCommitterWins,
     /// A transaction that read while read-only, then wrote, is not re-checked at commit.
     SkipDeferredReadOnlyCheck,
+    /// Every read-only transaction is given a safe (untracked) snapshot, even while a
+    /// read-write transaction that can still commit a pivot is active (Fekete's
+    /// read-only anomaly goes unnoticed).
+    SkipSafeSnapshotCheck,
 }
 
 /// Everything SSI remembers about one transaction.
@@ -54,6 +58,10 @@ pub(crate) struct TxnRecord {
     /// The earliest-committed out-edge target whose record was garbage-collected
     /// (its commit ts and id), folded here so the structure test still sees it.
     pub out_gc_min: Option<(Timestamp, TxnId)>,
+    /// Begun as read-only ([`super::TxnCore::begin_read_only`] when its snapshot was
+    /// not safe): it can never write, so it can never be the pivot of a structure,
+    /// and a safe snapshot need not wait for it.
+    pub read_only: bool,
 }
 
 impl TxnRecord {
@@ -68,6 +76,7 @@ impl TxnRecord {
             in_edges: BTreeSet::new(),
             out_edges: BTreeMap::new(),
             out_gc_min: None,
+            read_only: false,
         }
     }
 

@@ -130,6 +130,17 @@ impl KeyRange {
     }
 }
 
+/// A `KeyRange` is itself a range (so it can be passed wherever one is taken).
+impl RangeBounds<Key> for KeyRange {
+    fn start_bound(&self) -> Bound<&Key> {
+        self.start.as_ref()
+    }
+
+    fn end_bound(&self) -> Bound<&Key> {
+        self.end.as_ref()
+    }
+}
+
 impl fmt::Display for KeyRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.start {
@@ -246,6 +257,9 @@ pub enum Error {
     /// The transaction has already committed or rolled back, or never existed.
     #[error("{0} is not active (already committed, rolled back, or unknown)")]
     NotActive(TxnId),
+    /// A write in a transaction begun read-only.
+    #[error("{0} is read-only: it cannot write")]
+    ReadOnly(TxnId),
     /// A scan range whose start lies after its end.
     #[error("invalid key range: start is after end")]
     InvalidRange,

@@ -3,8 +3,12 @@
 //! Commands (`tN:` names a transaction; scripts use `t1`, `t2`, …):
 //! - `import k=v…`: commit the pairs in a transaction of their own.
 //! - `tN: begin`, `tN: commit`, `tN: rollback`.
+//! - `tN: begin readonly`: a read-only transaction ([`TxnManager::begin_read_only`]),
+//!   printed `(safe)` when it runs untracked at a pinned safe snapshot, `(tracked)`
+//!   otherwise. A safe one's reads go to the store alone; its commit releases the pin.
 //! - `tN: get k…`, `tN: put k=v…`, `tN: delete k…`, `tN: scan [START..END]` (END exclusive,
 //!   either side may be empty: `a..`, `"..c"`; no argument scans everything).
+//! - `get-latest k…`: untracked point reads at the watermark ([`TxnManager::get_latest`]).
 //! - `dump`: every stored version. `state`: the SSI graph. `gc`: garbage-collect.
 //!
 //! A conflict is printed as an outcome (`→ aborted: …`); misuse is an error, so a script
@@ -14,12 +18,17 @@ use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 
-use crate::mvcc::{show, CommitOutcome, Conflict, Error, KeyRange, MemStore, TxnId, TxnManager};
+use crate::mvcc::{
+    show, CommitOutcome, Conflict, Error, KeyRange, MemStore, ReadOnlyStart, Timestamp, TxnId,
+    TxnManager,
+};
 
 struct Runner {
     mgr: TxnManager<MemStore>,
     txns: BTreeMap<String, TxnId>,
     names: BTreeMap<TxnId, String>,
+    /// Safe read-only transactions (by pin id): their snapshot.
+    safe: BTreeMap<TxnId, Timestamp>,
 }
 
 type Res = Result<String, Box<dyn StdError>>;
@@ -30,6 +39,7 @@ impl Runner {
             mgr: TxnManager::new(MemStore::new()),
             txns: BTreeMap::new(),
             names: BTreeMap::new(),
+            safe: BTreeMap::new(),
         }
     }
 
@@ -121,6 +131,9 @@ impl Runner {
         for (t, c) in &st.doomed {
             writeln!(out, "{} doomed: {}", self.name(t), self.conflict(c))?;
         }
+        for (t, s) in &st.pins {
+            writeln!(out, "{} pins snapshot {s}", self.name(t))?;
+        }
         Ok(out)
     }
 }
@@ -151,6 +164,15 @@ impl goldenscript::Runner for Runner {
         let mut args = command.consume_args();
         let mut out = String::new();
         match command.name.as_str() {
+            "commit" | "rollback" if self.safe.contains_key(&self.txn(&context.prefix)?) => {
+                let id = self.txn(&context.prefix)?;
+                self.mgr.unpin(id)?;
+                self.safe.remove(&id);
+                writeln!(out, "{} → unpinned", command.name)?;
+            }
+            "put" | "delete" if self.safe.contains_key(&self.txn(&context.prefix)?) => {
+                return Err("a safe read-only transaction has no writes".into());
+            }
             "import" => {
                 let mut t = self.mgr.begin();
                 while let Some((k, v)) = args.next_key() {
@@ -166,15 +188,34 @@ impl goldenscript::Runner for Runner {
                 if self.txns.contains_key(&name) {
                     return Err(format!("{name} already begun").into());
                 }
-                let (id, snapshot) = self.mgr.begin_id()?;
+                let (id, line) = match args.next_pos() {
+                    None => {
+                        let (id, snapshot) = self.mgr.begin_id()?;
+                        (id, format!("begin → snapshot {snapshot}"))
+                    }
+                    Some("readonly") => match self.mgr.begin_read_only()? {
+                        ReadOnlyStart::Safe { pin, snapshot } => {
+                            self.safe.insert(pin, snapshot);
+                            (pin, format!("begin readonly → snapshot {snapshot} (safe)"))
+                        }
+                        ReadOnlyStart::Tracked { id, snapshot } => (
+                            id,
+                            format!("begin readonly → snapshot {snapshot} (tracked)"),
+                        ),
+                    },
+                    Some(other) => return Err(format!("begin takes no {other}").into()),
+                };
                 self.txns.insert(name.clone(), id);
                 self.names.insert(id, name);
-                writeln!(out, "begin → snapshot {snapshot}")?;
+                writeln!(out, "{line}")?;
             }
             "get" => {
                 let id = self.txn(&context.prefix)?;
                 while let Some(k) = args.next_pos() {
-                    let r = self.mgr.get(id, k.as_bytes());
+                    let r = match self.safe.get(&id) {
+                        Some(&at) => self.mgr.get_untracked(k.as_bytes(), at),
+                        None => self.mgr.get(id, k.as_bytes()),
+                    };
                     let line = self.aborted(r, |v| v.map_or("None".to_string(), |v| show(&v)))?;
                     writeln!(out, "get {k} → {line}")?;
                 }
@@ -204,7 +245,10 @@ impl goldenscript::Runner for Runner {
             "scan" => {
                 let id = self.txn(&context.prefix)?;
                 let range = parse_range(args.next_pos())?;
-                let r = self.mgr.scan(id, range.clone());
+                let r = match self.safe.get(&id) {
+                    Some(&at) => self.mgr.scan_untracked(&range, at),
+                    None => self.mgr.scan(id, range.clone()),
+                };
                 let line = self.aborted(r, |rows| {
                     if rows.is_empty() {
                         "(empty)".to_string()
@@ -216,6 +260,16 @@ impl goldenscript::Runner for Runner {
                     }
                 })?;
                 writeln!(out, "scan {range} → {line}")?;
+            }
+            "get-latest" => {
+                while let Some(k) = args.next_pos() {
+                    let v = self.mgr.get_latest(k.as_bytes())?;
+                    writeln!(
+                        out,
+                        "get-latest {k} → {}",
+                        v.map_or("None".to_string(), |v| show(&v))
+                    )?;
+                }
             }
             "commit" => {
                 let id = self.txn(&context.prefix)?;
@@ -273,4 +327,6 @@ scripts!(
     own_writes,
     gc,
     misuse,
+    read_only_safe,
+    read_only_tracked,
 );

@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use crate::mvcc::{
-    CommitOutcome, Conflict, Error, Key, KeyRange, MemStore, ReadStart, Timestamp, TxnId,
-    TxnManager, Value, Version, VersionedStore,
+    CommitOutcome, Conflict, Error, Key, KeyRange, MemStore, ReadOnlyStart, ReadStart, Timestamp,
+    TxnId, TxnManager, Value, Version, VersionedStore,
 };
 
 /// One operation of a transaction program.
@@ -67,6 +67,8 @@ pub struct TxnRun {
     /// Results of the ops executed, in order.
     pub obs: Vec<Obs>,
     pub end: End,
+    /// Ran without SSI tracking ([`RunOpts::read_only`]: safe, or a point read).
+    pub untracked: bool,
 }
 
 /// A run of a schedule.
@@ -120,6 +122,55 @@ pub fn run_with(
     schedule: &[Step],
     split_reads: bool,
 ) -> History {
+    run_opts(
+        mgr,
+        initial,
+        programs,
+        schedule,
+        RunOpts {
+            split_reads,
+            read_only: false,
+        },
+    )
+}
+
+/// How [`run_opts`] runs the programs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOpts {
+    /// Every read in two schedule steps (see [`run_with`]).
+    pub split_reads: bool,
+    /// A program without writes runs as a read-only transaction
+    /// ([`TxnManager::begin_read_only`]: untracked at a pinned safe snapshot, or
+    /// tracked), and a program of one get as an untracked point read at the watermark
+    /// ([`TxnManager::get_latest`], at its op's step; its begin and commit steps do
+    /// nothing) — the paths of `Db::begin_read_only`, `Db::scan` and `Db::get`.
+    /// Not combined with `split_reads` (untracked reads have no record step).
+    pub read_only: bool,
+}
+
+/// How a running program holds the manager.
+#[derive(Debug, Clone, Copy)]
+enum Handle {
+    Txn(TxnId),
+    /// A safe read-only transaction: its pin and snapshot.
+    Safe(TxnId, Timestamp),
+    /// An untracked point read.
+    Point,
+}
+
+/// [`run`] with [`RunOpts`].
+pub fn run_opts(
+    mgr: &TxnManager<MemStore>,
+    initial: &BTreeMap<&str, &str>,
+    programs: &[Vec<Op>],
+    schedule: &[Step],
+    opts: RunOpts,
+) -> History {
+    assert!(
+        !(opts.split_reads && opts.read_only),
+        "untracked reads are not split"
+    );
+    let split_reads = opts.split_reads;
     let initial = kv(initial);
     if !initial.is_empty() {
         let mut t = mgr.begin();
@@ -137,9 +188,10 @@ pub fn run_with(
             ops: ops.clone(),
             obs: Vec::new(),
             end: End::Unfinished,
+            untracked: false,
         })
         .collect();
-    let mut ids: Vec<Option<TxnId>> = vec![None; programs.len()];
+    let mut ids: Vec<Option<Handle>> = vec![None; programs.len()];
     let mut halves: Vec<Option<Half>> = (0..programs.len()).map(|_| None).collect();
     let core = mgr.core();
     for step in schedule {
@@ -154,9 +206,18 @@ pub fn run_with(
         if t.end != End::Unfinished {
             continue; // aborted early: its remaining steps are skipped
         }
-        let Some(id) = ids[i] else {
-            ids[i] = Some(mgr.begin_id().expect("begin").0);
+        let Some(handle) = ids[i] else {
+            let handle = begin(mgr, &t.ops, opts.read_only);
+            t.untracked = !matches!(handle, Handle::Txn(_));
+            ids[i] = Some(handle);
             continue;
+        };
+        let id = match handle {
+            Handle::Txn(id) => id,
+            Handle::Safe(..) | Handle::Point => {
+                untracked_step(mgr, handle, t);
+                continue;
+            }
         };
         let result = if let Some(half) = halves[i].take() {
             match half {
@@ -235,6 +296,44 @@ pub fn run_with(
         txns,
         final_state,
     }
+}
+
+/// Begins a program's transaction as [`RunOpts::read_only`] says.
+fn begin(mgr: &TxnManager<MemStore>, ops: &[Op], read_only: bool) -> Handle {
+    if !read_only || ops.iter().any(Op::is_write) {
+        return Handle::Txn(mgr.begin_id().expect("begin").0);
+    }
+    if matches!(ops, [Op::Get(_)]) {
+        return Handle::Point;
+    }
+    match mgr.begin_read_only().expect("begin read-only") {
+        ReadOnlyStart::Safe { pin, snapshot } => Handle::Safe(pin, snapshot),
+        ReadOnlyStart::Tracked { id, .. } => Handle::Txn(id),
+    }
+}
+
+/// The next step (an op, or the end) of an untracked program: it never aborts.
+fn untracked_step(mgr: &TxnManager<MemStore>, handle: Handle, t: &mut TxnRun) {
+    let Some(op) = t.ops.get(t.obs.len()) else {
+        t.end = match handle {
+            Handle::Safe(pin, at) => {
+                mgr.unpin(pin).expect("unpin");
+                End::Committed(at)
+            }
+            _ => End::Committed(Timestamp::ZERO),
+        };
+        return;
+    };
+    let obs = match (handle, op) {
+        (Handle::Safe(_, at), Op::Get(k)) => Obs::Get(mgr.get_untracked(k, at).expect("get")),
+        (Handle::Safe(_, at), Op::Scan(s, e)) => {
+            let range = KeyRange::new(s.clone()..e.clone()).expect("range");
+            Obs::Scan(mgr.scan_untracked(&range, at).expect("scan"))
+        }
+        (Handle::Point, Op::Get(k)) => Obs::Get(mgr.get_latest(k).expect("get")),
+        (h, op) => unreachable!("{op:?} in an untracked {h:?}"),
+    };
+    t.obs.push(obs);
 }
 
 /// A compact, readable account of a history, for failure reports.
@@ -423,11 +522,13 @@ fn checker_rejects_write_skew_and_accepts_serial() {
                 ops: vec![get("b"), put("a", "0")],
                 obs: vec![Obs::Get(Some(b"1".to_vec())), Obs::Write],
                 end: End::Committed(Timestamp(2)),
+                untracked: false,
             },
             TxnRun {
                 ops: vec![get("a"), put("b", "0")],
                 obs: vec![Obs::Get(Some(b"1".to_vec())), Obs::Write],
                 end: end2,
+                untracked: false,
             },
         ],
         final_state: kv(&BTreeMap::from([("a", "0"), ("b", "0")])),

@@ -181,3 +181,81 @@ fn a_writer_committing_between_store_read_and_record_is_caught() {
         }
     }
 }
+
+/// The two halves of the safe-snapshot rule, step by step on the core (the manager
+/// publishes at once, so it never shows a prepared commit waiting): a read-only
+/// transaction is tracked while a writer whose snapshot predates the watermark is
+/// active, or prepared but not yet published; writers that see the watermark and
+/// read-only commits do not count. The lock-free `safe_read_point` agrees, a tracked
+/// read-only transaction cannot write, and a safe reader's pin holds the GC horizon.
+#[test]
+fn safe_snapshots_wait_for_older_writers_active_or_unpublished() {
+    use crate::mvcc::{Prepared, ReadOnlyStart, TxnCore, TxnId};
+    let core = TxnCore::new(Timestamp(5));
+    let safe = |core: &TxnCore| match core.begin_read_only().unwrap() {
+        ReadOnlyStart::Safe { pin, snapshot } => {
+            assert_eq!(core.safe_read_point().unwrap(), Some(snapshot));
+            core.unpin(pin).unwrap();
+            true
+        }
+        ReadOnlyStart::Tracked { id, .. } => {
+            core.rollback(id).unwrap();
+            false
+        }
+    };
+    let prepare = |core: &TxnCore, id: TxnId| -> Timestamp {
+        match core
+            .prepare_commit(id, |ts, _| Ok::<Timestamp, StoreError>(ts))
+            .unwrap()
+        {
+            Prepared::Committed { ts, .. } => ts,
+            p => panic!("{p:?}"),
+        }
+    };
+    assert!(safe(&core), "nothing active");
+    // Writers whose snapshot is the watermark, active or prepared, and a read-only
+    // commit (it takes a ts and publishes nothing): all see @5, which stays safe.
+    let (a, _) = core.begin().unwrap();
+    let (b, _) = core.begin().unwrap();
+    let (r, _) = core.begin().unwrap();
+    core.put(a, b"a".to_vec(), b"1".to_vec()).unwrap();
+    core.put(b, b"b".to_vec(), b"1".to_vec()).unwrap();
+    assert!(safe(&core));
+    let ts_a = prepare(&core, a);
+    assert!(safe(&core), "a prepared writer that saw @5");
+    prepare(&core, r);
+    assert!(safe(&core));
+    // @ts_a published: b (active, snapshot @5) predates the new watermark.
+    core.publish(ts_a);
+    assert_eq!(core.safe_read_point().unwrap(), None);
+    assert!(!safe(&core), "an active writer predates the watermark");
+    // b prepared but not published: still there, above the watermark.
+    let ts_b = prepare(&core, b);
+    assert_eq!(core.safe_read_point().unwrap(), None);
+    assert!(!safe(&core), "a prepared writer predates the watermark");
+    // A tracked read-only transaction cannot write; once b is visible, the older
+    // tracked reader does not make the watermark unsafe (it can never be a pivot).
+    let ReadOnlyStart::Tracked { id: ro, .. } = core.begin_read_only().unwrap() else {
+        panic!("tracked expected");
+    };
+    assert!(matches!(
+        core.put(ro, b"x".to_vec(), b"1".to_vec()),
+        Err(Error::ReadOnly(_))
+    ));
+    core.publish(ts_b);
+    assert_eq!(core.safe_read_point().unwrap(), Some(ts_b));
+    // A pin holds the GC horizon at its snapshot even after the tracked reader ends.
+    let ReadOnlyStart::Safe { pin, snapshot } = core.begin_read_only().unwrap() else {
+        panic!("safe expected");
+    };
+    core.rollback(ro).unwrap();
+    let (w, _) = core.begin().unwrap();
+    core.put(w, b"w".to_vec(), b"1".to_vec()).unwrap();
+    let ts_w = prepare(&core, w);
+    core.publish(ts_w);
+    assert_eq!(core.gc_horizon().unwrap(), snapshot);
+    core.unpin(pin).unwrap();
+    assert_eq!(core.gc_horizon().unwrap(), ts_w);
+    assert!(matches!(core.unpin(pin), Err(Error::NotActive(_))));
+    core.verify_invariants().unwrap();
+}

@@ -1,0 +1,157 @@
+//! Reads: a [`ReadView`] is every source a read consults — the active memtable, the
+//! frozen ones, the table set — captured in one step under the store's state lock, so
+//! no flush or compaction can show a read half of its change.
+//!
+//! ## What a view guarantees
+//! - Every commit applied before the capture is in it: `apply` inserts into the active
+//!   memtable under the same lock; freezing moves a memtable to the frozen list, and a
+//!   flush installs its table and drops the frozen memtable in one step.
+//! - It stays readable for as long as it is held: memtables only grow (at timestamps
+//!   above any snapshot a reader already has), the [`Version`] is immutable, and its
+//!   tables keep their files open (a compaction deletes an input's directory entry;
+//!   the open handle still reads it, on Linux and in `sim-fs` alike).
+//! - Versions a read at `at` needs are in it if `at ≥` [`ReadView::gc_floor`]: each
+//!   compaction keeps, per key, everything above its horizon and the newest version at
+//!   or below it. A transaction's snapshot (or a pin) is never below a later
+//!   compaction's horizon, nor below an earlier one's (horizons are at most the
+//!   watermark when taken, and snapshots are the watermark); a read point taken
+//!   *without* registering can be, if a compaction started after it was taken — the
+//!   floor is how such a read notices (`crate::Db::get`).
+
+use std::sync::{Arc, Mutex};
+
+use super::error::Result;
+use super::memtable::Memtable;
+use super::store::{lock, State};
+use super::version::Version;
+use crate::mvcc::{Key, KeyRange, Timestamp, Value, Version as MvccVersion};
+
+/// The sources of a read, captured atomically ([`super::LsmStore::read_view`]).
+pub struct ReadView {
+    mem: Arc<Mutex<Memtable>>,
+    /// Newest first.
+    imms: Vec<Arc<Mutex<Memtable>>>,
+    version: Arc<Version>,
+    gc_floor: Timestamp,
+}
+
+impl std::fmt::Debug for ReadView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadView")
+            .field("imms", &self.imms.len())
+            .field("gc_floor", &self.gc_floor)
+            .finish()
+    }
+}
+
+impl ReadView {
+    /// Captures the sources of `st` (under its lock).
+    pub(crate) fn capture(st: &State) -> ReadView {
+        ReadView {
+            mem: st.mem.clone(),
+            imms: st.imms.iter().rev().map(|i| i.mem.clone()).collect(),
+            version: st.version.clone(),
+            gc_floor: st.gc_floor,
+        }
+    }
+
+    /// The highest horizon any compaction whose output this view may hold collected
+    /// garbage at. A read at `at ≥` it returns exactly what the snapshot `at` holds; a
+    /// read below it may miss a version (the newest at or below `at`, if a newer one
+    /// at or below the floor shadowed it).
+    pub fn gc_floor(&self) -> Timestamp {
+        self.gc_floor
+    }
+
+    /// The newest version of `key` with ts ≤ `at` (a value or a tombstone). Sources are
+    /// searched newest first and the first hit wins (see [`super::store`]).
+    pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<MvccVersion>> {
+        // One hash for every filter the read consults (memtables' and tables').
+        let hash = super::bloom::hash(key);
+        if let Some(v) = lock(&self.mem).get_hashed(key, hash, at) {
+            return Ok(Some(v));
+        }
+        for imm in &self.imms {
+            if let Some(v) = lock(imm).get_hashed(key, hash, at) {
+                return Ok(Some(v));
+            }
+        }
+        for t in &self.version.levels[0] {
+            if let Some(v) = t.get_hashed(key, hash, at).await? {
+                return Ok(Some(v));
+            }
+        }
+        for level in 1..self.version.levels.len() {
+            if let Some(t) = self.version.table_for(level, key) {
+                if let Some(v) = t.get_hashed(key, hash, at).await? {
+                    return Ok(Some(v));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The live rows of `range` as of `at`, in key order.
+    pub async fn scan(&self, range: &KeyRange, at: Timestamp) -> Result<Vec<(Key, Value)>> {
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sources: Vec<Vec<(Key, MvccVersion)>> = Vec::new();
+        sources.push(lock(&self.mem).scan(range, at));
+        for imm in &self.imms {
+            sources.push(lock(imm).scan(range, at));
+        }
+        for level in &self.version.levels {
+            for t in level.iter().filter(|t| t.meta().overlaps_range(range)) {
+                sources.push(t.scan(range, at).await?);
+            }
+        }
+        Ok(merge_newest(sources))
+    }
+}
+
+/// Merges per-source scan results (each in key order, one version per key) into the
+/// live rows: per key the version with the highest ts (the first source on a tie),
+/// tombstones dropped. A k-way merge that moves rows, never clones them: sources are
+/// few (memtables, level-0 tables, one or two tables per level).
+fn merge_newest(mut sources: Vec<Vec<(Key, MvccVersion)>>) -> Vec<(Key, Value)> {
+    sources.retain(|s| !s.is_empty());
+    let mut pos = vec![0usize; sources.len()];
+    let mut out: Vec<(Key, Value)> = Vec::new();
+    loop {
+        // The smallest key among the heads, and the source with its newest version.
+        let mut best: Option<(usize, &(Key, MvccVersion))> = None;
+        for (i, s) in sources.iter().enumerate() {
+            let Some(head) = s.get(pos[i]) else {
+                continue;
+            };
+            let better = match best {
+                None => true,
+                Some((_, b)) => head.0 < b.0 || (head.0 == b.0 && head.1.ts > b.1.ts),
+            };
+            if better {
+                best = Some((i, head));
+            }
+        }
+        let Some((b, _)) = best else {
+            return out;
+        };
+        let empty = (
+            Key::new(),
+            MvccVersion {
+                ts: Timestamp::ZERO,
+                value: None,
+            },
+        );
+        let (key, version) = std::mem::replace(&mut sources[b][pos[b]], empty);
+        pos[b] += 1;
+        for (i, s) in sources.iter().enumerate() {
+            if s.get(pos[i]).is_some_and(|(k, _)| *k == key) {
+                pos[i] += 1;
+            }
+        }
+        if let Some(v) = version.value {
+            out.push((key, v));
+        }
+    }
+}
