@@ -328,6 +328,17 @@ impl Block {
         })
     }
 
+    /// The position of the first version of a key after `key` (`len()` if none).
+    pub fn seek_past(&self, key: &[u8]) -> usize {
+        // (key, ZERO) is the last place a version of `key` can sort; no commit has ts 0,
+        // but step over one if a table ever held it.
+        let mut p = self.seek(key, Timestamp::ZERO);
+        while p < self.rows.len() && self.key_of(&self.rows[p]) == key {
+            p += 1;
+        }
+        p
+    }
+
     /// The newest version of `key` with ts ≤ `at`, if the block holds one.
     pub fn find(&self, key: &[u8], at: Timestamp) -> Option<EntryRef<'_>> {
         let i = self.seek(key, at);
