@@ -71,7 +71,7 @@ impl Table {
             }
             Bound::Unbounded => 0,
         };
-        for i in first..index.len() {
+        for (i, row) in index.iter().enumerate().skip(first) {
             let block = self.block(i).await?;
             // Rows before the start: the first block's below an included start; every
             // block's of an excluded start key (its versions may span blocks).
@@ -80,7 +80,7 @@ impl Table {
                 Bound::Excluded(s) => block.seek_past(s),
                 _ => 0,
             };
-            let past_end = range.beyond_end(&index[i].last_key);
+            let past_end = range.beyond_end(&row.last_key);
             let to = match &range.end {
                 Bound::Included(e) if past_end => block.seek_past(e),
                 Bound::Excluded(e) if past_end => block.seek(e, Timestamp::MAX),
@@ -224,11 +224,14 @@ pub fn merge(mut sources: Vec<Source>) -> Rows {
         // The smallest key among the heads, and the source with its newest version.
         let mut best: Option<EntryRef<'_>> = None;
         for h in heads.iter().flatten() {
-            let better = best.is_none_or(|b| match cmp_keys(h.key, b.key) {
-                std::cmp::Ordering::Less => true,
-                std::cmp::Ordering::Equal => h.ts > b.ts,
-                std::cmp::Ordering::Greater => false,
-            });
+            let better = match best {
+                None => true,
+                Some(b) => match cmp_keys(h.key, b.key) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Equal => h.ts > b.ts,
+                    std::cmp::Ordering::Greater => false,
+                },
+            };
             if better {
                 best = Some(*h);
             }
