@@ -48,5 +48,5 @@ pub mod raft;
 pub mod replicated;
 
 pub use db::{Db, DbStats, Error, ReadStats, ReadTxn, Result, Txn};
-pub use lsm::Options;
+pub use lsm::{Options, Rows};
 pub use mvcc::{CommitOutcome, Conflict, Key, Timestamp, TxnId, Value};

@@ -133,9 +133,9 @@ pub fn mode(kind: EngineKind) -> Mode {
         EngineKind::Seedbank => Mode {
             durability: "WAL fdatasync before commit returns (group commit)",
             api: "writes: Db::begin, Txn::get/put, commit (SSI); reads: Db::get (untracked \
-                  point read) and Db::scan (read-only, untracked at a safe snapshot, else \
-                  tracked); async API entered with Runtime::block_on from each worker \
-                  thread (2 runtime workers)",
+                  point read) and Db::scan_rows (read-only, untracked at a safe snapshot, \
+                  else tracked; rows in one buffer); async API entered with \
+                  Runtime::block_on from each worker thread (2 runtime workers)",
             note: None,
         },
         EngineKind::Fjall => Mode {

@@ -3,8 +3,10 @@
 //! Writes are serializable transactions (`Db::begin`, `Txn::get`/`put`, `commit`).
 //! Reads use the API an application reads with when it does not write: `Db::get` (a
 //! point read at the newest acknowledged state, registered nowhere: one key cannot
-//! close a cycle) and `Db::scan` (a read-only transaction of one scan, untracked at a
-//! safe snapshot, else tracked and retried on the rare Fekete abort). See
+//! close a cycle) and `Db::scan_rows` (a read-only transaction of one scan, untracked
+//! at a safe snapshot, else tracked and retried on the rare Fekete abort; its rows come
+//! back in one buffer, as the peers' iterators lend theirs, rather than as two `Vec`s
+//! a row). See
 //! `engine::mvcc::readonly` for why both are serializable.
 //!
 //! The engine is asynchronous; the workloads' worker threads enter it with
@@ -112,7 +114,10 @@ impl Engine for Seedbank {
         // Tracked (a writer predates the snapshot), the scan can be the reader caught
         // in Fekete's anomaly: retried like a conflicting write.
         retry(NAME, "scan", || {
-            match self.rt.block_on(self.db.scan(start.to_vec()..end.to_vec())) {
+            match self
+                .rt
+                .block_on(self.db.scan_rows(start.to_vec()..end.to_vec()))
+            {
                 Ok(r) => {
                     rows = r.len();
                     Ok(Attempt::Committed)

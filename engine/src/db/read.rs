@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Db, Error, Inner, Result, State, Txn};
-use crate::lsm::ReadView;
+use crate::lsm::{ReadView, Rows};
 use crate::mvcc::{Key, KeyRange, Prepared, ReadOnlyStart, StoreError, Timestamp, TxnId, Value};
 
 #[cfg(test)]
@@ -156,6 +156,13 @@ impl Db {
     /// transaction that may still write predates it), else tracked and committed. Only
     /// then can it fail with [`Error::Aborted`] (Fekete's read-only anomaly): retry.
     pub async fn scan(&self, range: impl RangeBounds<Key>) -> Result<Vec<(Key, Value)>> {
+        Ok(self.scan_rows(range).await?.into_pairs())
+    }
+
+    /// [`Db::scan`] into one buffer ([`Rows`]: keys and values back to back), two
+    /// allocations however many rows — for callers that iterate the rows rather than
+    /// keep them.
+    pub async fn scan_rows(&self, range: impl RangeBounds<Key>) -> Result<Rows> {
         self.inner.check_closed()?;
         let range = KeyRange::new(range)?;
         let safe = self.inner.core.safe_read_point()?;
@@ -163,19 +170,15 @@ impl Db {
         self.scan_from(range, safe).await
     }
 
-    /// [`Db::scan`] from a safe read point already taken, if any.
-    pub(crate) async fn scan_from(
-        &self,
-        range: KeyRange,
-        safe: Option<Timestamp>,
-    ) -> Result<Vec<(Key, Value)>> {
+    /// [`Db::scan_rows`] from a safe read point already taken, if any.
+    pub(crate) async fn scan_from(&self, range: KeyRange, safe: Option<Timestamp>) -> Result<Rows> {
         if range.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Rows::default());
         }
         if let Some(at) = safe {
             let view = self.inner.lsm.read_view()?;
             if view.gc_floor() <= at {
-                return Ok(view.scan(&range, at).await?);
+                return Ok(view.scan_rows(&range, at).await?);
             }
             self.inner.reads.repinned.fetch_add(1, Ordering::Relaxed);
         }
@@ -308,13 +311,23 @@ impl ReadTxn {
 
     /// The live rows of `range` (`a..b`, `a..`, `..`) in the snapshot, in key order.
     pub async fn scan(&self, range: impl RangeBounds<Key>) -> Result<Vec<(Key, Value)>> {
-        self.scan_range(KeyRange::new(range)?).await
-    }
-
-    async fn scan_range(&self, range: KeyRange) -> Result<Vec<(Key, Value)>> {
+        let range = KeyRange::new(range)?;
         match (&self.mode, self.safe_snapshot()?) {
             (Mode::Tracked(t), _) => t.scan(range).await,
             (_, Some(at)) => Ok(self.db.pinned_view(at)?.scan(&range, at).await?),
+            (_, None) => unreachable!("safe_snapshot returns a snapshot unless tracked"),
+        }
+    }
+
+    /// [`ReadTxn::scan`] into one buffer ([`Rows`]).
+    pub async fn scan_rows(&self, range: impl RangeBounds<Key>) -> Result<Rows> {
+        self.scan_range(KeyRange::new(range)?).await
+    }
+
+    async fn scan_range(&self, range: KeyRange) -> Result<Rows> {
+        match (&self.mode, self.safe_snapshot()?) {
+            (Mode::Tracked(t), _) => Ok(t.scan(range).await?.into_iter().collect()),
+            (_, Some(at)) => Ok(self.db.pinned_view(at)?.scan_rows(&range, at).await?),
             (_, None) => unreachable!("safe_snapshot returns a snapshot unless tracked"),
         }
     }

@@ -142,12 +142,9 @@ pub fn decode_block(data: &[u8]) -> Result<Vec<Entry>, String> {
 }
 
 /// One version of a decoded [`Block`]: where its key and value lie in the block's
-/// buffer, and the first 8 bytes of its key *after the prefix all keys of the block
-/// share* ([`key_prefix`]), so most comparisons of a binary search need not touch the
-/// buffer — even for keys whose first 8 bytes are all alike. 32 bytes a version.
+/// buffer. 24 bytes a version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Row {
-    prefix: u64,
     ts: Timestamp,
     key_off: u32,
     key_len: u32,
@@ -167,6 +164,11 @@ const TOMBSTONE_LEN: u32 = u32::MAX;
 pub struct Block {
     data: Vec<u8>,
     rows: Vec<Row>,
+    /// Per row, the first 8 bytes of its key *after the `shared` prefix*
+    /// ([`key_prefix`]), in one array of their own: a binary search compares these
+    /// (a few cache lines for a whole block) and reads a row's key only on a tie — even
+    /// for keys whose first 8 bytes are all alike.
+    prefixes: Vec<u64>,
     /// How many leading bytes every key of the block shares (those of the first key).
     shared: usize,
 }
@@ -241,7 +243,6 @@ impl Block {
             }
             let too_big = || "data block over 4 GiB".to_string();
             rows.push(Row {
-                prefix: 0, // set below, once the shared prefix is known
                 ts,
                 key_off: u32::try_from(key_off).map_err(|_| too_big())?,
                 key_len: u32::try_from(key_len).map_err(|_| too_big())?,
@@ -263,15 +264,18 @@ impl Block {
         let key = |r: &Row| &buf[r.key_off as usize..(r.key_off + r.key_len) as usize];
         let (first, last) = (key(&rows[0]), key(&rows[rows.len() - 1]));
         let shared = first.iter().zip(last).take_while(|(a, b)| a == b).count();
-        for r in &mut rows {
-            r.prefix =
-                key_prefix(&buf[r.key_off as usize + shared..(r.key_off + r.key_len) as usize]);
-        }
+        let prefixes = rows
+            .iter()
+            .map(|r| {
+                key_prefix(&buf[r.key_off as usize + shared..(r.key_off + r.key_len) as usize])
+            })
+            .collect();
         // No shrink_to_fit: it would copy the block once more on every cache miss; the
         // slack (the 21-byte entry headers) is charged to the cache with the rest.
         Ok(Block {
             data: buf,
             rows,
+            prefixes,
             shared,
         })
     }
@@ -288,7 +292,9 @@ impl Block {
 
     /// Heap bytes this block holds (what the cache charges for it).
     pub fn heap_bytes(&self) -> usize {
-        self.data.capacity() + self.rows.capacity() * std::mem::size_of::<Row>()
+        self.data.capacity()
+            + self.rows.capacity() * std::mem::size_of::<Row>()
+            + self.prefixes.capacity() * std::mem::size_of::<u64>()
     }
 
     fn key_of(&self, r: &Row) -> &[u8] {
@@ -319,13 +325,35 @@ impl Block {
             return self.rows.len();
         };
         let p = key_prefix(rest);
-        self.rows.partition_point(|r| match r.prefix.cmp(&p) {
-            Ordering::Equal => {
-                let row_rest = &self.key_of(r)[self.shared..];
-                cmp_internal(row_rest, r.ts, rest, at) == Ordering::Less
+        let (mut lo, mut hi) = (0, self.prefixes.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let before = match self.prefixes[mid].cmp(&p) {
+                Ordering::Equal => {
+                    let r = &self.rows[mid];
+                    let row_rest = &self.key_of(r)[self.shared..];
+                    cmp_internal(row_rest, r.ts, rest, at) == Ordering::Less
+                }
+                o => o == Ordering::Less,
+            };
+            if before {
+                lo = mid + 1;
+            } else {
+                hi = mid;
             }
-            o => o == Ordering::Less,
-        })
+        }
+        lo
+    }
+
+    /// The position of the first version of a key after `key` (`len()` if none).
+    pub fn seek_past(&self, key: &[u8]) -> usize {
+        // (key, ZERO) is the last place a version of `key` can sort; no commit has ts 0,
+        // but step over one if a table ever held it.
+        let mut p = self.seek(key, Timestamp::ZERO);
+        while p < self.rows.len() && self.key_of(&self.rows[p]) == key {
+            p += 1;
+        }
+        p
     }
 
     /// The newest version of `key` with ts ≤ `at`, if the block holds one.

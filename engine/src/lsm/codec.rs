@@ -29,27 +29,7 @@ pub fn cmp_internal(a_key: &[u8], a_ts: Timestamp, b_key: &[u8], b_ts: Timestamp
     cmp_keys(a_key, b_key).then(b_ts.cmp(&a_ts))
 }
 
-/// The byte-wise order of keys (exactly `[u8]::cmp`), eight bytes at a time as
-/// big-endian words: short keys (the benchmark's are 16 bytes) compare in a few
-/// instructions instead of a call to `memcmp`, which was a quarter of a point read.
-#[inline]
-pub fn cmp_keys(a: &[u8], b: &[u8]) -> Ordering {
-    let n = a.len().min(b.len());
-    let (mut x8, mut y8) = (a[..n].chunks_exact(8), b[..n].chunks_exact(8));
-    for (x, y) in (&mut x8).zip(&mut y8) {
-        let x = u64::from_be_bytes(x.try_into().expect("8 bytes"));
-        let y = u64::from_be_bytes(y.try_into().expect("8 bytes"));
-        if x != y {
-            return x.cmp(&y);
-        }
-    }
-    for (x, y) in x8.remainder().iter().zip(y8.remainder()) {
-        if x != y {
-            return x.cmp(y);
-        }
-    }
-    a.len().cmp(&b.len())
-}
+pub use crate::mvcc::cmp_keys;
 
 /// Appends `v` as little-endian bytes.
 pub fn put_u32(out: &mut Vec<u8>, v: u32) {

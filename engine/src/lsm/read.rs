@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use super::error::Result;
 use super::memtable::Memtable;
+use super::scan::{merge, Rows, Source};
 use super::store::{lock, State};
 use super::version::Version;
 use crate::mvcc::{Key, KeyRange, Timestamp, Value, Version as MvccVersion};
@@ -93,65 +94,24 @@ impl ReadView {
 
     /// The live rows of `range` as of `at`, in key order.
     pub async fn scan(&self, range: &KeyRange, at: Timestamp) -> Result<Vec<(Key, Value)>> {
+        Ok(self.scan_rows(range, at).await?.into_pairs())
+    }
+
+    /// [`ReadView::scan`] into one buffer ([`Rows`]).
+    pub async fn scan_rows(&self, range: &KeyRange, at: Timestamp) -> Result<Rows> {
         if range.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Rows::default());
         }
-        let mut sources: Vec<Vec<(Key, MvccVersion)>> = Vec::new();
-        sources.push(lock(&self.mem).scan(range, at));
+        let mut sources: Vec<Source> = Vec::new();
+        sources.push(Source::Owned(lock(&self.mem).scan(range, at)));
         for imm in &self.imms {
-            sources.push(lock(imm).scan(range, at));
+            sources.push(Source::Owned(lock(imm).scan(range, at)));
         }
         for level in &self.version.levels {
             for t in level.iter().filter(|t| t.meta().overlaps_range(range)) {
-                sources.push(t.scan(range, at).await?);
+                sources.push(Source::Table(t.scan_rows(range, at).await?));
             }
         }
-        Ok(merge_newest(sources))
-    }
-}
-
-/// Merges per-source scan results (each in key order, one version per key) into the
-/// live rows: per key the version with the highest ts (the first source on a tie),
-/// tombstones dropped. A k-way merge that moves rows, never clones them: sources are
-/// few (memtables, level-0 tables, one or two tables per level).
-fn merge_newest(mut sources: Vec<Vec<(Key, MvccVersion)>>) -> Vec<(Key, Value)> {
-    sources.retain(|s| !s.is_empty());
-    let mut pos = vec![0usize; sources.len()];
-    let mut out: Vec<(Key, Value)> = Vec::new();
-    loop {
-        // The smallest key among the heads, and the source with its newest version.
-        let mut best: Option<(usize, &(Key, MvccVersion))> = None;
-        for (i, s) in sources.iter().enumerate() {
-            let Some(head) = s.get(pos[i]) else {
-                continue;
-            };
-            let better = match best {
-                None => true,
-                Some((_, b)) => head.0 < b.0 || (head.0 == b.0 && head.1.ts > b.1.ts),
-            };
-            if better {
-                best = Some((i, head));
-            }
-        }
-        let Some((b, _)) = best else {
-            return out;
-        };
-        let empty = (
-            Key::new(),
-            MvccVersion {
-                ts: Timestamp::ZERO,
-                value: None,
-            },
-        );
-        let (key, version) = std::mem::replace(&mut sources[b][pos[b]], empty);
-        pos[b] += 1;
-        for (i, s) in sources.iter().enumerate() {
-            if s.get(pos[i]).is_some_and(|(k, _)| *k == key) {
-                pos[i] += 1;
-            }
-        }
-        if let Some(v) = version.value {
-            out.push((key, v));
-        }
+        Ok(merge(sources))
     }
 }

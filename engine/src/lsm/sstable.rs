@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
-use super::block::{key_prefix, past_common, Block, BlockBuilder, EntryRef, Index, IndexEntry};
+use super::block::{key_prefix, past_common, Block, BlockBuilder, Index, IndexEntry};
 use super::bloom::Bloom;
 use super::cache::BlockCache;
 use super::codec::{put_u32, put_u64, seal_crc, verify_crc, Cursor, Entry};
@@ -364,6 +364,11 @@ impl Table {
         &self.meta
     }
 
+    /// The rows of the block index (for scans).
+    pub(super) fn index_blocks(&self) -> &[IndexEntry] {
+        &self.index.blocks
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -376,7 +381,7 @@ impl Table {
 
     /// [`Index::find`] by the prefixes: the first block that can hold `(key, at)` or a
     /// later internal key.
-    fn find_block(&self, key: &[u8], at: Timestamp) -> Option<usize> {
+    pub(super) fn find_block(&self, key: &[u8], at: Timestamp) -> Option<usize> {
         let blocks = &self.index.blocks;
         let found = match past_common(key, &blocks[0].last_key[..self.shared]) {
             None => Some(0),
@@ -414,7 +419,7 @@ impl Table {
     }
 
     /// Block `i`, from the cache or else read from disk, verified, decoded and cached.
-    async fn block(&self, i: usize) -> Result<Arc<Block>> {
+    pub(super) async fn block(&self, i: usize) -> Result<Arc<Block>> {
         let n = u32::try_from(i).expect("block index under 2^32");
         if let Some(b) = self.cache.get(self.meta.number, n) {
             return Ok(b);
@@ -481,63 +486,6 @@ impl Table {
             ts: e.ts,
             value: e.value.map(<[u8]>::to_vec),
         }))
-    }
-
-    /// Per key in `range`, the newest version with ts ≤ `at` (tombstones included).
-    pub async fn scan(&self, range: &KeyRange, at: Timestamp) -> Result<Vec<(Key, Version)>> {
-        let mut out: Vec<(Key, Version)> = Vec::new();
-        if range.is_empty() || !self.meta.overlaps_range(range) {
-            return Ok(out);
-        }
-        let (first, start_key) = match &range.start {
-            Bound::Included(s) | Bound::Excluded(s) => (
-                self.index
-                    .find(s, Timestamp::MAX)
-                    .unwrap_or(self.index.blocks.len()),
-                Some(s.as_slice()),
-            ),
-            Bound::Unbounded => (0, None),
-        };
-        let beyond_end = |k: &[u8]| match &range.end {
-            Bound::Included(end) => k > end.as_slice(),
-            Bound::Excluded(end) => k >= end.as_slice(),
-            Bound::Unbounded => false,
-        };
-        for i in first..self.index.blocks.len() {
-            let block = self.block(i).await?;
-            let from = match start_key {
-                Some(s) if i == first => block.seek(s, Timestamp::MAX),
-                _ => 0,
-            };
-            for e in block.iter_from(from) {
-                if beyond_end(e.key) {
-                    return Ok(out);
-                }
-                if !range.contains(e.key)
-                    || e.ts > at
-                    || out.last().is_some_and(|(k, _)| k.as_slice() == e.key)
-                {
-                    continue;
-                }
-                let EntryRef { key, ts, value } = e;
-                out.push((
-                    key.to_vec(),
-                    Version {
-                        ts,
-                        value: value.map(<[u8]>::to_vec),
-                    },
-                ));
-            }
-            let past_end = match &range.end {
-                Bound::Included(end) => self.index.blocks[i].last_key > *end,
-                Bound::Excluded(end) => self.index.blocks[i].last_key >= *end,
-                Bound::Unbounded => false,
-            };
-            if past_end {
-                break;
-            }
-        }
-        Ok(out)
     }
 
     /// Every entry in internal order (for compaction): the data region in one read,

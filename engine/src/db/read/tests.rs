@@ -68,6 +68,11 @@ fn point_reads_and_scans_register_nothing_and_see_every_acknowledged_commit() {
             db.scan(..).await.unwrap(),
             rows(&[("a", "v29"), ("c", "3")])
         );
+        let packed = db.scan_rows(b"a".to_vec()..).await.unwrap();
+        assert_eq!(
+            packed.iter().collect::<Vec<_>>(),
+            [(&b"a"[..], &b"v29"[..]), (b"c", b"3")]
+        );
         assert_eq!(db.scan(b"b".to_vec()..b"b".to_vec()).await.unwrap(), vec![]);
         assert_eq!(
             db.scan(b"c".to_vec()..b"a".to_vec()).await,
@@ -108,7 +113,10 @@ fn a_read_point_a_compaction_overtook_pins_and_reads_again() {
         assert_eq!(db.stats().reads.repinned, 1);
         let all = crate::mvcc::KeyRange::all();
         assert_eq!(
-            db.scan_from(all.clone(), safe_at).await.unwrap(),
+            db.scan_from(all.clone(), safe_at)
+                .await
+                .unwrap()
+                .into_pairs(),
             rows(&[("k", "v2"), ("other", "x")])
         );
         assert_eq!(db.stats().reads.repinned, 2);
@@ -154,6 +162,7 @@ fn a_safe_read_only_snapshot_holds_gc_back_until_it_ends() {
         assert!(before.flushes > 3 && before.compactions > 0, "{before:?}");
         let old = r.scan(..).await.unwrap();
         assert_eq!(old.len(), 20);
+        assert_eq!(r.scan_rows(..).await.unwrap().into_pairs(), old);
         assert!(old.iter().all(|(_, v)| v == b"old"), "{old:?}");
         assert_eq!(r.get(b"k03").await.unwrap(), Some(b"old".to_vec()));
         r.commit().await.unwrap();
@@ -390,6 +399,7 @@ async fn race(dir: std::path::PathBuf, seed: u64) -> (crate::ReadStats, u64) {
                     pause(next(100)).await;
                     db.scan_from(crate::mvcc::KeyRange::new(range).unwrap(), safe)
                         .await
+                        .map(crate::Rows::into_pairs)
                 } else {
                     db.scan(range).await
                 };

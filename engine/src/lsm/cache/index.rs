@@ -24,11 +24,16 @@ impl Index {
         self.len == 0
     }
 
+    /// A fixed multiplicative (Fibonacci) hash of `key`: the index takes its top
+    /// bits, the cache's shard choice bits from its middle.
+    pub(super) fn mix(key: CacheKey) -> u64 {
+        (key.0 ^ u64::from(key.1).rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
     /// The home slot of `key` in a table of `n` (a power of two) slots.
     fn home(key: CacheKey, n: usize) -> usize {
-        let mixed = (key.0 ^ u64::from(key.1).rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         // The high bits of a Fibonacci hash are the well-mixed ones.
-        (mixed >> (64 - n.trailing_zeros().max(1))) as usize & (n - 1)
+        (Self::mix(key) >> (64 - n.trailing_zeros().max(1))) as usize & (n - 1)
     }
 
     pub(super) fn find(&self, key: CacheKey) -> Option<usize> {

@@ -71,6 +71,24 @@ async fn check_table_against(t: &Table, m: &Memtable) -> Result<(), LsmError> {
         ))
         .unwrap(),
         KeyRange::new(b"x".to_vec()..).unwrap(),
+        // Bounds on keys that exist, with several versions (which may span blocks):
+        // excluded and included, at either end, and a range of one key.
+        KeyRange::new((
+            std::ops::Bound::Excluded(b"key0011".to_vec()),
+            std::ops::Bound::Excluded(b"key0071".to_vec()),
+        ))
+        .unwrap(),
+        KeyRange::new((
+            std::ops::Bound::Included(b"key0005".to_vec()),
+            std::ops::Bound::Included(b"key0005".to_vec()),
+        ))
+        .unwrap(),
+        KeyRange::new((
+            std::ops::Bound::Excluded(b"key0104".to_vec()),
+            std::ops::Bound::Unbounded,
+        ))
+        .unwrap(),
+        KeyRange::new(..b"key0041".to_vec()).unwrap(),
     ];
     for r in &ranges {
         for at in [0, 12, u64::MAX] {
