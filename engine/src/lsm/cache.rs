@@ -162,6 +162,27 @@ impl BlockCache {
         block.heap_bytes() + ENTRY_OVERHEAD
     }
 
+    /// `f` of block `index` of table `table`, if cached (marks it recently used): a
+    /// point read's search, under the shard's lock, without taking a reference.
+    pub fn with<R>(&self, table: u64, index: u32, f: impl FnOnce(&Block) -> R) -> Option<R> {
+        let mut g = self.lock((table, index));
+        let inner = &mut *g;
+        match inner.index.find((table, index)) {
+            Some(at) => {
+                inner.stats.hits += 1;
+                let hand = &mut inner.clock[at];
+                if !hand.referenced {
+                    hand.referenced = true;
+                }
+                hand.entry.as_ref().map(|(_, b)| f(b))
+            }
+            None => {
+                inner.stats.misses += 1;
+                None
+            }
+        }
+    }
+
     /// Block `index` of table `table`, if cached (marks it recently used).
     pub fn get(&self, table: u64, index: u32) -> Option<Arc<Block>> {
         let mut g = self.lock((table, index));

@@ -424,6 +424,12 @@ impl Table {
         if let Some(b) = self.cache.get(self.meta.number, n) {
             return Ok(b);
         }
+        self.load_block(i).await
+    }
+
+    /// Block `i` read from disk, verified, decoded and cached (the cache missed).
+    async fn load_block(&self, i: usize) -> Result<Arc<Block>> {
+        let n = u32::try_from(i).expect("block index under 2^32");
         let h = &self.index.blocks[i];
         let mut buf = vec![0u8; h.len as usize];
         read_exact(&self.file, &self.path, &mut buf, h.offset).await?;
@@ -481,11 +487,18 @@ impl Table {
         let Some(i) = self.find_block(key, at) else {
             return Ok(None);
         };
-        let block = self.block(i).await?;
-        Ok(block.find(key, at).map(|e| Version {
-            ts: e.ts,
-            value: e.value.map(<[u8]>::to_vec),
-        }))
+        let found = |block: &Block| {
+            block.find(key, at).map(|e| Version {
+                ts: e.ts,
+                value: e.value.map(<[u8]>::to_vec),
+            })
+        };
+        // A hit searches the block in place: no reference count to raise and drop.
+        let n = u32::try_from(i).expect("block index under 2^32");
+        if let Some(v) = self.cache.with(self.meta.number, n, found) {
+            return Ok(v);
+        }
+        Ok(found(&*self.load_block(i).await?))
     }
 
     /// Every entry in internal order (for compaction): the data region in one read,
