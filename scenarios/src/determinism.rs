@@ -5,7 +5,6 @@
 
 use std::process::ExitCode;
 
-
 #[cfg(madsim)]
 pub fn main(scenario: &str, seed: u64) -> ExitCode {
     use sim_runtime::sim::{check_determinism, Determinism};

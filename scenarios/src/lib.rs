@@ -24,5 +24,5 @@ pub mod demo_crash;
 pub mod demo_write_skew;
 pub mod determinism;
 pub mod runner;
-pub mod workload;
 pub mod shell;
+pub mod workload;

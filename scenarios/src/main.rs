@@ -183,8 +183,14 @@ fn sim_bench(quick: bool, json: Option<std::path::PathBuf>) -> ExitCode {
         "sim: {} seeds of {} with {} client operations each (3 replicas, the seed's faults)",
         r.seeds, r.scenario, r.ops_per_seed
     );
-    println!("  seeds/s (one core)          {:>8.2}   (goal >= 10)", r.seeds_per_sec);
-    println!("  simulated s per wall s      {:>8.1}", r.simulated_s_per_wall_s);
+    println!(
+        "  seeds/s (one core)          {:>8.2}   (goal >= 10)",
+        r.seeds_per_sec
+    );
+    println!(
+        "  simulated s per wall s      {:>8.1}",
+        r.simulated_s_per_wall_s
+    );
     println!("  trace events per seed       {:>8}", r.events_per_seed);
     println!(
         "  double-run check / one run  {:>8.2}x  (goal <= 2.1x; {} nondeterministic)",
@@ -207,7 +213,10 @@ fn sim_bench(quick: bool, json: Option<std::path::PathBuf>) -> ExitCode {
         }
     }
     if r.failed > 0 || r.nondeterministic > 0 {
-        eprintln!("bench sim: {} failed runs, {} nondeterministic seeds", r.failed, r.nondeterministic);
+        eprintln!(
+            "bench sim: {} failed runs, {} nondeterministic seeds",
+            r.failed, r.nondeterministic
+        );
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS

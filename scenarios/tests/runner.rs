@@ -175,7 +175,12 @@ fn partition_then_heal_serves_again_after_every_partition() {
     for seed in 0..3 {
         let plan = plan_for(&sc, seed).expect("plan file parses");
         let r = run_seed(&sc, seed, &plan, 0).record;
-        assert!(!r.failed(), "seed {seed}: {:?} {:?}", r.failed_check, r.message);
+        assert!(
+            !r.failed(),
+            "seed {seed}: {:?} {:?}",
+            r.failed_check,
+            r.message
+        );
         // The plan outlasts the partitions: operations were still running at the heal
         // and the healed cluster acknowledged some (the check that fails otherwise).
         assert!(
@@ -186,7 +191,11 @@ fn partition_then_heal_serves_again_after_every_partition() {
         assert_eq!(fired("net.partition"), 3, "{:?}", r.faults);
         assert_eq!(fired("net.partition_one_way"), 2, "{:?}", r.faults);
         assert_eq!(fired("net.clog_link"), 2, "{:?}", r.faults);
-        assert!(fired("net.partition_drop") > 0, "partitions dropped frames: {:?}", r.faults);
+        assert!(
+            fired("net.partition_drop") > 0,
+            "partitions dropped frames: {:?}",
+            r.faults
+        );
     }
 }
 
@@ -196,13 +205,58 @@ fn a_cluster_plan_executes_exactly_its_steps() {
     let mut plan = FaultPlan::quiet(80);
     let step = |at_ms, fault| Step { at_ms, fault };
     plan.steps = vec![
-        step(50, Fault::Partition { side: vec![1], for_ms: 400 }),
-        step(100, Fault::Clog { from: 2, to: 3, for_ms: 300 }),
-        step(150, Fault::Crash { node: 2, down_ms: 100 }),
-        step(300, Fault::Kill { node: 3, down_ms: 50 }),
-        step(500, Fault::PartitionOneWay { from: vec![3], to: vec![1, 2], for_ms: 300 }),
-        step(600, Fault::Pause { node: 1, for_ms: 100 }),
-        step(700, Fault::ClockSkew { node: 2, offset_ms: 500, drift_ppm: 1000 }),
+        step(
+            50,
+            Fault::Partition {
+                side: vec![1],
+                for_ms: 400,
+            },
+        ),
+        step(
+            100,
+            Fault::Clog {
+                from: 2,
+                to: 3,
+                for_ms: 300,
+            },
+        ),
+        step(
+            150,
+            Fault::Crash {
+                node: 2,
+                down_ms: 100,
+            },
+        ),
+        step(
+            300,
+            Fault::Kill {
+                node: 3,
+                down_ms: 50,
+            },
+        ),
+        step(
+            500,
+            Fault::PartitionOneWay {
+                from: vec![3],
+                to: vec![1, 2],
+                for_ms: 300,
+            },
+        ),
+        step(
+            600,
+            Fault::Pause {
+                node: 1,
+                for_ms: 100,
+            },
+        ),
+        step(
+            700,
+            Fault::ClockSkew {
+                node: 2,
+                offset_ms: 500,
+                drift_ppm: 1000,
+            },
+        ),
     ];
     let r = run_seed(&sc, 1, &plan, 0).record;
     assert!(!r.failed(), "{:?} {:?}", r.failed_check, r.message);
@@ -235,5 +289,10 @@ fn the_liveness_check_fails_a_cluster_that_does_not_finish_in_time() {
     sc.liveness = std::time::Duration::from_millis(1);
     let plan = plan_for(&sc, 0).expect("plan");
     let r = run_seed(&sc, 0, &plan, 0).record;
-    assert_eq!(r.failed_check.as_deref(), Some("liveness"), "{:?}", r.message);
+    assert_eq!(
+        r.failed_check.as_deref(),
+        Some("liveness"),
+        "{:?}",
+        r.message
+    );
 }

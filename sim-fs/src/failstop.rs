@@ -26,7 +26,10 @@ pub struct FailStopDir {
 impl FailStopDir {
     /// A syncer for the directory at `path`; nothing has failed yet.
     pub fn new(path: impl Into<PathBuf>) -> FailStopDir {
-        FailStopDir { path: path.into(), failed: AtomicBool::new(false) }
+        FailStopDir {
+            path: path.into(),
+            failed: AtomicBool::new(false),
+        }
     }
 
     /// The directory.

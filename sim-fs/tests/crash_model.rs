@@ -564,9 +564,9 @@ fn after_power_loss_reads_see_exactly_the_durable_image() {
     }
 }
 
+#[path = "crash_model/barrier.rs"]
+mod barrier;
 #[path = "crash_model/faults.rs"]
 mod faults;
 #[path = "crash_model/handles.rs"]
 mod handles;
-#[path = "crash_model/barrier.rs"]
-mod barrier;

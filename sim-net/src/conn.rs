@@ -10,11 +10,11 @@
 use crate::config::Config;
 use crate::frame::{self, FrameError};
 use crate::handshake::{HandshakeError, Hello, MAX_HANDSHAKE_BYTES};
-use sim_runtime::sync::Signal;
 use crate::sink::Sink;
 use crate::stats::{bump, Stats};
 use crate::Message;
 use rand::Rng;
+use sim_runtime::sync::Signal;
 use sim_runtime::trace::EventKind;
 use std::collections::BTreeMap;
 use std::fmt;

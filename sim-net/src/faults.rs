@@ -26,8 +26,8 @@
 //! between them.
 
 use crate::fault_config::NetFaultConfig;
-use sim_runtime::sync::Signal;
 use rand::Rng;
+use sim_runtime::sync::Signal;
 use sim_runtime::trace::{self, EventKind};
 use std::cell::RefCell;
 use std::collections::BTreeSet;

@@ -46,8 +46,8 @@
 pub mod buggify;
 pub mod faults;
 pub mod rng;
-pub mod sync;
 mod state;
+pub mod sync;
 pub mod task;
 pub mod time;
 pub mod trace;

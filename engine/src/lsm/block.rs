@@ -136,6 +136,54 @@ pub fn past_common<'k>(key: &'k [u8], common: &[u8]) -> Option<Option<&'k [u8]>>
     }
 }
 
+/// At most this many bytes of a run's common prefix are kept ([`CommonPrefix`]).
+pub const COMMON_INLINE: usize = 23;
+
+/// The bytes every key of a sorted run (a block's keys, a table's index rows) begins
+/// with, held inline — a point lookup compares it first, and a pointer to a key
+/// elsewhere in memory would cost it a cache miss. Kept to its first
+/// [`COMMON_INLINE`] bytes: any prefix of the true common prefix serves the search
+/// (a shorter one only makes ties on [`key_prefix`] likelier).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommonPrefix {
+    len: u8,
+    bytes: [u8; COMMON_INLINE],
+}
+
+impl CommonPrefix {
+    /// The common prefix of a sorted run whose first and last keys are `first` and
+    /// `last` (what they share, all between them share), cut to [`COMMON_INLINE`].
+    pub fn of(first: &[u8], last: &[u8]) -> CommonPrefix {
+        let n = first
+            .iter()
+            .zip(last)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(COMMON_INLINE);
+        let mut bytes = [0u8; COMMON_INLINE];
+        bytes[..n].copy_from_slice(&first[..n]);
+        CommonPrefix {
+            len: n as u8,
+            bytes,
+        }
+    }
+
+    /// The prefix.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// Its length.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// Decodes and checks a whole data block into owned entries (compaction's path).
 pub fn decode_block(data: &[u8]) -> Result<Vec<Entry>, String> {
     Block::decode(data).map(|b| b.entries().collect())
@@ -169,8 +217,8 @@ pub struct Block {
     /// (a few cache lines for a whole block) and reads a row's key only on a tie — even
     /// for keys whose first 8 bytes are all alike.
     prefixes: Vec<u64>,
-    /// How many leading bytes every key of the block shares (those of the first key).
-    shared: usize,
+    /// Leading bytes every key of the block shares, inline.
+    common: CommonPrefix,
 }
 
 /// A borrowed version of a [`Block`].
@@ -263,7 +311,8 @@ impl Block {
         // Keys are sorted: what the first and last share, all share.
         let key = |r: &Row| &buf[r.key_off as usize..(r.key_off + r.key_len) as usize];
         let (first, last) = (key(&rows[0]), key(&rows[rows.len() - 1]));
-        let shared = first.iter().zip(last).take_while(|(a, b)| a == b).count();
+        let common = CommonPrefix::of(first, last);
+        let shared = common.len();
         let prefixes = rows
             .iter()
             .map(|r| {
@@ -276,7 +325,7 @@ impl Block {
             data: buf,
             rows,
             prefixes,
-            shared,
+            common,
         })
     }
 
@@ -317,8 +366,8 @@ impl Block {
     /// the prefix every key of the block shares; past it, only the rest of each key
     /// counts.
     pub fn seek(&self, key: &[u8], at: Timestamp) -> usize {
-        let common = &self.key_of(&self.rows[0])[..self.shared];
-        let Some(rest) = past_common(key, common) else {
+        let shared = self.common.len();
+        let Some(rest) = past_common(key, self.common.as_slice()) else {
             return 0;
         };
         let Some(rest) = rest else {
@@ -331,7 +380,7 @@ impl Block {
             let before = match self.prefixes[mid].cmp(&p) {
                 Ordering::Equal => {
                     let r = &self.rows[mid];
-                    let row_rest = &self.key_of(r)[self.shared..];
+                    let row_rest = &self.key_of(r)[shared..];
                     cmp_internal(row_rest, r.ts, rest, at) == Ordering::Less
                 }
                 o => o == Ordering::Less,

@@ -10,18 +10,19 @@
 //!
 //! Eviction is CLOCK (second chance): entries sit at positions of a clock face (a
 //! `Vec`); a hit only sets the entry's `referenced` bit (an index lookup, no
-//! reordering); to make room the hand sweeps the face from where it stopped — an entry
-//! with its bit set gets it cleared and is passed, the first one with it clear is
-//! evicted. A new entry takes a free position (the most recently freed first) or a new
-//! one at the end.
+//! reordering; the bit and the block live in the index slot, so a hit touches one
+//! slot and the block, not a clock position too); to make room the hand sweeps the
+//! face from where it stopped — an entry with its bit set gets it cleared and is
+//! passed, the first one with it clear is evicted. A new entry takes a free position
+//! (the most recently freed first) or a new one at the end.
 //!
-//! The index from key to position is a small open-addressing hash table (`Index`:
-//! linear probing, a fixed multiplicative hash, backward-shift deletion). Nothing ever
-//! iterates it — eviction walks the face, dropping a table walks that table's block
-//! numbers, [`BlockCache::keys`] sorts — and its hash has no per-process seed, so the
-//! cache's contents depend only on the sequence of calls: deterministic in the
-//! simulator, where a miss is a traced file read. (It replaced a `BTreeMap`, whose
-//! search was ~17% of a cached point read.)
+//! The index from key to entry (block, clock position, bit) is a small open-addressing
+//! hash table (`Index`: linear probing, a fixed multiplicative hash, backward-shift
+//! deletion). Nothing ever iterates it — eviction walks the face, dropping a table
+//! walks that table's block numbers, [`BlockCache::keys`] sorts — and its hash has no
+//! per-process seed, so the cache's contents depend only on the sequence of calls:
+//! deterministic in the simulator, where a miss is a traced file read. (It replaced a
+//! `BTreeMap`, whose search was ~17% of a cached point read.)
 //!
 //! ## Invariants (checked by [`BlockCache::verify_invariants`], after every mutation
 //! in debug builds)
@@ -76,25 +77,28 @@ pub struct CacheStats {
 
 type CacheKey = (u64, u32);
 
-/// One position of the clock face: the block it holds with its key (`None`: free),
-/// the charge and the second-chance bit.
+/// One position of the clock face: the key of the block it holds (`None`: free) and
+/// the block's charge.
 #[derive(Debug, Clone, Default)]
 struct Hand {
-    entry: Option<(CacheKey, Arc<Block>)>,
+    key: Option<CacheKey>,
     charge: usize,
-    referenced: bool,
 }
 
-impl Hand {
-    fn key(&self) -> Option<CacheKey> {
-        self.entry.as_ref().map(|(k, _)| *k)
-    }
+/// A cached block, as its index slot holds it: what a hit needs in one place.
+#[derive(Debug)]
+struct Cached {
+    block: Arc<Block>,
+    /// Its position on the clock face.
+    at: u32,
+    /// The second-chance bit.
+    referenced: bool,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Key → position on the clock face.
-    index: Index,
+    /// Key → the cached block, its position on the clock face and its bit.
+    index: Index<Cached>,
     /// The clock face; a free position is reused before the face grows.
     clock: Vec<Hand>,
     /// Free positions of `clock`.
@@ -148,7 +152,7 @@ impl BlockCache {
 
     /// The shard of `key`, locked.
     fn lock(&self, key: CacheKey) -> MutexGuard<'_, Inner> {
-        let i = (Index::mix(key) >> 16) as usize & (self.shards.len() - 1);
+        let i = (index::mix(key) >> 16) as usize & (self.shards.len() - 1);
         super::store::lock(&self.shards[i])
     }
 
@@ -167,14 +171,13 @@ impl BlockCache {
     pub fn with<R>(&self, table: u64, index: u32, f: impl FnOnce(&Block) -> R) -> Option<R> {
         let mut g = self.lock((table, index));
         let inner = &mut *g;
-        match inner.index.find((table, index)) {
-            Some(at) => {
+        match inner.index.find_mut((table, index)) {
+            Some(c) => {
                 inner.stats.hits += 1;
-                let hand = &mut inner.clock[at];
-                if !hand.referenced {
-                    hand.referenced = true;
+                if !c.referenced {
+                    c.referenced = true;
                 }
-                hand.entry.as_ref().map(|(_, b)| f(b))
+                Some(f(&c.block))
             }
             None => {
                 inner.stats.misses += 1;
@@ -187,12 +190,11 @@ impl BlockCache {
     pub fn get(&self, table: u64, index: u32) -> Option<Arc<Block>> {
         let mut g = self.lock((table, index));
         let inner = &mut *g;
-        match inner.index.find((table, index)) {
-            Some(at) => {
+        match inner.index.find_mut((table, index)) {
+            Some(c) => {
                 inner.stats.hits += 1;
-                let hand = &mut inner.clock[at];
-                hand.referenced = true;
-                hand.entry.as_ref().map(|(_, b)| b.clone())
+                c.referenced = true;
+                Some(c.block.clone())
             }
             None => {
                 inner.stats.misses += 1;
@@ -217,9 +219,8 @@ impl BlockCache {
             evicted.extend(inner.evict_one());
         }
         let hand = Hand {
-            entry: Some(((table, index), block)),
+            key: Some((table, index)),
             charge,
-            referenced: false,
         };
         let at = match inner.free.pop() {
             Some(at) => {
@@ -231,7 +232,12 @@ impl BlockCache {
                 inner.clock.len() - 1
             }
         };
-        inner.index.insert((table, index), at);
+        let cached = Cached {
+            block,
+            at: u32::try_from(at).expect("clock positions under 2^32"),
+            referenced: false,
+        };
+        inner.index.insert((table, index), cached);
         inner.stats.bytes += charge;
         #[cfg(debug_assertions)]
         inner.debug_verify();
@@ -245,7 +251,7 @@ impl BlockCache {
         let mut removed = Vec::new();
         for i in 0..blocks {
             let mut g = self.lock((table, i));
-            if let Some(at) = g.index.find((table, i)) {
+            if let Some(at) = g.index.find((table, i)).map(|c| c.at as usize) {
                 removed.push(g.remove(at));
                 #[cfg(debug_assertions)]
                 g.debug_verify();
@@ -276,7 +282,7 @@ impl BlockCache {
     pub fn keys(&self) -> Vec<(u64, u32)> {
         let mut keys: Vec<CacheKey> = Vec::new();
         for shard in self.shards.iter() {
-            keys.extend(super::store::lock(shard).clock.iter().filter_map(Hand::key));
+            keys.extend(super::store::lock(shard).clock.iter().filter_map(|h| h.key));
         }
         keys.sort_unstable();
         keys
@@ -291,8 +297,8 @@ impl BlockCache {
             let g = super::store::lock(shard);
             g.verify()?;
             capacity += g.stats.capacity;
-            for key in g.clock.iter().filter_map(Hand::key) {
-                let home = (Index::mix(key) >> 16) as usize & (self.shards.len() - 1);
+            for key in g.clock.iter().filter_map(|h| h.key) {
+                let home = (index::mix(key) >> 16) as usize & (self.shards.len() - 1);
                 if home != i {
                     return Err(format!("block {key:?} in shard {i}, not {home}"));
                 }
@@ -310,12 +316,12 @@ impl Inner {
     /// block.
     fn remove(&mut self, at: usize) -> Arc<Block> {
         let hand = std::mem::take(&mut self.clock[at]);
-        let (key, block) = hand.entry.expect("an occupied position");
-        let was = self.index.remove(key);
-        debug_assert_eq!(was, Some(at));
+        let key = hand.key.expect("an occupied position");
+        let cached = self.index.remove(key).expect("a clock entry is indexed");
+        debug_assert_eq!(cached.at as usize, at);
         self.stats.bytes -= hand.charge;
         self.free.push(at);
-        block
+        cached.block
     }
 
     /// Evicts one entry (the cache is not empty): the first the hand reaches with its
@@ -330,12 +336,12 @@ impl Inner {
             }
             let at = self.hand;
             self.hand += 1;
-            let h = &mut self.clock[at];
-            if h.entry.is_none() {
+            let Some(key) = self.clock[at].key else {
                 continue;
-            }
-            if h.referenced {
-                h.referenced = false;
+            };
+            let cached = self.index.find_mut(key).expect("a clock entry is indexed");
+            if cached.referenced {
+                cached.referenced = false;
                 continue;
             }
             self.stats.evictions += 1;
@@ -358,25 +364,25 @@ impl Inner {
         self.index.verify()?;
         let mut sum = 0usize;
         for (at, h) in self.clock.iter().enumerate() {
-            let Some((k, block)) = &h.entry else {
+            let Some(k) = h.key else {
                 continue;
             };
-            if self.index.find(*k) != Some(at) {
+            let Some(cached) = self.index.find(k).filter(|c| c.at as usize == at) else {
                 return Err(format!("block {k:?} at {at} is not indexed there"));
-            }
-            if h.charge != BlockCache::charge(block) {
+            };
+            if h.charge != BlockCache::charge(&cached.block) {
                 return Err(format!("block {k:?} charged {} bytes", h.charge));
             }
             sum += h.charge;
         }
-        let used = self.clock.iter().filter(|h| h.entry.is_some()).count();
+        let used = self.clock.iter().filter(|h| h.key.is_some()).count();
         let mut free = self.free.clone();
         free.sort_unstable();
         free.dedup();
         if used != self.index.len()
             || free.len() != self.free.len()
             || used + free.len() != self.clock.len()
-            || free.iter().any(|&at| self.clock[at].entry.is_some())
+            || free.iter().any(|&at| self.clock[at].key.is_some())
         {
             return Err(format!(
                 "{used} clock entries and {} free of {} for {} indexed blocks",

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
-use super::block::{key_prefix, past_common, Block, BlockBuilder, Index, IndexEntry};
+use super::block::{key_prefix, past_common, Block, BlockBuilder, CommonPrefix, Index, IndexEntry};
 use super::bloom::Bloom;
 use super::cache::BlockCache;
 use super::codec::{put_u32, put_u64, seal_crc, verify_crc, Cursor, Entry};
@@ -230,12 +230,13 @@ pub struct Table {
     file: sim_fs::File,
     index: Index,
     bloom: Bloom,
-    /// Per index row, the first 8 bytes of its last key after the `shared` bytes all
+    /// Per index row, the first 8 bytes of its last key after the `common` bytes all
     /// rows' last keys begin with ([`key_prefix`]): a point lookup's binary search
     /// compares these, in one contiguous array, and follows a row's key pointer only on
     /// a tie.
     prefixes: Vec<u64>,
-    shared: usize,
+    /// Leading bytes all rows' last keys share, inline.
+    common: CommonPrefix,
     cache: Arc<BlockCache>,
     blocks_read: AtomicU64,
 }
@@ -340,11 +341,11 @@ impl Table {
             entries: f.entries,
         };
         let (first, last) = (&index.blocks[0].last_key, index.largest_key());
-        let shared = first.iter().zip(last).take_while(|(a, b)| a == b).count();
+        let common = CommonPrefix::of(first, last);
         let prefixes = index
             .blocks
             .iter()
-            .map(|b| key_prefix(&b.last_key[shared..]))
+            .map(|b| key_prefix(&b.last_key[common.len()..]))
             .collect();
         Ok(Table {
             meta,
@@ -353,7 +354,7 @@ impl Table {
             index,
             bloom,
             prefixes,
-            shared,
+            common,
             cache,
             blocks_read: AtomicU64::new(0),
         })
@@ -382,8 +383,7 @@ impl Table {
     /// [`Index::find`] by the prefixes: the first block that can hold `(key, at)` or a
     /// later internal key.
     pub(super) fn find_block(&self, key: &[u8], at: Timestamp) -> Option<usize> {
-        let blocks = &self.index.blocks;
-        let found = match past_common(key, &blocks[0].last_key[..self.shared]) {
+        let found = match past_common(key, self.common.as_slice()) {
             None => Some(0),
             Some(None) => None,
             Some(Some(rest)) => self.find_block_past_common(rest, at),
@@ -405,7 +405,7 @@ impl Table {
                 std::cmp::Ordering::Greater => false,
                 std::cmp::Ordering::Equal => {
                     let b = &blocks[mid];
-                    let row_rest = &b.last_key[self.shared..];
+                    let row_rest = &b.last_key[self.common.len()..];
                     super::codec::cmp_internal(row_rest, b.last_ts, rest, at).is_lt()
                 }
             };

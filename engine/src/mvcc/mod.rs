@@ -133,6 +133,6 @@ pub use readonly::ReadOnlyStart;
 pub use ssi::SsiCanary;
 pub use store::{MemStore, Version, VersionedStore};
 pub use types::{
-    cmp_keys, show, CommitOutcome, Conflict, Error, Key, KeyRange, StoreError, Timestamp, TxnId, Value,
-    WriteSet,
+    cmp_keys, show, CommitOutcome, Conflict, Error, Key, KeyRange, StoreError, Timestamp, TxnId,
+    Value, WriteSet,
 };

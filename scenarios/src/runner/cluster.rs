@@ -205,7 +205,11 @@ fn apply(nodes: &Arc<Vec<Node>>, net: &Arc<Mutex<NetFaults>>, fault: &Fault) {
             }
             let (nodes, idx) = (nodes.clone(), *node as usize - 1);
             let restart = Box::new(move || nodes[idx].restart());
-            later(Duration::from_millis(*down_ms), "fault-plan.restart", restart);
+            later(
+                Duration::from_millis(*down_ms),
+                "fault-plan.restart",
+                restart,
+            );
         }
         Fault::Pause { node, for_ms } => {
             let Some(target) = node_of(*node) else { return };
@@ -381,7 +385,8 @@ async fn final_checks(
         let state = match read {
             Ok(Ok(state)) => state,
             Ok(Err(e)) => {
-                let msg = format!("the cluster did not serve a read {when} within {liveness:?}: {e}");
+                let msg =
+                    format!("the cluster did not serve a read {when} within {liveness:?}: {e}");
                 lock(world).violation("liveness", msg);
                 return;
             }

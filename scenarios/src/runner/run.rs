@@ -155,7 +155,9 @@ pub fn check_determinism(
     if d.first.is_some() && d.second.is_some() {
         return (first, verdict);
     }
-    let upto = usize::try_from(d.index).unwrap_or(usize::MAX).saturating_add(1);
+    let upto = usize::try_from(d.index)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
     let a = run_seed(scenario, seed, plan, upto);
     let b = run_seed(scenario, seed, plan, upto);
     let detailed = match compare(seed, &a.trace, &b.trace) {

@@ -59,10 +59,7 @@ pub fn render(out: &RunOutput) -> String {
     let height = clients_top + processes.len() as f64 * CLIENT_LANE + 40.0;
 
     let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg width="{WIDTH}" height="{height}">"#
-    );
+    let _ = write!(svg, r#"<svg width="{WIDTH}" height="{height}">"#);
     svg.push_str(r##"<defs><marker id="a" markerWidth="6" markerHeight="6" refX="5" refY="3" orient="auto"><path d="M0,0 L6,3 L0,6 z" fill="#79a"/></marker></defs>"##);
     for n in &nodes {
         let y = y_node(*n);

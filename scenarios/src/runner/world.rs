@@ -229,7 +229,10 @@ impl World {
             return;
         };
         let Some(handle) = open.handle else { return };
-        let oracle = self.oracle.as_mut().filter(|_| !self.unknown_may_apply_later);
+        let oracle = self
+            .oracle
+            .as_mut()
+            .filter(|_| !self.unknown_may_apply_later);
         if let (Some(oracle), Some(id)) = (oracle, open.oracle) {
             if let Err(e) = oracle.indeterminate(id) {
                 let e = e.to_string();

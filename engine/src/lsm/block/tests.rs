@@ -169,6 +169,35 @@ fn index_round_trip_find_and_checks() {
     }
 }
 
+/// Seeks and finds in a block of `keys` (two versions each) agree with a linear
+/// search over its entries, for every key and every probe, at several read points.
+fn check_seek_against_linear_search(keys: &[Vec<u8>], probes: &[&[u8]]) -> Block {
+    let mut b = BlockBuilder::new();
+    let mut all = Vec::new();
+    for k in keys {
+        for ts in [8, 3] {
+            let x = Entry {
+                key: k.clone(),
+                ts: Timestamp(ts),
+                value: Some(vec![ts as u8]),
+            };
+            b.add(&x);
+            all.push(x);
+        }
+    }
+    let block = Block::decode(&b.finish()).unwrap();
+    for k in keys.iter().map(Vec::as_slice).chain(probes.iter().copied()) {
+        for at in [0, 3, 5, 8, 9] {
+            let at = Timestamp(at);
+            let want = all.partition_point(|e| cmp_internal(&e.key, e.ts, k, at).is_lt());
+            assert_eq!(block.seek(k, at), want, "seek {k:?} at {at}");
+            let found = all.get(want).filter(|e| e.key == k).cloned();
+            assert_eq!(block.find(k, at).map(EntryRef::to_entry), found);
+        }
+    }
+    block
+}
+
 /// Keys that share a long prefix (as the benchmark's `key0000000…` do): the seek skips
 /// it and compares the rest, and must still agree with a linear search for probes
 /// below, above, inside and shorter than the shared prefix.
@@ -183,21 +212,6 @@ fn seek_past_a_shared_prefix_agrees_with_a_linear_search() {
     .iter()
     .map(|k| k.as_bytes().to_vec())
     .collect();
-    let mut b = BlockBuilder::new();
-    let mut all = Vec::new();
-    for k in &keys {
-        for ts in [8, 3] {
-            let x = Entry {
-                key: k.clone(),
-                ts: Timestamp(ts),
-                value: Some(vec![ts as u8]),
-            };
-            b.add(&x);
-            all.push(x);
-        }
-    }
-    let block = Block::decode(&b.finish()).unwrap();
-    assert_eq!(block.shared, "key0000000123".len());
     let probes: [&[u8]; 10] = [
         b"",
         b"key",
@@ -210,13 +224,32 @@ fn seek_past_a_shared_prefix_agrees_with_a_linear_search() {
         b"key0000000123411",
         b"l",
     ];
-    for k in keys.iter().map(Vec::as_slice).chain(probes) {
-        for at in [0, 3, 5, 8, 9] {
-            let at = Timestamp(at);
-            let want = all.partition_point(|e| cmp_internal(&e.key, e.ts, k, at).is_lt());
-            assert_eq!(block.seek(k, at), want, "seek {k:?} at {at}");
-            let found = all.get(want).filter(|e| e.key == k).cloned();
-            assert_eq!(block.find(k, at).map(EntryRef::to_entry), found);
-        }
-    }
+    let block = check_seek_against_linear_search(&keys, &probes);
+    assert_eq!(block.common.as_slice(), b"key0000000123");
+}
+
+/// Keys sharing more than [`COMMON_INLINE`] bytes: the block keeps only that much of
+/// the common prefix inline, so its 8-byte prefixes tie more often and the search
+/// falls back to the rows' keys; it must still agree with a linear search.
+#[test]
+fn seek_with_a_common_prefix_longer_than_kept_inline() {
+    let stem = "tenant/0000000042/table/users/row/";
+    assert!(stem.len() > COMMON_INLINE + 8);
+    let keys: Vec<Vec<u8>> = ["000", "001", "0010", "01", "9"]
+        .iter()
+        .map(|k| format!("{stem}{k}").into_bytes())
+        .collect();
+    let below = stem.to_string();
+    let between = format!("{stem}0005");
+    let above = format!("{stem}99");
+    let short = &stem[..COMMON_INLINE + 3];
+    let probes: [&[u8]; 5] = [
+        below.as_bytes(),
+        between.as_bytes(),
+        above.as_bytes(),
+        short.as_bytes(),
+        b"tenant/1",
+    ];
+    let block = check_seek_against_linear_search(&keys, &probes);
+    assert_eq!(block.common.as_slice(), &stem.as_bytes()[..COMMON_INLINE]);
 }

@@ -1,21 +1,36 @@
-//! The block cache's index: (table, block) → clock position, a small open-addressing
+//! The block cache's index: (table, block) → the cached entry, a small open-addressing
 //! hash table (see the module doc of [`super`] for why not a `BTreeMap`, and why its
 //! order can never be observed).
 
 use super::CacheKey;
 
-/// Key → clock position: open addressing with linear probing over a power-of-two
-/// table at most half full, a fixed multiplicative hash (no per-process seed), and
-/// backward-shift deletion (no tombstones, so probe chains never rot). Positions depend
-/// only on the sequence of inserts and removes.
-#[derive(Debug, Default)]
-pub(super) struct Index {
+/// Key → value (the cache keeps the block itself in the slot, so a hit reads one
+/// slot, not a slot and then a position elsewhere): open addressing with linear
+/// probing over a power-of-two table at most half full, a fixed multiplicative hash
+/// (no per-process seed), and backward-shift deletion (no tombstones, so probe chains
+/// never rot). Slots depend only on the sequence of inserts and removes.
+#[derive(Debug)]
+pub(super) struct Index<V> {
     /// `None` is an empty slot.
-    slots: Vec<Option<(CacheKey, usize)>>,
+    slots: Vec<Option<(CacheKey, V)>>,
     len: usize,
 }
 
-impl Index {
+impl<V> Default for Index<V> {
+    fn default() -> Self {
+        Index {
+            slots: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+/// The hash the index and the cache's shard choice share.
+pub(super) fn mix(key: CacheKey) -> u64 {
+    (key.0 ^ u64::from(key.1).rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl<V> Index<V> {
     pub(super) fn len(&self) -> usize {
         self.len
     }
@@ -24,19 +39,14 @@ impl Index {
         self.len == 0
     }
 
-    /// A fixed multiplicative (Fibonacci) hash of `key`: the index takes its top
-    /// bits, the cache's shard choice bits from its middle.
-    pub(super) fn mix(key: CacheKey) -> u64 {
-        (key.0 ^ u64::from(key.1).rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-
     /// The home slot of `key` in a table of `n` (a power of two) slots.
     fn home(key: CacheKey, n: usize) -> usize {
         // The high bits of a Fibonacci hash are the well-mixed ones.
-        (Self::mix(key) >> (64 - n.trailing_zeros().max(1))) as usize & (n - 1)
+        (mix(key) >> (64 - n.trailing_zeros().max(1))) as usize & (n - 1)
     }
 
-    pub(super) fn find(&self, key: CacheKey) -> Option<usize> {
+    /// The slot holding `key`, if any.
+    fn slot_of(&self, key: CacheKey) -> Option<usize> {
         let n = self.slots.len();
         if n == 0 {
             return None;
@@ -44,17 +54,27 @@ impl Index {
         let mut i = Self::home(key, n);
         // At most half full: an empty slot ends every probe.
         loop {
-            match self.slots[i] {
+            match &self.slots[i] {
                 None => return None,
-                Some((k, at)) if k == key => return Some(at),
+                Some((k, _)) if *k == key => return Some(i),
                 Some(_) => i = (i + 1) & (n - 1),
             }
         }
     }
 
-    /// Adds `key` (absent) at position `at`.
-    pub(super) fn insert(&mut self, key: CacheKey, at: usize) {
-        debug_assert!(self.find(key).is_none());
+    pub(super) fn find(&self, key: CacheKey) -> Option<&V> {
+        let i = self.slot_of(key)?;
+        self.slots[i].as_ref().map(|(_, v)| v)
+    }
+
+    pub(super) fn find_mut(&mut self, key: CacheKey) -> Option<&mut V> {
+        let i = self.slot_of(key)?;
+        self.slots[i].as_mut().map(|(_, v)| v)
+    }
+
+    /// Adds `key` (absent) with `value`.
+    pub(super) fn insert(&mut self, key: CacheKey, value: V) {
+        debug_assert!(self.slot_of(key).is_none());
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
@@ -63,41 +83,31 @@ impl Index {
         while self.slots[i].is_some() {
             i = (i + 1) & (n - 1);
         }
-        self.slots[i] = Some((key, at));
+        self.slots[i] = Some((key, value));
         self.len += 1;
     }
 
     fn grow(&mut self) {
         let n = (self.slots.len() * 2).max(16);
-        let old = std::mem::replace(&mut self.slots, vec![None; n]);
+        let old = std::mem::replace(&mut self.slots, (0..n).map(|_| None).collect());
         self.len = 0;
-        for (key, at) in old.into_iter().flatten() {
-            self.insert(key, at);
+        for (key, value) in old.into_iter().flatten() {
+            self.insert(key, value);
         }
     }
 
-    /// Removes `key`; its position, if it was there.
-    pub(super) fn remove(&mut self, key: CacheKey) -> Option<usize> {
+    /// Removes `key`; its value, if it was there.
+    pub(super) fn remove(&mut self, key: CacheKey) -> Option<V> {
         let n = self.slots.len();
-        if n == 0 {
-            return None;
-        }
-        let mut i = Self::home(key, n);
-        let at = loop {
-            match self.slots[i] {
-                None => return None,
-                Some((k, at)) if k == key => break at,
-                Some(_) => i = (i + 1) & (n - 1),
-            }
-        };
-        self.slots[i] = None;
+        let i = self.slot_of(key)?;
+        let (_, value) = self.slots[i].take()?;
         self.len -= 1;
         // Backward shift: pull later members of the probe run into the hole unless
         // their home lies cyclically in (hole, j].
         let mut hole = i;
         let mut j = (i + 1) & (n - 1);
-        while let Some((k, _)) = self.slots[j] {
-            let home = Self::home(k, n);
+        while let Some((k, _)) = &self.slots[j] {
+            let home = Self::home(*k, n);
             let stays = if hole <= j {
                 hole < home && home <= j
             } else {
@@ -109,7 +119,7 @@ impl Index {
             }
             j = (j + 1) & (n - 1);
         }
-        Some(at)
+        Some(value)
     }
 
     /// Every key is reachable from its home slot, the count is right, the load bound
@@ -123,9 +133,11 @@ impl Index {
                 self.len
             ));
         }
-        for (key, at) in self.slots.iter().flatten() {
-            if self.find(*key) != Some(*at) {
-                return Err(format!("index entry {key:?} unreachable from its home"));
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let Some((key, _)) = slot {
+                if self.slot_of(*key) != Some(i) {
+                    return Err(format!("index entry {key:?} unreachable from its home"));
+                }
             }
         }
         Ok(())
@@ -140,7 +152,7 @@ mod tests {
     /// in a key space small enough that probe runs collide, wrap and shift.
     #[test]
     fn index_agrees_with_a_model() {
-        let mut index = Index::default();
+        let mut index: Index<usize> = Index::default();
         let mut model = std::collections::BTreeMap::new();
         let mut x: u64 = 0x2545_F491_4F6C_DD1D;
         let mut next = move |n: u64| {
@@ -157,11 +169,11 @@ mod tests {
                 v.insert(step);
                 index.insert(key, step);
             }
-            assert_eq!(index.find(key), model.get(&key).copied(), "step {step}");
+            assert_eq!(index.find(key), model.get(&key), "step {step}");
             if step % 97 == 0 {
                 index.verify().unwrap();
                 for (k, at) in &model {
-                    assert_eq!(index.find(*k), Some(*at));
+                    assert_eq!(index.find(*k), Some(at));
                 }
             }
         }

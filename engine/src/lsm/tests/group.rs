@@ -70,7 +70,11 @@ fn concurrent_committers_are_logged_and_answered_in_submission_order() {
         let hooks: Vec<u32> = hooks.lock().expect("hooks").iter().map(|h| h.0).collect();
         assert_eq!(hooks, want, "hooks run in submission order");
         wal.close().await.expect("close");
-        assert_eq!(records(&dir).await, want, "the log holds every record once, in order");
+        assert_eq!(
+            records(&dir).await,
+            want,
+            "the log holds every record once, in order"
+        );
     });
 }
 
@@ -84,7 +88,11 @@ fn a_record_whose_waiter_went_away_is_still_written() {
         });
         // Nobody ever waits on it: the standby task must lead.
         drop(wal.submit(&7u32.to_le_bytes(), Some(hook)).expect("submit"));
-        assert_eq!(rx.await, Ok(true), "the orphaned record was written and synced");
+        assert_eq!(
+            rx.await,
+            Ok(true),
+            "the orphaned record was written and synced"
+        );
         assert_eq!(records(&dir).await, vec![7]);
         wal.close().await.expect("close");
     });
@@ -117,14 +125,24 @@ fn a_leader_cancelled_mid_batch_leaves_its_batch_to_the_next() {
         #[cfg(madsim)]
         assert!(cut.is_err(), "the leader was cancelled mid-batch");
         if cut.is_err() {
-            assert!(hooks.lock().expect("hooks").is_empty(), "nothing answered yet");
+            assert!(
+                hooks.lock().expect("hooks").is_empty(),
+                "nothing answered yet"
+            );
         }
         // The next waiter rewrites the batch at the same offset and syncs it.
-        second.wait().await.expect("durable after the cancelled leader");
+        second
+            .wait()
+            .await
+            .expect("durable after the cancelled leader");
         assert_eq!(*hooks.lock().expect("hooks"), vec![(1, true), (2, true)]);
         wal.append(&3u32.to_le_bytes()).await.expect("append");
         wal.close().await.expect("close");
-        assert_eq!(records(&dir).await, vec![1, 2, 3], "each record once, in order");
+        assert_eq!(
+            records(&dir).await,
+            vec![1, 2, 3],
+            "each record once, in order"
+        );
     });
 }
 
@@ -145,20 +163,33 @@ fn preallocated_zeros_are_cut_by_rotation_close_and_recovery() {
         // 3 records of 12 bytes; the first write carried 4,096 zeros after its record
         // and the next two overwrote some of them.
         let records_end = 3 * 12;
-        assert_eq!(file_len(&one).await, 12 + 4096, "zeros ahead of the records");
+        assert_eq!(
+            file_len(&one).await,
+            12 + 4096,
+            "zeros ahead of the records"
+        );
         // Read as the newest segment after a crash: the zeros end the log like a torn
         // tail and are cut.
         let snapshot = sim_fs::read(&one).await.expect("read");
         let copy = dir.join("copy.log");
         sim_fs::write(&copy, &snapshot).await.expect("copy");
         let rec = Wal::recover_segment(&copy, true).await.expect("recover");
-        assert_eq!((rec.records.len(), rec.cut_bytes), (3, 12 + 4096 - records_end));
+        assert_eq!(
+            (rec.records.len(), rec.cut_bytes),
+            (3, 12 + 4096 - records_end)
+        );
         assert_eq!(file_len(&copy).await, records_end, "recovery cut the zeros");
         // Rotation cuts the old segment back to its records: a fully synced segment
         // never ends in zeros, so the strict rule for older segments holds.
-        wal.rotate(&two).expect("rotate").wait().await.expect("rotated");
+        wal.rotate(&two)
+            .expect("rotate")
+            .wait()
+            .await
+            .expect("rotated");
         assert_eq!(file_len(&one).await, records_end);
-        let old = Wal::recover_segment(&one, false).await.expect("older segment is clean");
+        let old = Wal::recover_segment(&one, false)
+            .await
+            .expect("older segment is clean");
         assert_eq!((old.records.len(), old.cut_bytes), (3, 0));
         wal.append(&9u32.to_le_bytes()).await.expect("append");
         assert_eq!(file_len(&two).await, 12 + 4096);
@@ -166,6 +197,9 @@ fn preallocated_zeros_are_cut_by_rotation_close_and_recovery() {
         wal.close().await.expect("close");
         assert_eq!(file_len(&two).await, 12);
         let rec = Wal::recover_segment(&two, true).await.expect("recover");
-        assert_eq!((rec.records, rec.cut_bytes), (vec![9u32.to_le_bytes().to_vec()], 0));
+        assert_eq!(
+            (rec.records, rec.cut_bytes),
+            (vec![9u32.to_le_bytes().to_vec()], 0)
+        );
     });
 }

@@ -46,13 +46,8 @@ const GATHER_YIELDS: usize = 4;
 
 /// What a waiter asked for.
 pub(super) enum Request {
-    Append {
-        record: Vec<u8>,
-        hook: Option<Hook>,
-    },
-    Rotate {
-        path: PathBuf,
-    },
+    Append { record: Vec<u8>, hook: Option<Hook> },
+    Rotate { path: PathBuf },
     Close,
 }
 
@@ -139,10 +134,15 @@ impl Writer {
             return Err(WalError::Poisoned(reason.clone()));
         }
         let overflow = || io_err(&self.path, std::io::Error::other("segment offset overflow"));
-        let records_end = self.end.checked_add(buf.len() as u64).ok_or_else(overflow)?;
+        let records_end = self
+            .end
+            .checked_add(buf.len() as u64)
+            .ok_or_else(overflow)?;
         let mut extended = None;
         if self.preallocate > 0 && records_end > self.allocated {
-            let target = records_end.checked_add(self.preallocate).ok_or_else(overflow)?;
+            let target = records_end
+                .checked_add(self.preallocate)
+                .ok_or_else(overflow)?;
             let mut with_zeros = Vec::with_capacity((target - self.end) as usize);
             with_zeros.extend_from_slice(buf);
             with_zeros.resize((target - self.end) as usize, 0);

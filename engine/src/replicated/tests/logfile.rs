@@ -203,7 +203,9 @@ fn a_failed_first_save_leaves_no_file_to_refuse() {
                 "the injected fault must fail the open: {failed:?}"
             );
             sim_fs::sim::clear_node_fault_config(node);
-            let hs = HardStateFile::open(&dir).await.expect("restart after the failure");
+            let hs = HardStateFile::open(&dir)
+                .await
+                .expect("restart after the failure");
             assert_eq!(hs.state(), HardState::default());
             drop(hs);
             assert!(
@@ -211,7 +213,9 @@ fn a_failed_first_save_leaves_no_file_to_refuse() {
                 "and again, from the file it wrote"
             );
             sim_fs::sim::set_node_fault_config(node, sim_fs::FaultConfig::default());
-            sim_fs::remove_file(dir.join("hardstate")).await.expect("remove");
+            sim_fs::remove_file(dir.join("hardstate"))
+                .await
+                .expect("remove");
             sim_fs::sim::clear_node_fault_config(node);
         }
     });
