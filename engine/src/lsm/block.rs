@@ -22,6 +22,7 @@
 //! description of the first failure, never panic.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use super::codec::{
     cmp_internal, cmp_keys, put_bytes, put_u32, put_u64, seal_crc, verify_crc, Cursor, Entry,
@@ -189,34 +190,32 @@ pub fn decode_block(data: &[u8]) -> Result<Vec<Entry>, String> {
     Block::decode(data).map(|b| b.entries().collect())
 }
 
-/// One version of a decoded [`Block`]: where its key and value lie in the block's
-/// buffer. 24 bytes a version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Row {
-    ts: Timestamp,
-    key_off: u32,
-    key_len: u32,
-    val_off: u32,
-    /// `u32::MAX` for a tombstone.
-    val_len: u32,
-}
-
+/// A tombstone's `val_len` in a decoded entry.
 const TOMBSTONE_LEN: u32 = u32::MAX;
+/// Bytes of a decoded entry's header: ts (u64), key length, value length (u32 each).
+const ENTRY_HEADER: usize = 16;
 
-/// A verified, decoded data block: full (un-prefix-compressed) keys and values in one
-/// buffer and a sorted row array over it. It is what the block cache holds: immutable,
-/// so sharing it between readers cannot change what they read; a point lookup is a
-/// binary search over the rows with no allocation (the format has no restart points,
-/// so the decode — done once per cache miss — is what makes the search possible).
+/// A verified, decoded data block: what the block cache holds. Immutable, so sharing
+/// it between readers cannot change what they read; a point lookup is a binary search
+/// with no allocation (the format has no restart points, so the decode, done once per
+/// cache miss, is what makes the search possible).
+///
+/// Laid out for a point lookup's cache misses, which are most of its cost: from the
+/// cache slot holding the `Block` (two pointers and the common prefix, inline) to the
+/// search array (per row its [`key_prefix`] past the common prefix, then its entry's
+/// offset: a binary search touches a few adjacent lines and no key on a prefix
+/// mismatch) to the entry (header, key and value together): three lines where the
+/// first layout (a row array, a key buffer, a prefix array behind an `Arc`) took five.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
-    data: Vec<u8>,
-    rows: Vec<Row>,
-    /// Per row, the first 8 bytes of its key *after the `shared` prefix*
-    /// ([`key_prefix`]), in one array of their own: a binary search compares these
-    /// (a few cache lines for a whole block) and reads a row's key only on a tie — even
-    /// for keys whose first 8 bytes are all alike.
-    prefixes: Vec<u64>,
+    /// `len` prefixes, then the `len` entries' byte offsets in `data`, two `u32`s per
+    /// word (low half first).
+    search: Arc<[u64]>,
+    /// The entries, in internal order: ts (u64 LE), key length (u32 LE), value length
+    /// (u32 LE, [`TOMBSTONE_LEN`] for a tombstone), the full key, the value.
+    data: Arc<[u8]>,
+    /// Number of versions (never 0).
+    len: usize,
     /// Leading bytes every key of the block shares, inline.
     common: CommonPrefix,
 }
@@ -243,6 +242,20 @@ impl EntryRef<'_> {
     }
 }
 
+/// The decoded entry at `off` of `data` (written by [`Block::decode`], so in bounds).
+fn entry_at(data: &[u8], off: usize) -> EntryRef<'_> {
+    let word = |at: usize| u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes"));
+    let ts = u64::from_le_bytes(data[off..off + 8].try_into().expect("8 bytes"));
+    let (key_len, val_len) = (word(off + 8) as usize, word(off + 12));
+    let key_at = off + ENTRY_HEADER;
+    let val_at = key_at + key_len;
+    EntryRef {
+        key: &data[key_at..val_at],
+        ts: Timestamp(ts),
+        value: (val_len != TOMBSTONE_LEN).then(|| &data[val_at..val_at + val_len as usize]),
+    }
+}
+
 impl Block {
     /// Decodes and checks a data block: checksum, entry bounds, kinds, count, strict
     /// internal order, non-empty. The first failure is described, never a panic.
@@ -253,112 +266,118 @@ impl Block {
             .ok_or("data block too short")?;
         let count = u32::from_le_bytes(count.try_into().expect("4 bytes")) as usize;
         let mut c = Cursor::new(body);
-        let mut rows: Vec<Row> = Vec::with_capacity(count.min(body.len() / 21 + 1));
-        let mut buf: Vec<u8> = Vec::with_capacity(body.len());
-        // The previous key: (offset, len) in `buf`.
-        let mut prev: (usize, usize) = (0, 0);
+        // Entry offsets in `buf`.
+        let mut offsets: Vec<u32> = Vec::with_capacity(count.min(body.len() / 21 + 1));
+        let mut buf: Vec<u8> = Vec::with_capacity(body.len() + body.len() / 2);
+        // The previous entry's key: (offset, len) in `buf`, and its ts.
+        let mut prev: Option<(usize, usize, Timestamp)> = None;
+        let too_big = || "data block over 4 GiB".to_string();
         while !c.is_done() {
-            let n = rows.len();
+            let n = offsets.len();
             let bad = || format!("data block entry {n} truncated");
             let shared = c.u32().ok_or_else(bad)? as usize;
             let unshared = c.u32().ok_or_else(bad)? as usize;
             let kind = c.u8().ok_or_else(bad)?;
             let ts = Timestamp(c.u64().ok_or_else(bad)?);
-            let vlen = c.u32().ok_or_else(bad)? as usize;
-            if shared > prev.1 {
+            let vlen = c.u32().ok_or_else(bad)?;
+            let (prev_off, prev_len) = prev.map_or((0, 0), |(o, l, _)| (o, l));
+            if shared > prev_len {
                 return Err(format!("entry {n} shares {shared} bytes of a shorter key"));
             }
             let suffix = c.take(unshared).ok_or_else(bad)?;
-            let key_off = buf.len();
-            buf.extend_from_within(prev.0..prev.0 + shared);
-            buf.extend_from_slice(suffix);
-            let key_len = shared + unshared;
-            let (val_off, val_len) = match kind {
-                TOMBSTONE if vlen == 0 => (buf.len(), TOMBSTONE_LEN),
-                VALUE => {
-                    let off = buf.len();
-                    buf.extend_from_slice(c.take(vlen).ok_or_else(bad)?);
-                    (off, vlen as u32)
-                }
+            let value = match kind {
+                TOMBSTONE if vlen == 0 => None,
+                VALUE => Some(c.take(vlen as usize).ok_or_else(bad)?),
                 _ => return Err(format!("entry {n} has bad kind {kind}/{vlen}")),
             };
-            if let Some(last) = rows.last() {
-                let last_key = &buf[last.key_off as usize..(last.key_off + last.key_len) as usize];
-                let key = &buf[key_off..key_off + key_len];
-                if cmp_internal(last_key, last.ts, key, ts) != Ordering::Less {
+            let key_len = shared + unshared;
+            let off = buf.len();
+            offsets.push(u32::try_from(off).map_err(|_| too_big())?);
+            buf.extend_from_slice(&ts.0.to_le_bytes());
+            buf.extend_from_slice(&u32::try_from(key_len).map_err(|_| too_big())?.to_le_bytes());
+            let val_len = value.map_or(TOMBSTONE_LEN, |v| v.len() as u32);
+            buf.extend_from_slice(&val_len.to_le_bytes());
+            let key_off = buf.len();
+            buf.extend_from_within(prev_off..prev_off + shared);
+            buf.extend_from_slice(suffix);
+            if let Some(v) = value {
+                buf.extend_from_slice(v);
+            }
+            if let Some((p_off, p_len, p_ts)) = prev {
+                let last_key = &buf[p_off..p_off + p_len];
+                if cmp_internal(last_key, p_ts, &buf[key_off..key_off + key_len], ts)
+                    != Ordering::Less
+                {
                     return Err(format!("entry {n} out of order"));
                 }
             }
-            let too_big = || "data block over 4 GiB".to_string();
-            rows.push(Row {
-                ts,
-                key_off: u32::try_from(key_off).map_err(|_| too_big())?,
-                key_len: u32::try_from(key_len).map_err(|_| too_big())?,
-                val_off: u32::try_from(val_off).map_err(|_| too_big())?,
-                val_len,
-            });
-            prev = (key_off, key_len);
+            prev = Some((key_off, key_len, ts));
         }
-        if rows.len() != count {
+        if offsets.len() != count {
             return Err(format!(
                 "data block holds {} entries, header says {count}",
-                rows.len()
+                offsets.len()
             ));
         }
-        if rows.is_empty() {
+        if offsets.is_empty() {
             return Err("empty data block".into());
         }
+        u32::try_from(buf.len()).map_err(|_| too_big())?;
+        let key = |i: usize| entry_at(&buf, offsets[i] as usize).key;
         // Keys are sorted: what the first and last share, all share.
-        let key = |r: &Row| &buf[r.key_off as usize..(r.key_off + r.key_len) as usize];
-        let (first, last) = (key(&rows[0]), key(&rows[rows.len() - 1]));
-        let common = CommonPrefix::of(first, last);
+        let common = CommonPrefix::of(key(0), key(offsets.len() - 1));
         let shared = common.len();
-        let prefixes = rows
-            .iter()
-            .map(|r| {
-                key_prefix(&buf[r.key_off as usize + shared..(r.key_off + r.key_len) as usize])
-            })
-            .collect();
-        // No shrink_to_fit: it would copy the block once more on every cache miss; the
-        // slack (the 21-byte entry headers) is charged to the cache with the rest.
+        let mut search: Vec<u64> = Vec::with_capacity(count + count.div_ceil(2));
+        search.extend((0..offsets.len()).map(|i| key_prefix(&key(i)[shared..])));
+        search.extend(
+            offsets
+                .chunks(2)
+                .map(|p| u64::from(p[0]) | u64::from(p.get(1).copied().unwrap_or(0)) << 32),
+        );
         Ok(Block {
-            data: buf,
-            rows,
-            prefixes,
+            search: search.into(),
+            data: buf.into(),
+            len: offsets.len(),
             common,
         })
     }
 
     /// Number of versions (never 0).
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.len
     }
 
     /// Always false: a decoded block holds at least one version.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len == 0
     }
 
     /// Heap bytes this block holds (what the cache charges for it).
     pub fn heap_bytes(&self) -> usize {
-        self.data.capacity()
-            + self.rows.capacity() * std::mem::size_of::<Row>()
-            + self.prefixes.capacity() * std::mem::size_of::<u64>()
+        // Each `Arc` adds its two counts.
+        self.search.len() * 8 + self.data.len() + 32
     }
 
-    fn key_of(&self, r: &Row) -> &[u8] {
-        &self.data[r.key_off as usize..(r.key_off + r.key_len) as usize]
+    /// The byte offset of entry `i` in `data`.
+    fn offset(&self, i: usize) -> usize {
+        let w = self.search[self.len + i / 2];
+        (if i % 2 == 0 {
+            w as u32
+        } else {
+            (w >> 32) as u32
+        }) as usize
+    }
+
+    /// Whether `self` and `other` are the same decoded copy (clones of one decode),
+    /// not merely equal (for tests of the cache).
+    pub fn is_same_copy(&self, other: &Block) -> bool {
+        Arc::ptr_eq(&self.data, &other.data) && Arc::ptr_eq(&self.search, &other.search)
     }
 
     /// Version `i` (`i < len()`).
     pub fn get(&self, i: usize) -> EntryRef<'_> {
-        let r = &self.rows[i];
-        EntryRef {
-            key: self.key_of(r),
-            ts: r.ts,
-            value: (r.val_len != TOMBSTONE_LEN)
-                .then(|| &self.data[r.val_off as usize..(r.val_off + r.val_len) as usize]),
-        }
+        assert!(i < self.len, "version {i} of a block of {}", self.len);
+        entry_at(&self.data, self.offset(i))
     }
 
     /// The position of the first version at or after `(key, at)` in internal order
@@ -371,17 +390,17 @@ impl Block {
             return 0;
         };
         let Some(rest) = rest else {
-            return self.rows.len();
+            return self.len;
         };
         let p = key_prefix(rest);
-        let (mut lo, mut hi) = (0, self.prefixes.len());
+        let prefixes = &self.search[..self.len];
+        let (mut lo, mut hi) = (0, self.len);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let before = match self.prefixes[mid].cmp(&p) {
+            let before = match prefixes[mid].cmp(&p) {
                 Ordering::Equal => {
-                    let r = &self.rows[mid];
-                    let row_rest = &self.key_of(r)[shared..];
-                    cmp_internal(row_rest, r.ts, rest, at) == Ordering::Less
+                    let e = self.get(mid);
+                    cmp_internal(&e.key[shared..], e.ts, rest, at) == Ordering::Less
                 }
                 o => o == Ordering::Less,
             };
@@ -399,7 +418,7 @@ impl Block {
         // (key, ZERO) is the last place a version of `key` can sort; no commit has ts 0,
         // but step over one if a table ever held it.
         let mut p = self.seek(key, Timestamp::ZERO);
-        while p < self.rows.len() && self.key_of(&self.rows[p]) == key {
+        while p < self.len && self.get(p).key == key {
             p += 1;
         }
         p
@@ -408,14 +427,12 @@ impl Block {
     /// The newest version of `key` with ts ≤ `at`, if the block holds one.
     pub fn find(&self, key: &[u8], at: Timestamp) -> Option<EntryRef<'_>> {
         let i = self.seek(key, at);
-        (i < self.rows.len())
-            .then(|| self.get(i))
-            .filter(|e| e.key == key)
+        (i < self.len).then(|| self.get(i)).filter(|e| e.key == key)
     }
 
     /// The versions from position `from` on, in internal order.
     pub fn iter_from(&self, from: usize) -> impl Iterator<Item = EntryRef<'_>> {
-        (from.min(self.rows.len())..self.rows.len()).map(|i| self.get(i))
+        (from.min(self.len)..self.len).map(|i| self.get(i))
     }
 
     /// Every version, owned, in internal order.

@@ -47,7 +47,7 @@
 //! ## Non-goals
 //! - Caching the index or filter blocks (they live in the table, always in memory).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use super::block::Block;
 
@@ -88,7 +88,7 @@ struct Hand {
 /// A cached block, as its index slot holds it: what a hit needs in one place.
 #[derive(Debug)]
 struct Cached {
-    block: Arc<Block>,
+    block: Block,
     /// Its position on the clock face.
     at: u32,
     /// The second-chance bit.
@@ -187,7 +187,7 @@ impl BlockCache {
     }
 
     /// Block `index` of table `table`, if cached (marks it recently used).
-    pub fn get(&self, table: u64, index: u32) -> Option<Arc<Block>> {
+    pub fn get(&self, table: u64, index: u32) -> Option<Block> {
         let mut g = self.lock((table, index));
         let inner = &mut *g;
         match inner.index.find_mut((table, index)) {
@@ -206,10 +206,10 @@ impl BlockCache {
     /// Caches `block` (verified by the caller) as block `index` of `table`, evicting
     /// others (of its shard) as needed. A block larger than its shard is not kept; if
     /// another reader cached the same block first, its copy stays (they are equal).
-    pub fn insert(&self, table: u64, index: u32, block: Arc<Block>) {
+    pub fn insert(&self, table: u64, index: u32, block: Block) {
         let charge = Self::charge(&block);
         // Evicted blocks are freed after the lock is released.
-        let mut evicted: Vec<Arc<Block>> = Vec::new();
+        let mut evicted: Vec<Block> = Vec::new();
         let mut g = self.lock((table, index));
         let inner = &mut *g;
         if charge > inner.stats.capacity || inner.index.find((table, index)).is_some() {
@@ -314,7 +314,7 @@ impl BlockCache {
 impl Inner {
     /// Removes the entry at position `at` (occupied) from the face and the index; its
     /// block.
-    fn remove(&mut self, at: usize) -> Arc<Block> {
+    fn remove(&mut self, at: usize) -> Block {
         let hand = std::mem::take(&mut self.clock[at]);
         let key = hand.key.expect("an occupied position");
         let cached = self.index.remove(key).expect("a clock entry is indexed");
@@ -326,7 +326,7 @@ impl Inner {
 
     /// Evicts one entry (the cache is not empty): the first the hand reaches with its
     /// bit clear, clearing set bits on the way. Ends within one turn plus one step.
-    fn evict_one(&mut self) -> Option<Arc<Block>> {
+    fn evict_one(&mut self) -> Option<Block> {
         if self.index.is_empty() {
             return None;
         }
@@ -415,14 +415,14 @@ mod tests {
     use crate::mvcc::Timestamp;
 
     /// A block with one entry whose value has `n` bytes.
-    fn block(tag: u64, n: usize) -> Arc<Block> {
+    fn block(tag: u64, n: usize) -> Block {
         let mut b = BlockBuilder::new();
         b.add(&Entry {
             key: format!("k{tag}").into_bytes(),
             ts: Timestamp(tag + 1),
             value: Some(vec![7; n]),
         });
-        Arc::new(Block::decode(&b.finish()).unwrap())
+        Block::decode(&b.finish()).unwrap()
     }
 
     fn charge(n: usize) -> usize {
@@ -436,13 +436,13 @@ mod tests {
         let b = block(1, 100);
         c.insert(1, 0, b.clone());
         let got = c.get(1, 0).unwrap();
-        assert!(Arc::ptr_eq(&got, &b));
+        assert!(got.is_same_copy(&b));
         let s = c.stats();
         assert_eq!((s.hits, s.misses, s.blocks), (1, 1, 1));
         assert_eq!(s.bytes, BlockCache::charge(&b));
         // A second insert of the same key keeps the first copy.
         c.insert(1, 0, block(2, 100));
-        assert!(Arc::ptr_eq(&c.get(1, 0).unwrap(), &b));
+        assert!(c.get(1, 0).unwrap().is_same_copy(&b));
         c.verify_invariants().unwrap();
     }
 

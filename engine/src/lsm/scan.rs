@@ -8,7 +8,6 @@
 //! time in the allocator.
 
 use std::ops::Bound;
-use std::sync::Arc;
 
 use super::block::{Block, EntryRef};
 use super::error::Result;
@@ -19,7 +18,7 @@ use crate::mvcc::{cmp_keys, Key, KeyRange, Timestamp, Value, Version};
 /// newest version at or below the scan's ts lies (block, row), in key order.
 #[derive(Debug, Default)]
 pub struct TableRows {
-    blocks: Vec<Arc<Block>>,
+    blocks: Vec<Block>,
     rows: Vec<(u32, u32)>,
 }
 

@@ -419,7 +419,7 @@ impl Table {
     }
 
     /// Block `i`, from the cache or else read from disk, verified, decoded and cached.
-    pub(super) async fn block(&self, i: usize) -> Result<Arc<Block>> {
+    pub(super) async fn block(&self, i: usize) -> Result<Block> {
         let n = u32::try_from(i).expect("block index under 2^32");
         if let Some(b) = self.cache.get(self.meta.number, n) {
             return Ok(b);
@@ -428,13 +428,13 @@ impl Table {
     }
 
     /// Block `i` read from disk, verified, decoded and cached (the cache missed).
-    async fn load_block(&self, i: usize) -> Result<Arc<Block>> {
+    async fn load_block(&self, i: usize) -> Result<Block> {
         let n = u32::try_from(i).expect("block index under 2^32");
         let h = &self.index.blocks[i];
         let mut buf = vec![0u8; h.len as usize];
         read_exact(&self.file, &self.path, &mut buf, h.offset).await?;
         self.blocks_read.fetch_add(1, AtomicOrdering::Relaxed);
-        let b = Arc::new(self.check_block(i, &buf)?);
+        let b = self.check_block(i, &buf)?;
         self.cache.insert(self.meta.number, n, b.clone());
         Ok(b)
     }
@@ -498,7 +498,7 @@ impl Table {
         if let Some(v) = self.cache.with(self.meta.number, n, found) {
             return Ok(v);
         }
-        Ok(found(&*self.load_block(i).await?))
+        Ok(found(&self.load_block(i).await?))
     }
 
     /// Every entry in internal order (for compaction): the data region in one read,
