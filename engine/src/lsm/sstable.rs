@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use super::block::{key_prefix, past_common, Block, BlockBuilder, CommonPrefix, Index, IndexEntry};
-use super::bloom::Bloom;
+use super::bloom::{Bloom, Layout};
 use super::cache::BlockCache;
 use super::codec::{put_u32, put_u64, seal_crc, verify_crc, Cursor, Entry};
 use super::error::{corrupt, io, Result};
@@ -33,8 +33,19 @@ use crate::mvcc::{Key, KeyRange, Timestamp, Version};
 
 /// "SEEDSST1".
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SEEDSST1");
-/// The format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this code writes. It reads 1 and 2; they differ only in the
+/// filter's [`Layout`]: 1 spreads a key's probes over the filter, 2 keeps them in one
+/// cache line.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The filter layout of table format `version` (one this code reads).
+fn filter_layout(version: u32) -> Option<Layout> {
+    match version {
+        1 => Some(Layout::Spread),
+        2 => Some(Layout::Local),
+        _ => None,
+    }
+}
 /// Bytes of the footer.
 pub const FOOTER_BYTES: usize = 64;
 
@@ -97,6 +108,7 @@ pub struct TableBuilder {
     entries: u64,
     min_ts: Timestamp,
     max_ts: Timestamp,
+    format_version: u32,
 }
 
 impl TableBuilder {
@@ -114,7 +126,19 @@ impl TableBuilder {
             entries: 0,
             min_ts: Timestamp::MAX,
             max_ts: Timestamp::ZERO,
+            format_version: FORMAT_VERSION,
         }
+    }
+
+    /// A builder writing an older table format `version` (one this code still reads),
+    /// for tests that files written before a format change stay readable.
+    pub fn with_format_version(mut self, version: u32) -> TableBuilder {
+        assert!(
+            filter_layout(version).is_some(),
+            "format {version} is unknown"
+        );
+        self.format_version = version;
+        self
     }
 
     /// Adds the next entry (strictly after the previous one in internal order).
@@ -163,8 +187,9 @@ impl TableBuilder {
             self.cut_block();
         }
         let filter_off = self.out.len() as u64;
+        let layout = filter_layout(self.format_version).expect("a known format");
         let mut filter =
-            Bloom::build(self.keys.iter().map(Vec::as_slice), self.bloom_bits).encode();
+            Bloom::build(self.keys.iter().map(Vec::as_slice), self.bloom_bits, layout).encode();
         seal_crc(&mut filter);
         self.out.extend_from_slice(&filter);
         let (smallest, smallest_ts) = self.first.clone().expect("non-empty");
@@ -179,7 +204,7 @@ impl TableBuilder {
         self.out.extend_from_slice(&index_bytes);
         let mut footer = Vec::with_capacity(FOOTER_BYTES);
         put_u64(&mut footer, MAGIC);
-        put_u32(&mut footer, FORMAT_VERSION);
+        put_u32(&mut footer, self.format_version);
         put_u64(&mut footer, index_off);
         put_u32(&mut footer, index_bytes.len() as u32);
         put_u64(&mut footer, filter_off);
@@ -251,6 +276,7 @@ impl Drop for Table {
 }
 
 struct Footer {
+    filter_layout: Layout,
     index_off: u64,
     index_len: u32,
     filter_off: u64,
@@ -268,10 +294,10 @@ fn decode_footer(bytes: &[u8], file_len: u64) -> std::result::Result<Footer, Str
         return Err(format!("bad magic {magic:#x}"));
     }
     let version = c.u32().ok_or("footer truncated")?;
-    if version != FORMAT_VERSION {
-        return Err(format!("unsupported table format version {version}"));
-    }
+    let filter_layout =
+        filter_layout(version).ok_or(format!("unsupported table format version {version}"))?;
     let f = Footer {
+        filter_layout,
         index_off: c.u64().ok_or("footer truncated")?,
         index_len: c.u32().ok_or("footer truncated")?,
         filter_off: c.u64().ok_or("footer truncated")?,
@@ -326,7 +352,7 @@ impl Table {
         let mut filter = vec![0u8; f.filter_len as usize];
         read_exact(&file, path, &mut filter, f.filter_off).await?;
         let bloom = verify_crc(&filter)
-            .and_then(Bloom::decode)
+            .and_then(|b| Bloom::decode(b, f.filter_layout))
             .ok_or_else(|| corrupt(path, "filter block checksum mismatch or malformed"))?;
         let mut index = vec![0u8; f.index_len as usize];
         read_exact(&file, path, &mut index, f.index_off).await?;
@@ -368,6 +394,11 @@ impl Table {
     /// The rows of the block index (for scans).
     pub(super) fn index_blocks(&self) -> &[IndexEntry] {
         &self.index.blocks
+    }
+
+    /// Where its filter's probes land (fixed by the file's format version).
+    pub fn filter_layout(&self) -> Layout {
+        self.bloom.layout()
     }
 
     /// The file's path.

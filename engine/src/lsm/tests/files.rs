@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::with_dir;
+use crate::lsm::bloom::Layout;
 use crate::lsm::cache::BlockCache;
 use crate::lsm::codec::Entry;
 use crate::lsm::error::LsmError;
 use crate::lsm::manifest::{self, Change, Edit, ManifestState, ManifestWriter};
 use crate::lsm::memtable::Memtable;
-use crate::lsm::sstable::{table_path, write_table, Table, TableBuilder};
+use crate::lsm::sstable::{table_path, write_table, Table, TableBuilder, FORMAT_VERSION};
 use crate::lsm::wal::{encode_record, segment_path, Wal, WalError};
 use crate::mvcc::{KeyRange, Timestamp};
 
@@ -35,7 +36,17 @@ fn build(
     block_bytes: usize,
     number: u64,
 ) -> (Vec<u8>, crate::lsm::sstable::TableMeta) {
-    let mut b = TableBuilder::new(block_bytes, 10);
+    build_format(m, block_bytes, number, FORMAT_VERSION)
+}
+
+/// [`build`] in table format `version`.
+fn build_format(
+    m: &Memtable,
+    block_bytes: usize,
+    number: u64,
+    version: u32,
+) -> (Vec<u8>, crate::lsm::sstable::TableMeta) {
+    let mut b = TableBuilder::new(block_bytes, 10).with_format_version(version);
     for e in m.entries() {
         b.add(&e);
     }
@@ -108,6 +119,15 @@ async fn check_table_against(t: &Table, m: &Memtable) -> Result<(), LsmError> {
 fn table_round_trip_through_many_blocks() {
     with_dir(|dir| async move {
         let m = sample_entries(40);
+        // A table of the previous format (its filter spreads its probes) still reads.
+        let (old, old_meta) = build_format(&m, 128, 6, 1);
+        let old_path = table_path(&dir, 6);
+        write_table(&old_path, &old).await.unwrap();
+        let t = Table::open(&old_path, 6, Some(old_meta.size), cache(1 << 20))
+            .await
+            .unwrap();
+        assert_eq!(t.filter_layout(), Layout::Spread);
+        check_table_against(&t, &m).await.unwrap();
         let (bytes, meta) = build(&m, 128, 7);
         let path = table_path(&dir, 7);
         write_table(&path, &bytes).await.unwrap();
@@ -118,6 +138,7 @@ fn table_round_trip_through_many_blocks() {
                 .await
                 .unwrap();
             assert_eq!(*t.meta(), meta);
+            assert_eq!(t.filter_layout(), Layout::Local);
             assert_eq!(meta.entries as usize, m.len());
             // Twice: the second pass reads what the first cached.
             check_table_against(&t, &m).await.unwrap();
@@ -140,29 +161,32 @@ fn table_round_trip_through_many_blocks() {
 #[test]
 fn bloom_filter_is_checked_before_any_data_block_read() {
     with_dir(|dir| async move {
-        let m = sample_entries(200);
-        let (bytes, meta) = build(&m, 256, 1);
-        let path = table_path(&dir, 1);
-        write_table(&path, &bytes).await.unwrap();
-        let t = Table::open(&path, 1, Some(meta.size), cache(0))
-            .await
-            .unwrap();
-        assert_eq!(t.blocks_read(), 0, "open reads no data block");
-        // Absent keys inside the table's key span (key0001, key0002, key0004, …).
-        for i in 0..600 {
-            if i % 3 != 0 {
-                let k = format!("key{i:04}").into_bytes();
-                assert_eq!(t.get(&k, Timestamp::MAX).await.unwrap(), None);
+        // Both filter layouts: the current format's and the one before it.
+        for (number, version) in [(1, FORMAT_VERSION), (2, 1)] {
+            let m = sample_entries(200);
+            let (bytes, meta) = build_format(&m, 256, number, version);
+            let path = table_path(&dir, number);
+            write_table(&path, &bytes).await.unwrap();
+            let t = Table::open(&path, number, Some(meta.size), cache(0))
+                .await
+                .unwrap();
+            assert_eq!(t.blocks_read(), 0, "open reads no data block");
+            // Absent keys inside the table's key span (key0001, key0002, key0004, …).
+            for i in 0..600 {
+                if i % 3 != 0 {
+                    let k = format!("key{i:04}").into_bytes();
+                    assert_eq!(t.get(&k, Timestamp::MAX).await.unwrap(), None);
+                }
             }
+            assert!(
+                t.blocks_read() <= 12,
+                "{} blocks read for 400 absent keys",
+                t.blocks_read()
+            );
+            let before = t.blocks_read();
+            assert!(t.get(b"key0003", Timestamp::MAX).await.unwrap().is_some());
+            assert_eq!(t.blocks_read(), before + 1, "a present key costs one block");
         }
-        assert!(
-            t.blocks_read() <= 12,
-            "{} blocks read for 400 absent keys",
-            t.blocks_read()
-        );
-        let before = t.blocks_read();
-        assert!(t.get(b"key0003", Timestamp::MAX).await.unwrap().is_some());
-        assert_eq!(t.blocks_read(), before + 1, "a present key costs one block");
     });
 }
 
