@@ -145,7 +145,7 @@ pub const COMMON_INLINE: usize = 23;
 /// elsewhere in memory would cost it a cache miss. Kept to its first
 /// [`COMMON_INLINE`] bytes: any prefix of the true common prefix serves the search
 /// (a shorter one only makes ties on [`key_prefix`] likelier).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CommonPrefix {
     len: u8,
     bytes: [u8; COMMON_INLINE],

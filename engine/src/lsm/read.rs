@@ -84,7 +84,7 @@ impl ReadView {
         }
         for level in 1..self.version.levels.len() {
             if let Some(t) = self.version.table_for(level, key) {
-                if let Some(v) = t.get_hashed(key, hash, at).await? {
+                if let Some(v) = t.get_in_span(key, hash, at).await? {
                     return Ok(Some(v));
                 }
             }

@@ -509,10 +509,23 @@ impl Table {
         at: Timestamp,
     ) -> Result<Option<Version>> {
         use super::codec::cmp_keys;
-        if cmp_keys(key, &self.meta.smallest).is_lt()
-            || cmp_keys(key, &self.meta.largest).is_gt()
-            || !self.bloom.may_contain_hash(hash)
-        {
+        if cmp_keys(key, &self.meta.smallest).is_lt() || cmp_keys(key, &self.meta.largest).is_gt() {
+            return Ok(None);
+        }
+        self.get_in_span(key, hash, at).await
+    }
+
+    /// [`Table::get_hashed`] for a key the caller knows lies in the table's key span
+    /// ([`super::version::Version::table_for`] found the table by it): the filter, then
+    /// at most one block.
+    pub async fn get_in_span(
+        &self,
+        key: &[u8],
+        hash: u64,
+        at: Timestamp,
+    ) -> Result<Option<Version>> {
+        debug_assert!(self.meta.smallest.as_slice() <= key && key <= self.meta.largest.as_slice());
+        if !self.bloom.may_contain_hash(hash) {
             return Ok(None);
         }
         let Some(i) = self.find_block(key, at) else {

@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 
+use super::block::{key_prefix, past_common, CommonPrefix};
+use super::codec::cmp_keys;
 use super::manifest::ManifestState;
 use super::options::Options;
 use super::sstable::Table;
@@ -22,6 +24,62 @@ use crate::mvcc::Key;
 pub struct Version {
     /// Per level, its tables (see the module invariants for their order).
     pub levels: Vec<Vec<Arc<Table>>>,
+    /// Per level, its tables' largest keys as a search array ([`Fences`]); empty for
+    /// level 0, whose tables overlap.
+    fences: Vec<Fences>,
+}
+
+/// The largest keys of a sorted level's tables, for [`Version::table_for`]: the prefix
+/// they all share inline, then per table the next 8 bytes ([`key_prefix`]) in one
+/// array. A point read searches it without following a pointer per step (table, then
+/// its key) as a search over the tables' metadata did; it reads a table's key only
+/// on a tie.
+#[derive(Debug, Clone, Default)]
+struct Fences {
+    common: CommonPrefix,
+    prefixes: Vec<u64>,
+}
+
+impl Fences {
+    fn new(tables: &[Arc<Table>]) -> Fences {
+        let (Some(first), Some(last)) = (tables.first(), tables.last()) else {
+            return Fences::default();
+        };
+        let common = CommonPrefix::of(&first.meta().smallest, &last.meta().largest);
+        let prefixes = tables
+            .iter()
+            .map(|t| key_prefix(&t.meta().largest[common.len()..]))
+            .collect();
+        Fences { common, prefixes }
+    }
+
+    /// The position of the first of `tables` (those it was built from) whose largest
+    /// key is ≥ `key` (`tables.len()` if none).
+    fn first_not_below(&self, tables: &[Arc<Table>], key: &[u8]) -> usize {
+        let rest = match past_common(key, self.common.as_slice()) {
+            None => return 0,
+            Some(None) => return tables.len(),
+            Some(Some(rest)) => rest,
+        };
+        let p = key_prefix(rest);
+        let (mut lo, mut hi) = (0, tables.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let below = match self.prefixes[mid].cmp(&p) {
+                std::cmp::Ordering::Equal => {
+                    let largest = &tables[mid].meta().largest[self.common.len()..];
+                    cmp_keys(largest, rest).is_lt()
+                }
+                o => o.is_lt(),
+            };
+            if below {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
 }
 
 /// A compaction to run: `inputs` of `level` merge with the overlapping `next` tables of
@@ -61,7 +119,18 @@ impl Version {
         for l in levels.iter_mut().skip(1) {
             l.sort_by(|a, b| a.meta().smallest.cmp(&b.meta().smallest));
         }
-        Version { levels }
+        let fences = levels
+            .iter()
+            .enumerate()
+            .map(|(l, tables)| {
+                if l == 0 {
+                    Fences::default()
+                } else {
+                    Fences::new(tables)
+                }
+            })
+            .collect();
+        Version { levels, fences }
     }
 
     /// Checks the ordering invariants of the module doc that need no I/O.
@@ -106,9 +175,12 @@ impl Version {
 
     /// The table of `level` (≥ 1) whose span contains `key`, if any.
     pub fn table_for(&self, level: usize, key: &[u8]) -> Option<&Arc<Table>> {
-        use super::codec::cmp_keys;
         let tables = &self.levels[level];
-        let i = tables.partition_point(|t| cmp_keys(&t.meta().largest, key).is_lt());
+        let i = self.fences[level].first_not_below(tables, key);
+        debug_assert_eq!(
+            i,
+            tables.partition_point(|t| cmp_keys(&t.meta().largest, key).is_lt())
+        );
         tables
             .get(i)
             .filter(|t| cmp_keys(&t.meta().smallest, key).is_le())

@@ -11,21 +11,34 @@ use crate::lsm::wal::segment_path;
 use crate::lsm::{LsmStore, Options};
 use crate::mvcc::{KeyRange, MemStore, Timestamp, VersionedStore, WriteSet};
 
+/// Key `k` of the tests: `k007`, or with `stem` before it.
+fn key(stem: &str, k: u64) -> Vec<u8> {
+    format!("{stem}k{k:03}").into_bytes()
+}
+
 fn writes(i: u64) -> WriteSet {
+    writes_under("", i)
+}
+
+fn writes_under(stem: &str, i: u64) -> WriteSet {
     let mut w = WriteSet::new();
     w.insert(
-        format!("k{:03}", i % 37).into_bytes(),
+        key(stem, i % 37),
         Some(format!("v{i}-{}", "x".repeat((i % 5) as usize * 20)).into_bytes()),
     );
     if i % 7 == 0 {
-        w.insert(format!("k{:03}", (i * 3) % 37).into_bytes(), None);
+        w.insert(key(stem, (i * 3) % 37), None);
     }
     w
 }
 
 async fn load(store: &LsmStore, model: &mut MemStore, from: u64, to: u64) {
+    load_under("", store, model, from, to).await
+}
+
+async fn load_under(stem: &str, store: &LsmStore, model: &mut MemStore, from: u64, to: u64) {
     for i in from..to {
-        let w = writes(i);
+        let w = writes_under(stem, i);
         store
             .apply(Timestamp(i), &w, None)
             .unwrap()
@@ -38,10 +51,14 @@ async fn load(store: &LsmStore, model: &mut MemStore, from: u64, to: u64) {
 
 /// Every key at a spread of snapshots, and scans, against the model.
 async fn check(store: &LsmStore, model: &MemStore, from_ts: u64) {
+    check_under("", store, model, from_ts).await
+}
+
+async fn check_under(stem: &str, store: &LsmStore, model: &MemStore, from_ts: u64) {
     let last = model.last_commit_ts().0;
     for at in (from_ts..=last).step_by(7).chain([last, u64::MAX]) {
         for k in 0..40 {
-            let key = format!("k{k:03}").into_bytes();
+            let key = key(stem, k);
             assert_eq!(
                 store.get(&key, Timestamp(at)).await.unwrap(),
                 model.get(&key, Timestamp(at)).unwrap(),
@@ -50,7 +67,7 @@ async fn check(store: &LsmStore, model: &MemStore, from_ts: u64) {
         }
         let ranges = [
             KeyRange::all(),
-            KeyRange::new(b"k005".to_vec()..b"k020".to_vec()).unwrap(),
+            KeyRange::new(key(stem, 5)..key(stem, 20)).unwrap(),
         ];
         for r in &ranges {
             assert_eq!(
@@ -89,6 +106,35 @@ fn reads_at_snapshots_survive_flush_compaction_and_reopen() {
             "{stats:?}"
         );
         check(&store, &model, 1).await;
+        store.close().await.unwrap();
+    });
+}
+
+/// Keys that share more than the inline common prefix a block, a table index and a
+/// level's fences keep ([`crate::lsm::block::COMMON_INLINE`]): every search falls back
+/// to whole keys on prefix ties, across flushes and compactions into several levels.
+#[test]
+fn keys_with_a_long_common_prefix_read_back_from_every_level() {
+    with_dir(|dir| async move {
+        let stem = "tenant-0042/database-0007/table-users/";
+        assert!(stem.len() > crate::lsm::block::COMMON_INLINE + 8);
+        let mut model = MemStore::new();
+        let (store, _) = LsmStore::open(&dir, Options::tiny()).await.unwrap();
+        load_under(stem, &store, &mut model, 1, 400).await;
+        store.wait_idle().await.unwrap();
+        let stats = store.stats();
+        assert!(
+            stats
+                .tables_per_level
+                .iter()
+                .skip(1)
+                .filter(|n| **n > 1)
+                .count()
+                >= 1,
+            "a level of several tables: {stats:?}"
+        );
+        store.check_invariants().unwrap();
+        check_under(stem, &store, &model, 1).await;
         store.close().await.unwrap();
     });
 }
