@@ -201,21 +201,25 @@ const ENTRY_HEADER: usize = 16;
 /// cache miss, is what makes the search possible).
 ///
 /// Laid out for a point lookup's cache misses, which are most of its cost: from the
-/// cache slot holding the `Block` (two pointers and the common prefix, inline) to the
+/// cache slot holding the `Block` (a pointer and the common prefix, inline) to the
 /// search array (per row its [`key_prefix`] past the common prefix, then its entry's
 /// offset: a binary search touches a few adjacent lines and no key on a prefix
 /// mismatch) to the entry (header, key and value together): three lines where the
 /// first layout (a row array, a key buffer, a prefix array behind an `Arc`) took five.
+/// Search array and entries share one allocation, so a scan holding a block raises
+/// one reference count (an atomic on a cold line) per block, not two.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
-    /// `len` prefixes, then the `len` entries' byte offsets in `data`, two `u32`s per
-    /// word (low half first).
-    search: Arc<[u64]>,
-    /// The entries, in internal order: ts (u64 LE), key length (u32 LE), value length
-    /// (u32 LE, [`TOMBSTONE_LEN`] for a tombstone), the full key, the value.
-    data: Arc<[u8]>,
+    /// `len` prefixes; the `len` entries' byte offsets in the entry bytes, two `u32`s
+    /// per word (low half first); from word `data_at` on, the entry bytes (native
+    /// byte order, so the words' bytes are the entries): ts (u64 LE), key length
+    /// (u32 LE), value length (u32 LE, [`TOMBSTONE_LEN`] for a tombstone), the full
+    /// key, the value — in internal order.
+    words: Arc<[u64]>,
     /// Number of versions (never 0).
     len: usize,
+    /// Where the entry bytes begin in `words`.
+    data_at: usize,
     /// Leading bytes every key of the block shares, inline.
     common: CommonPrefix,
 }
@@ -327,17 +331,24 @@ impl Block {
         // Keys are sorted: what the first and last share, all share.
         let common = CommonPrefix::of(key(0), key(offsets.len() - 1));
         let shared = common.len();
-        let mut search: Vec<u64> = Vec::with_capacity(count + count.div_ceil(2));
-        search.extend((0..offsets.len()).map(|i| key_prefix(&key(i)[shared..])));
-        search.extend(
+        let len = offsets.len();
+        let data_at = len + len.div_ceil(2);
+        let mut words: Vec<u64> = Vec::with_capacity(data_at + buf.len().div_ceil(8));
+        words.extend((0..len).map(|i| key_prefix(&key(i)[shared..])));
+        words.extend(
             offsets
                 .chunks(2)
                 .map(|p| u64::from(p[0]) | u64::from(p.get(1).copied().unwrap_or(0)) << 32),
         );
+        words.extend(buf.chunks(8).map(|c| {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            u64::from_ne_bytes(w)
+        }));
         Ok(Block {
-            search: search.into(),
-            data: buf.into(),
-            len: offsets.len(),
+            words: words.into(),
+            len,
+            data_at,
             common,
         })
     }
@@ -354,13 +365,19 @@ impl Block {
 
     /// Heap bytes this block holds (what the cache charges for it).
     pub fn heap_bytes(&self) -> usize {
-        // Each `Arc` adds its two counts.
-        self.search.len() * 8 + self.data.len() + 32
+        // The `Arc` adds its two counts.
+        self.words.len() * 8 + 16
+    }
+
+    /// The entry bytes.
+    fn data(&self) -> &[u8] {
+        use zerocopy::IntoBytes;
+        self.words[self.data_at..].as_bytes()
     }
 
     /// The byte offset of entry `i` in `data`.
     fn offset(&self, i: usize) -> usize {
-        let w = self.search[self.len + i / 2];
+        let w = self.words[self.len + i / 2];
         (if i % 2 == 0 {
             w as u32
         } else {
@@ -371,13 +388,13 @@ impl Block {
     /// Whether `self` and `other` are the same decoded copy (clones of one decode),
     /// not merely equal (for tests of the cache).
     pub fn is_same_copy(&self, other: &Block) -> bool {
-        Arc::ptr_eq(&self.data, &other.data) && Arc::ptr_eq(&self.search, &other.search)
+        Arc::ptr_eq(&self.words, &other.words)
     }
 
     /// Version `i` (`i < len()`).
     pub fn get(&self, i: usize) -> EntryRef<'_> {
         assert!(i < self.len, "version {i} of a block of {}", self.len);
-        entry_at(&self.data, self.offset(i))
+        entry_at(self.data(), self.offset(i))
     }
 
     /// The position of the first version at or after `(key, at)` in internal order
@@ -393,7 +410,7 @@ impl Block {
             return self.len;
         };
         let p = key_prefix(rest);
-        let prefixes = &self.search[..self.len];
+        let prefixes = &self.words[..self.len];
         let (mut lo, mut hi) = (0, self.len);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;

@@ -220,10 +220,14 @@ impl Source {
 /// Merges per-source rows into the live rows: per key the version with the highest ts
 /// (the first source on a tie), tombstones dropped. A k-way merge over borrowed rows
 /// with each source's head cached: sources are few (memtables, level-0 tables, one or
-/// two tables per level), and only the rows returned are copied. One pass over the
-/// heads per key finds the smallest key, its newest version and every source holding
-/// that key (all of them advance); once one source is left, its rows are copied
-/// without comparisons.
+/// two tables per level), and only the rows returned are copied.
+///
+/// One pass over the heads finds the smallest key, its newest version, every source
+/// holding that key (all advance) and the smallest key after it among the other
+/// heads (the *bound*). When one source held the key, its next rows below the bound
+/// can be nobody else's: they are copied with one comparison each, no pass over the
+/// heads. Scans mostly read runs of one source (the largest level holds most keys),
+/// so most rows cost one comparison instead of one per source.
 pub fn merge(mut sources: Vec<Source>) -> Rows {
     sources.retain(|s| s.len() > 0);
     let mut out = Rows::with_capacity(sources.iter().map(Source::len).max().unwrap_or(0));
@@ -233,22 +237,27 @@ pub fn merge(mut sources: Vec<Source>) -> Rows {
     let mut at_best: Vec<usize> = Vec::with_capacity(sources.len());
     loop {
         let mut best: Option<EntryRef<'_>> = None;
+        let mut bound: Option<&[u8]> = None;
         at_best.clear();
         for (i, h) in heads.iter().enumerate() {
             let Some(h) = h else { continue };
-            match best.map(|b| (cmp_keys(h.key, b.key), b.ts)) {
-                None | Some((std::cmp::Ordering::Less, _)) => {
+            let order = best.map(|b| cmp_keys(h.key, b.key));
+            match order {
+                None | Some(std::cmp::Ordering::Less) => {
+                    if let Some(b) = best {
+                        bound = Some(min_key(bound, b.key));
+                    }
                     best = Some(*h);
                     at_best.clear();
                     at_best.push(i);
                 }
-                Some((std::cmp::Ordering::Equal, ts)) => {
-                    if h.ts > ts {
+                Some(std::cmp::Ordering::Equal) => {
+                    if best.is_some_and(|b| h.ts > b.ts) {
                         best = Some(*h);
                     }
                     at_best.push(i);
                 }
-                Some((std::cmp::Ordering::Greater, _)) => {}
+                Some(std::cmp::Ordering::Greater) => bound = Some(min_key(bound, h.key)),
             }
         }
         let Some(best) = best else {
@@ -262,17 +271,27 @@ pub fn merge(mut sources: Vec<Source>) -> Rows {
             pos[i] += 1;
             heads[i] = sources[i].row(pos[i]);
         }
-        let mut live = heads.iter().enumerate().filter(|(_, h)| h.is_some());
-        if let (Some((i, _)), None) = (live.next(), live.next()) {
-            // One source left: the rest of its rows, in order, one version per key.
-            while let Some(e) = sources[i].row(pos[i]) {
+        if let [i] = at_best[..] {
+            // A run of source `i`: its keys below `bound` are in no other source.
+            while let Some(e) = heads[i] {
+                if bound.is_some_and(|b| cmp_keys(e.key, b).is_ge()) {
+                    break;
+                }
                 if let Some(v) = e.value {
                     out.push(e.key, v);
                 }
                 pos[i] += 1;
+                heads[i] = sources[i].row(pos[i]);
             }
-            return out;
         }
+    }
+}
+
+/// The smaller of `a` (if any) and `b`.
+fn min_key<'k>(a: Option<&'k [u8]>, b: &'k [u8]) -> &'k [u8] {
+    match a {
+        Some(a) if cmp_keys(a, b).is_le() => a,
+        _ => b,
     }
 }
 
