@@ -1,7 +1,7 @@
 //! The child process: one engine, every selected workload in order on one database,
 //! one JSON [`Record`] per workload on stdout, progress on stderr.
 
-use crate::engines::{self, Committed, Engine, EngineError, EngineResult, Key};
+use crate::engines::{self, Committed, Engine, EngineError, EngineResult, Key, Settled};
 use crate::measure::{self, Latencies};
 use crate::report::{self, Record};
 use crate::run::{BenchError, Plan};
@@ -33,6 +33,9 @@ pub fn main(engine: EngineKind, plan: &Plan, dir: &Path) -> Result<(), BenchErro
             );
             fill(db.as_ref(), plan.keys, &values)?;
             filled = true;
+        }
+        if w != Workload::Fill {
+            settle(engine, db.as_ref())?;
         }
         let reset = measure::reset_peak_rss();
         let seed = SEED ^ ((i as u64 + 1) << 32);
@@ -95,6 +98,24 @@ pub fn main(engine: EngineKind, plan: &Plan, dir: &Path) -> Result<(), BenchErro
             })?;
     }
     db.close()?;
+    Ok(())
+}
+
+/// Waits for the engine's background work before a timed workload (not measured, but
+/// printed: a long settle says the previous workload left the disk busy).
+fn settle(engine: EngineKind, db: &dyn Engine) -> Result<(), BenchError> {
+    let t0 = Instant::now();
+    let settled = db.settle()?;
+    let secs = t0.elapsed().as_secs_f64();
+    match settled {
+        Settled::Idle => {
+            eprintln!("  {engine:<8} background work settled in {secs:.2}s (not measured)")
+        }
+        Settled::GaveUp => eprintln!(
+            "  {engine:<8} background work still running after {secs:.0}s: measuring anyway"
+        ),
+        Settled::NotApplicable => {}
+    }
     Ok(())
 }
 

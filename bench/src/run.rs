@@ -1,6 +1,7 @@
 //! The parent process: parse the selection, run one child process per engine, collect
 //! their records, print the table, write `--json`, clean up.
 
+use crate::disk;
 use crate::engines::{self, EngineError};
 use crate::measure;
 use crate::report::{self, Record};
@@ -153,6 +154,17 @@ fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
     let exe = std::env::current_exe().map_err(BenchError::io("finding this executable"))?;
 
     print_header(&plan, &engines, &run_dir.0);
+    // The disk's floor, in the same directory, before any engine loads the disk.
+    let baseline = disk::measure(&run_dir.0, disk::DEFAULT_BUDGET).map_err(BenchError::io(
+        format!("measuring the disk in {}", run_dir.0.display()),
+    ))?;
+    print_baseline(&baseline);
+    if let (Some(out), Some(path)) = (json.as_mut(), args.json.as_ref()) {
+        for r in baseline.records() {
+            writeln!(out, "{}", r.to_json_line())
+                .map_err(BenchError::io(format!("writing {}", path.display())))?;
+        }
+    }
     let mut records: Vec<Record> = Vec::new();
     let mut failed = Vec::new();
     for &engine in &engines {
@@ -181,6 +193,13 @@ fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
 
     println!();
     print!("{}", report::table(&records));
+    let ratios = disk::commit_ratios(&records, baseline.prealloc.latencies.quantile_us(0.5));
+    if !ratios.is_empty() {
+        println!();
+    }
+    for (engine, x) in ratios {
+        println!("commit-1 p50 / preallocated fdatasync p50 = {x:.2}x ({engine})");
+    }
     if let Some(load) = measure::load_avg_1m() {
         println!(
             "\nload average {load:.2} on {} cores at the end",
@@ -235,6 +254,7 @@ fn print_header(plan: &Plan, engines: &[EngineKind], dir: &Path) {
         let m = engines::mode(e);
         println!("  {e:<8} durable: {}", m.durability);
         println!("  {:<8} api:     {}", "", m.api);
+        println!("  {:<8} settle:  {}", "", m.settle);
         if let Some(note) = m.note {
             println!("  {:<8} note:    {note}", "");
         }
@@ -245,6 +265,23 @@ fn print_header(plan: &Plan, engines: &[EngineKind], dir: &Path) {
              cargo run --release --features peers --bin seedbank -- bench …)"
         );
     }
+    println!();
+}
+
+fn print_baseline(b: &disk::Baseline) {
+    let line = |name: &str, p: &disk::Probe| {
+        println!(
+            "  {name:<19} p50 {:>8} µs  p99 {:>8} µs  ({} writes of {} bytes + fdatasync, {:.1}s)",
+            report::micros(p.latencies.quantile_us(0.5)),
+            report::micros(p.latencies.quantile_us(0.99)),
+            p.ops,
+            disk::RECORD_BYTES,
+            p.elapsed.as_secs_f64(),
+        );
+    };
+    println!("disk baseline (same filesystem, before the engines; not an engine):");
+    line(disk::PREALLOC, &b.prealloc);
+    line(disk::APPEND, &b.append);
     println!();
 }
 
