@@ -30,6 +30,12 @@ pub const ENGINE: &str = "disk";
 /// The `workload` of each probe's record.
 pub const PREALLOC: &str = "fdatasync-prealloc";
 pub const APPEND: &str = "fdatasync-append";
+/// The same probes run again after the engines (a shared disk's speed drifts).
+pub const PREALLOC_END: &str = "fdatasync-prealloc-end";
+pub const APPEND_END: &str = "fdatasync-append-end";
+/// A change of the preallocated probe's p50 between start and end beyond this factor
+/// (either way) is reported: ratios against either figure are then suspect.
+pub const DRIFT_WARN: f64 = 1.5;
 
 /// How long each probe may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,17 +195,38 @@ impl Probe {
 }
 
 impl Baseline {
-    /// The probes as `--json` records (engine [`ENGINE`]).
-    pub fn records(&self) -> Vec<Record> {
+    /// The probes as `--json` records (engine [`ENGINE`]), workloads [`PREALLOC`] and
+    /// [`APPEND`], or with `end` [`PREALLOC_END`] and [`APPEND_END`].
+    pub fn records(&self, end: bool) -> Vec<Record> {
+        let (p, a) = if end {
+            (PREALLOC_END, APPEND_END)
+        } else {
+            (PREALLOC, APPEND)
+        };
         vec![
             self.prealloc.record(
-                PREALLOC,
+                p,
                 "150-byte write into preallocated, synced space + fdatasync",
             ),
             self.append
-                .record(APPEND, "150-byte append (file grows) + fdatasync"),
+                .record(a, "150-byte append (file grows) + fdatasync"),
         ]
     }
+
+    /// The preallocated probe's median, microseconds.
+    pub fn prealloc_p50_us(&self) -> f64 {
+        self.prealloc.latencies.quantile_us(0.5)
+    }
+}
+
+/// How far the disk's speed moved between two p50s (the larger over the smaller), if
+/// beyond [`DRIFT_WARN`].
+pub fn drift(start_p50_us: f64, end_p50_us: f64) -> Option<f64> {
+    if start_p50_us <= 0.0 || end_p50_us <= 0.0 {
+        return None;
+    }
+    let f = (end_p50_us / start_p50_us).max(start_p50_us / end_p50_us);
+    (f > DRIFT_WARN).then_some(f)
 }
 
 /// Each engine's `commit-1` p50 over the preallocated probe's p50, in the order of
@@ -265,7 +292,10 @@ mod tests {
             max_ops: 5,
             max_time: Duration::from_secs(60),
         };
-        let recs = measure(&dir, budget).unwrap().records();
+        let b = measure(&dir, budget).unwrap();
+        let recs = b.records(false);
+        let ends: Vec<String> = b.records(true).into_iter().map(|r| r.workload).collect();
+        assert_eq!(ends, [PREALLOC_END, APPEND_END]);
         std::fs::remove_dir(&dir).unwrap();
         let names: Vec<(&str, &str)> = recs
             .iter()
@@ -304,7 +334,7 @@ mod tests {
             prealloc: probe(),
             append: probe(),
         }
-        .records()
+        .records(false)
         .remove(0);
         let rec = |engine: &str, workload: &str, p50: f64| Record {
             engine: engine.into(),
@@ -325,5 +355,13 @@ mod tests {
             [("seedbank".to_string(), 1.07), ("rocksdb".to_string(), 2.0)]
         );
         assert!(commit_ratios(&records, 0.0).is_empty());
+    }
+
+    #[test]
+    fn drift_is_reported_either_way_beyond_the_threshold() {
+        assert_eq!(drift(100.0, 140.0), None);
+        assert_eq!(drift(100.0, 300.0), Some(3.0));
+        assert_eq!(drift(300.0, 100.0), Some(3.0));
+        assert_eq!(drift(0.0, 100.0), None);
     }
 }

@@ -39,6 +39,8 @@
 //!   writes + `fdatasync` in the same directory — into preallocated, synced space, and
 //!   appending — and prints their p50/p99 in the header, `commit-1`'s p50 as a ratio to
 //!   the preallocated one at the end, and both as `--json` records of engine `disk`.
+//!   The probes run again after the engines (`fdatasync-*-end`): a shared disk's speed
+//!   drifts within minutes, and a drift beyond 1.5x is reported.
 //! - **Repeatable keys**: every thread draws from a ChaCha8 generator seeded by
 //!   (workload, thread), so every engine sees the same key sequence.
 //! - **Output**: a table per workload with each peer's ops/s as a ratio to Seedbank's

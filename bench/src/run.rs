@@ -158,9 +158,13 @@ fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
     let baseline = disk::measure(&run_dir.0, disk::DEFAULT_BUDGET).map_err(BenchError::io(
         format!("measuring the disk in {}", run_dir.0.display()),
     ))?;
-    print_baseline(&baseline);
+    print_baseline(
+        "disk baseline (same filesystem, before the engines; not an engine)",
+        &baseline,
+    );
+    println!();
     if let (Some(out), Some(path)) = (json.as_mut(), args.json.as_ref()) {
-        for r in baseline.records() {
+        for r in baseline.records(false) {
             writeln!(out, "{}", r.to_json_line())
                 .map_err(BenchError::io(format!("writing {}", path.display())))?;
         }
@@ -189,16 +193,43 @@ fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
             engine_started.elapsed().as_secs_f64()
         );
     }
+    // Again after the engines: the disk of a shared machine changes speed within
+    // minutes, and a ratio is only as good as the baseline next to it.
+    let end = disk::measure(&run_dir.0, disk::DEFAULT_BUDGET).map_err(BenchError::io(format!(
+        "measuring the disk in {}",
+        run_dir.0.display()
+    )))?;
+    if let (Some(out), Some(path)) = (json.as_mut(), args.json.as_ref()) {
+        for r in end.records(true) {
+            writeln!(out, "{}", r.to_json_line())
+                .map_err(BenchError::io(format!("writing {}", path.display())))?;
+        }
+        out.flush()
+            .map_err(BenchError::io(format!("writing {}", path.display())))?;
+    }
     drop(run_dir);
 
     println!();
     print!("{}", report::table(&records));
-    let ratios = disk::commit_ratios(&records, baseline.prealloc.latencies.quantile_us(0.5));
-    if !ratios.is_empty() {
-        println!();
+    println!();
+    print_baseline("disk baseline after the engines", &end);
+    let (start_p50, end_p50) = (baseline.prealloc_p50_us(), end.prealloc_p50_us());
+    for (engine, x) in disk::commit_ratios(&records, start_p50) {
+        let at_end = disk::commit_ratios(&records, end_p50)
+            .into_iter()
+            .find(|(e, _)| *e == engine)
+            .map_or(String::new(), |(_, y)| {
+                format!("; {y:.2}x against the end figure")
+            });
+        println!("commit-1 p50 / preallocated fdatasync p50 = {x:.2}x ({engine}{at_end})");
     }
-    for (engine, x) in ratios {
-        println!("commit-1 p50 / preallocated fdatasync p50 = {x:.2}x ({engine})");
+    if let Some(f) = disk::drift(start_p50, end_p50) {
+        println!(
+            "the disk's speed changed {f:.1}x during the run (preallocated fdatasync p50 \
+             {} -> {} µs): durable figures of engines run at different times may not compare",
+            report::micros(start_p50),
+            report::micros(end_p50),
+        );
     }
     if let Some(load) = measure::load_avg_1m() {
         println!(
@@ -268,7 +299,7 @@ fn print_header(plan: &Plan, engines: &[EngineKind], dir: &Path) {
     println!();
 }
 
-fn print_baseline(b: &disk::Baseline) {
+fn print_baseline(title: &str, b: &disk::Baseline) {
     let line = |name: &str, p: &disk::Probe| {
         println!(
             "  {name:<19} p50 {:>8} µs  p99 {:>8} µs  ({} writes of {} bytes + fdatasync, {:.1}s)",
@@ -279,10 +310,9 @@ fn print_baseline(b: &disk::Baseline) {
             p.elapsed.as_secs_f64(),
         );
     };
-    println!("disk baseline (same filesystem, before the engines; not an engine):");
+    println!("{title}:");
     line(disk::PREALLOC, &b.prealloc);
     line(disk::APPEND, &b.append);
-    println!();
 }
 
 /// Runs one engine's child process and reads its records: all it printed, even when
