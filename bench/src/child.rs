@@ -1,6 +1,7 @@
 //! The child process: one engine, every selected workload in order on one database,
 //! one JSON [`Record`] per workload on stdout, progress on stderr.
 
+use crate::disk;
 use crate::engines::{self, Committed, Engine, EngineError, EngineResult, Key, Settled};
 use crate::measure::{self, Latencies};
 use crate::report::{self, Record};
@@ -37,6 +38,10 @@ pub fn main(engine: EngineKind, plan: &Plan, dir: &Path) -> Result<(), BenchErro
         if w != Workload::Fill {
             settle(engine, db.as_ref())?;
         }
+        let disk_p50_us = match w {
+            Workload::Commit(_) => Some(probe_disk(engine, dir)?),
+            _ => None,
+        };
         let reset = measure::reset_peak_rss();
         let seed = SEED ^ ((i as u64 + 1) << 32);
         let sample = match w {
@@ -75,6 +80,7 @@ pub fn main(engine: EngineKind, plan: &Plan, dir: &Path) -> Result<(), BenchErro
             write_p99_us: (ycsb && sample.writes.count() > 0)
                 .then(|| sample.writes.quantile_us(0.99)),
             load_avg_1m: measure::load_avg_1m(),
+            disk_p50_us,
             durability: mode.durability.to_string(),
             api: mode.api.to_string(),
         };
@@ -117,6 +123,23 @@ fn settle(engine: EngineKind, db: &dyn Engine) -> Result<(), BenchError> {
         Settled::NotApplicable => {}
     }
     Ok(())
+}
+
+/// The preallocated-fdatasync probe's p50 right now, in the run directory beside the
+/// engine's (so the engine's disk usage never counts its file). Printed.
+fn probe_disk(engine: EngineKind, dir: &Path) -> Result<f64, BenchError> {
+    let at = dir.parent().unwrap_or(dir);
+    let b = disk::measure(at, disk::BEFORE_WORKLOAD_BUDGET).map_err(|e| BenchError::Io {
+        what: format!("measuring the disk in {}", at.display()),
+        source: e,
+    })?;
+    let p50 = b.prealloc_p50_us();
+    eprintln!(
+        "  {engine:<8} disk now: preallocated fdatasync p50 {} µs ({} writes)",
+        report::micros(p50),
+        b.prealloc.ops
+    );
+    Ok(p50)
 }
 
 /// What a workload measured.

@@ -71,6 +71,13 @@ pub struct Baseline {
     pub append: Probe,
 }
 
+/// The probe a child runs just before each commit workload: short, since it only
+/// places that workload against the disk of the moment.
+pub const BEFORE_WORKLOAD_BUDGET: Budget = Budget {
+    max_ops: 300,
+    max_time: Duration::from_millis(300),
+};
+
 /// Where write `i` of the preallocated probe goes: back to back, like WAL records.
 pub fn prealloc_offset(i: u64) -> u64 {
     i * RECORD_BYTES as u64
@@ -188,6 +195,7 @@ impl Probe {
             read_p99_us: None,
             write_p99_us: None,
             load_avg_1m: measure::load_avg_1m(),
+            disk_p50_us: None,
             durability: "fdatasync after each write".to_string(),
             api: "std::fs::File::write_all_at + sync_data".to_string(),
         }
@@ -240,6 +248,13 @@ pub fn commit_ratios(records: &[Record], prealloc_p50_us: f64) -> Vec<(String, f
         .filter(|r| r.workload == "commit-1" && r.engine != ENGINE && r.p50_us > 0.0)
         .map(|r| (r.engine.clone(), r.p50_us / prealloc_p50_us))
         .collect()
+}
+
+/// A commit workload's p50 over the probe its child ran just before it
+/// ([`Record::disk_p50_us`]), if it has one.
+pub fn ratio_to_probe_before(r: &Record) -> Option<f64> {
+    let d = r.disk_p50_us.filter(|d| *d > 0.0)?;
+    (r.p50_us > 0.0).then(|| r.p50_us / d)
 }
 
 #[cfg(test)]
@@ -355,6 +370,17 @@ mod tests {
             [("seedbank".to_string(), 1.07), ("rocksdb".to_string(), 2.0)]
         );
         assert!(commit_ratios(&records, 0.0).is_empty());
+        let probed = Record {
+            disk_p50_us: Some(100.0),
+            ..records[1].clone()
+        };
+        assert_eq!(ratio_to_probe_before(&probed), Some(2.14));
+        assert_eq!(ratio_to_probe_before(&records[1]), None);
+        let zero = Record {
+            disk_p50_us: Some(0.0),
+            ..records[1].clone()
+        };
+        assert_eq!(ratio_to_probe_before(&zero), None);
     }
 
     #[test]

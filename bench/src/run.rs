@@ -215,13 +215,20 @@ fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
     print_baseline("disk baseline after the engines", &end);
     let (start_p50, end_p50) = (baseline.prealloc_p50_us(), end.prealloc_p50_us());
     for (engine, x) in disk::commit_ratios(&records, start_p50) {
+        let before = records
+            .iter()
+            .find(|r| r.engine == engine && r.workload == "commit-1")
+            .and_then(disk::ratio_to_probe_before)
+            .map_or(String::new(), |y| {
+                format!("; {y:.2}x against the probe just before it")
+            });
         let at_end = disk::commit_ratios(&records, end_p50)
             .into_iter()
             .find(|(e, _)| *e == engine)
             .map_or(String::new(), |(_, y)| {
                 format!("; {y:.2}x against the end figure")
             });
-        println!("commit-1 p50 / preallocated fdatasync p50 = {x:.2}x ({engine}{at_end})");
+        println!("commit-1 p50 / preallocated fdatasync p50 = {x:.2}x ({engine}{before}{at_end})");
     }
     if let Some(f) = disk::drift(start_p50, end_p50) {
         println!(
