@@ -40,7 +40,11 @@
 //!   appending — and prints their p50/p99 in the header, `commit-1`'s p50 as a ratio to
 //!   the preallocated one at the end, and both as `--json` records of engine `disk`.
 //!   The probes run again after the engines (`fdatasync-*-end`): a shared disk's speed
-//!   drifts within minutes, and a drift beyond 1.5x is reported.
+//!   drifts within minutes, and a drift beyond 1.5x is reported. Each child also runs a
+//!   short preallocated probe just before each commit workload, after settling
+//!   (`disk_p50_us` in that workload's record). On a VM the CPU a waiting thread runs on
+//!   matters too: a wake-up from the disk's interrupt on another CPU costs an IPI, tens
+//!   of µs per fdatasync (DECISIONS D35), and neither the probe nor an engine chooses it.
 //! - **Repeatable keys**: every thread draws from a ChaCha8 generator seeded by
 //!   (workload, thread), so every engine sees the same key sequence.
 //! - **Output**: a table per workload with each peer's ops/s as a ratio to Seedbank's
