@@ -1,7 +1,8 @@
 //! The child process: one engine, every selected workload in order on one database,
 //! one JSON [`Record`] per workload on stdout, progress on stderr.
 
-use crate::engines::{self, Committed, Engine, EngineError, EngineResult, Key};
+use crate::disk;
+use crate::engines::{self, Committed, Engine, EngineError, EngineResult, Key, Settled};
 use crate::measure::{self, Latencies};
 use crate::report::{self, Record};
 use crate::run::{BenchError, Plan};
@@ -34,6 +35,13 @@ pub fn main(engine: EngineKind, plan: &Plan, dir: &Path) -> Result<(), BenchErro
             fill(db.as_ref(), plan.keys, &values)?;
             filled = true;
         }
+        if w != Workload::Fill {
+            settle(engine, db.as_ref())?;
+        }
+        let disk_p50_us = match w {
+            Workload::Commit(_) => Some(probe_disk(engine, dir)?),
+            _ => None,
+        };
         let reset = measure::reset_peak_rss();
         let seed = SEED ^ ((i as u64 + 1) << 32);
         let sample = match w {
@@ -72,6 +80,7 @@ pub fn main(engine: EngineKind, plan: &Plan, dir: &Path) -> Result<(), BenchErro
             write_p99_us: (ycsb && sample.writes.count() > 0)
                 .then(|| sample.writes.quantile_us(0.99)),
             load_avg_1m: measure::load_avg_1m(),
+            disk_p50_us,
             durability: mode.durability.to_string(),
             api: mode.api.to_string(),
         };
@@ -96,6 +105,41 @@ pub fn main(engine: EngineKind, plan: &Plan, dir: &Path) -> Result<(), BenchErro
     }
     db.close()?;
     Ok(())
+}
+
+/// Waits for the engine's background work before a timed workload (not measured, but
+/// printed: a long settle says the previous workload left the disk busy).
+fn settle(engine: EngineKind, db: &dyn Engine) -> Result<(), BenchError> {
+    let t0 = Instant::now();
+    let settled = db.settle()?;
+    let secs = t0.elapsed().as_secs_f64();
+    match settled {
+        Settled::Idle => {
+            eprintln!("  {engine:<8} background work settled in {secs:.2}s (not measured)")
+        }
+        Settled::GaveUp => eprintln!(
+            "  {engine:<8} background work still running after {secs:.0}s: measuring anyway"
+        ),
+        Settled::NotApplicable => {}
+    }
+    Ok(())
+}
+
+/// The preallocated-fdatasync probe's p50 right now, in the run directory beside the
+/// engine's (so the engine's disk usage never counts its file). Printed.
+fn probe_disk(engine: EngineKind, dir: &Path) -> Result<f64, BenchError> {
+    let at = dir.parent().unwrap_or(dir);
+    let b = disk::measure(at, disk::BEFORE_WORKLOAD_BUDGET).map_err(|e| BenchError::Io {
+        what: format!("measuring the disk in {}", at.display()),
+        source: e,
+    })?;
+    let p50 = b.prealloc_p50_us();
+    eprintln!(
+        "  {engine:<8} disk now: preallocated fdatasync p50 {} µs ({} writes)",
+        report::micros(p50),
+        b.prealloc.ops
+    );
+    Ok(p50)
 }
 
 /// What a workload measured.

@@ -28,6 +28,23 @@
 //!   where the reset is refused the figure is the peak so far, and the record says so);
 //!   bytes on disk when the workload ends (allocated blocks of every file under the
 //!   engine's directory, and the apparent size).
+//! - **Settled before each timed workload**: the child first waits until the engine's
+//!   background flushes and compactions are done ([`engines::Engine::settle`]: Seedbank
+//!   `Db::wait_idle`; fjall polls its active compactions and sealed journals; RocksDB
+//!   cannot be asked through the crate's `TransactionDB`; redb and sled have nothing to
+//!   wait for), so a workload is not measured against the previous one's leftovers —
+//!   above all, the commit workloads against `fill`'s compactions. The wait is printed,
+//!   not measured; [`engines::mode`]'s `settle` says what each engine does.
+//! - **A disk baseline** ([`disk`]): before the engines run, the parent times 150-byte
+//!   writes + `fdatasync` in the same directory — into preallocated, synced space, and
+//!   appending — and prints their p50/p99 in the header, `commit-1`'s p50 as a ratio to
+//!   the preallocated one at the end, and both as `--json` records of engine `disk`.
+//!   The probes run again after the engines (`fdatasync-*-end`): a shared disk's speed
+//!   drifts within minutes, and a drift beyond 1.5x is reported. Each child also runs a
+//!   short preallocated probe just before each commit workload, after settling
+//!   (`disk_p50_us` in that workload's record). On a VM the CPU a waiting thread runs on
+//!   matters too: a wake-up from the disk's interrupt on another CPU costs an IPI, tens
+//!   of µs per fdatasync (DECISIONS D35), and neither the probe nor an engine chooses it.
 //! - **Repeatable keys**: every thread draws from a ChaCha8 generator seeded by
 //!   (workload, thread), so every engine sees the same key sequence.
 //! - **Output**: a table per workload with each peer's ops/s as a ratio to Seedbank's
@@ -35,9 +52,10 @@
 //!
 //! ## Non-goals
 //! - Tuning peers: every engine runs with its defaults, except what durability needs.
-//! - Statistical rigour: one run per figure, no warm-up beyond the preceding workloads,
-//!   background compaction may still run when a workload starts. Treat ratios under
-//!   ~1.2x as noise on a shared 2-core machine.
+//! - Statistical rigour: one run per figure, no warm-up beyond the preceding workloads.
+//!   Background work is settled before each timed workload, but only as far as each
+//!   engine lets us see (not RocksDB's). Treat ratios under ~1.2x as noise on a shared
+//!   2-core machine; the disk baseline shows how fast the disk was during the run.
 //! - Simulated-world measurement: that is `cargo simbench` (the simulator's own speed).
 
 // A real-world benchmark measures wall time (std::time), runs OS threads and walks and
@@ -47,6 +65,7 @@
 #![cfg(not(madsim))]
 
 pub mod child;
+pub mod disk;
 pub mod engines;
 pub mod measure;
 pub mod report;

@@ -48,6 +48,11 @@ pub struct Record {
     /// `/proc`); above the core count, other work competed with the engine.
     #[serde(default)]
     pub load_avg_1m: Option<f64>,
+    /// Commit workloads: the p50 of the disk's preallocated probe
+    /// ([`crate::disk`]) run just before this workload, after the engine settled,
+    /// microseconds — the disk as this workload found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_p50_us: Option<f64>,
     /// How the engine ran: what made a commit durable, which API.
     pub durability: String,
     pub api: String,
@@ -198,6 +203,7 @@ mod tests {
             read_p99_us: None,
             write_p99_us: None,
             load_avg_1m: Some(1.5),
+            disk_p50_us: None,
             durability: "d".into(),
             api: "a".into(),
         }

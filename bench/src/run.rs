@@ -1,6 +1,7 @@
 //! The parent process: parse the selection, run one child process per engine, collect
 //! their records, print the table, write `--json`, clean up.
 
+use crate::disk;
 use crate::engines::{self, EngineError};
 use crate::measure;
 use crate::report::{self, Record};
@@ -153,6 +154,21 @@ fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
     let exe = std::env::current_exe().map_err(BenchError::io("finding this executable"))?;
 
     print_header(&plan, &engines, &run_dir.0);
+    // The disk's floor, in the same directory, before any engine loads the disk.
+    let baseline = disk::measure(&run_dir.0, disk::DEFAULT_BUDGET).map_err(BenchError::io(
+        format!("measuring the disk in {}", run_dir.0.display()),
+    ))?;
+    print_baseline(
+        "disk baseline (same filesystem, before the engines; not an engine)",
+        &baseline,
+    );
+    println!();
+    if let (Some(out), Some(path)) = (json.as_mut(), args.json.as_ref()) {
+        for r in baseline.records(false) {
+            writeln!(out, "{}", r.to_json_line())
+                .map_err(BenchError::io(format!("writing {}", path.display())))?;
+        }
+    }
     let mut records: Vec<Record> = Vec::new();
     let mut failed = Vec::new();
     for &engine in &engines {
@@ -177,10 +193,51 @@ fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
             engine_started.elapsed().as_secs_f64()
         );
     }
+    // Again after the engines: the disk of a shared machine changes speed within
+    // minutes, and a ratio is only as good as the baseline next to it.
+    let end = disk::measure(&run_dir.0, disk::DEFAULT_BUDGET).map_err(BenchError::io(format!(
+        "measuring the disk in {}",
+        run_dir.0.display()
+    )))?;
+    if let (Some(out), Some(path)) = (json.as_mut(), args.json.as_ref()) {
+        for r in end.records(true) {
+            writeln!(out, "{}", r.to_json_line())
+                .map_err(BenchError::io(format!("writing {}", path.display())))?;
+        }
+        out.flush()
+            .map_err(BenchError::io(format!("writing {}", path.display())))?;
+    }
     drop(run_dir);
 
     println!();
     print!("{}", report::table(&records));
+    println!();
+    print_baseline("disk baseline after the engines", &end);
+    let (start_p50, end_p50) = (baseline.prealloc_p50_us(), end.prealloc_p50_us());
+    for (engine, x) in disk::commit_ratios(&records, start_p50) {
+        let before = records
+            .iter()
+            .find(|r| r.engine == engine && r.workload == "commit-1")
+            .and_then(disk::ratio_to_probe_before)
+            .map_or(String::new(), |y| {
+                format!("; {y:.2}x against the probe just before it")
+            });
+        let at_end = disk::commit_ratios(&records, end_p50)
+            .into_iter()
+            .find(|(e, _)| *e == engine)
+            .map_or(String::new(), |(_, y)| {
+                format!("; {y:.2}x against the end figure")
+            });
+        println!("commit-1 p50 / preallocated fdatasync p50 = {x:.2}x ({engine}{before}{at_end})");
+    }
+    if let Some(f) = disk::drift(start_p50, end_p50) {
+        println!(
+            "the disk's speed changed {f:.1}x during the run (preallocated fdatasync p50 \
+             {} -> {} µs): durable figures of engines run at different times may not compare",
+            report::micros(start_p50),
+            report::micros(end_p50),
+        );
+    }
     if let Some(load) = measure::load_avg_1m() {
         println!(
             "\nload average {load:.2} on {} cores at the end",
@@ -235,6 +292,7 @@ fn print_header(plan: &Plan, engines: &[EngineKind], dir: &Path) {
         let m = engines::mode(e);
         println!("  {e:<8} durable: {}", m.durability);
         println!("  {:<8} api:     {}", "", m.api);
+        println!("  {:<8} settle:  {}", "", m.settle);
         if let Some(note) = m.note {
             println!("  {:<8} note:    {note}", "");
         }
@@ -246,6 +304,22 @@ fn print_header(plan: &Plan, engines: &[EngineKind], dir: &Path) {
         );
     }
     println!();
+}
+
+fn print_baseline(title: &str, b: &disk::Baseline) {
+    let line = |name: &str, p: &disk::Probe| {
+        println!(
+            "  {name:<19} p50 {:>8} µs  p99 {:>8} µs  ({} writes of {} bytes + fdatasync, {:.1}s)",
+            report::micros(p.latencies.quantile_us(0.5)),
+            report::micros(p.latencies.quantile_us(0.99)),
+            p.ops,
+            disk::RECORD_BYTES,
+            p.elapsed.as_secs_f64(),
+        );
+    };
+    println!("{title}:");
+    line(disk::PREALLOC, &b.prealloc);
+    line(disk::APPEND, &b.append);
 }
 
 /// Runs one engine's child process and reads its records: all it printed, even when

@@ -1,9 +1,13 @@
 //! fjall 2: the transactional keyspace with optimistic (conflict-checked) write
 //! transactions (`ssi_tx`), each persisted with `PersistMode::SyncData` at commit.
 
-use super::{retry, Attempt, Committed, Engine, EngineError, EngineResult, Key, Modify};
+use super::{
+    poll_until_quiet, retry, Attempt, Committed, Engine, EngineError, EngineResult, Key, Modify,
+    Settled, SETTLE_LIMIT,
+};
 use fjall::{Config, PartitionCreateOptions, PersistMode, TxKeyspace, TxPartitionHandle};
 use std::path::Path;
+use std::time::Duration;
 
 const NAME: &str = "fjall";
 
@@ -87,6 +91,16 @@ impl Engine for Fjall {
             rows += usize::from(!k.is_empty() && !v.is_empty());
         }
         Ok(rows)
+    }
+
+    fn settle(&self) -> EngineResult<Settled> {
+        let ks = self.keyspace.inner();
+        Ok(poll_until_quiet(
+            || ks.active_compactions() == 0 && ks.journal_count() <= 1,
+            5,
+            Duration::from_millis(20),
+            SETTLE_LIMIT,
+        ))
     }
 
     fn close(self: Box<Self>) -> EngineResult<()> {

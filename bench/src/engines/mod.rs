@@ -95,6 +95,46 @@ pub(crate) fn retry(
     }
 }
 
+/// Longest [`Engine::settle`] waits before the workload runs anyway (and says so): an
+/// engine whose compactions never end should not hang the run.
+pub const SETTLE_LIMIT: Duration = Duration::from_secs(120);
+
+/// What [`Engine::settle`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Background work is done (as far as the engine lets us see).
+    Idle,
+    /// Still busy after [`SETTLE_LIMIT`]: the next workload competes with it.
+    GaveUp,
+    /// The engine has no background work to wait for, or no way to ask ([`Mode::settle`]
+    /// says which).
+    NotApplicable,
+}
+
+/// Polls `idle` every `every` until it has held for `quiet` polls in a row (an engine
+/// may start a compaction just after its flush ends, so one idle look is not enough),
+/// or until `limit` has passed. (Only peers poll; Seedbank waits on its own signal.)
+#[cfg(any(test, feature = "peers"))]
+pub(crate) fn poll_until_quiet(
+    mut idle: impl FnMut() -> bool,
+    quiet: u32,
+    every: Duration,
+    limit: Duration,
+) -> Settled {
+    let start = Instant::now();
+    let mut in_a_row = 0;
+    loop {
+        in_a_row = if idle() { in_a_row + 1 } else { 0 };
+        if in_a_row >= quiet {
+            return Settled::Idle;
+        }
+        if start.elapsed() >= limit {
+            return Settled::GaveUp;
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// A key as the workloads make it.
 pub type Key = [u8; KEY_LEN];
 
@@ -114,6 +154,10 @@ pub trait Engine: Send + Sync {
     /// Reads every row in `start..end` (a consistent snapshot where the engine has
     /// one); the number of rows.
     fn scan(&self, start: &[u8], end: &[u8]) -> EngineResult<usize>;
+    /// Waits (up to [`SETTLE_LIMIT`]) until the engine's background flushes and
+    /// compactions are done, so the next workload is not measured against the previous
+    /// one's leftovers. Not measured. [`Mode::settle`] says what each engine waits on.
+    fn settle(&self) -> EngineResult<Settled>;
     /// Shuts the engine down cleanly.
     fn close(self: Box<Self>) -> EngineResult<()>;
 }
@@ -125,6 +169,8 @@ pub struct Mode {
     pub api: &'static str,
     /// A caveat for reading its figures, if any.
     pub note: Option<&'static str>,
+    /// What [`Engine::settle`] waits on before each timed workload.
+    pub settle: &'static str,
 }
 
 /// The mode each engine runs in.
@@ -137,17 +183,22 @@ pub fn mode(kind: EngineKind) -> Mode {
                   else tracked; rows in one buffer); async API entered with \
                   Runtime::block_on from each worker thread (2 runtime workers)",
             note: None,
+            settle: "Db::wait_idle: no frozen memtable, no compaction running or due",
         },
         EngineKind::Fjall => Mode {
             durability: "journal PersistMode::SyncData (fdatasync) per commit",
             api: "TxKeyspace (feature ssi_tx: optimistic, conflict-checked write txns), \
                   read_tx for reads and scans",
             note: Some("fjall persists each commit under its journal lock: no group commit"),
+            settle: "polls Keyspace::active_compactions() == 0 and journal_count() == 1 (no \
+                     sealed journal awaiting its flush) until both hold 5 times 20 ms apart; \
+                     fjall does not expose compactions that are due but not started",
         },
         EngineKind::Redb => Mode {
             durability: "Durability::Immediate (fsync per commit)",
             api: "begin_write/commit (one writer at a time), begin_read for reads and scans",
             note: None,
+            settle: "none needed: a B-tree written in place at commit, no background work",
         },
         EngineKind::Sled => Mode {
             durability: "Tree::transaction with TransactionalTree::flush (flush on commit)",
@@ -157,12 +208,17 @@ pub fn mode(kind: EngineKind) -> Mode {
                  not fdatasync: it does not flush the drive cache or file metadata, so its \
                  durable-write figures are flattered",
             ),
+            settle: "none: sled exposes no background-work status (its flusher has \
+                     nothing left after durable commits; its segment cleaning runs inline)",
         },
         EngineKind::Rocksdb => Mode {
             durability: "WriteOptions::sync = true (fdatasync of the WAL; group commit)",
             api: "TransactionDB (pessimistic): get_for_update/put/commit; DB::get and \
                   iterators for reads and scans",
             note: Some("Debian's librocksdb 7.8.3, linked dynamically, default options"),
+            settle: "none available: the rocksdb crate 0.20.1 has no property API on \
+                     TransactionDB (rocksdb.num-running-compactions etc. are only on DB), \
+                     so its background compactions may still run",
         },
     }
 }
@@ -199,6 +255,34 @@ mod tests {
             waits,
             [50, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]
         );
+    }
+
+    #[test]
+    fn settling_needs_quiet_polls_in_a_row_and_gives_up_at_the_limit() {
+        // Busy, idle, busy, then idle for good: the third idle look in a row settles.
+        let looks = [false, true, false, true, true, true, true];
+        let mut n = 0;
+        let got = poll_until_quiet(
+            || {
+                n += 1;
+                looks[n - 1]
+            },
+            3,
+            Duration::ZERO,
+            Duration::from_secs(3600),
+        );
+        assert_eq!((got, n), (Settled::Idle, 6));
+        let mut polls = 0;
+        let never = poll_until_quiet(
+            || {
+                polls += 1;
+                false
+            },
+            3,
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        assert_eq!((never, polls), (Settled::GaveUp, 1));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! redb 2: one write transaction at a time, each committed with
 //! `Durability::Immediate`; reads and scans in read transactions.
 
-use super::{retry, Attempt, Committed, Engine, EngineError, EngineResult, Key, Modify};
+use super::{retry, Attempt, Committed, Engine, EngineError, EngineResult, Key, Modify, Settled};
 use redb::{Database, Durability, ReadableTable, TableDefinition};
 use std::fmt::Display;
 use std::path::Path;
@@ -91,6 +91,10 @@ impl Engine for Redb {
             rows += usize::from(!k.value().is_empty() && !v.value().is_empty());
         }
         Ok(rows)
+    }
+
+    fn settle(&self) -> EngineResult<Settled> {
+        Ok(Settled::NotApplicable)
     }
 
     fn close(self: Box<Self>) -> EngineResult<()> {

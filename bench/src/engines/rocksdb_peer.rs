@@ -3,7 +3,7 @@
 //! `WriteOptions::sync = true` (the WAL is fdatasync'd; concurrent committers share a
 //! sync through RocksDB's write groups). Reads and scans go to the DB directly.
 
-use super::{retry, Attempt, Committed, Engine, EngineError, EngineResult, Key, Modify};
+use super::{retry, Attempt, Committed, Engine, EngineError, EngineResult, Key, Modify, Settled};
 use rocksdb::{
     Direction, ErrorKind, IteratorMode, Options, ReadOptions, Transaction, TransactionDB,
     TransactionDBOptions, TransactionOptions, WriteOptions,
@@ -98,6 +98,11 @@ impl Engine for Rocks {
             rows += usize::from(!k.is_empty() && !v.is_empty());
         }
         Ok(rows)
+    }
+
+    fn settle(&self) -> EngineResult<Settled> {
+        // See `mode`: TransactionDB has no property API in this crate version.
+        Ok(Settled::NotApplicable)
     }
 
     fn close(self: Box<Self>) -> EngineResult<()> {

@@ -14,7 +14,10 @@
 //! with one worker per core (where flushes and compactions run; the WAL is written and
 //! fsynced by the leading committer, on its own thread).
 
-use super::{retry, Attempt, Committed, Engine, EngineError, EngineResult, Key, Modify};
+use super::{
+    retry, Attempt, Committed, Engine, EngineError, EngineResult, Key, Modify, Settled,
+    SETTLE_LIMIT,
+};
 use engine::{CommitOutcome, Db, Options};
 use std::path::Path;
 
@@ -127,6 +130,15 @@ impl Engine for Seedbank {
             }
         })?;
         Ok(rows)
+    }
+
+    fn settle(&self) -> EngineResult<Settled> {
+        self.rt.block_on(async {
+            match tokio::time::timeout(SETTLE_LIMIT, self.db.wait_idle()).await {
+                Ok(r) => r.map(|()| Settled::Idle).map_err(err("wait_idle")),
+                Err(_elapsed) => Ok(Settled::GaveUp),
+            }
+        })
     }
 
     fn close(self: Box<Self>) -> EngineResult<()> {

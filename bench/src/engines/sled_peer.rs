@@ -2,7 +2,7 @@
 //! transaction so the commit is flushed before it returns. sled's flush ends in
 //! `sync_file_range`, not `fdatasync` (see [`super::mode`]).
 
-use super::{retry, Attempt, Committed, Engine, EngineError, EngineResult, Key, Modify};
+use super::{retry, Attempt, Committed, Engine, EngineError, EngineResult, Key, Modify, Settled};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::path::Path;
 
@@ -87,6 +87,10 @@ impl Engine for Sled {
             rows += usize::from(!k.is_empty() && !v.is_empty());
         }
         Ok(rows)
+    }
+
+    fn settle(&self) -> EngineResult<Settled> {
+        Ok(Settled::NotApplicable)
     }
 
     fn close(self: Box<Self>) -> EngineResult<()> {

@@ -231,6 +231,21 @@ impl Db {
     pub async fn compact(&self) -> Result<()> {
         Ok(self.inner.lsm.compact_all().await?)
     }
+
+    /// Waits until the storage has no background work pending or running: every frozen
+    /// memtable flushed, no compaction under way and no level over its size target. The
+    /// active memtable is left as it is (nothing is flushed on purpose). Commits and reads
+    /// never need this; it is for a caller that wants what comes next measured (or
+    /// observed) without the flushes and compactions earlier writes left behind, such as
+    /// `seedbank bench` between workloads. Writes that keep arriving meanwhile can keep
+    /// it waiting. Fails with [`Error::Poisoned`] if background work fails, and
+    /// [`Error::Closed`] on a closed database.
+    pub async fn wait_idle(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(self.inner.lsm.wait_idle().await?)
+    }
 }
 
 enum State {

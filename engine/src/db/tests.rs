@@ -257,3 +257,32 @@ mod sim {
         });
     }
 }
+
+#[test]
+fn wait_idle_returns_once_flushes_and_compactions_are_done() {
+    with_dir(|dir| async move {
+        let opts = Options::tiny();
+        let db = Db::open(&dir, opts.clone()).await.unwrap();
+        // ~300 commits of ~110 bytes into 2 KiB memtables: a dozen flushes, and level 0
+        // over its trigger of 2 many times over.
+        for i in 0..300u32 {
+            let mut t = db.begin();
+            t.put(format!("key{:05}", i % 97).into_bytes(), vec![b'v'; 100])
+                .await
+                .unwrap();
+            committed(t.commit().await.unwrap());
+        }
+        db.wait_idle().await.unwrap();
+        let s = db.stats().lsm;
+        assert_eq!(s.immutable_memtables, 0, "{s:?}");
+        assert!(!s.compacting, "{s:?}");
+        assert!(s.flushes >= 5 && s.compactions >= 1, "{s:?}");
+        assert!(s.tables_per_level[0] < opts.l0_compaction_trigger, "{s:?}");
+        // Idle stays idle: a second wait returns with nothing new done.
+        db.wait_idle().await.unwrap();
+        assert_eq!(db.stats().lsm.compactions, s.compactions);
+        db.check_invariants().unwrap();
+        db.close().await.unwrap();
+        assert_eq!(db.wait_idle().await, Err(Error::Closed));
+    })
+}
