@@ -102,6 +102,7 @@ pub(crate) async fn write_and_open_in(
     if *table.meta() != meta {
         return Err(super::error::corrupt(&path, "table reads back differently"));
     }
+    table.warm_cache(&bytes)?;
     Ok((Arc::new(table), meta))
 }
 

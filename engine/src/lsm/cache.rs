@@ -218,31 +218,38 @@ impl BlockCache {
         while inner.stats.bytes + charge > inner.stats.capacity {
             evicted.extend(inner.evict_one());
         }
-        let hand = Hand {
-            key: Some((table, index)),
-            charge,
-        };
-        let at = match inner.free.pop() {
-            Some(at) => {
-                inner.clock[at] = hand;
-                at
-            }
-            None => {
-                inner.clock.push(hand);
-                inner.clock.len() - 1
-            }
-        };
-        let cached = Cached {
-            block,
-            at: u32::try_from(at).expect("clock positions under 2^32"),
-            referenced: false,
-        };
-        inner.index.insert((table, index), cached);
-        inner.stats.bytes += charge;
+        inner.place((table, index), block, charge);
         #[cfg(debug_assertions)]
         inner.debug_verify();
         drop(g);
         drop(evicted);
+    }
+
+    /// Caches `block` as block `index` of `table` only if its shard has room for it
+    /// without evicting anything (and does not hold it already); whether it did. For
+    /// blocks nobody asked for yet (a table just written): spare capacity is filled,
+    /// a block a reader used is never pushed out for one. Enters unreferenced, so
+    /// under pressure it is the first to go.
+    pub fn insert_if_room(&self, table: u64, index: u32, block: Block) -> bool {
+        let charge = Self::charge(&block);
+        let mut g = self.lock((table, index));
+        let inner = &mut *g;
+        if inner.stats.bytes + charge > inner.stats.capacity
+            || inner.index.find((table, index)).is_some()
+        {
+            return false;
+        }
+        inner.place((table, index), block, charge);
+        #[cfg(debug_assertions)]
+        inner.debug_verify();
+        true
+    }
+
+    /// Whether the shard of block `index` of `table` has `bytes` to spare (a cheap
+    /// check before decoding a block for [`BlockCache::insert_if_room`]).
+    pub fn has_room(&self, table: u64, index: u32, bytes: usize) -> bool {
+        let g = self.lock((table, index));
+        g.stats.bytes + bytes + ENTRY_OVERHEAD <= g.stats.capacity
     }
 
     /// Drops every block of `table`, whose blocks are numbered `0..blocks` (the table
@@ -312,6 +319,32 @@ impl BlockCache {
 }
 
 impl Inner {
+    /// Puts `block` (absent, with room made for it) at a free position of the face,
+    /// unreferenced.
+    fn place(&mut self, key: CacheKey, block: Block, charge: usize) {
+        let hand = Hand {
+            key: Some(key),
+            charge,
+        };
+        let at = match self.free.pop() {
+            Some(at) => {
+                self.clock[at] = hand;
+                at
+            }
+            None => {
+                self.clock.push(hand);
+                self.clock.len() - 1
+            }
+        };
+        let cached = Cached {
+            block,
+            at: u32::try_from(at).expect("clock positions under 2^32"),
+            referenced: false,
+        };
+        self.index.insert(key, cached);
+        self.stats.bytes += charge;
+    }
+
     /// Removes the entry at position `at` (occupied) from the face and the index; its
     /// block.
     fn remove(&mut self, at: usize) -> Block {

@@ -470,6 +470,32 @@ impl Table {
         Ok(b)
     }
 
+    /// Caches the table's data blocks from `bytes` (the whole file as it was just
+    /// written) while the cache has room to spare for them, evicting nothing
+    /// ([`BlockCache::insert_if_room`]); how many it cached. A table just flushed or
+    /// compacted is what reads will ask for next, and on a cache with spare room its
+    /// first reads would otherwise each pay a `pread` and a decode (a read-modify-write
+    /// right after a bulk load missed ~0.9 times a commit). The blocks come from memory,
+    /// checked like any block read from disk ([`Table::check_block`]); the file's own
+    /// bytes are read and checked when a block is evicted and read again.
+    pub fn warm_cache(&self, bytes: &[u8]) -> Result<usize> {
+        let mut cached = 0;
+        for (i, h) in self.index.blocks.iter().enumerate() {
+            let n = u32::try_from(i).expect("block index under 2^32");
+            // A decoded block takes about its encoded size plus a little.
+            if !self.cache.has_room(self.meta.number, n, h.len as usize) {
+                continue;
+            }
+            let start = usize::try_from(h.offset).expect("a table in memory");
+            let block = bytes
+                .get(start..start + h.len as usize)
+                .ok_or_else(|| corrupt(&self.path, format!("block {i} beyond the table")))?;
+            let block = self.check_block(i, block)?;
+            cached += usize::from(self.cache.insert_if_room(self.meta.number, n, block));
+        }
+        Ok(cached)
+    }
+
     /// Verifies and decodes block `i` from its bytes, and checks it against the index.
     fn check_block(&self, i: usize, bytes: &[u8]) -> Result<Block> {
         let h = &self.index.blocks[i];

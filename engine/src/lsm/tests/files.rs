@@ -190,6 +190,60 @@ fn bloom_filter_is_checked_before_any_data_block_read() {
     });
 }
 
+/// A table just written warms the cache from its bytes while the cache has room:
+/// every read is then a hit with no block read from disk; on a full cache it caches
+/// nothing and evicts nothing.
+#[test]
+fn a_new_table_warms_spare_cache_room_and_evicts_nothing() {
+    with_dir(|dir| async move {
+        let m = sample_entries(200);
+        let (bytes, meta) = build(&m, 256, 1);
+        let path = table_path(&dir, 1);
+        write_table(&path, &bytes).await.unwrap();
+        let roomy = cache(1 << 20);
+        let t = Table::open(&path, 1, Some(meta.size), roomy.clone())
+            .await
+            .unwrap();
+        let blocks = t.warm_cache(&bytes).unwrap();
+        assert!(blocks > 10, "{blocks} blocks warmed");
+        assert_eq!(roomy.stats().blocks, blocks);
+        check_table_against(&t, &m).await.unwrap();
+        // Only `read_all` (compaction's path, which bypasses the cache) read blocks.
+        assert_eq!(
+            t.blocks_read(),
+            blocks as u64,
+            "gets and scans hit warmed blocks"
+        );
+        assert_eq!(roomy.stats().misses, 0);
+        roomy.verify_invariants().unwrap();
+        // A small cache, filled by reads of another table first: warming adds
+        // nothing it has no room for and pushes nothing out.
+        let (other, other_meta) = build(&m, 256, 2);
+        let other_path = table_path(&dir, 2);
+        write_table(&other_path, &other).await.unwrap();
+        let small = cache(2048);
+        let reader = Table::open(&other_path, 2, Some(other_meta.size), small.clone())
+            .await
+            .unwrap();
+        check_table_against(&reader, &m).await.unwrap();
+        let before = small.stats();
+        assert!(
+            before.evictions > 0 && before.bytes + 600 > before.capacity,
+            "{before:?}"
+        );
+        let t2 = Table::open(&path, 3, Some(meta.size), small.clone())
+            .await
+            .unwrap();
+        let warmed = t2.warm_cache(&bytes).unwrap();
+        let after = small.stats();
+        assert_eq!(after.evictions, before.evictions, "warming evicted");
+        assert_eq!(after.blocks, before.blocks + warmed, "{before:?} {after:?}");
+        assert!(after.bytes <= after.capacity);
+        small.verify_invariants().unwrap();
+        check_table_against(&t2, &m).await.unwrap();
+    });
+}
+
 #[test]
 fn a_cached_block_is_read_from_disk_once() {
     with_dir(|dir| async move {
