@@ -46,6 +46,24 @@ fn a_tiny_run_writes_one_json_line_per_workload_and_cleans_up() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
+    // The disk probes (engine `disk`) come before and after the engines' records.
+    let (disk, records): (Vec<_>, Vec<_>) = records.iter().partition(|r| r["engine"] == "disk");
+    let probes: Vec<&str> = disk
+        .iter()
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        probes,
+        [
+            "fdatasync-prealloc",
+            "fdatasync-append",
+            "fdatasync-prealloc-end",
+            "fdatasync-append-end"
+        ]
+    );
+    for r in &disk {
+        assert!(r["p50_us"].as_f64().unwrap() > 0.0, "{r}");
+    }
     let workloads: Vec<&str> = records
         .iter()
         .map(|r| r["workload"].as_str().unwrap())
