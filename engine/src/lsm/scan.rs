@@ -345,13 +345,9 @@ mod tests {
     /// and disjoint keys — including the one-source-left tail.
     #[test]
     fn merge_agrees_with_a_model() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut next = move |n: u64| rng.gen_range(0..n);
         for round in 0..500 {
             let n_sources = 1 + next(5) as usize;
             let mut model: std::collections::BTreeMap<Key, (Timestamp, Option<Value>)> =
