@@ -306,6 +306,33 @@ fn tracing_events_enter_the_trace_with_their_callsite() {
     assert!(ev.detail.contains("answer=42"), "{}", ev.detail);
 }
 
+/// The trace layer's callsite filter (D40): events at INFO and above are recorded,
+/// inside spans too; DEBUG events and spans themselves are not.
+#[test]
+fn the_trace_records_info_events_not_debug_ones_or_spans() {
+    let report = Sim::new(2).run(|| async {
+        tracing::debug!("quiet");
+        tracing::info_span!("outer").in_scope(|| tracing::warn!(inside = 1, "loud"));
+        tracing::info!("plain");
+    });
+    let logs: Vec<&str> = report
+        .trace
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Log)
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    assert!(
+        logs[0].starts_with("WARN") && logs[0].contains("inside=1"),
+        "{logs:?}"
+    );
+    assert!(
+        logs[1].starts_with("INFO") && logs[1].contains("plain"),
+        "{logs:?}"
+    );
+}
+
 #[test]
 fn fault_counters_are_per_run() {
     let a = Sim::new(1).run(|| async {
