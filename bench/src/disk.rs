@@ -321,15 +321,7 @@ mod tests {
             assert_eq!(r.ops, 5);
             assert!(r.p50_us > 0.0 && r.p99_us >= r.p50_us);
             let v: serde_json::Value = serde_json::from_str(&r.to_json_line()).unwrap();
-            for f in [
-                "engine",
-                "workload",
-                "ops_per_sec",
-                "p50_us",
-                "p99_us",
-                "rss_mb",
-                "disk_mb",
-            ] {
+            for f in crate::report::JSON_FIELDS {
                 assert!(v.get(f).is_some(), "{f} missing");
             }
         }

@@ -4,6 +4,18 @@
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
+/// The fields every `--json` line carries (the issue's contract); [`Record`] may add
+/// optional ones (`disk_p50_us`).
+pub const JSON_FIELDS: [&str; 7] = [
+    "engine",
+    "workload",
+    "ops_per_sec",
+    "p50_us",
+    "p99_us",
+    "rss_mb",
+    "disk_mb",
+];
+
 /// The result of one workload on one engine. The first seven fields are the contract
 /// of `--json` (DESIGN.md, issue 7); the rest are extra detail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,15 +227,7 @@ mod tests {
         let line = r.to_json_line();
         assert!(!line.contains('\n'));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        for field in [
-            "engine",
-            "workload",
-            "ops_per_sec",
-            "p50_us",
-            "p99_us",
-            "rss_mb",
-            "disk_mb",
-        ] {
+        for field in JSON_FIELDS {
             assert!(v.get(field).is_some(), "missing {field} in {line}");
         }
         assert_eq!(v["engine"], "fjall");

@@ -387,7 +387,8 @@ impl Block {
 
     /// Whether `self` and `other` are the same decoded copy (clones of one decode),
     /// not merely equal (for tests of the cache).
-    pub fn is_same_copy(&self, other: &Block) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_same_copy(&self, other: &Block) -> bool {
         Arc::ptr_eq(&self.words, &other.words)
     }
 

@@ -44,7 +44,8 @@ impl TableBuilder {
 
     /// A builder writing an older table format `version` (one this code still reads),
     /// for tests that files written before a format change stay readable.
-    pub fn with_format_version(mut self, version: u32) -> TableBuilder {
+    #[cfg(test)]
+    pub(crate) fn with_format_version(mut self, version: u32) -> TableBuilder {
         assert!(
             filter_layout(version).is_some(),
             "format {version} is unknown"
