@@ -167,6 +167,11 @@ fn not_built(_command: &Command) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The optimisation level this binary was built at (`cargo sim`: the `sim` profile's 3;
+/// `cargo simtest`'s dev profile: 1).
+#[cfg(madsim)]
+const OPT_LEVEL: &str = env!("SEEDBANK_OPT_LEVEL");
+
 /// `seedbank bench --workload sim` (simulated build): the simulator's own speed.
 #[cfg(madsim)]
 fn sim_bench(quick: bool, json: Option<std::path::PathBuf>) -> ExitCode {
@@ -182,6 +187,10 @@ fn sim_bench(quick: bool, json: Option<std::path::PathBuf>) -> ExitCode {
     println!(
         "sim: {} seeds of {} with {} client operations each (3 replicas, the seed's faults)",
         r.seeds, r.scenario, r.ops_per_seed
+    );
+    let assertions = if cfg!(debug_assertions) { "on" } else { "off" };
+    println!(
+        "  build                       opt-level {OPT_LEVEL}, debug assertions {assertions}"
     );
     println!(
         "  seeds/s (one core)          {:>8.2}   (goal >= 10)",
@@ -206,6 +215,8 @@ fn sim_bench(quick: bool, json: Option<std::path::PathBuf>) -> ExitCode {
             "seeds_per_sec": r.seeds_per_sec,
             "simulated_s_per_wall_s": r.simulated_s_per_wall_s,
             "determinism_ratio": r.determinism_ratio,
+            "opt_level": OPT_LEVEL,
+            "debug_assertions": cfg!(debug_assertions),
         });
         if let Err(e) = scenarios::runner::host::write(&path, &format!("{line}\n")) {
             eprintln!("bench sim: {e}");

@@ -124,7 +124,7 @@ where
 #[track_caller]
 pub(crate) fn trace_msg(kind: EventKind, from: u64, to: u64, size: usize, note: &str) {
     if sim_runtime::SIMULATED {
-        sim_runtime::trace::record(kind, format!("net {from}->{to} {size}B{note}"));
+        sim_runtime::trace::record(kind, format_args!("net {from}->{to} {size}B{note}"));
     }
 }
 

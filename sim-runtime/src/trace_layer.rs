@@ -4,7 +4,6 @@
 //! `engine=debug`) also prints them to stderr.
 
 use crate::trace::{self, EventKind};
-use std::fmt::Write as _;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -13,14 +12,37 @@ use tracing_subscriber::Layer;
 /// Records `tracing` events at INFO and above into the trace.
 struct TraceLayer;
 
-struct Fields(String);
+/// An event's text as the trace records it: `LEVEL target: name=value …`, written
+/// straight into the recorder's buffer.
+struct Detail<'a, 'e>(&'a Event<'e>);
 
-impl Visit for Fields {
+impl std::fmt::Display for Detail<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let meta = self.0.metadata();
+        write!(f, "{} {}: ", meta.level(), meta.target())?;
+        let mut fields = Fields {
+            out: f,
+            first: true,
+            result: Ok(()),
+        };
+        self.0.record(&mut fields);
+        fields.result
+    }
+}
+
+struct Fields<'a, 'f> {
+    out: &'a mut std::fmt::Formatter<'f>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl Visit for Fields<'_, '_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if !self.0.is_empty() {
-            self.0.push(' ');
+        if self.result.is_err() {
+            return;
         }
-        let _ = write!(self.0, "{}={:?}", field.name(), value);
+        let sep = if std::mem::take(&mut self.first) { "" } else { " " };
+        self.result = write!(self.out, "{sep}{}={:?}", field.name(), value);
     }
 }
 
@@ -38,11 +60,9 @@ impl<S: Subscriber> Layer<S> for TraceLayer {
         if !recorded(meta) {
             return;
         }
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
         trace::record_at(
             EventKind::Log,
-            format!("{} {}: {}", meta.level(), meta.target(), fields.0),
+            Detail(event),
             meta.file().unwrap_or("?"),
             meta.line().unwrap_or(0),
         );

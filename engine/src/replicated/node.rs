@@ -203,18 +203,22 @@ impl Node {
         let ep = self.ep.clone();
         let tick = self.cfg.tick;
         let mut next_tick = time::now() + tick;
+        // One timer across iterations, re-armed only when it fires: a fresh sleep per
+        // message would register a timer per message (D41).
+        let mut tick_timer = time::sleep_until(next_tick);
         loop {
             self.process_ready().await?;
             self.after_ready().await?;
             tokio::select! {
                 biased;
                 _ = shutdown.changed(seen) => return Ok(()),
-                _ = time::sleep_until(next_tick) => {
+                () = &mut tick_timer => {
                     let now = time::now();
                     next_tick += tick;
                     if next_tick <= now {
                         next_tick = now + tick;
                     }
+                    tick_timer.reset(next_tick);
                     self.raw.tick();
                     self.server.expire(now);
                 }

@@ -8,8 +8,10 @@
 
 use std::future::Future;
 
+mod sleep;
+
+pub use sleep::{Elapsed, Sleep};
 pub use std::time::Duration;
-pub use tokio::time::error::Elapsed;
 pub use tokio::time::Instant;
 
 /// The current node's clock.
@@ -56,21 +58,38 @@ pub fn elapsed() -> Duration {
 }
 
 /// Sleeps for `duration` as measured by the current node's (possibly drifting) clock.
-pub async fn sleep(duration: Duration) {
-    tokio::time::sleep(to_global(duration)).await
+pub fn sleep(duration: Duration) -> Sleep {
+    Sleep::at_global(Some(global_now() + to_global(duration)))
 }
 
-/// Sleeps until the current node's clock reads `deadline`.
-pub async fn sleep_until(deadline: Instant) {
-    let now = now();
-    if deadline > now {
-        sleep(deadline - now).await
+/// Sleeps until the current node's clock reads `deadline` (completes at once if it
+/// already does).
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep::at_global(node_deadline_to_global(deadline))
+}
+
+/// Runs `future` for at most `duration` of the current node's clock. The future is
+/// polled first, so one that is ready when the deadline passes still counts.
+pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
+    let deadline = sleep(duration);
+    tokio::select! {
+        biased;
+        out = future => Ok(out),
+        () = deadline => Err(Elapsed),
     }
 }
 
-/// Runs `future` for at most `duration` of the current node's clock.
-pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
-    tokio::time::timeout(to_global(duration), future).await
+/// The global instant at which the current node's clock reads `deadline`; `None` if it
+/// already does.
+fn node_deadline_to_global(deadline: Instant) -> Option<Instant> {
+    let now = now();
+    (deadline > now).then(|| global_now() + to_global(deadline - now))
+}
+
+/// The run's global clock (simulation: madsim's virtual time, no node skew).
+#[allow(clippy::disallowed_methods)] // the sanctioned clock read, unskewed
+fn global_now() -> Instant {
+    Instant::now()
 }
 
 #[cfg(madsim)]
