@@ -3,10 +3,10 @@
 //! Writes are serializable transactions (`Db::begin`, `Txn::get`/`put`, `commit`).
 //! Reads use the API an application reads with when it does not write: `Db::get` (a
 //! point read at the newest acknowledged state, registered nowhere: one key cannot
-//! close a cycle) and `Db::scan_rows` (a read-only transaction of one scan, untracked
-//! at a safe snapshot, else tracked and retried on the rare Fekete abort; its rows come
-//! back in one buffer, as the peers' iterators lend theirs, rather than as two `Vec`s
-//! a row). See
+//! close a cycle) and `Db::scan_each` (a read-only transaction of one scan, untracked
+//! at a safe snapshot, else tracked and retried on the rare Fekete abort; it lends each
+//! row to a closure, as the peers' iterators lend theirs, and the closure does what
+//! the peers' loops do with a row). See
 //! `engine::mvcc::readonly` for why both are serializable.
 //!
 //! The engine is asynchronous; the workloads' worker threads enter it with
@@ -117,14 +117,14 @@ impl Engine for Seedbank {
         // Tracked (a writer predates the snapshot), the scan can be the reader caught
         // in Fekete's anomaly: retried like a conflicting write.
         retry(NAME, "scan", || {
-            match self
+            rows = 0;
+            let scanned = self
                 .rt
-                .block_on(self.db.scan_rows(start.to_vec()..end.to_vec()))
-            {
-                Ok(r) => {
-                    rows = r.len();
-                    Ok(Attempt::Committed)
-                }
+                .block_on(self.db.scan_each(start.to_vec()..end.to_vec(), |k, v| {
+                    rows += usize::from(!k.is_empty() && !v.is_empty());
+                }));
+            match scanned {
+                Ok(()) => Ok(Attempt::Committed),
                 Err(e) if e.conflict().is_some() => Ok(Attempt::Conflict),
                 Err(e) => Err(EngineError::new(NAME, "scan", e)),
             }

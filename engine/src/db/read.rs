@@ -170,6 +170,32 @@ impl Db {
         self.scan_from(range, safe).await
     }
 
+    /// [`Db::scan`], handing each live row to `visit` in key order — borrowed from the
+    /// engine's blocks and memtables, nothing copied — as the peers' iterators lend
+    /// theirs. Same snapshot and serializability as [`Db::scan`]; `visit` sees rows only
+    /// of a scan that cannot abort any more (a tracked scan is committed first), so an
+    /// [`Error::Aborted`] comes before any row.
+    pub async fn scan_each(
+        &self,
+        range: impl RangeBounds<Key>,
+        mut visit: impl FnMut(&[u8], &[u8]),
+    ) -> Result<()> {
+        self.inner.check_closed()?;
+        let range = KeyRange::new(range)?;
+        let safe = self.inner.core.safe_read_point()?;
+        widen_race_window().await;
+        if let Some(at) = safe.filter(|_| !range.is_empty()) {
+            let view = self.inner.lsm.read_view()?;
+            if view.gc_floor() <= at {
+                return Ok(view.scan_each(&range, at, visit).await?);
+            }
+        }
+        for (key, value) in self.scan_from(range, safe).await?.iter() {
+            visit(key, value);
+        }
+        Ok(())
+    }
+
     /// [`Db::scan_rows`] from a safe read point already taken, if any.
     pub(crate) async fn scan_from(&self, range: KeyRange, safe: Option<Timestamp>) -> Result<Rows> {
         if range.is_empty() {

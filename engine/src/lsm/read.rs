@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use super::error::Result;
 use super::memtable::Memtable;
-use super::scan::{merge, Rows, Source};
+use super::scan::{merge, merge_each, Rows, Source};
 use super::store::{lock, State};
 use super::version::Version;
 use crate::mvcc::{Key, KeyRange, Timestamp, Value, Version as MvccVersion};
@@ -102,16 +102,35 @@ impl ReadView {
         if range.is_empty() {
             return Ok(Rows::default());
         }
+        Ok(merge(self.scan_sources(range, at).await?))
+    }
+
+    /// [`ReadView::scan`], handing each live row to `visit` in key order, borrowed:
+    /// nothing is copied.
+    pub async fn scan_each(
+        &self,
+        range: &KeyRange,
+        at: Timestamp,
+        visit: impl FnMut(&[u8], &[u8]),
+    ) -> Result<()> {
+        if !range.is_empty() {
+            merge_each(self.scan_sources(range, at).await?, visit);
+        }
+        Ok(())
+    }
+
+    /// Every source's rows of `range` as of `at`: memtables, then tables by level.
+    async fn scan_sources(&self, range: &KeyRange, at: Timestamp) -> Result<Vec<Source>> {
         let mut sources: Vec<Source> = Vec::new();
         sources.push(Source::Owned(lock(&self.mem).scan(range, at)));
         for imm in &self.imms {
             sources.push(Source::Owned(lock(imm).scan(range, at)));
         }
-        for level in &self.version.levels {
-            for t in level.iter().filter(|t| t.meta().overlaps_range(range)) {
+        for level in 0..self.version.levels.len() {
+            for t in self.version.tables_overlapping(level, range) {
                 sources.push(Source::Table(t.scan_rows(range, at).await?));
             }
         }
-        Ok(merge(sources))
+        Ok(sources)
     }
 }

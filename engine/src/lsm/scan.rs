@@ -140,7 +140,7 @@ impl Rows {
     fn push(&mut self, key: &[u8], value: &[u8]) {
         if self.data.capacity() == 0 {
             // Rows of one scan are usually alike in size: room for as many as the
-            // largest source holds, sized like the first, instead of a dozen regrowths.
+            // sources hold, sized like the first, instead of a dozen regrowths.
             self.data
                 .reserve((key.len() + value.len()) * self.ends.capacity().max(1));
         }
@@ -228,9 +228,18 @@ impl Source {
 /// can be nobody else's: they are copied with one comparison each, no pass over the
 /// heads. Scans mostly read runs of one source (the largest level holds most keys),
 /// so most rows cost one comparison instead of one per source.
-pub fn merge(mut sources: Vec<Source>) -> Rows {
+pub fn merge(sources: Vec<Source>) -> Rows {
+    // Room for every source's rows: a bound on the rows returned (reserving for the
+    // largest source alone regrew the buffer in most scans).
+    let mut out = Rows::with_capacity(sources.iter().map(Source::len).sum());
+    merge_each(sources, |key, value| out.push(key, value));
+    out
+}
+
+/// [`merge`], handing each live row to `visit` (borrowed from the sources) instead of
+/// copying it out.
+pub fn merge_each(mut sources: Vec<Source>, mut visit: impl FnMut(&[u8], &[u8])) {
     sources.retain(|s| s.len() > 0);
-    let mut out = Rows::with_capacity(sources.iter().map(Source::len).max().unwrap_or(0));
     let mut pos = vec![0usize; sources.len()];
     let mut heads: Vec<Option<EntryRef<'_>>> = sources.iter().map(|s| s.row(0)).collect();
     // Sources whose head holds the current smallest key.
@@ -261,10 +270,10 @@ pub fn merge(mut sources: Vec<Source>) -> Rows {
             }
         }
         let Some(best) = best else {
-            return out;
+            return;
         };
         if let Some(v) = best.value {
-            out.push(best.key, v);
+            visit(best.key, v);
         }
         // Every source's head of this key is consumed (an older or equal version).
         for &i in &at_best {
@@ -278,7 +287,7 @@ pub fn merge(mut sources: Vec<Source>) -> Rows {
                     break;
                 }
                 if let Some(v) = e.value {
-                    out.push(e.key, v);
+                    visit(e.key, v);
                 }
                 pos[i] += 1;
                 heads[i] = sources[i].row(pos[i]);

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use super::block::{key_prefix, past_common, Block, CommonPrefix, Index, IndexEntry};
 use super::bloom::{Bloom, Layout};
 use super::cache::BlockCache;
-use super::codec::{verify_crc, Cursor, Entry};
+use super::codec::{cmp_keys, verify_crc, Cursor, Entry};
 use super::error::{corrupt, io, Result};
 use crate::mvcc::{Key, KeyRange, Timestamp, Version};
 
@@ -77,16 +77,11 @@ impl TableMeta {
     /// Whether the table's key span meets `range`.
     pub fn overlaps_range(&self, range: &KeyRange) -> bool {
         let after_start = match &range.start {
-            Bound::Included(s) => self.largest >= *s,
-            Bound::Excluded(s) => self.largest > *s,
+            Bound::Included(s) => cmp_keys(&self.largest, s).is_ge(),
+            Bound::Excluded(s) => cmp_keys(&self.largest, s).is_gt(),
             Bound::Unbounded => true,
         };
-        let before_end = match &range.end {
-            Bound::Included(e) => self.smallest <= *e,
-            Bound::Excluded(e) => self.smallest < *e,
-            Bound::Unbounded => true,
-        };
-        after_start && before_end
+        after_start && !range.beyond_end(&self.smallest)
     }
 }
 

@@ -16,7 +16,8 @@ use super::codec::cmp_keys;
 use super::manifest::ManifestState;
 use super::options::Options;
 use super::sstable::Table;
-use crate::mvcc::Key;
+use crate::mvcc::{Key, KeyRange};
+use std::ops::Bound;
 
 /// An immutable view of the levels; readers hold an `Arc` of it while they read, which
 /// keeps the tables' files open even after a compaction deletes them.
@@ -184,6 +185,30 @@ impl Version {
         tables
             .get(i)
             .filter(|t| cmp_keys(&t.meta().smallest, key).is_le())
+    }
+
+    /// The tables of `level` whose span overlaps `range` (not empty), in the order a
+    /// read visits them: level 0's by filtering its few tables; a sorted level's from
+    /// the first whose largest key is not below the start ([`Fences`]) to the last
+    /// that begins before the end, so a scan looks at the tables it reads and not at
+    /// every table of the tree (that filter was 5% of a 100-key scan).
+    pub fn tables_overlapping<'v>(
+        &'v self,
+        level: usize,
+        range: &'v KeyRange,
+    ) -> impl Iterator<Item = &'v Arc<Table>> + 'v {
+        let tables = &self.levels[level];
+        let first = match (&range.start, level) {
+            (_, 0) | (Bound::Unbounded, _) => 0,
+            (Bound::Included(s) | Bound::Excluded(s), _) => {
+                self.fences[level].first_not_below(tables, s)
+            }
+        };
+        let sorted = level > 0;
+        tables[first..]
+            .iter()
+            .take_while(move |t| !sorted || !range.beyond_end(&t.meta().smallest))
+            .filter(move |t| t.meta().overlaps_range(range))
     }
 
     /// Whether any level below `level` may hold a version of `key` (so a tombstone

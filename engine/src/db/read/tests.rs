@@ -73,6 +73,14 @@ fn point_reads_and_scans_register_nothing_and_see_every_acknowledged_commit() {
             packed.iter().collect::<Vec<_>>(),
             [(&b"a"[..], &b"v29"[..]), (b"c", b"3")]
         );
+        let mut lent = Vec::new();
+        db.scan_each(b"a".to_vec().., |k, v| lent.push((k.to_vec(), v.to_vec())))
+            .await
+            .unwrap();
+        assert_eq!(lent, rows(&[("a", "v29"), ("c", "3")]));
+        db.scan_each(b"b".to_vec()..b"b".to_vec(), |k, _| panic!("{k:?} in an empty range"))
+            .await
+            .unwrap();
         assert_eq!(db.scan(b"b".to_vec()..b"b".to_vec()).await.unwrap(), vec![]);
         assert_eq!(
             db.scan(b"c".to_vec()..b"a".to_vec()).await,
@@ -83,6 +91,7 @@ fn point_reads_and_scans_register_nothing_and_see_every_acknowledged_commit() {
         db.close().await.unwrap();
         assert_eq!(db.get(b"a").await, Err(Error::Closed));
         assert_eq!(db.scan(..).await, Err(Error::Closed));
+        assert_eq!(db.scan_each(.., |_, _| {}).await, Err(Error::Closed));
         assert!(matches!(
             db.begin_read_only().get(b"a").await,
             Err(Error::Closed)
@@ -248,6 +257,12 @@ fn a_scan_beside_an_older_writer_runs_tracked_and_commits() {
         let rows = db.scan(..).await.unwrap();
         assert_eq!(rows.len(), 3);
         assert_eq!(db.stats().reads.tracked_read_only, 1);
+        let mut lent = Vec::new();
+        db.scan_each(.., |k, v| lent.push((k.to_vec(), v.to_vec())))
+            .await
+            .unwrap();
+        assert_eq!(lent, rows, "the tracked path lends the same rows");
+        assert_eq!(db.stats().reads.tracked_read_only, 2);
         // It committed: a read-only commit is retained while `old` is active.
         let st = db.txn_state().unwrap();
         assert!(
@@ -400,6 +415,11 @@ async fn race(dir: std::path::PathBuf, seed: u64) -> (crate::ReadStats, u64) {
                     db.scan_from(crate::mvcc::KeyRange::new(range).unwrap(), safe)
                         .await
                         .map(crate::Rows::into_pairs)
+                } else if next(2) == 0 {
+                    let mut rows = Vec::new();
+                    db.scan_each(range, |k, v| rows.push((k.to_vec(), v.to_vec())))
+                        .await
+                        .map(|()| rows)
                 } else {
                     db.scan(range).await
                 };

@@ -1,6 +1,7 @@
 //! [`LsmStore`] end to end: reads at snapshots across flushes, compactions and reopens;
 //! garbage collection; orphan files; damaged and missing files at open.
 
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,10 +66,19 @@ async fn check_under(stem: &str, store: &LsmStore, model: &MemStore, from_ts: u6
                 "get k{k:03} at {at}"
             );
         }
-        let ranges = [
+        // Whole, and short ranges with every kind of bound edge at keys spread over
+        // the tables of each level (a scan visits only the tables its range meets:
+        // `Version::tables_overlapping`).
+        let mut ranges = vec![
             KeyRange::all(),
             KeyRange::new(key(stem, 5)..key(stem, 20)).unwrap(),
         ];
+        for k in (0..40).step_by(5) {
+            let (a, b) = (key(stem, k), key(stem, k + 3));
+            ranges.push(KeyRange::new((Bound::Excluded(a.clone()), Bound::Included(b))).unwrap());
+            ranges.push(KeyRange::new(a.clone()..=a.clone()).unwrap());
+            ranges.push(KeyRange::new(..a).unwrap());
+        }
         for r in &ranges {
             assert_eq!(
                 store.scan(r, Timestamp(at)).await.unwrap(),
