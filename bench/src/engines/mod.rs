@@ -179,8 +179,9 @@ pub fn mode(kind: EngineKind) -> Mode {
         EngineKind::Seedbank => Mode {
             durability: "WAL fdatasync before commit returns (group commit)",
             api: "writes: Db::begin, Txn::get/put, commit (SSI); reads: Db::get (untracked \
-                  point read) and Db::scan_rows (read-only, untracked at a safe snapshot, \
-                  else tracked; rows in one buffer); async API entered with \
+                  point read) and Db::scan_each (read-only, untracked at a safe snapshot, \
+                  else tracked; rows lent to a closure, as iterators lend them); async \
+                  API entered with \
                   Runtime::block_on from each worker thread (2 runtime workers)",
             note: None,
             settle: "Db::wait_idle: no frozen memtable, no compaction running or due",
