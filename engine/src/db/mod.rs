@@ -22,8 +22,9 @@
 //! reader's snapshot); one that commits after is found by its own writer-side check.
 //!
 //! Reads that cannot take part in a cycle skip all of that ([`read`]): [`Db::get`] (one
-//! key at the watermark, no transaction), [`Db::scan`] and [`Db::begin_read_only`]
-//! (read-only, untracked at a safe snapshot, tracked otherwise).
+//! key at the watermark, no transaction), [`Db::scan`] (also [`Db::scan_rows`], and
+//! [`Db::scan_each`], which lends each row to a closure instead of copying it) and
+//! [`Db::begin_read_only`] (read-only, untracked at a safe snapshot, tracked otherwise).
 //!
 //! ## Commit protocol
 //! 1. *Prepare*, under the core's lock: validate (first committer wins, the dangerous-
@@ -60,7 +61,8 @@
 //! ## Non-goals
 //! - Long-running read-only snapshots that pin nothing (all snapshots pin GC; a safe
 //!   read-only transaction pins without being tracked).
-//! - Streaming scans.
+//! - Streaming scans: a scan gathers its sources' rows (blocks held, memtable rows
+//!   copied) before it merges them; [`Db::scan_each`] only avoids copying the result.
 
 mod error;
 mod read;

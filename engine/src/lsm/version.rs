@@ -189,7 +189,7 @@ impl Version {
 
     /// The tables of `level` whose span overlaps `range` (not empty), in the order a
     /// read visits them: level 0's by filtering its few tables; a sorted level's from
-    /// the first whose largest key is not below the start ([`Fences`]) to the last
+    /// the first whose largest key is not below the start (its `Fences`) to the last
     /// that begins before the end, so a scan looks at the tables it reads and not at
     /// every table of the tree (that filter was 5% of a 100-key scan).
     pub fn tables_overlapping<'v>(
