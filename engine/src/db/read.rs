@@ -184,13 +184,13 @@ impl Db {
         let range = KeyRange::new(range)?;
         let safe = self.inner.core.safe_read_point()?;
         widen_race_window().await;
-        if let Some(at) = safe.filter(|_| !range.is_empty()) {
-            let view = self.inner.lsm.read_view()?;
-            if view.gc_floor() <= at {
-                return Ok(view.scan_each(&range, at, visit).await?);
-            }
+        if range.is_empty() {
+            return Ok(());
         }
-        for (key, value) in self.scan_from(range, safe).await?.iter() {
+        if let Some((view, at)) = self.untracked_view(safe)? {
+            return Ok(view.scan_each(&range, at, visit).await?);
+        }
+        for (key, value) in self.scan_tracked(range).await?.iter() {
             visit(key, value);
         }
         Ok(())
@@ -201,13 +201,30 @@ impl Db {
         if range.is_empty() {
             return Ok(Rows::default());
         }
-        if let Some(at) = safe {
-            let view = self.inner.lsm.read_view()?;
-            if view.gc_floor() <= at {
-                return Ok(view.scan_rows(&range, at).await?);
-            }
-            self.inner.reads.repinned.fetch_add(1, Ordering::Relaxed);
+        match self.untracked_view(safe)? {
+            Some((view, at)) => Ok(view.scan_rows(&range, at).await?),
+            None => self.scan_tracked(range).await,
         }
+    }
+
+    /// The view to read the safe read point `safe` from, untracked: `None` when there is
+    /// none, or when a compaction has collected versions it needs since it was taken
+    /// (counted as a repin: the caller reads through a read-only transaction instead).
+    fn untracked_view(
+        &self,
+        safe: Option<Timestamp>,
+    ) -> Result<Option<(crate::lsm::ReadView, Timestamp)>> {
+        let Some(at) = safe else { return Ok(None) };
+        let view = self.inner.lsm.read_view()?;
+        if view.gc_floor() <= at {
+            return Ok(Some((view, at)));
+        }
+        self.inner.reads.repinned.fetch_add(1, Ordering::Relaxed);
+        Ok(None)
+    }
+
+    /// `range` through a read-only transaction of one scan, committed.
+    async fn scan_tracked(&self, range: KeyRange) -> Result<Rows> {
         let mut t = self.begin_read_only();
         let rows = t.scan_range(range).await?;
         t.commit().await?;
