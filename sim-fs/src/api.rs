@@ -493,7 +493,7 @@ fn record<T: Outcome>(
     };
     trace::record_at(
         EventKind::File,
-        format!("{what} -> {outcome}"),
+        format_args!("{what} -> {outcome}"),
         loc.file(),
         loc.line(),
     );

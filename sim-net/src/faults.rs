@@ -77,7 +77,7 @@ fn pairs<'a>(from: &'a [IpAddr], to: &'a [IpAddr]) -> impl Iterator<Item = (IpAd
 /// Sets the probabilistic faults for the rest of this run.
 #[track_caller]
 pub fn set_config(config: NetFaultConfig) {
-    trace::record(EventKind::Fault, format!("net faults {config:?}"));
+    trace::record(EventKind::Fault, format_args!("net faults {config:?}"));
     with(|s| s.config = config);
 }
 
@@ -90,7 +90,7 @@ pub fn config() -> NetFaultConfig {
 /// nor the other way, until [`heal`].
 #[track_caller]
 pub fn partition(a: &[IpAddr], b: &[IpAddr]) {
-    trace::record(EventKind::Fault, format!("net partition {a:?} | {b:?}"));
+    trace::record(EventKind::Fault, format_args!("net partition {a:?} | {b:?}"));
     with(|s| {
         s.blocked.extend(pairs(a, b));
         s.blocked.extend(pairs(b, a));
@@ -117,14 +117,14 @@ pub fn is_partitioned(from: IpAddr, to: IpAddr) -> bool {
 /// until [`unclog`] or [`heal`].
 #[track_caller]
 pub fn clog(from: &[IpAddr], to: &[IpAddr]) {
-    trace::record(EventKind::Fault, format!("net clog {from:?} -> {to:?}"));
+    trace::record(EventKind::Fault, format_args!("net clog {from:?} -> {to:?}"));
     with(|s| s.clogged.extend(pairs(from, to)));
 }
 
 /// Unclogs the links from each of `from` to each of `to`; held frames flow again.
 #[track_caller]
 pub fn unclog(from: &[IpAddr], to: &[IpAddr]) {
-    trace::record(EventKind::Fault, format!("net unclog {from:?} -> {to:?}"));
+    trace::record(EventKind::Fault, format_args!("net unclog {from:?} -> {to:?}"));
     with(|s| {
         for p in pairs(from, to) {
             s.clogged.remove(&p);

@@ -20,7 +20,7 @@ pub fn count_n(kind: &str, n: u64) {
     if n == 0 {
         return;
     }
-    crate::trace::record(crate::trace::EventKind::Fault, format!("{kind} x{n}"));
+    crate::trace::record(crate::trace::EventKind::Fault, format_args!("{kind} x{n}"));
     state::with(|s| {
         let c = s.faults.entry(kind.to_string()).or_insert(0);
         *c = c.saturating_add(n);

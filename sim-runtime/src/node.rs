@@ -180,7 +180,7 @@ impl Node {
     /// down until [`Node::restart`].
     #[track_caller]
     pub fn kill(&self) {
-        trace::record(EventKind::Node, format!("kill node {}", self.number));
+        trace::record(EventKind::Node, format_args!("kill node {}", self.number));
         crate::faults::count("node.kill");
         Handle::current().kill(self.id());
     }
@@ -189,7 +189,7 @@ impl Node {
     /// its init task again.
     #[track_caller]
     pub fn restart(&self) {
-        trace::record(EventKind::Node, format!("restart node {}", self.number));
+        trace::record(EventKind::Node, format_args!("restart node {}", self.number));
         assert!(
             self.has_init,
             "restart of node {} which has no init task",
@@ -201,7 +201,7 @@ impl Node {
     /// Freezes every task of the node until [`Node::resume`].
     #[track_caller]
     pub fn pause(&self) {
-        trace::record(EventKind::Node, format!("pause node {}", self.number));
+        trace::record(EventKind::Node, format_args!("pause node {}", self.number));
         crate::faults::count("node.pause");
         Handle::current().pause(self.id());
     }
@@ -209,7 +209,7 @@ impl Node {
     /// Resumes a paused node.
     #[track_caller]
     pub fn resume(&self) {
-        trace::record(EventKind::Node, format!("resume node {}", self.number));
+        trace::record(EventKind::Node, format_args!("resume node {}", self.number));
         Handle::current().resume(self.id());
     }
 

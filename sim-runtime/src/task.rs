@@ -49,7 +49,7 @@ impl<F> Traced<F> {
         let parent = current_id();
         trace::record_at(
             EventKind::Spawn,
-            format!("task {id} '{name}' on node {node} (parent {parent})"),
+            format_args!("task {id} '{name}' on node {node} (parent {parent})"),
             loc.file(),
             loc.line(),
         );
