@@ -62,6 +62,10 @@ pub enum Command {
         /// across machines.
         #[arg(long)]
         shard: Option<String>,
+        /// Targeted exploration: after the first runs, spend most seeds on mutated
+        /// plans of the runs that reached rare coverage marks (not shardable).
+        #[arg(long)]
+        explore: bool,
     },
     /// Replay one seed (optionally under a plan file) and write what it did: history,
     /// full trace, an HTML timeline.

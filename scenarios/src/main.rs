@@ -58,6 +58,7 @@ fn main() -> ExitCode {
             check_determinism,
             save_failures,
             shard,
+            explore,
         } => {
             if !cfg!(madsim) {
                 return commands::needs_madsim("sweep");
@@ -87,6 +88,7 @@ fn main() -> ExitCode {
                 save_failures,
                 shard,
                 seeds_dir: PathBuf::from("seeds"),
+                explore,
             })
         }
         Command::Demo {

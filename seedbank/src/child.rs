@@ -62,6 +62,9 @@ pub(crate) struct RunOutcome {
     /// An escape recognized in the panic.
     pub escape: Option<Escape>,
     pub faults: BTreeMap<String, u64>,
+    /// Coverage marks the run reached (`sim_runtime::cover!`), with hit counts.
+    #[serde(default)]
+    pub marks: BTreeMap<String, u64>,
     pub fs: Option<FaultConfig>,
     pub net: Option<NetFaultConfig>,
     pub virtual_time: Duration,
@@ -142,6 +145,7 @@ impl RunOutcome {
             panic_location: None,
             escape: None,
             faults: BTreeMap::new(),
+            marks: BTreeMap::new(),
             fs: None,
             net: None,
             virtual_time: Duration::ZERO,

@@ -4,6 +4,7 @@
 use crate::Ctx;
 use sim_fs::FaultConfig;
 use sim_net::NetFaultConfig;
+use sim_runtime::cover::MustReach;
 use std::future::Future;
 use std::ops::Range;
 use std::path::Path;
@@ -145,6 +146,10 @@ pub struct Test {
     pub(crate) cargo_args: String,
     pub(crate) stop_on_failure: bool,
     pub(crate) isolation: Isolation,
+    /// Coverage marks the sweep must reach (it fails when none of its seeds did).
+    pub(crate) must_reach: Vec<MustReach>,
+    /// Layers (mark-name prefixes) whose unreached marks the report lists; empty: all.
+    pub(crate) mark_layers: Vec<&'static str>,
     #[cfg(madsim)]
     pub(crate) setup: Option<SimSetup>,
 }
@@ -189,6 +194,8 @@ impl Test {
             cargo_args: String::new(),
             stop_on_failure: true,
             isolation: Isolation::Process,
+            must_reach: Vec::new(),
+            mark_layers: Vec::new(),
             #[cfg(madsim)]
             setup: None,
         }
@@ -291,6 +298,23 @@ impl Test {
         self
     }
 
+    /// The sweep must reach the coverage mark `mark` (a `sim_runtime::cover!` name):
+    /// when it ran all its seeds and none reached it, it fails, and the report says
+    /// so. Write it where a situation your checks depend on could silently stop
+    /// happening (a fault plan that no longer reaches the retry path, say).
+    pub fn must_reach(mut self, mark: &'static str) -> Self {
+        self.must_reach.push(MustReach { mark, within: 1 });
+        self
+    }
+
+    /// The report lists the unreached marks of these layers only (the part of a mark
+    /// name before its first dot, e.g. `["myservice"]`); default: every mark linked
+    /// into the test binary.
+    pub fn mark_layers(mut self, layers: &[&'static str]) -> Self {
+        self.mark_layers = layers.to_vec();
+        self
+    }
+
     /// Whether the first failing seed ends the sweep (default true).
     pub fn stop_on_failure(mut self, stop: bool) -> Self {
         self.stop_on_failure = stop;
@@ -356,6 +380,7 @@ impl Test {
             let report = self.sweep(body);
             match report.first_failure() {
                 Some(failure) => panic!("{failure}"),
+                None if !report.missed_marks().is_empty() => panic!("{}", report.summary()),
                 None => println!("{}", report.summary()),
             }
         }

@@ -5,7 +5,7 @@
 //!
 //! | here | crate | what |
 //! |------|-------|------|
-//! | [`runtime`], [`time`], [`task`], [`rng`], [`buggify!`] | `sim-runtime` | clocks, tasks, named random streams, nodes (simulation), the run trace |
+//! | [`runtime`], [`time`], [`task`], [`rng`], [`buggify!`], [`cover!`] | `sim-runtime` | clocks, tasks, named random streams, nodes (simulation), the run trace, coverage marks |
 //! | [`fs`] | `sim-fs` | the file API: `std::fs` in the real world, a per-node disk with a crash model in simulation |
 //! | [`net`] | `sim-net` | typed messages between nodes: TCP in the real world, madsim plus partitions, drops, duplicates, delays in simulation |
 //! | [`Test`], [`#[seedbank::test]`](macro@test), [`Ctx`] | this crate | run an async test body across seeds |
@@ -130,7 +130,7 @@ pub use seedbank_macros::test;
 pub use sim_fs as fs;
 pub use sim_net as net;
 pub use sim_runtime as runtime;
-pub use sim_runtime::{buggify, rng, task, time, SIMULATED};
+pub use sim_runtime::{buggify, cover, rng, task, time, SIMULATED};
 
 /// Where a test lives, taken at the call site: `seedbank::origin!()`. The harness uses
 /// it to print the command that reproduces a failure (`-p <package> --test <target>`).

@@ -4,9 +4,10 @@
 use crate::escape::Escape;
 use sim_fs::FaultConfig;
 use sim_net::NetFaultConfig;
+use sim_runtime::cover::{Coverage, MustReach};
 use sim_runtime::sim::Divergence;
 use sim_runtime::trace::Event;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
 use std::time::Duration;
@@ -167,6 +168,12 @@ pub struct SweepReport {
     pub failures: Vec<Failure>,
     /// Faults injected over all runs, by kind.
     pub faults: BTreeMap<String, u64>,
+    /// Which coverage marks the runs reached.
+    pub coverage: Coverage,
+    /// The marks the report accounts for (its unreached list draws from these).
+    pub mark_universe: BTreeSet<&'static str>,
+    /// What the test declared it must reach.
+    pub must_reach: Vec<MustReach>,
     /// Virtual time over all runs.
     pub virtual_time: Duration,
     /// Wall-clock time of the sweep.
@@ -182,6 +189,20 @@ impl SweepReport {
     /// Whether every seed passed.
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
+    }
+
+    /// The must-reach marks that no seed reached (judged only when every planned seed
+    /// ran: a sweep stopped early by a failure reports that failure instead).
+    pub fn missed_marks(&self) -> Vec<MustReach> {
+        let all_ran = self.seeds_run >= self.planned.end.saturating_sub(self.planned.start);
+        if !all_ran {
+            return Vec::new();
+        }
+        self.must_reach
+            .iter()
+            .filter(|m| !self.coverage.reached.contains_key(m.mark))
+            .copied()
+            .collect()
     }
 
     /// The failing seeds, lowest first.
@@ -211,6 +232,15 @@ impl SweepReport {
             self.virtual_time,
             self.wall_time,
             fault_list(&self.faults)
-        )
+        ) + "\n"
+            + self
+                .coverage
+                .render(self.mark_universe.iter().copied(), &[], "  ")
+                .trim_end()
+            + &self
+                .missed_marks()
+                .iter()
+                .map(|m| format!("\n  MUST-REACH MISSED: no seed reached coverage mark {}", m.mark))
+                .collect::<String>()
     }
 }

@@ -23,6 +23,7 @@ struct SeedResult {
     twice: bool,
     failure: Option<Failure>,
     faults: BTreeMap<String, u64>,
+    marks: BTreeMap<String, u64>,
     virtual_time: Duration,
 }
 
@@ -175,10 +176,12 @@ impl Test {
         let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
         results.sort_by_key(|r| r.seed);
         let mut faults = BTreeMap::new();
+        let mut coverage = sim_runtime::cover::Coverage::default();
         for r in &results {
             for (k, n) in &r.faults {
                 *faults.entry(k.clone()).or_insert(0) += n;
             }
+            coverage.add(r.seed, &r.marks);
         }
         SweepReport {
             test: self.name.clone(),
@@ -187,9 +190,22 @@ impl Test {
             checked_twice: results.iter().filter(|r| r.twice).count() as u64,
             virtual_time: results.iter().map(|r| r.virtual_time).sum(),
             faults,
+            coverage,
+            mark_universe: sim_runtime::cover::catalog_of(&self.mark_layers),
+            // A replay of one seed (SEEDBANK_SEED) judges that seed, not coverage.
+            must_reach: if self.replays_one_seed() {
+                Vec::new()
+            } else {
+                self.must_reach.clone()
+            },
             failures: results.into_iter().filter_map(|r| r.failure).collect(),
             wall_time: started.elapsed(),
         }
+    }
+
+    fn replays_one_seed(&self) -> bool {
+        !self.ignore_env
+            && std::env::var("SEEDBANK_SEED").is_ok_and(|v| !v.trim().is_empty())
     }
 
     fn sim_for(&self, seed: u64) -> Sim {
@@ -243,6 +259,7 @@ impl Test {
             panic_location: panic.and_then(|p| p.location),
             escape,
             faults: report.faults,
+            marks: report.marks,
             fs,
             net,
             virtual_time: report.virtual_time,
@@ -300,6 +317,7 @@ impl Test {
                     twice,
                     failure: Some(failure),
                     faults: BTreeMap::new(),
+                    marks: BTreeMap::new(),
                     virtual_time: Duration::ZERO,
                 };
             }
@@ -330,6 +348,7 @@ impl Test {
             twice,
             failure,
             faults: first.faults,
+            marks: first.marks,
             virtual_time: first.virtual_time,
         }
     }

@@ -19,6 +19,8 @@
 //! - [`buggify!`]: FoundationDB semantics. Each call site is enabled or not once per run,
 //!   from the seed and the site's location; an enabled site fires with its probability.
 //!   Always false in the real world.
+//! - [`cover!`]: coverage marks — named situations worth reaching; each run counts
+//!   its hits and a sweep reports which marks it reached and which it never did.
 //! - [`trace`]: every observable event (task spawn/poll, file op, message, fault, client
 //!   op, `tracing` events from user code) with node, task, virtual time and source
 //!   location, folded into a running digest with checkpoints.
@@ -44,6 +46,7 @@
 //!   that is what the lint and the double-run check are for.
 
 pub mod buggify;
+pub mod cover;
 pub mod faults;
 pub mod rng;
 mod state;

@@ -49,6 +49,8 @@ pub struct RunReport<T> {
     pub trace: Trace,
     /// Faults injected during the run, by kind.
     pub faults: BTreeMap<String, u64>,
+    /// Coverage marks reached during the run, by name, with their hit counts.
+    pub marks: BTreeMap<String, u64>,
     /// Virtual time when the run ended.
     pub virtual_time: Duration,
     /// Wall-clock time the run took.
@@ -142,6 +144,7 @@ impl Sim {
                 output: Err(panic_message(&panic)),
                 trace: Trace::default(),
                 faults: BTreeMap::new(),
+                marks: BTreeMap::new(),
                 virtual_time: Duration::ZERO,
                 wall_time: Duration::ZERO,
             },
@@ -188,6 +191,7 @@ impl Sim {
             output,
             trace: st.recorder.finish(),
             faults: st.faults,
+            marks: st.marks.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             virtual_time,
             wall_time: wall_start.elapsed(),
         }

@@ -14,6 +14,9 @@ pub(crate) struct RunState {
     /// Per call site: whether it is active this run.
     pub buggify_sites: BTreeMap<(&'static str, u32, u32), bool>,
     pub faults: BTreeMap<String, u64>,
+    /// Hits of each coverage mark this run, by name (`cover!`).
+    #[cfg_attr(not(madsim), allow(dead_code))]
+    pub marks: BTreeMap<&'static str, u64>,
     pub recorder: Recorder,
     pub next_task_id: u64,
     /// Per simulated node: clock offset (ns) and drift (parts per million).
@@ -32,6 +35,7 @@ impl RunState {
             buggify_enabled: cfg!(madsim),
             buggify_sites: BTreeMap::new(),
             faults: BTreeMap::new(),
+            marks: BTreeMap::new(),
             recorder: Recorder::default(),
             next_task_id: 1,
             clocks: BTreeMap::new(),

@@ -50,6 +50,8 @@ pub enum EventKind {
     Log,
     /// Anything else a component wants in the trace.
     Custom,
+    /// A coverage mark was reached for the first time in the run (`cover!`).
+    Mark,
 }
 
 impl EventKind {

@@ -296,6 +296,7 @@ impl Txn {
     /// The value of `key` in the snapshot (or as this transaction wrote it).
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
         self.live()?;
+        widen_window().await;
         let key = key.as_ref();
         let at = match self.db.core.read_start(self.id, key)? {
             ReadStart::Own(v) => return Ok(v),
@@ -312,6 +313,7 @@ impl Txn {
     /// transaction's writes, in key order. The whole range counts as read.
     pub async fn scan(&self, range: impl RangeBounds<Key>) -> Result<Vec<(Key, Value)>> {
         self.live()?;
+        widen_window().await;
         let range = KeyRange::new(range)?;
         let Some(at) = self.db.core.scan_start(self.id, &range)? else {
             return Ok(Vec::new());
@@ -336,6 +338,7 @@ impl Txn {
     /// conflict is `Aborted`, not an error. After this the handle is finished.
     pub async fn commit(&mut self) -> Result<CommitOutcome> {
         self.live()?;
+        widen_window().await;
         if let Err(e) = self.wait_for_room().await {
             self.finish_with_rollback();
             return Err(e);
@@ -377,6 +380,7 @@ impl Txn {
                 Ok(()) => Ok(CommitOutcome::Committed { ts }),
                 // The hook poisoned both halves already (or the writer is gone).
                 Err(e) => {
+                    sim_runtime::cover!("db.commit_wal_failure_poisons");
                     let why = format!("wal write of commit {ts} failed: {e}");
                     db.core.poison(&why);
                     db.lsm.poison(&why);
@@ -411,5 +415,16 @@ impl Txn {
 impl Drop for Txn {
     fn drop(&mut self) {
         self.finish_with_rollback();
+    }
+}
+
+/// Simulated world: sometimes let other tasks run between a transaction's steps (its
+/// reads, its commit), so transactions overlap the way a busy server's do: the SSI and
+/// first-committer-wins branches need concurrent transactions, which a workload that
+/// never yields inside a transaction would rarely produce. Free in the real world.
+async fn widen_window() {
+    if cfg!(madsim) && sim_runtime::buggify!(0.2) {
+        let us = rand::Rng::gen_range(&mut sim_runtime::rng::stream("db.widen_window"), 0..3_000);
+        sim_runtime::time::sleep(std::time::Duration::from_micros(us)).await;
     }
 }

@@ -39,7 +39,9 @@ mod tests;
 /// [`ReadStats::repinned`] counts). The real world reaches it only by preemption.
 async fn widen_race_window() {
     if cfg!(madsim) && sim_runtime::buggify!(0.5) {
-        sim_runtime::time::sleep(Duration::from_millis(5)).await;
+        // Long enough, sometimes, for a flush and a compaction to run in between.
+        let ms = rand::Rng::gen_range(&mut sim_runtime::rng::stream("db.read_race"), 1..=20);
+        sim_runtime::time::sleep(Duration::from_millis(ms)).await;
     }
 }
 
@@ -145,6 +147,7 @@ impl Db {
         // A compaction that started after `at` was taken collected above it. Pin the
         // watermark (at or above that horizon) and read there: still a read of one key
         // between the call and its return.
+        sim_runtime::cover!("db.point_read_overtaken_by_compaction_repins");
         self.inner.reads.repinned.fetch_add(1, Ordering::Relaxed);
         let pin = Pin::new(&self.inner)?;
         let view = self.inner.pinned_view(pin.snapshot)?;
@@ -219,6 +222,7 @@ impl Db {
         if view.gc_floor() <= at {
             return Ok(Some((view, at)));
         }
+        sim_runtime::cover!("db.read_only_view_overtaken_by_compaction");
         self.inner.reads.repinned.fetch_add(1, Ordering::Relaxed);
         Ok(None)
     }

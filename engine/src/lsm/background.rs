@@ -50,6 +50,7 @@ pub(crate) async fn run(shared: Arc<Shared>, writer: ManifestWriter) {
                 shared.work.notified().await;
             }
             Err(e) => {
+                sim_runtime::cover!("lsm.background_failure_poisons_store");
                 shared.poison(&e.to_string());
                 break;
             }
@@ -119,6 +120,7 @@ async fn flush_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
         rotate.wait().await?;
     }
     let entries: Vec<Entry> = lock(&mem).entries().collect();
+    sim_runtime::cover!("lsm.flush_while_more_memtables_wait", shared.state().imms.len() > 1);
     let mut changes = Vec::new();
     let mut added = None;
     if !entries.is_empty() {
@@ -157,6 +159,7 @@ async fn flush_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
         }
         obsolete
     };
+    sim_runtime::cover!("lsm.flush_retires_wal_segments", !obsolete.is_empty());
     shared.bump();
     for seq in obsolete {
         remove(&super::wal::segment_path(&shared.dir, seq)).await?;
@@ -206,6 +209,7 @@ async fn compact_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
         Err(Failure::Read(e)) => {
             st.stats.compaction_errors += 1;
             st.force_compaction = None;
+            sim_runtime::cover!("lsm.compaction_abandoned_on_read_error");
             tracing::warn!(error = %e, "compaction abandoned: reading its inputs failed");
             Ok(false)
         }
@@ -272,6 +276,8 @@ async fn compact(
         );
     }
     sync_dir(shared).await.map_err(Failure::Write)?;
+    sim_runtime::cover!("lsm.compaction_splits_output", outputs.len() > 1);
+    sim_runtime::cover!("lsm.compaction_into_a_lower_level_with_overlap", !plan.next.is_empty());
 
     let inputs: Vec<(u8, u64)> = plan
         .inputs
@@ -355,15 +361,24 @@ pub fn gc(
             continue;
         }
         if base_seen_for.as_deref() == Some(e.key.as_slice()) {
+            sim_runtime::cover!("lsm.gc_drops_shadowed_version");
             dropped += 1; // shadowed for every reader at or above the horizon
             continue;
         }
         base_seen_for = Some(e.key.clone());
         if (e.value.is_none() && !below_may_hold(&e.key)) || sabotaged() {
+            sim_runtime::cover!("lsm.gc_drops_bottom_tombstone");
             dropped += 1;
             tombstones += 1;
             continue;
         }
+        sim_runtime::cover!("lsm.gc_keeps_tombstone_over_lower_level", e.value.is_none());
+        // A newer version sits above the horizon: this older one survives only for a
+        // reader (an open snapshot) at or below the horizon.
+        sim_runtime::cover!(
+            "lsm.gc_keeps_old_version_for_open_snapshot",
+            kept.last().is_some_and(|k: &Entry| k.key == e.key)
+        );
         kept.push(e);
     }
     (kept, dropped, tombstones)

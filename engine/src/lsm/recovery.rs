@@ -226,6 +226,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
             mem.apply(ts, &writes);
             last_ts = ts;
             recovery.replayed += 1;
+            sim_runtime::cover!("lsm.recovery_replays_second_segment", i > 0);
         }
     }
     recovery.last_ts = last_ts;
@@ -266,6 +267,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
     // sync before a process death drops the rename), and the durable one may still
     // name files that look orphaned from here (simulator-found: D17).
     recovery.orphans_deleted = orphans.len();
+    sim_runtime::cover!("lsm.recovery_deletes_orphans", !orphans.is_empty());
 
     // 6. What the WAL replay read came through the page cache, which after a process
     //    death (or a failed fsync, whose pages the kernel may mark clean without ever
@@ -299,6 +301,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
         tables.insert(number, table);
         mem = Memtable::for_bytes(opts.memtable_bytes);
         recovery.rewritten_to_table = true;
+        sim_runtime::cover!("lsm.recovery_rewrites_replayed_log_to_table");
         obsolete_segments = live.clone();
     }
     // The WAL segment to append to (created, durably, before the manifest names it),

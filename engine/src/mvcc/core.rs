@@ -434,6 +434,7 @@ impl Inner {
         }
         let snapshot = rec.snapshot;
         if let Some(committed) = self.newer_version(&key, snapshot) {
+            sim_runtime::cover!("mvcc.write_write_conflict_at_write");
             let conflict = Conflict::WriteWrite { key, committed };
             self.doom(id, conflict.clone());
             return Err(Error::Aborted(conflict));
@@ -448,6 +449,7 @@ impl Inner {
         apply: impl FnOnce(Timestamp, &WriteSet) -> Result<R, StoreError>,
     ) -> Result<Prepared<R>, Error> {
         if let Some(conflict) = self.ssi.doomed.remove(&id) {
+            sim_runtime::cover!("mvcc.doomed_txn_learns_at_commit");
             return Ok(Prepared::Aborted(conflict));
         }
         let rec = self.active_mut(id)?;
@@ -500,6 +502,7 @@ impl Inner {
                 })
                 .collect();
             for (loser, key) in losers {
+                sim_runtime::cover!("mvcc.concurrent_writer_doomed_by_commit");
                 self.doom(loser, Conflict::WriteWrite { key, committed: ts });
             }
         }

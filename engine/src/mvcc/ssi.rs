@@ -167,6 +167,7 @@ impl Ssi {
                 .out_edges_before(w_commit)
                 .find(|&(t3, c3)| dangerous(r, t3, c3))
             {
+                sim_runtime::cover!("mvcc.ssi_reader_aborted_as_t1_of_committed_pivot");
                 return Err(Conflict::Serialization {
                     t1: reader,
                     pivot: w,
@@ -174,6 +175,7 @@ impl Ssi {
                 });
             }
         }
+        sim_runtime::cover!("mvcc.ssi_rw_edge_from_read_of_newer_write", !writers.is_empty());
         for (w, w_commit) in writers {
             self.add_edge(reader, w, w_commit);
         }
@@ -203,6 +205,7 @@ impl Ssi {
                     .out_edges_before(c2)
                     .find(|&(t3, c3)| dangerous(wr, t3, c3))
                 {
+                    sim_runtime::cover!("mvcc.ssi_deferred_read_only_check_aborts_writer");
                     return Err(Conflict::Serialization {
                         t1: w,
                         pivot: t2,
@@ -234,6 +237,8 @@ impl Ssi {
                 .out_edges_before(ts)
                 .find(|&(t3, c3)| dangerous(rr, t3, c3))
             {
+                sim_runtime::cover!("mvcc.ssi_pivot_aborted_at_commit");
+                sim_runtime::cover!("mvcc.ssi_write_skew_aborted", rr.id == t3);
                 return Err(Conflict::Serialization {
                     t1: r,
                     pivot: w,
@@ -328,6 +333,7 @@ impl Ssi {
             for id in &gone {
                 rec.in_edges.remove(id);
                 if let Some(c) = rec.out_edges.remove(id) {
+                    sim_runtime::cover!("mvcc.ssi_gc_folds_edge_to_collected_txn");
                     if rec.out_gc_min.map_or(true, |(m, _)| c < m) {
                         rec.out_gc_min = Some((c, *id));
                     }

@@ -119,6 +119,12 @@ impl<S: Storage> RawNode<S> {
     /// term's no-op (§8) and announce ourselves.
     fn become_leader(&mut self) {
         info!(node = self.cfg.id, term = self.term, "raft: became leader");
+        // Entries past the commit index are all of older terms here: the new leader
+        // may commit them only through an entry of its own term (§5.4.2, Figure 8).
+        sim_runtime::cover!(
+            "raft.leader_elected_with_uncommitted_older_term",
+            self.log.commit < self.log.last_index()
+        );
         let next = self.log.last_index() + 1;
         let progress = self
             .cfg
@@ -187,6 +193,9 @@ impl<S: Storage> RawNode<S> {
         // up-to-date as ours (compare last terms, then lengths).
         let up_to_date = (last_term, last_index) >= (self.log.last_term(), self.log.last_index());
         let granted = can_vote && up_to_date;
+        sim_runtime::cover!("raft.vote_refused_stale_log", can_vote && !up_to_date && !pre);
+        sim_runtime::cover!("raft.prevote_refused_stale_log", can_vote && !up_to_date && pre);
+        sim_runtime::cover!("raft.vote_refused_already_voted", !can_vote && !pre);
         debug!(
             node = self.cfg.id,
             from, term, pre, granted, "raft: vote request"
@@ -236,7 +245,10 @@ impl<S: Storage> RawNode<S> {
         match self.tally() {
             Some(true) if pre => self.become_candidate(),
             Some(true) => self.become_leader(),
-            Some(false) => self.become_follower(self.term, None),
+            Some(false) => {
+                sim_runtime::cover!("raft.election_lost");
+                self.become_follower(self.term, None)
+            }
             None => {}
         }
     }

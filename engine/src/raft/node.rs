@@ -166,6 +166,7 @@ impl<S: Storage> RawNode<S> {
                 // Leader stickiness (thesis §4.2.3): while a live leader is known, a
                 // vote request is a disruption, not news; do not even adopt its term.
                 Body::PreVote { .. } | Body::Vote { .. } if self.in_lease() => {
+                    sim_runtime::cover!("raft.vote_request_ignored_leader_live");
                     debug!(node = self.cfg.id, from, msg = %msg, "raft: ignoring vote request, leader is live");
                     return;
                 }
@@ -232,6 +233,7 @@ impl<S: Storage> RawNode<S> {
     /// deposed leader or an out-of-date candidate learns it; responses are dropped.
     fn step_stale(&mut self, from: NodeId, msg: Message) {
         warn!(node = self.cfg.id, term = self.term, from, msg = %msg, "raft: stale-term message");
+        sim_runtime::cover!("raft.stale_leader_told_newer_term", msg.body.from_leader());
         match msg.body {
             body if body.from_leader() => self.send(
                 from,
@@ -265,6 +267,7 @@ impl<S: Storage> RawNode<S> {
             }
             RoleState::Follower => self.leader = Some(from),
             RoleState::PreCandidate { .. } | RoleState::Candidate { .. } => {
+                sim_runtime::cover!("raft.candidate_yields_to_leader_of_its_term");
                 self.become_follower(self.term, Some(from))
             }
         }
@@ -281,6 +284,7 @@ impl<S: Storage> RawNode<S> {
         let old = std::mem::replace(&mut self.role, RoleState::Follower);
         if let RoleState::Leader(ld) = old {
             debug!(node = self.cfg.id, term, "raft: leader stepping down");
+            sim_runtime::cover!("raft.leader_stepped_down");
             self.abort_reads(ld.reads);
         }
         self.leader = leader;
@@ -325,6 +329,7 @@ impl<S: Storage> RawNode<S> {
             _ => true,
         });
         if self.msgs.len() < before {
+            sim_runtime::cover!("raft.unsent_messages_about_truncated_entries_dropped");
             debug!(
                 node = self.cfg.id,
                 from,

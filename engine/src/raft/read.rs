@@ -80,6 +80,7 @@ impl<S: Storage> RawNode<S> {
         if self.committed_in_term() {
             self.start_read_round(vec![(requester, ctx)]);
         } else if let Some(ld) = self.leader_state_mut() {
+            sim_runtime::cover!("raft.read_waits_for_commit_in_new_term");
             ld.reads.waiting.push((requester, ctx));
         }
     }
@@ -163,6 +164,10 @@ impl<S: Storage> RawNode<S> {
 
     /// Leadership lost: refuse every outstanding read.
     pub(crate) fn abort_reads(&mut self, reads: ReadQueue) {
+        sim_runtime::cover!(
+            "raft.reads_refused_on_step_down",
+            !reads.waiting.is_empty() || !reads.pending.is_empty()
+        );
         let waiting = reads.waiting.into_iter();
         let pending = reads.pending.into_iter().map(|p| (p.requester, p.ctx));
         for (requester, ctx) in waiting.chain(pending) {

@@ -178,6 +178,7 @@ impl<S: Storage> RawNode<S> {
                     term = self.term,
                     "raft: check-quorum failed, stepping down"
                 );
+                sim_runtime::cover!("raft.check_quorum_step_down");
                 self.become_follower(self.term, None);
                 return;
             }
@@ -221,7 +222,13 @@ impl<S: Storage> RawNode<S> {
         let Some(&q) = matched.get(self.cfg.quorum() - 1) else {
             return false;
         };
-        if q <= self.log.commit || self.log.term(q) != Ok(self.term) {
+        if q <= self.log.commit {
+            return false;
+        }
+        if self.log.term(q) != Ok(self.term) {
+            // Figure 8: a quorum stores an older term's entry, which may still be
+            // overwritten; it is not committed by counting.
+            sim_runtime::cover!("raft.quorum_on_older_term_entry_not_committed");
             return false;
         }
         self.log.commit_to(q);
@@ -257,6 +264,7 @@ impl<S: Storage> RawNode<S> {
         if prev_index < self.log.commit {
             // A delayed or duplicated append: everything through our commit index
             // matches the leader already (log matching + leader completeness).
+            sim_runtime::cover!("raft.append_below_commit_answered_with_commit");
             let index = self.log.commit;
             self.send(
                 from,
@@ -268,6 +276,11 @@ impl<S: Storage> RawNode<S> {
             return;
         }
         if !self.log.matches(prev_index, prev_term) {
+            sim_runtime::cover!("raft.append_rejected_log_mismatch");
+            sim_runtime::cover!(
+                "raft.append_rejected_conflicting_term",
+                prev_index <= self.log.last_index()
+            );
             let reject = Some(self.reject_hint(prev_index));
             self.send(
                 from,
@@ -292,6 +305,7 @@ impl<S: Storage> RawNode<S> {
                 return;
             }
             if conflict <= self.log.last_index() {
+                sim_runtime::cover!("raft.follower_truncates_conflicting_entries");
                 self.discard_stale_msgs(conflict);
             }
             let start = (conflict - prev_index - 1) as usize;
@@ -384,6 +398,7 @@ impl<S: Storage> RawNode<S> {
             ProgressState::Snapshot { .. } => true,
         };
         if stale {
+            sim_runtime::cover!("raft.stale_rejection_ignored");
             debug!(from, index, "raft: stale rejection ignored");
             return;
         }
@@ -407,7 +422,10 @@ impl<S: Storage> RawNode<S> {
         loop {
             match self.log.term(i) {
                 Ok(t) if t > hint_term && i > 0 => i -= 1,
-                Ok(t) if t == hint_term => return i + 1,
+                Ok(t) if t == hint_term => {
+                    sim_runtime::cover!("raft.backtrack_skips_to_hinted_term");
+                    return i + 1;
+                }
                 _ => return hint.index,
             }
         }

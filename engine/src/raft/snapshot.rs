@@ -72,6 +72,7 @@ impl<S: Storage> RawNode<S> {
             index = snapshot.meta.index,
             "raft: sending snapshot"
         );
+        sim_runtime::cover!("raft.snapshot_sent_to_lagging_follower");
         self.send(peer, Body::InstallSnapshot { snapshot });
     }
 
@@ -86,6 +87,7 @@ impl<S: Storage> RawNode<S> {
             return;
         }
         if meta.index <= self.log.commit {
+            sim_runtime::cover!("raft.snapshot_already_covered");
             debug!(
                 node = self.cfg.id,
                 from,
@@ -105,6 +107,7 @@ impl<S: Storage> RawNode<S> {
         if self.log.matches(meta.index, meta.term) {
             // §7: "if an existing log entry has the same index and term as the
             // snapshot's last included entry, retain log entries following it".
+            sim_runtime::cover!("raft.snapshot_keeps_matching_log_suffix");
             self.log.commit_to(meta.index);
         } else {
             info!(
@@ -114,6 +117,7 @@ impl<S: Storage> RawNode<S> {
                 "raft: installing snapshot"
             );
             // Everything after our commit index may differ from the snapshot's log.
+            sim_runtime::cover!("raft.snapshot_installed_on_lagging_follower");
             self.discard_stale_msgs(self.log.commit + 1);
             self.log.restore(snapshot);
         }

@@ -404,6 +404,7 @@ impl ReplicatedClient {
                     }
                 }
                 Some(Response::Retry { reason }) => {
+                    sim_runtime::cover!("replicated.client_retries_after_retry_answer");
                     failed.why = format!("node {node}: {reason}");
                     failed.maybe_done = true;
                     attempt += 1;
@@ -441,11 +442,14 @@ impl ReplicatedClient {
                 seq,
                 why: format!("unexpected answer {other:?}"),
             }),
-            Err(f) if f.maybe_done => Err(ClientError::UnknownOutcome {
-                client: self.id(),
-                seq,
-                why: f.why,
-            }),
+            Err(f) if f.maybe_done => {
+                sim_runtime::cover!("replicated.client_commit_outcome_unknown");
+                Err(ClientError::UnknownOutcome {
+                    client: self.id(),
+                    seq,
+                    why: f.why,
+                })
+            }
             Err(f) => Err(ClientError::Unavailable(f.why)),
         }
     }

@@ -184,6 +184,8 @@ pub struct NodeConfig {
     pub snapshot_threshold: u64,
     /// Entries kept in the log behind a snapshot (for slightly lagging followers).
     pub snapshot_keep: u64,
+    /// At most this many entries in one append message (Raft's batching).
+    pub max_entries_per_message: usize,
     /// An interactive transaction idle this long is dropped by the leader.
     pub txn_lease: Duration,
     /// Options of the state machine's engine.
@@ -226,6 +228,7 @@ impl NodeConfig {
             heartbeat_ticks: 3,
             snapshot_threshold: 1000,
             snapshot_keep: 100,
+            max_entries_per_message: 64,
             txn_lease: Duration::from_secs(10),
             db_options: crate::Options::default(),
             observer: None,

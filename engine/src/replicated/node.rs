@@ -126,6 +126,7 @@ impl Node {
             ));
         }
         if log.term(a) != Some(a_term) {
+            sim_runtime::cover!("replicated.recovery_finishes_interrupted_snapshot_install");
             tracing::warn!(
                 node = cfg.id,
                 applied = a,
@@ -137,6 +138,7 @@ impl Node {
         let last_term = log.term(log.last_index()).unwrap_or(0);
         let state = match recovered_hard_state(hs.state(), last_term, a) {
             Some(repaired) => {
+                sim_runtime::cover!("replicated.recovery_repairs_hard_state");
                 tracing::info!(node = cfg.id, stored = ?hs.state(), ?repaired, "hard state repaired");
                 hs.save(repaired).await?;
                 repaired
@@ -150,6 +152,7 @@ impl Node {
         let raft_cfg = RaftConfig {
             election_timeout: cfg.election_ticks,
             heartbeat_interval: cfg.heartbeat_ticks,
+            max_entries_per_message: cfg.max_entries_per_message,
             applied: a,
             ..RaftConfig::new(cfg.id, voters.iter().copied())
         };
@@ -313,6 +316,7 @@ impl Node {
                 meta.index
             )));
         }
+        sim_runtime::cover!("replicated.snapshot_taken_and_log_compacted");
         self.raw.snapshot(meta.index, data)?;
         let to = meta.index - self.cfg.snapshot_keep;
         self.raw.compact(to)?;

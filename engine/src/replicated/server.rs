@@ -118,6 +118,7 @@ impl Server {
         self.reads.clear();
         self.ready_reads.clear();
         for w in std::mem::take(&mut self.commits).into_values().flatten() {
+            sim_runtime::cover!("replicated.commit_abandoned_on_leader_change");
             let reason = format!("{why}; the commit's outcome is unknown: retry it");
             reply(ep, w, Response::Retry { reason });
         }

@@ -211,6 +211,7 @@ impl StateMachine {
         }
         match txn.commit().await? {
             CommitOutcome::Committed { .. } => {
+                sim_runtime::cover!("replicated.snapshot_replaced_state_machine");
                 self.applied = (meta.index, meta.term);
                 Ok(())
             }
@@ -250,6 +251,7 @@ async fn apply_commit(
         if !canary::enabled(Canary::ApplyRetryTwice) {
             // A copy of a command already decided (a client retry, a duplicated
             // request): not applied again.
+            sim_runtime::cover!("replicated.duplicate_commit_not_reapplied");
             return Ok((rec.seq == cmd.seq).then_some(rec.outcome));
         }
     }
@@ -307,6 +309,7 @@ async fn validate(txn: &Txn, index: Index, cmd: &CommitCmd) -> Result<Result<(),
         if let Some(v) = txn.get(command::last_write_key(key)).await? {
             let written_at = last_write(&v)?;
             if written_at > cmd.snapshot {
+                sim_runtime::cover!("replicated.commit_aborted_read_overwritten");
                 let key = key.clone();
                 return Ok(Err(Outcome::Aborted { key, written_at }));
             }
@@ -328,6 +331,7 @@ async fn validate(txn: &Txn, index: Index, cmd: &CommitCmd) -> Result<Result<(),
         for (k, v) in txn.scan(lo..hi).await? {
             let written_at = last_write(&v)?;
             if written_at > cmd.snapshot {
+                sim_runtime::cover!("replicated.commit_aborted_range_phantom");
                 let key = k[command::LAST_WRITE_PREFIX.len()..].to_vec();
                 return Ok(Err(Outcome::Aborted { key, written_at }));
             }

@@ -15,6 +15,9 @@ pub struct SafetyWatch {
     checker: Mutex<SafetyChecker>,
     on_violation: Box<dyn Fn(String) + Send + Sync>,
     snapshots: AtomicU64,
+    /// The newest leader seen (term, node), until it restarts or reports otherwise:
+    /// what a nemesis that targets "the leader" aims at.
+    leader: Mutex<Option<(u64, NodeId)>>,
 }
 
 impl SafetyWatch {
@@ -23,6 +26,27 @@ impl SafetyWatch {
             checker: Mutex::new(SafetyChecker::default()),
             on_violation: Box::new(on_violation),
             snapshots: AtomicU64::new(0),
+            leader: Mutex::new(None),
+        }
+    }
+
+    /// The replica that most recently reported leading the newest term seen, if it has
+    /// not restarted or stepped down since.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|(_, node)| node)
+    }
+
+    fn note_role(&self, node: NodeId, view: &NodeView) {
+        let mut leader = self.leader.lock().unwrap_or_else(|p| p.into_inner());
+        if view.leader {
+            if leader.map_or(true, |(term, _)| view.term >= term) {
+                *leader = Some((view.term, node));
+            }
+        } else if leader.is_some_and(|(_, l)| l == node) {
+            *leader = None;
         }
     }
 
@@ -43,9 +67,16 @@ impl SafetyWatch {
 
 impl Observer for SafetyWatch {
     fn restarted(&self, node: NodeId) {
+        {
+            let mut leader = self.leader.lock().unwrap_or_else(|p| p.into_inner());
+            if leader.is_some_and(|(_, l)| l == node) {
+                *leader = None;
+            }
+        }
         self.check(|c| c.record(Event::Restart { node }));
     }
     fn raft_state(&self, node: NodeId, view: NodeView) {
+        self.note_role(node, &view);
         self.check(|c| c.observe(node, view));
     }
     fn applied(&self, node: NodeId, entry: &Entry) {

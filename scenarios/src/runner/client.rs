@@ -5,6 +5,7 @@
 
 use super::store::{Store, TxError};
 use super::world::{lock, Shared};
+use crate::check::history::MicroOp;
 use crate::workload::KeyChooser;
 use rand::Rng;
 use sim_runtime::time::{sleep, Duration};
@@ -26,7 +27,14 @@ pub async fn run(world: Shared, store: Store, keys: KeyChooser, stream: String) 
         if !deferred {
             lock(&world).invoke(process, ops.clone());
         }
-        let mut began = store.begin().await;
+        // Reads alone sometimes take the engine's read-only paths: a read-only
+        // transaction, or (one read) an untracked read at the newest state.
+        let reads_only = ops.iter().all(|o| matches!(o, MicroOp::Read(..)));
+        let mut began = if reads_only && rng.gen_bool(0.5) {
+            store.begin_read_only(ops.len() == 1 && rng.gen_bool(0.5)).await
+        } else {
+            store.begin().await
+        };
         let result = match &mut began {
             Err(e) => {
                 if deferred {
@@ -58,7 +66,8 @@ pub async fn run(world: Shared, store: Store, keys: KeyChooser, stream: String) 
             let mut w = lock(&world);
             match result {
                 Ok(done) => w.ok(process, done),
-                Err(TxError::Conflict(_) | TxError::Failed(_)) => w.fail(process),
+                Err(TxError::Conflict(_)) => w.refused(process),
+                Err(TxError::Failed(_)) => w.fail(process),
                 Err(TxError::Unknown(_)) => {
                     w.info(process);
                     process = w.new_process();
@@ -72,4 +81,41 @@ pub async fn run(world: Shared, store: Store, keys: KeyChooser, stream: String) 
         // (A cluster's `begin` waits for a leader itself: no extra backoff here.)
         sleep(Duration::from_micros(rng.gen_range(0..3_000))).await;
     }
+}
+
+/// Loads the workload's initial rows through `store` in one transaction, before the
+/// clients start (a cluster's counterpart of the embedded node's load at boot). An
+/// unknown outcome is resolved by reading: rows already there were loaded. Gives up
+/// (a violation) after `within`.
+pub async fn load_initial(world: Shared, store: Store, within: Duration) {
+    let rows = lock(&world).workload.initial();
+    let Some((first, _)) = rows.first() else {
+        return;
+    };
+    let until = sim_runtime::time::now() + within;
+    let mut last = String::from("no attempt");
+    while sim_runtime::time::now() < until {
+        let attempt = async {
+            let mut tx = store.begin().await?;
+            if tx.get(first).await?.is_some() {
+                return Ok(());
+            }
+            for (k, v) in &rows {
+                tx.put(k, v).await?;
+            }
+            tx.commit().await
+        };
+        match attempt.await {
+            Ok(()) => {
+                lock(&world).initial_loaded = true;
+                return;
+            }
+            Err(e) => last = e.to_string(),
+        }
+        sleep(Duration::from_millis(50)).await;
+    }
+    lock(&world).violation(
+        "liveness",
+        format!("the initial rows could not be loaded within {within:?}: {last}"),
+    );
 }

@@ -74,6 +74,15 @@ fn print_record(r: &RunRecord) {
             faults.join(" ")
         }
     );
+    let marks: Vec<&str> = r.marks.keys().map(String::as_str).collect();
+    println!(
+        "  coverage marks reached: {}",
+        if marks.is_empty() {
+            "none".into()
+        } else {
+            format!("{} ({})", marks.len(), marks.join(" "))
+        }
+    );
     println!(
         "  virtual time {:.3} s, wall {:.0} ms, trace {} events, digest {}",
         r.virtual_time_ms / 1000.0,

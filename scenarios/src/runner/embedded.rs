@@ -34,10 +34,10 @@ enum BootError {
     Violated,
 }
 
-async fn open(path: &str) -> Result<Db, engine::Error> {
+async fn open(path: &str, opts: &Options) -> Result<Db, engine::Error> {
     let mut last = None;
     for _ in 0..50 {
-        match Db::open(path, options()).await {
+        match Db::open(path, opts.clone()).await {
             Ok(db) => return Ok(db),
             Err(e) if e.is_corruption() => return Err(e),
             Err(e) => {
@@ -86,11 +86,14 @@ async fn boot(world: &Shared) -> Result<Db, BootError> {
         }
         sleep(Duration::from_millis(1)).await;
     }
-    let db = open(DATA).await.map_err(|e| failed(world, "recovery", e))?;
+    let opts = lock(world).tuning.engine_options(options());
+    let db = open(DATA, &opts)
+        .await
+        .map_err(|e| failed(world, "recovery", e))?;
     let state = read_all(&db)
         .await
         .map_err(|e| failed(world, "reading the recovered state", e))?;
-    let copy = open(COPY)
+    let copy = open(COPY, &opts)
         .await
         .map_err(|e| failed(world, "recovery of a copy of the same bytes", e))?;
     let copy_state = read_all(&copy)
@@ -124,8 +127,13 @@ async fn boot(world: &Shared) -> Result<Db, BootError> {
             return Err(BootError::Violated);
         }
     }
-    let initial = lock(world).workload.initial();
-    if !initial.is_empty() && initial.iter().all(|(k, _)| !state.contains_key(k)) {
+    let (initial, loaded) = {
+        let w = lock(world);
+        (w.workload.initial(), w.initial_loaded)
+    };
+    // Loaded once: after an acknowledged load, rows that vanished are a violation
+    // (check_state above), never loaded again over the loss.
+    if !loaded && !initial.is_empty() && initial.iter().all(|(k, _)| !state.contains_key(k)) {
         load(world, &db, &initial).await?;
     }
     Ok(db)
@@ -147,7 +155,10 @@ async fn load(world: &Shared, db: &Db, rows: &[(String, String)]) -> Result<(), 
         }
         if ok {
             match t.commit().await {
-                Ok(engine::CommitOutcome::Committed { .. }) => return Ok(()),
+                Ok(engine::CommitOutcome::Committed { .. }) => {
+                    lock(world).initial_loaded = true;
+                    return Ok(());
+                }
                 Ok(engine::CommitOutcome::Aborted(_)) => {}
                 Err(e) if e.is_fail_stop() => return Err(BootError::FailStop),
                 Err(_) => {}
@@ -267,7 +278,9 @@ pub async fn run(
         sleep(Duration::from_millis(2)).await;
         let (poisoned, done, stop) = {
             let mut w = lock(&world);
-            w.healed |= time::now() >= healed_at;
+            if time::now() >= healed_at {
+                w.heal();
+            }
             (
                 w.poisoned,
                 w.ops_completed >= w.ops_budget && w.phase == Phase::Running,

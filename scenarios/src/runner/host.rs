@@ -29,3 +29,13 @@ pub fn append(path: &Path, contents: &str) -> Result<(), String> {
     f.write_all(contents.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
+
+/// A fresh scratch directory for this process's files named `name` (under the OS's
+/// temporary directory), created empty.
+#[allow(clippy::disallowed_methods)] // CLI scratch files, outside any simulated run
+pub fn scratch_dir(name: &str) -> Result<std::path::PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("seedbank-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}

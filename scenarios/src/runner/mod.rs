@@ -30,6 +30,7 @@ pub mod cluster;
 pub mod commands;
 #[cfg(madsim)]
 pub mod embedded;
+pub mod explore;
 pub mod host;
 pub mod plan;
 pub mod record;
@@ -41,6 +42,7 @@ pub mod shrink;
 pub mod simbench;
 pub mod store;
 pub mod sweep;
+pub mod tuning;
 #[cfg(madsim)]
 pub mod timeline;
 pub mod world;

@@ -18,8 +18,15 @@ use sim_net::NetFaultConfig;
 use std::fmt;
 use std::time::Duration;
 
-/// A node of the scenario's topology, numbered from 1.
+pub use super::tuning::Tuning;
+
+/// A node of the scenario's topology, numbered from 1 ([`LEADER`] in a cluster's plan:
+/// whichever replica leads when the fault fires).
 pub type NodeNo = u32;
+
+/// In a timed fault, "the current leader": resolved when the fault fires, so a nemesis
+/// can aim at the one replica whose loss matters most (no known leader: a no-op).
+pub const LEADER: NodeNo = 0;
 
 /// One timed fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,15 +105,20 @@ impl Fault {
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let set = |s: &[NodeNo]| {
-            let v: Vec<String> = s.iter().map(|n| n.to_string()).collect();
+            let v: Vec<String> = s.iter().map(|n| node_name(*n)).collect();
             format!("{{{}}}", v.join(","))
         };
         match self {
             Fault::Crash { node, down_ms } => {
+                let node = node_name(*node);
                 write!(f, "power loss on node {node}, down {down_ms} ms")
             }
-            Fault::Kill { node, down_ms } => write!(f, "kill node {node}, down {down_ms} ms"),
-            Fault::Pause { node, for_ms } => write!(f, "pause node {node} for {for_ms} ms"),
+            Fault::Kill { node, down_ms } => {
+                write!(f, "kill node {}, down {down_ms} ms", node_name(*node))
+            }
+            Fault::Pause { node, for_ms } => {
+                write!(f, "pause node {} for {for_ms} ms", node_name(*node))
+            }
             Fault::Partition { side, for_ms } => {
                 write!(f, "partition {} | rest for {for_ms} ms", set(side))
             }
@@ -119,12 +131,22 @@ impl fmt::Display for Fault {
                 offset_ms,
                 drift_ppm,
             } => {
+                let node = node_name(*node);
                 write!(
                     f,
                     "clock of node {node} {offset_ms:+} ms, drift {drift_ppm:+} ppm"
                 )
             }
         }
+    }
+}
+
+/// A node number as a plan prints it (`leader` for [`LEADER`]).
+pub fn node_name(node: NodeNo) -> String {
+    if node == LEADER {
+        "leader".to_string()
+    } else {
+        node.to_string()
     }
 }
 
@@ -146,6 +168,10 @@ pub struct FaultPlan {
     pub steps: Vec<Step>,
     /// Client operations the workload performs (shrinking lowers it).
     pub ops: u64,
+    /// Engine and protocol settings drawn per seed ([`Tuning`]); absent in a plan
+    /// file = the topology's defaults.
+    #[serde(default, skip_serializing_if = "Tuning::is_default")]
+    pub tuning: Tuning,
 }
 
 impl FaultPlan {
@@ -156,6 +182,7 @@ impl FaultPlan {
             net: NetFaultConfig::none(),
             steps: Vec::new(),
             ops,
+            tuning: Tuning::default(),
         }
     }
 
@@ -234,6 +261,9 @@ impl fmt::Display for FaultPlan {
             "net: drop {:.3}, dup {:.3}, reorder {:.3}, delay {:.3}, reset {:.4}",
             n.drop_rate, n.dup_rate, n.reorder_rate, n.delay_rate, n.reset_rate
         )?;
+        if !self.tuning.is_default() {
+            writeln!(f, "tuning: {}", self.tuning.describe())?;
+        }
         if self.steps.is_empty() {
             writeln!(f, "no timed faults")?;
         }
@@ -430,11 +460,37 @@ pub fn generate(space: FaultSpace, horizon: Horizon, rng: &mut impl Rng) -> Faul
         }
     }
     steps.sort_by_key(|s| s.at_ms);
+    // Drawn last, so the faults of a seed are those it drew before these existed.
+    let tuning = Tuning::draw(rng, horizon.nodes > 1);
+    if horizon.nodes > 1 {
+        aim_some_at_the_leader(&mut steps, rng);
+    }
     FaultPlan {
         disk,
         net,
         steps,
         ops: horizon.ops,
+        tuning,
+    }
+}
+
+/// A cluster nemesis that targets the leader (Jepsen's "kill the primary"): each
+/// single-node fault is retargeted at whichever replica leads when it fires with
+/// probability 1/3, and so is a partition that isolates one node.
+fn aim_some_at_the_leader(steps: &mut [Step], rng: &mut impl Rng) {
+    for step in steps {
+        let aim = rng.gen_bool(1.0 / 3.0);
+        if !aim {
+            continue;
+        }
+        match &mut step.fault {
+            Fault::Crash { node, .. }
+            | Fault::Kill { node, .. }
+            | Fault::Pause { node, .. }
+            | Fault::ClockSkew { node, .. } => *node = LEADER,
+            Fault::Partition { side, .. } if side.len() == 1 => *side = vec![LEADER],
+            _ => {}
+        }
     }
 }
 
@@ -480,19 +536,22 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let mut seen = std::collections::BTreeSet::new();
         let mut sizes = std::collections::BTreeSet::new();
+        let mut leader_aimed = 0;
         for _ in 0..300 {
             let plan = generate(FaultSpace::CLUSTER, horizon(3), &mut rng);
             sizes.insert(plan.size());
             for s in &plan.steps {
                 seen.insert(s.fault.counter());
+                leader_aimed += usize::from(s.fault.nodes().contains(&LEADER));
                 assert!(
-                    s.fault.nodes().iter().all(|n| (1..=3).contains(n)),
+                    s.fault.nodes().iter().all(|n| (0..=3).contains(n)),
                     "{}",
                     s.fault
                 );
             }
         }
         assert_eq!(seen.len(), 7, "every timed fault kind is drawn: {seen:?}");
+        assert!(leader_aimed > 10, "some faults aim at the leader: {leader_aimed}");
         assert!(sizes.len() > 5, "plans vary in size: {sizes:?}");
     }
 

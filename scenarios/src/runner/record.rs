@@ -1,6 +1,7 @@
 //! What one run produced, as the summary table, `--json` and the child protocol carry it.
 
 use serde::{Deserialize, Serialize};
+use sim_runtime::cover::{Coverage, MustReach};
 use std::collections::BTreeMap;
 
 /// One run of one scenario at one seed (a line of `sweep --json`).
@@ -18,6 +19,9 @@ pub struct RunRecord {
     pub message: Option<String>,
     /// Faults that fired, by kind (sim-fs, sim-net and the plan's timed faults).
     pub faults: BTreeMap<String, u64>,
+    /// Coverage marks the run reached, by name, with their hit counts.
+    #[serde(default)]
+    pub marks: BTreeMap<String, u64>,
     /// Client operations invoked, and how they ended.
     pub operations: u64,
     pub acknowledged: u64,
@@ -35,6 +39,10 @@ pub struct RunRecord {
     pub events: u64,
     /// With `--check-determinism`: whether the second run matched.
     pub deterministic: Option<bool>,
+    /// The plan file the run used instead of its seed's own plan (an explorer's
+    /// child): the reproduce command replays it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_file: Option<String>,
 }
 
 impl RunRecord {
@@ -51,6 +59,7 @@ impl RunRecord {
             failed_check: Some(check.into()),
             message: Some(message),
             faults: BTreeMap::new(),
+            marks: BTreeMap::new(),
             operations: 0,
             acknowledged: 0,
             rejected: 0,
@@ -62,6 +71,7 @@ impl RunRecord {
             digest: String::new(),
             events: 0,
             deterministic: None,
+            plan_file: None,
         }
     }
 
@@ -84,7 +94,13 @@ impl RunRecord {
 
     /// The one command that reproduces this run.
     pub fn reproduce(&self) -> String {
-        format!("cargo sim replay {} --seed {}", self.scenario, self.seed)
+        match &self.plan_file {
+            Some(plan) => format!(
+                "cargo sim replay {} --seed {} --plan {plan}",
+                self.scenario, self.seed
+            ),
+            None => format!("cargo sim replay {} --seed {}", self.scenario, self.seed),
+        }
     }
 }
 
@@ -97,6 +113,8 @@ pub struct Summary {
     pub operations: u64,
     pub virtual_time_ms: f64,
     pub wall_time_ms: f64,
+    /// Which coverage marks the runs reached.
+    pub coverage: Coverage,
 }
 
 /// Totals per scenario, in name order.
@@ -109,9 +127,22 @@ pub fn summarize(records: &[RunRecord]) -> BTreeMap<String, Summary> {
         for (k, n) in &r.faults {
             *s.faults.entry(k.clone()).or_insert(0) += n;
         }
+        s.coverage.add(r.seed, &r.marks);
         s.operations += r.operations;
         s.virtual_time_ms += r.virtual_time_ms;
         s.wall_time_ms += r.wall_time_ms;
+    }
+    out
+}
+
+/// The must-reach marks a sweep missed: per scenario, those it ran enough seeds to
+/// judge and never reached.
+pub fn missed_marks(records: &[RunRecord]) -> Vec<(String, MustReach)> {
+    let mut out = Vec::new();
+    for (name, s) in summarize(records) {
+        if let Some(sc) = super::scenario::find(&name) {
+            out.extend(s.coverage.missed(sc.must_reach).into_iter().map(|m| (name.clone(), m)));
+        }
     }
     out
 }
@@ -144,6 +175,9 @@ pub fn table(records: &[RunRecord], wall_s: f64) -> String {
                 faults.join(" ")
             }
         ));
+        if let Some(sc) = super::scenario::find(name) {
+            out.push_str(&s.coverage.render(sc.mark_universe(), sc.must_reach, "    "));
+        }
     }
     let runs = records.len() as f64;
     let virt: f64 = records.iter().map(|r| r.virtual_time_ms).sum::<f64>() / 1000.0;

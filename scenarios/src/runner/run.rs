@@ -58,7 +58,9 @@ pub fn run_seed_with(
     canary: Option<engine::canary::Canary>,
 ) -> RunOutput {
     let workload: Arc<dyn crate::workload::Workload> = Arc::from((scenario.workload)());
-    let world = Arc::new(Mutex::new(World::new(workload, plan.ops)));
+    let mut fresh = World::new(workload, plan.ops);
+    fresh.tuning = plan.tuning.clone();
+    let world = Arc::new(Mutex::new(fresh));
     let keys = KeyChooser::zipf(scenario.keys, 0.99);
     let (run_world, run_plan, clients, topology, liveness) = (
         world.clone(),
@@ -113,6 +115,7 @@ pub fn run_seed_with(
         failed_check: first.as_ref().map(|v| v.check.clone()),
         message: first.map(|v| v.message),
         faults,
+        marks: report.marks.clone(),
         operations: w.ops_invoked,
         acknowledged: w.acknowledged,
         rejected: w.rejected,
@@ -124,6 +127,7 @@ pub fn run_seed_with(
         digest: format!("{:016x}", report.trace.digest),
         events: report.trace.count,
         deterministic: None,
+        plan_file: None,
     };
     RunOutput {
         record,

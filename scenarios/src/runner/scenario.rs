@@ -14,6 +14,7 @@
 //!     workload: || Box::new(Bank),
 //!     plan_file: None,
 //!     liveness: LIVENESS,
+//!     must_reach: &[must_reach("lsm.compaction_under_open_snapshot", 40)],
 //! }
 //! ```
 //!
@@ -28,6 +29,7 @@
 //! liveness after the last fault heals.
 
 use super::plan::{FaultPlan, FaultSpace};
+use sim_runtime::cover::MustReach;
 use crate::workload::{self, HistoryCheck, Workload};
 use std::time::Duration;
 
@@ -73,6 +75,9 @@ pub struct Scenario {
     /// After the plan's last timed fault heals, the remaining operations must complete
     /// within this much virtual time (and a cluster must acknowledge at least one).
     pub liveness: Duration,
+    /// Coverage marks every sweep of this scenario must reach, each within a stated
+    /// number of seeds (`sweep` fails when it ran that many and none reached it).
+    pub must_reach: &'static [MustReach],
 }
 
 impl Scenario {
@@ -103,6 +108,20 @@ impl Scenario {
         out
     }
 
+    /// The layers whose coverage marks this scenario can reach (its report lists the
+    /// marks of these layers that no seed reached).
+    pub fn mark_layers(&self) -> &'static [&'static str] {
+        match self.topology {
+            Topology::Embedded => &["lsm", "mvcc", "db"],
+            Topology::Cluster { .. } => &["lsm", "mvcc", "db", "raft", "replicated", "scenario"],
+        }
+    }
+
+    /// The marks this scenario's report accounts for: every mark of its layers.
+    pub fn mark_universe(&self) -> std::collections::BTreeSet<&'static str> {
+        sim_runtime::cover::catalog_of(self.mark_layers())
+    }
+
     /// The fixed plan, if the scenario has one.
     pub fn fixed_plan(&self) -> Option<Result<FaultPlan, String>> {
         self.plan_file.map(FaultPlan::from_json)
@@ -123,6 +142,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::bank::Bank),
             plan_file: None,
             liveness: LIVENESS,
+            must_reach: &[],
         },
         Scenario {
             name: "list-append-embedded",
@@ -135,6 +155,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::list_append::ListAppend::new()),
             plan_file: None,
             liveness: LIVENESS,
+            must_reach: &[],
         },
         Scenario {
             name: "register-embedded",
@@ -147,6 +168,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::register::Register::new()),
             plan_file: None,
             liveness: LIVENESS,
+            must_reach: &[],
         },
         Scenario {
             name: "write-skew-embedded",
@@ -159,6 +181,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::write_skew::WriteSkew),
             plan_file: None,
             liveness: LIVENESS,
+            must_reach: &[],
         },
         Scenario {
             name: "crash-durability",
@@ -171,6 +194,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::list_append::ListAppend::padded(1024)),
             plan_file: Some(include_str!("../../plans/crash-durability.json")),
             liveness: LIVENESS,
+            must_reach: &[],
         },
         Scenario {
             name: "bank-cluster",
@@ -183,6 +207,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::bank::Bank),
             plan_file: None,
             liveness: LIVENESS,
+            must_reach: &[],
         },
         Scenario {
             name: "list-append-cluster",
@@ -195,6 +220,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::list_append::ListAppend::new()),
             plan_file: None,
             liveness: LIVENESS,
+            must_reach: &[],
         },
         Scenario {
             name: "register-cluster",
@@ -207,6 +233,20 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::register::Register::new()),
             plan_file: None,
             liveness: LIVENESS,
+            must_reach: &[],
+        },
+        Scenario {
+            name: "write-skew-cluster",
+            about: "doctors on call on a 3-replica Raft cluster: the replicated layer's range validation must refuse the second doctor going off call",
+            topology: Topology::Cluster { nodes: 3 },
+            faults: FaultSpace::CLUSTER,
+            clients: 4,
+            ops: 200,
+            keys: 6,
+            workload: || Box::new(workload::write_skew::WriteSkew),
+            plan_file: None,
+            liveness: LIVENESS,
+            must_reach: &[],
         },
         Scenario {
             name: "partition-heal",
@@ -219,6 +259,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::register::Register::new()),
             plan_file: Some(include_str!("../../plans/partition-heal.json")),
             liveness: Duration::from_secs(5),
+            must_reach: &[],
         },
     ]
 }

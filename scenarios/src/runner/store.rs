@@ -62,6 +62,24 @@ impl Store {
             fail_stop: false,
         })
     }
+
+    /// Starts a transaction that only reads, through the embedded engine's read-only
+    /// paths: a read-only transaction ([`Db::begin_read_only`]), or with `untracked`
+    /// no transaction at all — each read is [`Db::get`] / [`Db::scan`] at the newest
+    /// acknowledged state (so use it for a single read, whose history entry is then
+    /// the read's own). A cluster runs an ordinary transaction.
+    pub async fn begin_read_only(&self, untracked: bool) -> Result<Tx, TxError> {
+        let inner = match self {
+            Store::Embedded(db) if untracked => TxInner::EmbeddedUntracked(db.clone()),
+            Store::Embedded(db) => TxInner::EmbeddedRead(db.begin_read_only()),
+            Store::Cluster(_) => return self.begin().await,
+        };
+        Ok(Tx {
+            inner,
+            writes: BTreeMap::new(),
+            fail_stop: false,
+        })
+    }
 }
 
 /// One transaction; reads return strings (workload keys and values are UTF-8). It
@@ -74,7 +92,15 @@ pub struct Tx {
 
 enum TxInner {
     Embedded(engine::Txn),
+    /// A read-only transaction.
+    EmbeddedRead(engine::ReadTxn),
+    /// Reads with no transaction: each one at the newest acknowledged state.
+    EmbeddedUntracked(Db),
     Cluster(RTxn),
+}
+
+fn read_only(what: &str) -> engine::Error {
+    engine::Error::Poisoned(format!("{what} in a read-only transaction (a workload bug)"))
 }
 
 impl Tx {
@@ -115,6 +141,8 @@ impl Tx {
     pub async fn get(&mut self, key: &str) -> Result<Option<String>, TxError> {
         let r = match &mut self.inner {
             TxInner::Embedded(t) => t.get(key.as_bytes()).await,
+            TxInner::EmbeddedRead(t) => t.get(key.as_bytes()).await,
+            TxInner::EmbeddedUntracked(db) => db.get(key.as_bytes()).await,
             TxInner::Cluster(t) => return opt_text(t.get(key).await.map_err(Tx::cluster_failed)?),
         };
         match r.map_err(|e| self.before_commit(e))? {
@@ -128,6 +156,8 @@ impl Tx {
         let range = start.as_bytes().to_vec()..end.as_bytes().to_vec();
         let r = match &mut self.inner {
             TxInner::Embedded(t) => t.scan(range).await,
+            TxInner::EmbeddedRead(t) => t.scan(range).await,
+            TxInner::EmbeddedUntracked(db) => db.scan(range).await,
             TxInner::Cluster(t) => Ok(t.scan(range).await.map_err(Tx::cluster_failed)?),
         };
         let rows = r.map_err(|e| self.before_commit(e))?;
@@ -142,6 +172,7 @@ impl Tx {
                 t.put(key.as_bytes().to_vec(), value.as_bytes().to_vec())
                     .await
             }
+            TxInner::EmbeddedRead(_) | TxInner::EmbeddedUntracked(_) => Err(read_only("a put")),
             TxInner::Cluster(t) => {
                 t.put(key.as_bytes().to_vec(), value.as_bytes().to_vec())
                     .await
@@ -157,6 +188,9 @@ impl Tx {
     pub async fn delete(&mut self, key: &str) -> Result<(), TxError> {
         let r = match &mut self.inner {
             TxInner::Embedded(t) => t.delete(key.as_bytes().to_vec()).await,
+            TxInner::EmbeddedRead(_) | TxInner::EmbeddedUntracked(_) => {
+                Err(read_only("a delete"))
+            }
             TxInner::Cluster(t) => {
                 t.delete(key.as_bytes().to_vec())
                     .await
@@ -173,6 +207,10 @@ impl Tx {
     pub async fn commit(&mut self) -> Result<(), TxError> {
         let r = match &mut self.inner {
             TxInner::Embedded(t) => t.commit().await,
+            TxInner::EmbeddedRead(t) => t.commit().await.map(|()| CommitOutcome::Committed {
+                ts: engine::Timestamp::ZERO,
+            }),
+            TxInner::EmbeddedUntracked(_) => return Ok(()),
             TxInner::Cluster(t) => return cluster_commit(t.commit().await),
         };
         match r {
@@ -195,6 +233,10 @@ impl Tx {
             TxInner::Embedded(t) => {
                 let _ = t.rollback().await;
             }
+            TxInner::EmbeddedRead(t) => {
+                let _ = t.commit().await;
+            }
+            TxInner::EmbeddedUntracked(_) => {}
             TxInner::Cluster(t) => {
                 let _ = t.rollback().await;
             }

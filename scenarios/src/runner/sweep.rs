@@ -29,6 +29,8 @@ pub struct SweepArgs {
     pub shard: Option<(u64, u64)>,
     /// Where the seed corpus lives (for `--save-failures`).
     pub seeds_dir: PathBuf,
+    /// Targeted exploration ([`super::explore`]) instead of uniform seeds.
+    pub explore: bool,
 }
 
 /// Parses `A..B` (B exclusive) or `N` (= `0..N`).
@@ -79,12 +81,22 @@ pub fn jobs(names: &[String], seeds: Range<u64>, shard: Option<(u64, u64)>) -> V
     out
 }
 
-/// Runs one job in a child process and reads its result.
-fn run_child(exe: &Path, scenario: &str, seed: u64, determinism: bool) -> RunRecord {
+/// Runs one job in a child process (under the plan file `plan`, if given) and reads
+/// its result.
+pub(crate) fn run_child(
+    exe: &Path,
+    scenario: &str,
+    seed: u64,
+    determinism: bool,
+    plan: Option<&Path>,
+) -> RunRecord {
     let mut cmd = Command::new(exe);
     cmd.args(["run", scenario, "--seed", &seed.to_string(), "--child"]);
     if determinism {
         cmd.arg("--check-determinism");
+    }
+    if let Some(plan) = plan {
+        cmd.arg("--plan").arg(plan);
     }
     let out = match cmd.stdin(Stdio::null()).output() {
         Ok(o) => o,
@@ -160,6 +172,10 @@ pub fn main(args: SweepArgs) -> ExitCode {
         }
     };
     let jobs = jobs(&names, args.seeds.clone(), args.shard);
+    if args.explore && args.shard.is_some() {
+        eprintln!("--explore decides each run from the runs before it: it cannot be sharded");
+        return ExitCode::from(2);
+    }
     let bar = ProgressBar::new(jobs.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} runs, {msg}")
@@ -172,18 +188,38 @@ pub fn main(args: SweepArgs) -> ExitCode {
     let records = Mutex::new(Vec::new());
     #[allow(clippy::disallowed_methods)] // the sweep's own wall time, for the summary only
     let started = std::time::Instant::now();
-    let worker = || loop {
-        let i = next.fetch_add(1, Ordering::SeqCst);
-        let Some((scenario, seed)) = jobs.get(i) else {
-            break;
-        };
-        let r = run_child(&exe, scenario, *seed, args.check_determinism);
+    let report = |r: &RunRecord| {
         if r.failed() {
             let n = failed.fetch_add(1, Ordering::SeqCst) + 1;
             bar.set_message(format!("{n} failed"));
             bar.println(r.failure_line());
         }
         bar.inc(1);
+    };
+    if args.explore {
+        let mut all = Vec::new();
+        for name in &names {
+            let Some(sc) = scenario::find(name) else { continue };
+            match super::explore::sweep(&exe, &sc, args.seeds.clone(), args.jobs, &report) {
+                Ok(mut records) => all.append(&mut records),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        *records.lock().unwrap_or_else(|p| p.into_inner()) = all;
+    }
+    let worker = || loop {
+        if args.explore {
+            break;
+        }
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some((scenario, seed)) = jobs.get(i) else {
+            break;
+        };
+        let r = run_child(&exe, scenario, *seed, args.check_determinism, None);
+        report(&r);
         records.lock().unwrap_or_else(|p| p.into_inner()).push(r);
     };
     // Worker threads hand out jobs to child processes; the simulation is in the children.
@@ -227,7 +263,14 @@ pub fn main(args: SweepArgs) -> ExitCode {
             }
         }
     }
-    if failures.is_empty() {
+    let missed = super::record::missed_marks(&records);
+    for (scenario, m) in &missed {
+        println!(
+            "MUST-REACH MISSED {scenario}: no seed reached coverage mark {} (stated: within {} seeds)",
+            m.mark, m.within
+        );
+    }
+    if failures.is_empty() && missed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

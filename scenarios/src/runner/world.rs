@@ -60,8 +60,18 @@ pub struct World {
     pub healed: bool,
     /// Operations acknowledged after `healed` was set.
     pub acknowledged_after_heal: u64,
+    /// Operations the database *decided* after `healed` was set: acknowledged, or
+    /// refused with a definite answer (a conflict abort). Evidence that it serves.
+    pub decided_after_heal: u64,
+    /// Operations taken from the budget when `healed` was set (None: not healed yet).
+    pub invoked_at_heal: Option<u64>,
     pub violations: Vec<Violation>,
     pub stop: bool,
+    /// The workload's initial rows were loaded by an acknowledged transaction: from
+    /// now on a state without any of them lost them.
+    pub initial_loaded: bool,
+    /// The run's per-seed settings (from its plan), read by each node as it boots.
+    pub tuning: crate::runner::tuning::Tuning,
 }
 
 pub type Shared = Arc<Mutex<World>>;
@@ -93,8 +103,12 @@ impl World {
             unknown_may_apply_later: false,
             healed: false,
             acknowledged_after_heal: 0,
+            decided_after_heal: 0,
+            invoked_at_heal: None,
             violations: Vec::new(),
             stop: false,
+            initial_loaded: false,
+            tuning: Default::default(),
         }
     }
 
@@ -202,7 +216,32 @@ impl World {
         self.acknowledged += 1;
         if self.healed {
             self.acknowledged_after_heal += 1;
+            self.decided_after_heal += 1;
         }
+    }
+
+    /// The plan's last timed fault healed now: operations started from here on are
+    /// the work liveness judges.
+    pub fn heal(&mut self) {
+        if !self.healed {
+            self.healed = true;
+            self.invoked_at_heal = Some(self.ops_invoked);
+        }
+    }
+
+    /// Operations started after the heal (none if it has not happened).
+    pub fn started_after_heal(&self) -> u64 {
+        self.invoked_at_heal
+            .map_or(0, |at| self.ops_invoked.saturating_sub(at))
+    }
+
+    /// The operation of `process` was refused with a definite answer (a conflict):
+    /// it did not take effect, and the database answered.
+    pub fn refused(&mut self, process: u64) {
+        if self.healed && self.open.contains_key(&process) {
+            self.decided_after_heal += 1;
+        }
+        self.fail(process);
     }
 
     /// The operation of `process` definitely did not take effect.
@@ -262,6 +301,16 @@ impl World {
     /// Checks a full state of the database (after a recovery, or at the end): the
     /// workload's invariant and the durability oracle.
     pub fn check_state(&mut self, state: &State, when: &str) {
+        let initial = self.workload.initial();
+        if self.initial_loaded
+            && !initial.is_empty()
+            && initial.iter().all(|(k, _)| !state.contains_key(k))
+        {
+            self.violation(
+                "durability",
+                format!("{when}: every initial row is gone, though their load was acknowledged"),
+            );
+        }
         if let Err(e) = self.workload.check_state(state) {
             self.violation("invariant", format!("{when}: {e}"));
         }
@@ -271,5 +320,44 @@ impl World {
                 self.violation("durability", format!("{when}: {e}"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::bank::Bank;
+
+    fn world(budget: u64) -> World {
+        World::new(Arc::new(Bank), budget)
+    }
+
+    #[test]
+    fn work_finished_before_the_heal_is_not_judged_after_it() {
+        let mut w = world(2);
+        for _ in 0..2 {
+            let p = w.new_process();
+            assert!(w.take_op(p));
+            w.refused(p); // a deferred invocation that conflicted: no history entry
+        }
+        w.heal();
+        assert_eq!(w.started_after_heal(), 0);
+        assert_eq!(w.decided_after_heal, 0);
+        assert_eq!(w.ops_completed, 2);
+    }
+
+    #[test]
+    fn a_conflict_after_the_heal_is_a_decision_even_without_a_history_entry() {
+        let mut w = world(3);
+        let before = w.new_process();
+        assert!(w.take_op(before)); // in flight across the heal
+        w.heal();
+        let after = w.new_process();
+        assert!(w.take_op(after));
+        assert_eq!(w.started_after_heal(), 1);
+        w.refused(after);
+        assert_eq!(w.decided_after_heal, 1, "a definite refusal is an answer");
+        w.fail(before);
+        assert_eq!(w.decided_after_heal, 1, "a failure to answer is not");
     }
 }

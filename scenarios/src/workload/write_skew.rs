@@ -2,6 +2,10 @@
 //! least one doctor on call. A doctor goes off call only after a range scan of the
 //! shift shows another on call; two doctors doing this concurrently under snapshot
 //! isolation both go off. SSI must refuse one of them.
+//!
+//! A doctor off call has no row (going off call deletes it; going on call writes
+//! `1`), so the workload also drives tombstones through flushes and compactions, and
+//! the range scan that decides must see deletions as well as insertions (phantoms).
 
 use super::{parse_int, BoxFut, HistoryCheck, KeyChooser, State, Workload};
 use crate::check::history::MicroOp;
@@ -56,16 +60,12 @@ impl Workload for WriteSkew {
                 }
                 done.push(MicroOp::read_int(k, Some(x)));
             }
-            let new = if mine == 1 && on_call >= 2 {
-                Some(0)
+            if mine == 1 && on_call >= 2 {
+                tx.delete(me).await?;
+                done.push(MicroOp::Write(me.clone(), 0));
             } else if mine == 0 {
-                Some(1)
-            } else {
-                None
-            };
-            if let Some(x) = new {
-                tx.put(me, &x.to_string()).await?;
-                done.push(MicroOp::Write(me.clone(), x));
+                tx.put(me, "1").await?;
+                done.push(MicroOp::Write(me.clone(), 1));
             }
             Ok(done)
         })

@@ -217,6 +217,12 @@ impl Wal {
             if !newest {
                 return Err(corrupt("damaged record in a fully synced segment"));
             }
+            sim_runtime::cover!(
+                "lsm.wal_torn_tail_found",
+                bytes
+                    .get(usize::try_from(valid_end).unwrap_or(usize::MAX)..)
+                    .is_some_and(|tail| tail.iter().any(|&b| b != 0))
+            );
             if valid_record_after(&bytes, valid_end) {
                 return Err(corrupt("damaged record followed by valid ones"));
             }
