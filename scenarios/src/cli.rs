@@ -66,6 +66,10 @@ pub enum Command {
         /// plans of the runs that reached rare coverage marks (not shardable).
         #[arg(long)]
         explore: bool,
+        /// With --explore: also sweep the same budget of uniform seeds and print, per
+        /// coverage mark, how many runs each took to reach it first.
+        #[arg(long, requires = "explore")]
+        compare: bool,
     },
     /// Replay one seed (optionally under a plan file) and write what it did: history,
     /// full trace, an HTML timeline.

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
             save_failures,
             shard,
             explore,
+            compare,
         } => {
             if !cfg!(madsim) {
                 return commands::needs_madsim("sweep");
@@ -89,6 +90,7 @@ fn main() -> ExitCode {
                 shard,
                 seeds_dir: PathBuf::from("seeds"),
                 explore,
+                compare,
             })
         }
         Command::Demo {

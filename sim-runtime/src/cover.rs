@@ -85,9 +85,13 @@ pub fn hit(mark: &'static Mark) {
 
 #[cfg(madsim)]
 fn hit_in_simulation(mark: &'static Mark) {
+    let now = u64::try_from(crate::time::elapsed().as_nanos()).unwrap_or(u64::MAX);
     let first = crate::state::with(|s| {
         let n = s.marks.entry(mark.name).or_insert(0);
         *n = n.saturating_add(1);
+        if *n == 1 {
+            s.mark_first_ns.insert(mark.name, now);
+        }
         *n == 1
     });
     if first {
@@ -103,6 +107,16 @@ fn hit_in_simulation(mark: &'static Mark) {
 /// Hits of each mark in this run so far, by name.
 pub fn hits() -> BTreeMap<String, u64> {
     crate::state::with(|s| s.marks.iter().map(|(k, v)| (k.to_string(), *v)).collect())
+}
+
+/// Virtual time (ns since the run started) of each mark's first hit in this run.
+pub fn first_hits() -> BTreeMap<String, u64> {
+    crate::state::with(|s| {
+        s.mark_first_ns
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect()
+    })
 }
 
 /// The names of every mark in this binary (empty in the real world's reports, since

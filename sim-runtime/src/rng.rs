@@ -40,10 +40,17 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
 }
 
 /// Creates the generator for stream `name` of a run with `seed`.
-pub(crate) fn new_stream(seed: u64, name: &str) -> ChaCha8Rng {
+#[cfg(test)]
+fn new_stream(seed: u64, name: &str) -> ChaCha8Rng {
+    new_salted_stream(seed, name, 0)
+}
+
+/// [`new_stream`] after a [`branch_at`] with `salt` (salt 0: no branch).
+fn new_salted_stream(seed: u64, name: &str, salt: u64) -> ChaCha8Rng {
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&seed.to_le_bytes());
     key[8..16].copy_from_slice(&stable_hash(name.as_bytes()).to_le_bytes());
+    key[16..24].copy_from_slice(&salt.to_le_bytes());
     let mut rng = ChaCha8Rng::from_seed(key);
     rng.set_stream(stable_hash(name.as_bytes()));
     rng
@@ -52,10 +59,21 @@ pub(crate) fn new_stream(seed: u64, name: &str) -> ChaCha8Rng {
 impl StreamRng {
     fn with<R>(&self, f: impl FnOnce(&mut ChaCha8Rng) -> R) -> R {
         state::with(|s| {
-            let seed = s.seed;
+            if s.branches.iter().any(|b| !b.taken) {
+                let now = crate::time::elapsed();
+                for branch in s.branches.iter_mut().filter(|b| !b.taken && b.at <= now) {
+                    // The run branches here: every stream starts over, salted.
+                    branch.taken = true;
+                    s.stream_salt = branch.salt;
+                    s.streams.clear();
+                }
+            }
+            let (seed, salt) = (s.seed, s.stream_salt);
             if !s.streams.contains_key(self.name.as_ref()) {
-                s.streams
-                    .insert(self.name.to_string(), new_stream(seed, &self.name));
+                s.streams.insert(
+                    self.name.to_string(),
+                    new_salted_stream(seed, &self.name, salt),
+                );
             }
             let rng = s
                 .streams
@@ -86,6 +104,24 @@ impl RngCore for StreamRng {
     }
 }
 
+/// Branches this run at virtual time `at`: from the first draw at or after `at`, every
+/// named stream is keyed by the seed *and* `salt` (a nonzero salt), so the run is the
+/// seed's own run up to `at` and a different one after it. Nothing else changes —
+/// madsim's scheduler, buggify's choice of active sites — and nothing is spawned, so
+/// the run before `at` is exactly the run without this branch. Several branch points
+/// apply in time order (a branch of a branch). Call before the run draws anything
+/// (simulation only: the explorer's "fork at the moment a rare state was reached").
+pub fn branch_at(at: std::time::Duration, salt: u64) {
+    state::with(|s| {
+        s.branches.push(state::Branch {
+            at,
+            salt: salt.max(1),
+            taken: false,
+        });
+        s.branches.sort_by_key(|b| b.at);
+    });
+}
+
 /// Real world only: key every stream with `seed` from now on (default: `SEEDBANK_SEED`
 /// from the environment, else a seed from the OS). Streams already drawn from restart.
 #[cfg(not(madsim))]
@@ -113,6 +149,15 @@ mod tests {
         assert_eq!(xs, xs2, "same seed and name must give the same stream");
         assert_ne!(xs, ys, "different names must give different streams");
         assert_ne!(xs, zs, "different seeds must give different streams");
+    }
+
+    #[test]
+    fn a_salt_gives_other_streams_and_salt_zero_the_plain_ones() {
+        let plain: Vec<u64> = (0..4).map(|_| new_stream(7, "a").next_u64()).collect();
+        let zero: Vec<u64> = (0..4).map(|_| new_salted_stream(7, "a", 0).next_u64()).collect();
+        let salted: Vec<u64> = (0..4).map(|_| new_salted_stream(7, "a", 9).next_u64()).collect();
+        assert_eq!(plain, zero);
+        assert_ne!(plain, salted);
     }
 
     #[test]

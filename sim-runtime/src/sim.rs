@@ -51,6 +51,8 @@ pub struct RunReport<T> {
     pub faults: BTreeMap<String, u64>,
     /// Coverage marks reached during the run, by name, with their hit counts.
     pub marks: BTreeMap<String, u64>,
+    /// Virtual time (ns) of each reached mark's first hit.
+    pub mark_first_ns: BTreeMap<String, u64>,
     /// Virtual time when the run ended.
     pub virtual_time: Duration,
     /// Wall-clock time the run took.
@@ -145,6 +147,7 @@ impl Sim {
                 trace: Trace::default(),
                 faults: BTreeMap::new(),
                 marks: BTreeMap::new(),
+                mark_first_ns: BTreeMap::new(),
                 virtual_time: Duration::ZERO,
                 wall_time: Duration::ZERO,
             },
@@ -192,6 +195,11 @@ impl Sim {
             trace: st.recorder.finish(),
             faults: st.faults,
             marks: st.marks.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            mark_first_ns: st
+                .mark_first_ns
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
             virtual_time,
             wall_time: wall_start.elapsed(),
         }

@@ -6,10 +6,22 @@ use crate::trace::Recorder;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 
+/// Where a run branches: from virtual time `at`, streams are salted with `salt`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Branch {
+    pub at: std::time::Duration,
+    pub salt: u64,
+    pub taken: bool,
+}
+
 /// Everything a run owns besides madsim's own state.
 pub(crate) struct RunState {
     pub seed: u64,
     pub streams: BTreeMap<String, ChaCha8Rng>,
+    /// Salt of every stream created from now on (0 until a branch is taken).
+    pub stream_salt: u64,
+    /// The run's branch points, in time order ([`crate::rng::branch_at`]).
+    pub branches: Vec<Branch>,
     pub buggify_enabled: bool,
     /// Per call site: whether it is active this run.
     pub buggify_sites: BTreeMap<(&'static str, u32, u32), bool>,
@@ -17,6 +29,9 @@ pub(crate) struct RunState {
     /// Hits of each coverage mark this run, by name (`cover!`).
     #[cfg_attr(not(madsim), allow(dead_code))]
     pub marks: BTreeMap<&'static str, u64>,
+    /// Virtual time (ns) of each mark's first hit this run.
+    #[cfg_attr(not(madsim), allow(dead_code))]
+    pub mark_first_ns: BTreeMap<&'static str, u64>,
     pub recorder: Recorder,
     pub next_task_id: u64,
     /// Per simulated node: clock offset (ns) and drift (parts per million).
@@ -32,10 +47,13 @@ impl RunState {
         RunState {
             seed,
             streams: BTreeMap::new(),
+            stream_salt: 0,
+            branches: Vec::new(),
             buggify_enabled: cfg!(madsim),
             buggify_sites: BTreeMap::new(),
             faults: BTreeMap::new(),
             marks: BTreeMap::new(),
+            mark_first_ns: BTreeMap::new(),
             recorder: Recorder::default(),
             next_task_id: 1,
             clocks: BTreeMap::new(),

@@ -6,11 +6,14 @@
 //! ingredients. The explorer keeps a corpus of the runs that reached *rare* marks —
 //! rare among the runs so far — and spends most of its budget on their children: the
 //! parent's fault plan, mutated (a step moved, repeated, dropped or retargeted, a new
-//! step spliced in from a fresh draw, the per-seed tuning redrawn), run under a fresh
-//! seed, so the child keeps what got the parent there and varies the schedule around
-//! it. A share of the budget stays uniform, so marks no parent has reached can still
-//! turn up. Parents are drawn in proportion to the rarity of what they reached
-//! (the sum over their marks of 1 / runs that reached the mark).
+//! step spliced in from a fresh draw, the per-seed tuning redrawn). Half the children
+//! keep the parent's *seed*: the same schedule, random streams and buggify sites up to
+//! the first mutated fault, where the run branches off — the closest a simulator that
+//! cannot snapshot a run gets to forking it at a rare moment; the other half take a
+//! fresh seed, varying the schedule around what got the parent there. A share of the
+//! budget stays uniform, so marks no parent has reached can still turn up. Parents
+//! are drawn in proportion to the rarity of what they reached (the sum over their
+//! marks of 1 / runs that reached the mark).
 //!
 //! ## Invariants
 //! - Deterministic: the children, their seeds and their plans are a function of the
@@ -22,7 +25,7 @@
 //! ## Non-goals
 //! - Forking a run at a mark's first hit (the simulator cannot snapshot a run).
 
-use super::plan::{self, FaultPlan, Step, Tuning};
+use super::plan::{self, Branch, FaultPlan, Step, Tuning};
 use super::record::RunRecord;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -42,6 +45,9 @@ pub const CORPUS_LIMIT: usize = 256;
 /// the seed's own plan).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
+    /// The run's place in the budget: the `index`-th seed of the range, handed out in
+    /// order (a uniform run's seed is its index).
+    pub index: u64,
     pub seed: u64,
     pub plan: Option<FaultPlan>,
     /// The parent's seed, for a child.
@@ -54,6 +60,8 @@ struct Entry {
     seed: u64,
     plan: FaultPlan,
     marks: Vec<String>,
+    /// Virtual time (ns) of each mark's first hit in this run.
+    first_ns: BTreeMap<String, u64>,
 }
 
 /// The explorer's state between batches.
@@ -68,6 +76,8 @@ pub struct Explorer {
     corpus: Vec<Entry>,
     /// Children made from the corpus (the rest were uniform).
     pub children: u64,
+    /// Per mark, the number of runs (1-based) it took to reach it first.
+    pub first_hit: BTreeMap<String, u64>,
 }
 
 impl Explorer {
@@ -82,6 +92,7 @@ impl Explorer {
             hits: BTreeMap::new(),
             corpus: Vec::new(),
             children: 0,
+            first_hit: BTreeMap::new(),
         }
     }
 
@@ -94,24 +105,51 @@ impl Explorer {
     ) -> Vec<Job> {
         let mut out = Vec::new();
         while out.len() < n && self.next < self.seeds.end {
-            let seed = self.next;
+            let index = self.next;
             self.next += 1;
             let mut rng = ChaCha8Rng::seed_from_u64(sim_runtime::rng::stable_hash(
-                format!("{seed}/explore").as_bytes(),
+                format!("{index}/explore").as_bytes(),
             ));
             if self.corpus.is_empty() || rng.gen_bool(UNIFORM_SHARE) {
                 out.push(Job {
-                    seed,
+                    index,
+                    seed: index,
                     plan: None,
                     parent: None,
                 });
                 continue;
             }
             let parent = self.pick_parent(&mut rng);
-            let fresh = own_plan(seed).ok();
-            let plan = mutate(&parent.plan, fresh.as_ref(), self.nodes, &mut rng);
+            let roll = rng.gen_range(0..10);
+            let fork = self
+                .rarest(&parent)
+                .and_then(|m| parent.first_ns.get(m).copied())
+                .filter(|_| roll < 4);
+            let (seed, plan) = match fork {
+                Some(at_ns) => {
+                    // Fork the parent's run just after it first reached its rarest mark.
+                    let mut plan = parent.plan.clone();
+                    plan.branches.push(Branch {
+                        at_ns: at_ns.saturating_add(1),
+                        salt: rng.gen_range(1..u64::MAX),
+                    });
+                    (parent.seed, plan)
+                }
+                None => {
+                    let fresh = own_plan(index).ok();
+                    let mut plan = mutate(&parent.plan, fresh.as_ref(), self.nodes, &mut rng);
+                    if roll < 7 {
+                        (parent.seed, plan)
+                    } else {
+                        // A fresh seed: the parent's forks meant something for its seed only.
+                        plan.branches.clear();
+                        (index, plan)
+                    }
+                }
+            };
             self.children += 1;
             out.push(Job {
+                index,
                 seed,
                 plan: Some(plan),
                 parent: Some(parent.seed),
@@ -127,12 +165,14 @@ impl Explorer {
         self.runs += 1;
         for m in &marks {
             *self.hits.entry(m.clone()).or_insert(0) += 1;
+            self.first_hit.entry(m.clone()).or_insert(self.runs);
         }
         if rare {
             self.corpus.push(Entry {
                 seed: job.seed,
                 plan,
                 marks,
+                first_ns: record.mark_first_ns.clone(),
             });
             if self.corpus.len() > CORPUS_LIMIT {
                 // Drop the parent whose marks are now the least rare.
@@ -161,6 +201,13 @@ impl Explorer {
             .iter()
             .map(|m| 1.0 / self.hits.get(m).copied().unwrap_or(1).max(1) as f64)
             .sum()
+    }
+
+    /// The mark of `e` that the fewest runs reached.
+    fn rarest<'a>(&self, e: &'a Entry) -> Option<&'a String> {
+        e.marks
+            .iter()
+            .min_by_key(|m| (self.hits.get(*m).copied().unwrap_or(0), *m))
     }
 
     fn pick_parent(&self, rng: &mut ChaCha8Rng) -> Entry {
@@ -252,6 +299,82 @@ fn retarget(step: &mut Step, nodes: plan::NodeNo, rng: &mut impl Rng) {
     }
 }
 
+/// `sweep --explore [--compare]` over `names`: each scenario explored in turn (and,
+/// with `compare`, swept with uniform seeds on the same budget, the comparison
+/// printed). Returns the explored runs' records.
+#[cfg(madsim)]
+pub fn sweep_all(
+    exe: &std::path::Path,
+    names: &[String],
+    args: &super::sweep::SweepArgs,
+    report: &(dyn Fn(&RunRecord) + Sync),
+) -> Result<Vec<RunRecord>, String> {
+    let mut all = Vec::new();
+    for name in names {
+        let Some(sc) = super::scenario::find(name) else {
+            continue;
+        };
+        let explored = sweep(exe, &sc, args.seeds.clone(), args.jobs, report)?;
+        if args.compare {
+            let seeds: Vec<(u64, Option<std::path::PathBuf>)> =
+                args.seeds.clone().map(|s| (s, None)).collect();
+            let mut uniform = Vec::new();
+            for chunk in seeds.chunks(args.jobs.max(1)) {
+                uniform.extend(run_batch(exe, sc.name, chunk));
+            }
+            let budget = args.seeds.end - args.seeds.start;
+            println!(
+                "{}",
+                comparison(
+                    sc.mark_universe().into_iter().map(str::to_string),
+                    &uniform_first_hit(&uniform),
+                    &explored.first_hit,
+                    budget
+                )
+            );
+        }
+        all.extend(explored.records);
+    }
+    Ok(all)
+}
+
+/// Without the madsim build there is nothing to explore.
+#[cfg(not(madsim))]
+pub fn sweep_all(
+    _exe: &std::path::Path,
+    _names: &[String],
+    _args: &super::sweep::SweepArgs,
+    _report: &(dyn Fn(&RunRecord) + Sync),
+) -> Result<Vec<RunRecord>, String> {
+    Err("sweep --explore needs the madsim build (cargo sim sweep …)".into())
+}
+
+/// Runs each (seed, plan file) in a child process, all at once; records in order.
+#[cfg(madsim)]
+fn run_batch(
+    exe: &std::path::Path,
+    name: &str,
+    jobs: &[(u64, Option<std::path::PathBuf>)],
+) -> Vec<RunRecord> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|(seed, file)| {
+                s.spawn(move || super::sweep::run_child(exe, name, *seed, false, file.as_deref()))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(jobs)
+            .map(|(h, (seed, _))| {
+                h.join().unwrap_or_else(|_| {
+                    RunRecord::error(name, *seed, "runner", "a worker panicked".into())
+                })
+            })
+            .collect()
+    })
+}
+
 /// `sweep --explore` for one scenario: runs the seeds of `seeds` as the explorer
 /// directs, `jobs` at a time, each in a child process (a child's plan goes through a
 /// file; a failing child's plan is kept as `explore-<scenario>-<seed>.json` in the
@@ -263,7 +386,7 @@ pub fn sweep(
     seeds: Range<u64>,
     jobs: usize,
     report: &(dyn Fn(&RunRecord) + Sync),
-) -> Result<Vec<RunRecord>, String> {
+) -> Result<Explored, String> {
     let own_plan = |seed| super::run::plan_for(scenario, seed);
     let scratch = super::host::scratch_dir(&format!("explore-{}", scenario.name))?;
     let mut explorer = Explorer::new(seeds, scenario.topology.nodes());
@@ -277,7 +400,7 @@ pub fn sweep(
         for job in &batch {
             let file = match &job.plan {
                 Some(plan) => {
-                    let path = scratch.join(format!("{}.json", job.seed));
+                    let path = scratch.join(format!("{}.json", job.index));
                     super::host::write(&path, &plan.to_json())?;
                     Some(path)
                 }
@@ -286,29 +409,15 @@ pub fn sweep(
             files.push(file);
         }
         let name = scenario.name;
-        let results: Vec<RunRecord> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .iter()
-                .zip(&files)
-                .map(|(job, file)| {
-                    s.spawn(move || {
-                        super::sweep::run_child(exe, name, job.seed, false, file.as_deref())
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .zip(&batch)
-                .map(|(h, job)| {
-                    h.join().unwrap_or_else(|_| {
-                        RunRecord::error(name, job.seed, "runner", "a worker panicked".into())
-                    })
-                })
-                .collect()
-        });
+        let runs: Vec<(u64, Option<std::path::PathBuf>)> = batch
+            .iter()
+            .zip(&files)
+            .map(|(job, file)| (job.seed, file.clone()))
+            .collect();
+        let results = run_batch(exe, name, &runs);
         for ((job, file), mut record) in batch.into_iter().zip(files).zip(results) {
             if let (true, Some(file)) = (record.failed(), &file) {
-                let kept = std::path::PathBuf::from(format!("explore-{name}-{}.json", job.seed));
+                let kept = std::path::PathBuf::from(format!("explore-{name}-{}.json", job.index));
                 super::host::write(&kept, &super::host::read(file)?)?;
                 record.plan_file = Some(kept.display().to_string());
             }
@@ -328,7 +437,65 @@ pub fn sweep(
         explorer.children,
         explorer.corpus_len()
     );
-    Ok(records)
+    Ok(Explored {
+        records,
+        first_hit: explorer.first_hit,
+    })
+}
+
+/// What `sweep --explore` did for one scenario.
+pub struct Explored {
+    pub records: Vec<RunRecord>,
+    /// Per mark, the runs it took to reach it first.
+    pub first_hit: BTreeMap<String, u64>,
+}
+
+/// Per mark, the runs (1-based, in seed order) uniform seeds took to reach it first.
+pub fn uniform_first_hit(records: &[RunRecord]) -> BTreeMap<String, u64> {
+    let mut sorted: Vec<&RunRecord> = records.iter().collect();
+    sorted.sort_by_key(|r| r.seed);
+    let mut out = BTreeMap::new();
+    for (i, r) in sorted.into_iter().enumerate() {
+        for m in r.marks.keys() {
+            out.entry(m.clone()).or_insert(i as u64 + 1);
+        }
+    }
+    out
+}
+
+/// The comparison `sweep --explore --compare` prints: per mark of `universe`, the runs
+/// uniform seeds and exploration took to reach it first (`-`: not within the budget),
+/// rarest (by uniform) first, and the ratio uniform / explore.
+pub fn comparison(
+    universe: impl IntoIterator<Item = String>,
+    uniform: &BTreeMap<String, u64>,
+    explored: &BTreeMap<String, u64>,
+    budget: u64,
+) -> String {
+    use std::fmt::Write as _;
+    let mut rows: Vec<(String, Option<u64>, Option<u64>)> = universe
+        .into_iter()
+        .map(|m| {
+            let (u, e) = (uniform.get(&m).copied(), explored.get(&m).copied());
+            (m, u, e)
+        })
+        .filter(|(_, u, e)| u.is_some() || e.is_some())
+        .collect();
+    rows.sort_by_key(|(m, u, _)| (std::cmp::Reverse(u.unwrap_or(u64::MAX)), m.clone()));
+    let mut out = format!(
+        "runs to reach each mark first, budget {budget} (uniform seeds vs targeted exploration)\n"
+    );
+    let show = |x: Option<u64>| x.map_or("-".to_string(), |n| n.to_string());
+    for (m, u, e) in rows {
+        let ratio = match (u, e) {
+            (Some(u), Some(e)) => format!("{:.2}x", u as f64 / e as f64),
+            (None, Some(_)) => "only explore".into(),
+            (Some(_), None) => "only uniform".into(),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(out, "  {:>6} {:>6}  {:<13} {m}", show(u), show(e), ratio);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -350,6 +517,7 @@ mod tests {
         let mut r = RunRecord::error("s", seed, "x", String::new());
         r.outcome = "pass".into();
         r.marks = marks.iter().map(|m| (m.to_string(), 1)).collect();
+        r.mark_first_ns = marks.iter().map(|m| (m.to_string(), 1_000)).collect();
         r
     }
 
@@ -364,8 +532,8 @@ mod tests {
             }
             for job in batch {
                 let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
-                // Seed 7 alone reaches the rare mark; every run reaches the common one.
-                let marks: &[&str] = if job.seed == 7 { &["a.rare", "a.common"] } else { &["a.common"] };
+                // Run 7 alone reaches the rare mark; every run reaches the common one.
+                let marks: &[&str] = if job.index == 7 { &["a.rare", "a.common"] } else { &["a.common"] };
                 children_of_7 += usize::from(job.parent == Some(7));
                 ex.record(&job, plan, &record(job.seed, marks));
             }
@@ -376,6 +544,8 @@ mod tests {
             "most of the budget goes to the rare run's children: {children_of_7}"
         );
         assert!(ex.children < 400, "a share stays uniform: {}", ex.children);
+        assert_eq!(ex.first_hit["a.common"], 1);
+        assert_eq!(ex.first_hit["a.rare"], 8, "the 8th run (seed 7) reached it first");
     }
 
     #[test]
@@ -400,10 +570,28 @@ mod tests {
         let (a, b) = (run(), run());
         assert_eq!(a, b);
         assert_eq!(
-            a.iter().map(|j| j.seed).collect::<Vec<_>>(),
+            a.iter().map(|j| j.index).collect::<Vec<_>>(),
             (0..100).collect::<Vec<_>>(),
-            "every seed of the range once, in order"
+            "every run of the budget once, in order"
         );
+        assert!(
+            a.iter().any(|j| j.parent.is_some_and(|p| p == j.seed)),
+            "some children keep their parent's seed (the run branches at the mutated fault)"
+        );
+        assert!(
+            a.iter().any(|j| j.parent.is_some() && j.seed == j.index),
+            "and some take a fresh one"
+        );
+        let forks: Vec<&Job> = a
+            .iter()
+            .filter(|j| j.plan.as_ref().is_some_and(|p| !p.branches.is_empty()))
+            .collect();
+        assert!(!forks.is_empty(), "some children fork their parent's run");
+        for j in forks {
+            let b = j.plan.as_ref().unwrap().branches[0];
+            assert_eq!(b.at_ns, 1_001, "just after the parent first reached its mark");
+            assert_eq!(Some(j.seed), j.parent, "a fork keeps its parent's seed");
+        }
     }
 
     #[test]

@@ -172,6 +172,18 @@ pub struct FaultPlan {
     /// file = the topology's defaults.
     #[serde(default, skip_serializing_if = "Tuning::is_default")]
     pub tuning: Tuning,
+    /// Points where the run branches off its seed's own run
+    /// ([`sim_runtime::rng::branch_at`]): targeted exploration's forks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<Branch>,
+}
+
+/// From `at_ns` (virtual time since the run started) the run's random streams are
+/// salted with `salt`: the same run up to there, another after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Branch {
+    pub at_ns: u64,
+    pub salt: u64,
 }
 
 impl FaultPlan {
@@ -183,6 +195,7 @@ impl FaultPlan {
             steps: Vec::new(),
             ops,
             tuning: Tuning::default(),
+            branches: Vec::new(),
         }
     }
 
@@ -263,6 +276,14 @@ impl fmt::Display for FaultPlan {
         )?;
         if !self.tuning.is_default() {
             writeln!(f, "tuning: {}", self.tuning.describe())?;
+        }
+        for b in &self.branches {
+            writeln!(
+                f,
+                "branch: at t={:.6}s the random streams are salted with {}",
+                b.at_ns as f64 / 1e9,
+                b.salt
+            )?;
         }
         if self.steps.is_empty() {
             writeln!(f, "no timed faults")?;
@@ -471,6 +492,7 @@ pub fn generate(space: FaultSpace, horizon: Horizon, rng: &mut impl Rng) -> Faul
         steps,
         ops: horizon.ops,
         tuning,
+        branches: Vec::new(),
     }
 }
 

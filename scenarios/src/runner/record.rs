@@ -22,6 +22,9 @@ pub struct RunRecord {
     /// Coverage marks the run reached, by name, with their hit counts.
     #[serde(default)]
     pub marks: BTreeMap<String, u64>,
+    /// Virtual time (ns) of each reached mark's first hit (where an explorer forks).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mark_first_ns: BTreeMap<String, u64>,
     /// Client operations invoked, and how they ended.
     pub operations: u64,
     pub acknowledged: u64,
@@ -60,6 +63,7 @@ impl RunRecord {
             message: Some(message),
             faults: BTreeMap::new(),
             marks: BTreeMap::new(),
+            mark_first_ns: BTreeMap::new(),
             operations: 0,
             acknowledged: 0,
             rejected: 0,

@@ -73,7 +73,11 @@ pub fn run_seed_with(
         .plugin::<sim_fs::SimFs>()
         .time_limit(TIME_LIMIT)
         .keep_events(keep_events);
+    let branches = plan.branches.clone();
     let report = sim.run(move || async move {
+        for b in &branches {
+            sim_runtime::rng::branch_at(Duration::from_nanos(b.at_ns), b.salt);
+        }
         #[cfg(feature = "canary")]
         if let Some(c) = canary {
             engine::canary::enable(c);
@@ -116,6 +120,7 @@ pub fn run_seed_with(
         message: first.map(|v| v.message),
         faults,
         marks: report.marks.clone(),
+        mark_first_ns: report.mark_first_ns.clone(),
         operations: w.ops_invoked,
         acknowledged: w.acknowledged,
         rejected: w.rejected,

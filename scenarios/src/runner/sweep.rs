@@ -31,6 +31,9 @@ pub struct SweepArgs {
     pub seeds_dir: PathBuf,
     /// Targeted exploration ([`super::explore`]) instead of uniform seeds.
     pub explore: bool,
+    /// With `explore`: also run the same budget of uniform seeds and print, per mark,
+    /// the runs each took to reach it first.
+    pub compare: bool,
 }
 
 /// Parses `A..B` (B exclusive) or `N` (= `0..N`).
@@ -197,18 +200,14 @@ pub fn main(args: SweepArgs) -> ExitCode {
         bar.inc(1);
     };
     if args.explore {
-        let mut all = Vec::new();
-        for name in &names {
-            let Some(sc) = scenario::find(name) else { continue };
-            match super::explore::sweep(&exe, &sc, args.seeds.clone(), args.jobs, &report) {
-                Ok(mut records) => all.append(&mut records),
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
+        let run = super::explore::sweep_all(&exe, &names, &args, &report);
+        match run {
+            Ok(all) => *records.lock().unwrap_or_else(|p| p.into_inner()) = all,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
             }
         }
-        *records.lock().unwrap_or_else(|p| p.into_inner()) = all;
     }
     let worker = || loop {
         if args.explore {
