@@ -85,7 +85,10 @@ pub fn hit(mark: &'static Mark) {
 
 #[cfg(madsim)]
 fn hit_in_simulation(mark: &'static Mark) {
-    let now = u64::try_from(crate::time::elapsed().as_nanos()).unwrap_or(u64::MAX);
+    // A mark may be hit outside a runtime (a synchronous unit test of the code).
+    let now = madsim::time::TimeHandle::try_current()
+        .map(|h| u64::try_from(h.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
     let first = crate::state::with(|s| {
         let n = s.marks.entry(mark.name).or_insert(0);
         *n = n.saturating_add(1);

@@ -46,10 +46,10 @@ fn a_branch_keeps_the_run_up_to_its_time_and_changes_it_after() {
 fn a_mark_reports_its_hits_and_the_virtual_time_of_its_first() {
     let report = Sim::new(1).run(draws);
     assert_eq!(report.marks.get("branchtest.third_draw"), Some(&1));
-    assert_eq!(
-        report.mark_first_ns.get("branchtest.third_draw"),
-        Some(&30_000_000),
-        "the third draw happens at 30 ms"
+    let first = report.mark_first_ns["branchtest.third_draw"];
+    assert!(
+        (30_000_000..31_000_000).contains(&first),
+        "the third draw happens at 30 ms (plus the scheduler's jitter): {first}"
     );
     let catalogue = cover::catalog();
     assert!(catalogue.contains("branchtest.third_draw"), "{catalogue:?}");

@@ -160,11 +160,13 @@ impl Explorer {
 
     /// Folds in one finished run (call in seed order).
     pub fn record(&mut self, job: &Job, plan: FaultPlan, record: &RunRecord) {
-        let marks: Vec<String> = record.marks.keys().cloned().collect();
+        let marks = features(&record.marks);
         let rare = marks.iter().any(|m| self.is_rare(m));
         self.runs += 1;
         for m in &marks {
             *self.hits.entry(m.clone()).or_insert(0) += 1;
+        }
+        for m in record.marks.keys() {
             self.first_hit.entry(m.clone()).or_insert(self.runs);
         }
         if rare {
@@ -203,11 +205,12 @@ impl Explorer {
             .sum()
     }
 
-    /// The mark of `e` that the fewest runs reached.
-    fn rarest<'a>(&self, e: &'a Entry) -> Option<&'a String> {
+    /// The mark of `e` whose feature the fewest runs reached.
+    fn rarest<'a>(&self, e: &'a Entry) -> Option<&'a str> {
         e.marks
             .iter()
             .min_by_key(|m| (self.hits.get(*m).copied().unwrap_or(0), *m))
+            .map(|f| f.split('#').next().unwrap_or(f))
     }
 
     fn pick_parent(&self, rng: &mut ChaCha8Rng) -> Entry {
@@ -222,6 +225,25 @@ impl Explorer {
         }
         self.corpus[self.corpus.len() - 1].clone()
     }
+}
+
+/// What the explorer counts of a run: each mark reached, and each mark reached often
+/// (its hit count's power-of-four bucket, AFL-style: `m#4+`, `m#16+`…), so a run that
+/// reached a common state unusually often counts as new too.
+fn features(marks: &BTreeMap<String, u64>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (m, &n) in marks {
+        if n == 0 {
+            continue;
+        }
+        out.push(m.clone());
+        let mut bucket = 4;
+        while n >= bucket && bucket <= 1 << 20 {
+            out.push(format!("{m}#{bucket}+"));
+            bucket *= 4;
+        }
+    }
+    out
 }
 
 /// A child of `parent`: up to three mutations (none: the same plan under a new seed).
@@ -323,12 +345,20 @@ pub fn sweep_all(
                 uniform.extend(run_batch(exe, sc.name, chunk));
             }
             let budget = args.seeds.end - args.seeds.start;
+            let (uniform_first, uniform_reach) = (uniform_first_hit(&uniform), runs_reaching(&uniform));
+            let explored_reach = runs_reaching(&explored.records);
             println!(
                 "{}",
                 comparison(
                     sc.mark_universe().into_iter().map(str::to_string),
-                    &uniform_first_hit(&uniform),
-                    &explored.first_hit,
+                    Side {
+                        first_hit: &uniform_first,
+                        reaching: &uniform_reach,
+                    },
+                    Side {
+                        first_hit: &explored.first_hit,
+                        reaching: &explored_reach,
+                    },
                     budget
                 )
             );
@@ -463,15 +493,35 @@ pub fn uniform_first_hit(records: &[RunRecord]) -> BTreeMap<String, u64> {
     out
 }
 
+/// Per mark, how many of `records` reached it.
+pub fn runs_reaching(records: &[RunRecord]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for r in records {
+        for m in r.marks.keys() {
+            *out.entry(m.clone()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// One side of a comparison: runs to each mark's first hit, and runs that reached it.
+pub struct Side<'a> {
+    pub first_hit: &'a BTreeMap<String, u64>,
+    pub reaching: &'a BTreeMap<String, u64>,
+}
+
 /// The comparison `sweep --explore --compare` prints: per mark of `universe`, the runs
-/// uniform seeds and exploration took to reach it first (`-`: not within the budget),
-/// rarest (by uniform) first, and the ratio uniform / explore.
+/// uniform seeds and exploration took to reach it first (`-`: not within the budget)
+/// and their ratio uniform / explore, then how many runs of each reached it; rarest
+/// (by uniform) first.
 pub fn comparison(
     universe: impl IntoIterator<Item = String>,
-    uniform: &BTreeMap<String, u64>,
-    explored: &BTreeMap<String, u64>,
+    uniform: Side<'_>,
+    explored: Side<'_>,
     budget: u64,
 ) -> String {
+    let (uniform_reach, explored_reach) = (uniform.reaching, explored.reaching);
+    let (uniform, explored) = (uniform.first_hit, explored.first_hit);
     use std::fmt::Write as _;
     let mut rows: Vec<(String, Option<u64>, Option<u64>)> = universe
         .into_iter()
@@ -483,7 +533,8 @@ pub fn comparison(
         .collect();
     rows.sort_by_key(|(m, u, _)| (std::cmp::Reverse(u.unwrap_or(u64::MAX)), m.clone()));
     let mut out = format!(
-        "runs to reach each mark first, budget {budget} (uniform seeds vs targeted exploration)\n"
+        "budget {budget} runs: runs to reach each mark first (uniform, explore, ratio), then \
+         runs that reached it (uniform, explore)\n"
     );
     let show = |x: Option<u64>| x.map_or("-".to_string(), |n| n.to_string());
     for (m, u, e) in rows {
@@ -493,7 +544,16 @@ pub fn comparison(
             (Some(_), None) => "only uniform".into(),
             (None, None) => String::new(),
         };
-        let _ = writeln!(out, "  {:>6} {:>6}  {:<13} {m}", show(u), show(e), ratio);
+        let reach = |side: &BTreeMap<String, u64>| side.get(&m).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  {:>6} {:>6}  {:<13} {:>5} {:>5}  {m}",
+            show(u),
+            show(e),
+            ratio,
+            reach(uniform_reach),
+            reach(explored_reach)
+        );
     }
     out
 }
@@ -592,6 +652,32 @@ mod tests {
             assert_eq!(b.at_ns, 1_001, "just after the parent first reached its mark");
             assert_eq!(Some(j.seed), j.parent, "a fork keeps its parent's seed");
         }
+    }
+
+    #[test]
+    fn the_comparison_names_runs_to_first_hit_and_their_ratio() {
+        let map = |xs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            xs.iter().map(|(m, n)| (m.to_string(), *n)).collect()
+        };
+        let (uf, ur) = (map(&[("a.rare", 80), ("a.common", 1)]), map(&[("a.rare", 1), ("a.common", 90)]));
+        let (ef, er) = (map(&[("a.rare", 20), ("a.common", 1), ("a.new", 50)]), map(&[("a.rare", 30), ("a.common", 88), ("a.new", 2)]));
+        let text = comparison(
+            ["a.rare", "a.common", "a.new", "a.none"].map(String::from),
+            Side { first_hit: &uf, reaching: &ur },
+            Side { first_hit: &ef, reaching: &er },
+            100,
+        );
+        let line = |m: &str| text.lines().find(|l| l.ends_with(m)).unwrap_or("").to_string();
+        assert!(line("a.rare").contains("4.00x"), "{text}");
+        assert!(line("a.rare").contains("    1    30"), "{text}");
+        assert!(line("a.new").contains("only explore"), "{text}");
+        assert!(!text.contains("a.none"), "marks neither side reached are left out: {text}");
+    }
+
+    #[test]
+    fn features_are_marks_and_their_hit_count_buckets() {
+        let marks = [("a.x".to_string(), 1), ("a.y".to_string(), 20)].into_iter().collect();
+        assert_eq!(features(&marks), vec!["a.x", "a.y", "a.y#4+", "a.y#16+"]);
     }
 
     #[test]

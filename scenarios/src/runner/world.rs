@@ -332,8 +332,24 @@ mod tests {
         World::new(Arc::new(Bank), budget)
     }
 
+    /// Runs `f` where the world can read the clock: inside a simulated run in the
+    /// madsim build.
+    fn in_run(f: fn()) {
+        #[cfg(madsim)]
+        sim_runtime::sim::Sim::new(1)
+            .run(move || async move { f() })
+            .output
+            .expect("the body passes");
+        #[cfg(not(madsim))]
+        f();
+    }
+
     #[test]
     fn work_finished_before_the_heal_is_not_judged_after_it() {
+        in_run(work_finished_before_the_heal);
+    }
+
+    fn work_finished_before_the_heal() {
         let mut w = world(2);
         for _ in 0..2 {
             let p = w.new_process();
@@ -348,6 +364,10 @@ mod tests {
 
     #[test]
     fn a_conflict_after_the_heal_is_a_decision_even_without_a_history_entry() {
+        in_run(a_conflict_after_the_heal);
+    }
+
+    fn a_conflict_after_the_heal() {
         let mut w = world(3);
         let before = w.new_process();
         assert!(w.take_op(before)); // in flight across the heal
