@@ -32,6 +32,7 @@ pub mod commands;
 pub mod embedded;
 pub mod explore;
 pub mod host;
+pub mod must_reach;
 pub mod plan;
 pub mod record;
 #[cfg(madsim)]

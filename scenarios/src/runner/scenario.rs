@@ -14,7 +14,7 @@
 //!     workload: || Box::new(Bank),
 //!     plan_file: None,
 //!     liveness: LIVENESS,
-//!     must_reach: &[must_reach("lsm.compaction_under_open_snapshot", 40)],
+//!     must_reach: &[must_reach("lsm.gc_keeps_old_version_for_open_snapshot", 30)],
 //! }
 //! ```
 //!
@@ -142,7 +142,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::bank::Bank),
             plan_file: None,
             liveness: LIVENESS,
-            must_reach: &[],
+            must_reach: super::must_reach::BANK_EMBEDDED,
         },
         Scenario {
             name: "list-append-embedded",
@@ -155,7 +155,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::list_append::ListAppend::new()),
             plan_file: None,
             liveness: LIVENESS,
-            must_reach: &[],
+            must_reach: super::must_reach::LIST_APPEND_EMBEDDED,
         },
         Scenario {
             name: "register-embedded",
@@ -168,7 +168,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::register::Register::new()),
             plan_file: None,
             liveness: LIVENESS,
-            must_reach: &[],
+            must_reach: super::must_reach::REGISTER_EMBEDDED,
         },
         Scenario {
             name: "write-skew-embedded",
@@ -181,7 +181,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::write_skew::WriteSkew),
             plan_file: None,
             liveness: LIVENESS,
-            must_reach: &[],
+            must_reach: super::must_reach::WRITE_SKEW_EMBEDDED,
         },
         Scenario {
             name: "crash-durability",
@@ -194,7 +194,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::list_append::ListAppend::padded(1024)),
             plan_file: Some(include_str!("../../plans/crash-durability.json")),
             liveness: LIVENESS,
-            must_reach: &[],
+            must_reach: super::must_reach::CRASH_DURABILITY,
         },
         Scenario {
             name: "bank-cluster",
@@ -207,7 +207,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::bank::Bank),
             plan_file: None,
             liveness: LIVENESS,
-            must_reach: &[],
+            must_reach: super::must_reach::BANK_CLUSTER,
         },
         Scenario {
             name: "list-append-cluster",
@@ -220,7 +220,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::list_append::ListAppend::new()),
             plan_file: None,
             liveness: LIVENESS,
-            must_reach: &[],
+            must_reach: super::must_reach::LIST_APPEND_CLUSTER,
         },
         Scenario {
             name: "register-cluster",
@@ -233,7 +233,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::register::Register::new()),
             plan_file: None,
             liveness: LIVENESS,
-            must_reach: &[],
+            must_reach: super::must_reach::REGISTER_CLUSTER,
         },
         Scenario {
             name: "write-skew-cluster",
@@ -246,7 +246,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::write_skew::WriteSkew),
             plan_file: None,
             liveness: LIVENESS,
-            must_reach: &[],
+            must_reach: super::must_reach::WRITE_SKEW_CLUSTER,
         },
         Scenario {
             name: "partition-heal",
@@ -259,7 +259,7 @@ pub fn all() -> Vec<Scenario> {
             workload: || Box::new(workload::register::Register::new()),
             plan_file: Some(include_str!("../../plans/partition-heal.json")),
             liveness: Duration::from_secs(5),
-            must_reach: &[],
+            must_reach: super::must_reach::PARTITION_HEAL,
         },
     ]
 }
