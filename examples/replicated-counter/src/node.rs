@@ -42,6 +42,7 @@ pub async fn run(opts: Options) -> io::Result<()> {
         last_seq: recovered.last_seq,
     };
     state.slots[me] = recovered.count;
+    sim_runtime::cover!("counter.restart_recovered_increments", recovered.count > 0);
     tracing::info!(
         node = opts.id,
         count = recovered.count,
@@ -98,6 +99,7 @@ fn handle(
                 // A duplicate of the last operation applied (the network duplicates
                 // messages): it is durable, so say so again. Older ones are ignored:
                 // their client has moved on.
+                sim_runtime::cover!("counter.duplicate_increment_acknowledged_again");
                 let _ = endpoint.send(from, Msg::IncrOk { seq });
             }
         }
@@ -113,6 +115,10 @@ fn handle(
         Msg::Gossip { slots } => {
             for (i, v) in slots.into_iter().enumerate() {
                 // Our own slot is decided by our log alone.
+                sim_runtime::cover!(
+                    "counter.gossip_brings_news",
+                    i != state.me && i < state.slots.len() && v > state.slots[i]
+                );
                 if i != state.me && i < state.slots.len() {
                     state.slots[i] = state.slots[i].max(v);
                 }

@@ -110,6 +110,7 @@ pub fn replay(bytes: &[u8]) -> Recovered {
         valid += chunk.len();
     }
     state.cut_bytes = (bytes.len() - valid) as u64;
+    sim_runtime::cover!("counter.recovery_cuts_a_torn_tail", state.cut_bytes > 0);
     state
 }
 

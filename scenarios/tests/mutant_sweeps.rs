@@ -1,0 +1,51 @@
+//! The sweeps as a test command for mutation testing (`scripts/mutants`, which runs
+//! cargo-mutants over the engine's modules with these as the test): each test sweeps
+//! the scenarios that exercise one layer and fails on the first run any check fails.
+//! Ignored in the ordinary suites (`--ignored` runs them); the seed count comes from
+//! `SEEDBANK_MUTANT_SEEDS` (default 12).
+#![cfg(madsim)]
+
+use scenarios::runner::run::{plan_for, run_seed};
+use scenarios::runner::scenario;
+
+fn seeds() -> u64 {
+    std::env::var("SEEDBANK_MUTANT_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12)
+}
+
+fn sweep(names: &[&str]) {
+    for name in names {
+        let sc = scenario::find(name).expect("built in");
+        for seed in 0..seeds() {
+            let plan = plan_for(&sc, seed).expect("plan");
+            let r = run_seed(&sc, seed, &plan, 0).record;
+            assert!(!r.failed(), "{}", r.failure_line());
+        }
+    }
+}
+
+#[test]
+#[ignore = "mutation testing's test command (scripts/mutants)"]
+fn storage_sweep() {
+    sweep(&["crash-durability", "list-append-embedded", "bank-embedded"]);
+}
+
+#[test]
+#[ignore = "mutation testing's test command (scripts/mutants)"]
+fn transaction_sweep() {
+    sweep(&["write-skew-embedded", "list-append-embedded", "register-embedded", "bank-embedded"]);
+}
+
+#[test]
+#[ignore = "mutation testing's test command (scripts/mutants)"]
+fn raft_sweep() {
+    sweep(&["list-append-cluster", "register-cluster", "partition-heal"]);
+}
+
+#[test]
+#[ignore = "mutation testing's test command (scripts/mutants)"]
+fn replicated_sweep() {
+    sweep(&["bank-cluster", "write-skew-cluster", "register-cluster"]);
+}
