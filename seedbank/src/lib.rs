@@ -81,8 +81,6 @@
 #[cfg(madsim)]
 mod child;
 mod ctx;
-#[cfg(madsim)]
-mod escape;
 mod harness;
 #[cfg(not(madsim))]
 mod real;
@@ -93,7 +91,7 @@ mod sweep;
 
 pub use ctx::Ctx;
 #[cfg(madsim)]
-pub use escape::Escape;
+pub use sim_runtime::escape::Escape;
 pub use harness::{DeterminismCheck, Isolation, Origin, Outcome, Test, DEFAULT_SEEDS};
 #[cfg(madsim)]
 pub use report::{Failure, FailureKind, SweepReport};

@@ -23,8 +23,10 @@
 //!   op, `tracing` events from user code) with node, task, virtual time and source
 //!   location, folded into a running digest with checkpoints.
 //! - [`sim`] (simulation only): [`sim::Sim`] runs a closure on a fresh thread with a
-//!   fresh madsim runtime for a seed and returns its [`sim::RunReport`];
-//!   [`sim::check_determinism`] runs it twice and names the first divergent event.
+//!   fresh madsim runtime for a seed and returns its [`sim::RunReport`] (with the
+//!   escape recognised in its panic, [`escape`]); [`sim::check_determinism`] runs it
+//!   twice, names the first divergent event, and follows it to the task that behaved
+//!   differently and its line in the user's code with a probe re-run ([`probe`]).
 //!
 //! ## Invariants
 //! - Per-run state (streams, buggify sites, trace, fault counters, clocks) lives in a
@@ -44,7 +46,11 @@
 //!   that is what the lint and the double-run check are for.
 
 pub mod buggify;
+#[cfg(madsim)]
+mod divergence;
+pub mod escape;
 pub mod faults;
+pub mod probe;
 pub mod rng;
 mod state;
 pub mod sync;

@@ -317,6 +317,7 @@ pub fn record_at(kind: EventKind, detail: impl fmt::Display, file: &'static str,
     let (node, time_ns) = context();
     let task = crate::task::current_id();
     state::try_with(|s| {
+        let index = s.recorder.count();
         s.recorder.push(EventRef {
             index: 0,
             time_ns,
@@ -327,6 +328,18 @@ pub fn record_at(kind: EventKind, detail: impl fmt::Display, file: &'static str,
             file,
             line,
         });
+        if let Some(probe) = s.probe.as_mut() {
+            probe.on_event(
+                index,
+                format_args!("{kind:?} {text}"),
+                task,
+                node,
+                time_ns,
+                file,
+                line,
+                kind == EventKind::Poll,
+            );
+        }
         s.recorder.scratch = text;
     });
 }
@@ -388,6 +401,12 @@ pub fn is_recording() -> bool {
 /// Digest and event count of the current run so far.
 pub fn current_digest() -> (u64, u64) {
     state::with(|s| (s.recorder.digest(), s.recorder.count()))
+}
+
+/// (node, virtual ns) of the current moment, as events record them.
+#[cfg_attr(not(madsim), allow(dead_code))]
+pub(crate) fn context_now() -> (u64, u64) {
+    context()
 }
 
 #[cfg(madsim)]

@@ -1,0 +1,321 @@
+//! Two runs of one seed compared: where they part ([`Divergence`]) and, after a probe
+//! re-run of both sides ([`crate::probe`]), which task behaved differently and the line
+//! of the user's code it was at ([`Localisation`]).
+//!
+//! The report is self-consistent by construction: one divergence index `i`; the last
+//! common event is event `i - 1` (or none when `i` is 0); each side's event `i` is shown,
+//! or the report says why it cannot be (that run ended after `i` events, or it kept only
+//! its first `k` events in full).
+
+use crate::probe::{Entry, ProbeLog, TaskOrigin, Window};
+use crate::trace::{Event, Trace};
+use std::fmt;
+
+/// The outcome of running one seed twice.
+#[derive(Debug, Clone)]
+pub enum Determinism {
+    /// Both runs produced the same trace.
+    Same { digest: u64, events: u64 },
+    /// The runs parted; the first divergent event of each side.
+    Differs(Box<Divergence>),
+    /// The run reached outside the simulation in a way recognised from its panic (an
+    /// OS thread): both runs may fail alike, and that is not determinism.
+    Escaped {
+        seed: u64,
+        escape: crate::escape::Escape,
+        message: String,
+    },
+}
+
+/// Where two runs of one seed parted.
+#[derive(Debug, Clone)]
+pub struct Divergence {
+    pub seed: u64,
+    /// Index of the first event that differs.
+    pub index: u64,
+    /// The first run's event there (None: the run had ended, or it was past the keep
+    /// limit; [`Divergence`]'s `Display` says which).
+    pub first: Option<Event>,
+    /// The second run's event there.
+    pub second: Option<Event>,
+    /// The last event both runs agree on (event `index - 1`).
+    pub last_common: Option<Event>,
+    pub digests: (u64, u64),
+    pub events: (u64, u64),
+    /// Events each run kept in full.
+    pub kept: (u64, u64),
+    /// The cause, followed by a probe re-run of both sides (None: not attempted).
+    pub localisation: Option<Localisation>,
+}
+
+impl Divergence {
+    fn missing(&self, run: u8, count: u64, kept: u64) -> String {
+        if self.index >= count {
+            format!("(none: run {run} ended after {count} events)")
+        } else {
+            format!(
+                "(#{} not kept: run {run} kept only its first {kept} events in full)",
+                self.index
+            )
+        }
+    }
+
+    /// The user's source line the localisation names on either side (`file:line:col`
+    /// of the innermost user frame), for tests and tools.
+    pub fn places(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(l) = &self.localisation {
+            for e in [&l.first, &l.second, &l.reached.0, &l.reached.1]
+                .into_iter()
+                .flatten()
+            {
+                out.extend(e.place().map(str::to_string));
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "seed {} is NONDETERMINISTIC: the runs part at event #{} (run 1: {} events, digest {:016x}; run 2: {} events, digest {:016x})",
+            self.seed, self.index, self.events.0, self.digests.0, self.events.1, self.digests.1
+        )?;
+        match (&self.last_common, self.index) {
+            (_, 0) => writeln!(f, "  last common: (none: the first event differs)")?,
+            (Some(e), _) => writeln!(f, "  last common: {e}")?,
+            (None, i) => writeln!(
+                f,
+                "  last common: (#{} not kept: run 1 kept only its first {} events in full)",
+                i - 1,
+                self.kept.0
+            )?,
+        }
+        match &self.first {
+            Some(e) => writeln!(f, "  run 1:       {e}")?,
+            None => writeln!(
+                f,
+                "  run 1:       {}",
+                self.missing(1, self.events.0, self.kept.0)
+            )?,
+        }
+        match &self.second {
+            Some(e) => write!(f, "  run 2:       {e}")?,
+            None => write!(
+                f,
+                "  run 2:       {}",
+                self.missing(2, self.events.1, self.kept.1)
+            )?,
+        }
+        if let Some(l) = &self.localisation {
+            write!(f, "\n{l}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Compares two traces of one seed.
+pub fn compare(seed: u64, a: &Trace, b: &Trace) -> Determinism {
+    match a.first_divergence(b) {
+        None => Determinism::Same {
+            digest: a.digest,
+            events: a.count,
+        },
+        Some(index) => Determinism::Differs(Box::new(Divergence {
+            seed,
+            index,
+            first: a.event(index).cloned(),
+            second: b.event(index).cloned(),
+            last_common: index.checked_sub(1).and_then(|i| a.event(i).cloned()),
+            digests: (a.digest, b.digest),
+            events: (a.count, b.count),
+            kept: (a.events.len() as u64, b.events.len() as u64),
+            localisation: None,
+        })),
+    }
+}
+
+/// Which task behaved differently in two probe runs of a seed, and where.
+#[derive(Debug, Clone)]
+pub struct Localisation {
+    pub window: Window,
+    /// The probe runs' own divergence index (they are runs of a nondeterministic seed,
+    /// and need not part where the first pair did).
+    pub rerun_index: Option<u64>,
+    /// The last entry both probe runs agree on.
+    pub last_common: Option<Entry>,
+    /// The first entry that differs, run 1's side (None: run 1's window ended).
+    pub first: Option<Entry>,
+    pub second: Option<Entry>,
+    /// How the task of each side's entry was spawned (None: not through sim-runtime).
+    pub origins: (Option<TaskOrigin>, Option<TaskOrigin>),
+    /// The last entry with user frames that each side's task reached while the runs
+    /// agreed: the last place in the user's code before they parted.
+    pub reached: (Option<Entry>, Option<Entry>),
+    /// Why the localisation is partial or absent, if it is.
+    pub note: Option<String>,
+}
+
+fn same(a: &Entry, b: &Entry) -> bool {
+    a.event == b.event
+        && a.what == b.what
+        && a.task == b.task
+        && a.node == b.node
+        && a.time_ns == b.time_ns
+        && a.frames == b.frames
+}
+
+/// The root of a task not spawned through sim-runtime: its outermost user frame.
+fn root(e: &Entry) -> Option<&String> {
+    e.frames.last()
+}
+
+/// Compares two probe runs' logs; `rerun_index` is where their traces part (None: they
+/// did not).
+pub fn localise(a: &ProbeLog, b: &ProbeLog, rerun_index: Option<u64>) -> Localisation {
+    let window = a.window.or(b.window).unwrap_or(Window { from: 0, to: 0 });
+    let common = a
+        .entries
+        .iter()
+        .zip(&b.entries)
+        .take_while(|(x, y)| same(x, y))
+        .count();
+    let first = a.entries.get(common).cloned();
+    let second = b.entries.get(common).cloned();
+    let prefix = &a.entries[..common];
+    let reached_by = |e: &Option<Entry>| -> Option<Entry> {
+        let e = e.as_ref()?;
+        prefix
+            .iter()
+            .rev()
+            .filter(|p| !p.frames.is_empty())
+            .find(|p| p.task == e.task && (e.task != 0 || root(p) == root(e)))
+            .cloned()
+    };
+    let origin = |log: &ProbeLog, e: &Option<Entry>| {
+        e.as_ref()
+            .and_then(|e| (e.task != 0).then(|| log.tasks.get(&e.task).cloned()).flatten())
+    };
+    let note = match rerun_index {
+        None => Some(
+            "the re-runs did not part this time: the leak did not repeat, so only the first pair's divergence is shown"
+                .to_string(),
+        ),
+        Some(i) if !window.contains_index(i) => Some(format!(
+            "the re-runs parted at event #{i}, outside the window #{}..=#{} the probe watched; the entries below may not be the cause",
+            window.from, window.to
+        )),
+        Some(_) if first.is_none() && second.is_none() => Some(
+            "both probe runs did the same inside the window: the difference lies in what no probe point sees"
+                .to_string(),
+        ),
+        Some(_) => None,
+    };
+    Localisation {
+        window,
+        rerun_index,
+        last_common: common.checked_sub(1).map(|i| a.entries[i].clone()),
+        reached: (reached_by(&first), reached_by(&second)),
+        origins: (origin(a, &first), origin(b, &second)),
+        first,
+        second,
+        note,
+    }
+}
+
+impl Window {
+    fn contains_index(&self, i: u64) -> bool {
+        self.from <= i && i <= self.to
+    }
+}
+
+/// User frames shown per side.
+const FRAMES_SHOWN: usize = 4;
+
+fn side(
+    f: &mut fmt::Formatter<'_>,
+    run: u8,
+    e: &Option<Entry>,
+    origin: &Option<TaskOrigin>,
+) -> fmt::Result {
+    let Some(e) = e else {
+        return writeln!(f, "    run {run}: (nothing more inside the window)");
+    };
+    writeln!(f, "    run {run}: {e}")?;
+    match origin {
+        Some(o) => writeln!(
+            f,
+            "           task {} '{}' on node {}, spawned at {}",
+            e.task, o.name, o.node, o.spawned_at
+        )?,
+        None if e.task == 0 => match root(e) {
+            Some(r) => writeln!(
+                f,
+                "           a task not spawned through sim-runtime (tokio::spawn); its root: {r}"
+            )?,
+            None => writeln!(f, "           a task not spawned through sim-runtime")?,
+        },
+        None => {}
+    }
+    if e.frames.is_empty() {
+        writeln!(f, "           (no user frames: the executor's or the framework's own)")?;
+    }
+    for (k, frame) in e.frames.iter().take(FRAMES_SHOWN).enumerate() {
+        writeln!(
+            f,
+            "           {} {frame}",
+            if k == 0 { "at" } else { "in" }
+        )?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Localisation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "  followed to the cause (both runs again, with backtraces over events #{}..=#{}):",
+            self.window.from, self.window.to
+        )?;
+        if let Some(n) = &self.note {
+            writeln!(f, "    note: {n}")?;
+        }
+        if self.first.is_none() && self.second.is_none() {
+            return Ok(());
+        }
+        match &self.last_common {
+            Some(e) => writeln!(f, "    last common step: {e}")?,
+            None => writeln!(f, "    last common step: (none inside the window)")?,
+        }
+        side(f, 1, &self.first, &self.origins.0)?;
+        side(f, 2, &self.second, &self.origins.1)?;
+        let tasks = [
+            (&self.first, &self.reached.0),
+            (&self.second, &self.reached.1),
+        ];
+        for (k, (e, reached)) in tasks.iter().enumerate() {
+            let Some(e) = e else { continue };
+            if k == 1 && self.first.as_ref().is_some_and(|a| a.task == e.task) {
+                continue;
+            }
+            match reached.as_ref().and_then(|r| r.place().map(|p| (p, r))) {
+                Some((place, r)) => writeln!(
+                    f,
+                    "    last place task {} reached in your code while the runs agreed: {place}\n      (then: {})",
+                    e.task, r.what
+                )?,
+                None => writeln!(
+                    f,
+                    "    task {}: no step of it with your code on the stack inside the window",
+                    e.task
+                )?,
+            }
+        }
+        write!(
+            f,
+            "    the leak is in what that task did between its last common step and the lines above"
+        )
+    }
+}
