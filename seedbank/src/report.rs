@@ -117,9 +117,14 @@ impl fmt::Display for Failure {
                 writeln!(f, "{}", indent(&d.to_string(), "  "))?;
                 writeln!(
                     f,
-                    "  one seed, two different runs: something outside the simulation leaked in at or \
-                     just before run 1's event above (OS randomness such as rand::thread_rng, the real \
-                     disk, process-wide state, HashMap iteration order)"
+                    "  one seed, two different runs: something outside the simulation leaked in (OS \
+                     randomness such as rand::thread_rng, the CPU counter, the real clock, disk or \
+                     network, process-wide state, a randomly seeded hasher's iteration order); {}",
+                    if d.localisation.as_ref().is_some_and(|l| l.first.is_some() || l.second.is_some()) {
+                        "the lines above are where the task that behaved differently was in your code"
+                    } else {
+                        "look at or just before run 1's event above"
+                    }
                 )?;
                 match &self.first_run_error {
                     Some(e) => writeln!(f, "  run 1 also failed: {}", e.replace('\n', " "))?,

@@ -245,6 +245,11 @@ fn side(
     };
     writeln!(f, "    run {run}: {e}")?;
     match origin {
+        Some(o) if o.name == "main" && o.node == 0 => writeln!(
+            f,
+            "           task {} 'main': the run's body itself",
+            e.task
+        )?,
         Some(o) => writeln!(
             f,
             "           task {} '{}' on node {}, spawned at {}",

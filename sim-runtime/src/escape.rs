@@ -176,6 +176,17 @@ pub struct Escape {
     pub instead: String,
 }
 
+impl std::fmt::Display for Escape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ESCAPED THE SIMULATION: the code {}", self.what)?;
+        match &self.at {
+            Some(at) => write!(f, ", at {at}")?,
+            None => write!(f, " (no frame of your code in the backtrace)")?,
+        }
+        write!(f, "; {}", self.instead)
+    }
+}
+
 /// Recognizes an OS-thread spawn in a captured panic.
 #[cfg_attr(not(madsim), allow(dead_code))]
 pub(crate) fn classify(captured: &Captured) -> Option<Escape> {

@@ -81,17 +81,23 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "#{} t={}.{:09}s node={} task={} {:?} {} at {}:{}",
+            "#{} t={}.{:09}s node={} task={} {:?}",
             self.index,
             self.time_ns / 1_000_000_000,
             self.time_ns % 1_000_000_000,
             self.node,
             self.task,
             self.kind,
-            self.detail,
-            self.file,
-            self.line
-        )
+        )?;
+        if !self.detail.is_empty() {
+            write!(f, " {}", self.detail)?;
+        }
+        // A poll is recorded by the executor's wrapper, with no line of its own.
+        if self.file.is_empty() {
+            Ok(())
+        } else {
+            write!(f, " at {}:{}", self.file, self.line)
+        }
     }
 }
 
