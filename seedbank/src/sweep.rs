@@ -9,7 +9,7 @@ use crate::Ctx;
 use sim_fs::FaultConfig;
 use sim_net::NetFaultConfig;
 use sim_runtime::probe::Window;
-use sim_runtime::sim::{compare, follow, Determinism, Sim};
+use sim_runtime::sim::{compare, follow_up, Determinism, Divergence, Sim};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -315,11 +315,10 @@ impl Test {
         if twice && first.escape.is_none() {
             match self.run_once(seed, body, plan, true, None) {
                 Ok(second) => {
-                    if let Determinism::Differs(mut d) =
-                        compare(seed, &first.trace(), &second.trace())
+                    if let Determinism::Differs(d) = compare(seed, &first.trace(), &second.trace())
                     {
-                        self.localise(seed, body, plan, &mut d);
-                        kind = Some(FailureKind::Nondeterministic(d));
+                        let d = self.localise(seed, body, plan, *d);
+                        kind = Some(FailureKind::Nondeterministic(Box::new(d)));
                     }
                 }
                 Err(e) => {
@@ -343,25 +342,20 @@ impl Test {
         }
     }
 
-    /// Runs the seed twice more as probe runs around the divergence and attaches what
-    /// they show: the task that behaved differently and its line in the user's code.
-    fn localise<F, Fut>(
-        &self,
-        seed: u64,
-        body: &Arc<F>,
-        plan: &Plan,
-        d: &mut sim_runtime::sim::Divergence,
-    ) where
+    /// Runs the seed twice more as probe runs around the divergence
+    /// (`sim_runtime::sim::follow_up`): the verdict names the task that behaved
+    /// differently and its line in the user's code.
+    fn localise<F, Fut>(&self, seed: u64, body: &Arc<F>, plan: &Plan, d: Divergence) -> Divergence
+    where
         F: Fn(Ctx) -> Fut + Send + Sync + 'static,
         Fut: Future + 'static,
         Fut::Output: Outcome,
     {
-        let window = Some(Window::around(d.index));
-        let a = self.run_once(seed, body, plan, true, window);
-        let b = self.run_once(seed, body, plan, true, window);
-        if let (Ok(a), Ok(b)) = (a, b) {
-            follow(d, &a.trace(), &a.probe, &b.trace(), &b.probe);
-        }
+        follow_up(d, |window: Window| {
+            let a = self.run_once(seed, body, plan, true, Some(window)).ok()?;
+            let b = self.run_once(seed, body, plan, true, Some(window)).ok()?;
+            Some(((a.trace(), a.probe), (b.trace(), b.probe)))
+        })
     }
 
     fn failure(

@@ -65,10 +65,8 @@ impl Divergence {
     pub fn places(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(l) = &self.localisation {
-            for e in [&l.first, &l.second, &l.reached.0, &l.reached.1]
-                .into_iter()
-                .flatten()
-            {
+            let steps = l.tasks.iter().flat_map(|t| [&t.run1, &t.run2]);
+            for e in [&l.first, &l.second].into_iter().chain(steps).flatten() {
                 out.extend(e.place().map(str::to_string));
             }
         }
@@ -151,11 +149,35 @@ pub struct Localisation {
     pub second: Option<Entry>,
     /// How the task of each side's entry was spawned (None: not through sim-runtime).
     pub origins: (Option<TaskOrigin>, Option<TaskOrigin>),
-    /// The last entry with user frames that each side's task reached while the runs
-    /// agreed: the last place in the user's code before they parted.
-    pub reached: (Option<Entry>, Option<Entry>),
+    /// The tasks of the two differing entries (one when it is the same task), each with
+    /// the last step it took with the user's code on its stack before the runs parted,
+    /// in each run.
+    pub tasks: Vec<TaskSteps>,
     /// Why the localisation is partial or absent, if it is.
     pub note: Option<String>,
+    /// Where the first pair of runs parted, when the probe runs are another pair.
+    pub first_pair_index: Option<u64>,
+}
+
+/// A task's last step with the user's code on its stack before the runs parted, in
+/// each run. When the two differ, this task is the one that behaved differently.
+#[derive(Debug, Clone)]
+pub struct TaskSteps {
+    pub task: u64,
+    pub origin: Option<TaskOrigin>,
+    pub run1: Option<Entry>,
+    pub run2: Option<Entry>,
+}
+
+impl TaskSteps {
+    /// Whether the task's last steps differ between the runs.
+    pub fn differ(&self) -> bool {
+        match (&self.run1, &self.run2) {
+            (Some(a), Some(b)) => !same(a, b),
+            (None, None) => false,
+            _ => true,
+        }
+    }
 }
 
 fn same(a: &Entry, b: &Entry) -> bool {
@@ -184,16 +206,34 @@ pub fn localise(a: &ProbeLog, b: &ProbeLog, rerun_index: Option<u64>) -> Localis
         .count();
     let first = a.entries.get(common).cloned();
     let second = b.entries.get(common).cloned();
-    let prefix = &a.entries[..common];
-    let reached_by = |e: &Option<Entry>| -> Option<Entry> {
-        let e = e.as_ref()?;
-        prefix
+    // The last step of `e`'s task with user frames: in the common prefix of the window
+    // (the same in both runs), else its last probe point before the window (which need
+    // not be the same).
+    let last_step = |log: &ProbeLog, e: &Entry| -> Option<Entry> {
+        log.entries[..common]
             .iter()
             .rev()
             .filter(|p| !p.frames.is_empty())
             .find(|p| p.task == e.task && (e.task != 0 || root(p) == root(e)))
+            .or_else(|| log.before.get(&e.task).filter(|_| e.task != 0))
             .cloned()
     };
+    let mut tasks: Vec<TaskSteps> = Vec::new();
+    for e in [&first, &second].into_iter().flatten() {
+        if tasks.iter().any(|t| t.task == e.task) {
+            continue;
+        }
+        tasks.push(TaskSteps {
+            task: e.task,
+            origin: (e.task != 0)
+                .then(|| a.tasks.get(&e.task).or_else(|| b.tasks.get(&e.task)).cloned())
+                .flatten(),
+            run1: last_step(a, e),
+            run2: last_step(b, e),
+        });
+    }
+    // The task whose own steps differ is the one to look at: list it first.
+    tasks.sort_by_key(|t| !t.differ());
     let origin = |log: &ProbeLog, e: &Option<Entry>| {
         e.as_ref()
             .and_then(|e| (e.task != 0).then(|| log.tasks.get(&e.task).cloned()).flatten())
@@ -203,7 +243,7 @@ pub fn localise(a: &ProbeLog, b: &ProbeLog, rerun_index: Option<u64>) -> Localis
             "the re-runs did not part this time: the leak did not repeat, so only the first pair's divergence is shown"
                 .to_string(),
         ),
-        Some(i) if !window.contains_index(i) => Some(format!(
+        Some(i) if !window.contains(i) => Some(format!(
             "the re-runs parted at event #{i}, outside the window #{}..=#{} the probe watched; the entries below may not be the cause",
             window.from, window.to
         )),
@@ -217,18 +257,64 @@ pub fn localise(a: &ProbeLog, b: &ProbeLog, rerun_index: Option<u64>) -> Localis
         window,
         rerun_index,
         last_common: common.checked_sub(1).map(|i| a.entries[i].clone()),
-        reached: (reached_by(&first), reached_by(&second)),
+        tasks,
         origins: (origin(a, &first), origin(b, &second)),
         first,
         second,
         note,
+        first_pair_index: None,
     }
 }
 
-impl Window {
-    fn contains_index(&self, i: u64) -> bool {
-        self.from <= i && i <= self.to
+/// One probe run: its trace and what the probe recorded.
+pub type ProbeRun = (Trace, Option<ProbeLog>);
+
+/// Probe pairs tried before giving up on a pair that parts inside its window.
+pub const ATTEMPTS: usize = 3;
+
+/// Follows `first` (where the first pair of runs parted) to its cause. `pair(window)`
+/// runs the seed twice more as probe runs over `window` (None: it could not). A pair
+/// that parts inside its window gives the verdict: its own divergence (its index, its
+/// events) with its localisation, so everything shown comes from one pair of runs. A
+/// pair that parts elsewhere is followed by another around its index, up to
+/// [`ATTEMPTS`] pairs; a pair that does not part leaves `first`, with a note.
+pub fn follow_up(
+    first: Divergence,
+    mut pair: impl FnMut(Window) -> Option<(ProbeRun, ProbeRun)>,
+) -> Divergence {
+    let mut window = Window::around(first.index);
+    let mut last: Option<Divergence> = None;
+    for _ in 0..ATTEMPTS {
+        let Some(((ta, pa), (tb, pb))) = pair(window) else {
+            break;
+        };
+        let empty = ProbeLog::default();
+        let (pa, pb) = (pa.as_ref().unwrap_or(&empty), pb.as_ref().unwrap_or(&empty));
+        match compare(first.seed, &ta, &tb) {
+            Determinism::Differs(mut d) => {
+                let inside = window.contains(d.index);
+                let mut l = localise(pa, pb, Some(d.index));
+                l.first_pair_index = Some(first.index);
+                d.localisation = Some(l);
+                if inside {
+                    return *d;
+                }
+                window = Window::around(d.index);
+                last = Some(*d);
+            }
+            _ => {
+                if last.is_none() {
+                    let mut l = localise(pa, pb, None);
+                    l.first_pair_index = Some(first.index);
+                    let mut first = first;
+                    first.localisation = Some(l);
+                    return first;
+                }
+                break;
+            }
+        }
     }
+    last.unwrap_or(first)
 }
 
 /// User frames shown per side.
@@ -284,6 +370,14 @@ impl fmt::Display for Localisation {
             "  followed to the cause (both runs again, with backtraces over events #{}..=#{}):",
             self.window.from, self.window.to
         )?;
+        if let (Some(i), Some(j)) = (self.first_pair_index, self.rerun_index) {
+            if i != j {
+                writeln!(
+                    f,
+                    "    (the first two runs parted at event #{i}; the two runs shown here parted at #{j})"
+                )?;
+            }
+        }
         if let Some(n) = &self.note {
             writeln!(f, "    note: {n}")?;
         }
@@ -296,26 +390,30 @@ impl fmt::Display for Localisation {
         }
         side(f, 1, &self.first, &self.origins.0)?;
         side(f, 2, &self.second, &self.origins.1)?;
-        let tasks = [
-            (&self.first, &self.reached.0),
-            (&self.second, &self.reached.1),
-        ];
-        for (k, (e, reached)) in tasks.iter().enumerate() {
-            let Some(e) = e else { continue };
-            if k == 1 && self.first.as_ref().is_some_and(|a| a.task == e.task) {
-                continue;
-            }
-            match reached.as_ref().and_then(|r| r.place().map(|p| (p, r))) {
-                Some((place, r)) => writeln!(
+        for t in &self.tasks {
+            let step = |e: &Option<Entry>| match e {
+                Some(e) => format!(
+                    "{} ({})",
+                    e.place().unwrap_or("no user frame"),
+                    e.what
+                ),
+                None => "(no step of it with your code on the stack)".to_string(),
+            };
+            if t.differ() {
+                writeln!(
                     f,
-                    "    last place task {} reached in your code while the runs agreed: {place}\n      (then: {})",
-                    e.task, r.what
-                )?,
-                None => writeln!(
+                    "    task {} behaved differently: its last step in your code before the runs parted\n      run 1: {}\n      run 2: {}",
+                    t.task,
+                    step(&t.run1),
+                    step(&t.run2)
+                )?;
+            } else {
+                writeln!(
                     f,
-                    "    task {}: no step of it with your code on the stack inside the window",
-                    e.task
-                )?,
+                    "    last place task {} reached in your code while the runs agreed: {}",
+                    t.task,
+                    step(&t.run1)
+                )?;
             }
         }
         write!(

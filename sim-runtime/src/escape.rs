@@ -117,13 +117,22 @@ impl Frame {
 }
 
 /// The frames of `text` (a backtrace) in the user's code, innermost first.
+///
+/// std prints a path under the current directory relative to it (`./src/…`); such a
+/// path is judged by where it really is (the built-in scenarios' runner is
+/// `./src/runner/` in their own tests).
 pub fn user_frames(text: &str) -> Vec<Frame> {
+    let cwd = std::env::current_dir().ok();
     parse_frames(text)
         .into_iter()
         .filter(|f| {
-            f.location
-                .as_deref()
-                .is_some_and(|l| is_rust_source(l) && !is_framework(l))
+            f.location.as_deref().is_some_and(|l| {
+                let full = match (l.strip_prefix("./"), &cwd) {
+                    (Some(rest), Some(cwd)) => cwd.join(rest).to_string_lossy().into_owned(),
+                    _ => l.to_string(),
+                };
+                is_rust_source(l) && !is_framework(&full)
+            })
         })
         .collect()
 }

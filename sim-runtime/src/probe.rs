@@ -25,9 +25,10 @@ use std::backtrace::Backtrace;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// Events before the divergence index a probe run captures (and the events at and one
-/// after it).
-pub const WINDOW_BEFORE: u64 = 64;
+/// Events before the divergence index a probe run captures.
+pub const WINDOW_BEFORE: u64 = 256;
+/// Events after it (a pair of probe runs need not part exactly where the first pair did).
+pub const WINDOW_AFTER: u64 = 64;
 
 /// Which events a probe run captures: those with index in `from..=to`, and the probe
 /// points recorded while the event count is in that range.
@@ -42,11 +43,12 @@ impl Window {
     pub fn around(index: u64) -> Self {
         Window {
             from: index.saturating_sub(WINDOW_BEFORE),
-            to: index.saturating_add(1),
+            to: index.saturating_add(WINDOW_AFTER),
         }
     }
 
-    fn contains(&self, at: u64) -> bool {
+    /// Whether event `at` is inside the window.
+    pub fn contains(&self, at: u64) -> bool {
         self.from <= at && at <= self.to
     }
 
@@ -130,6 +132,9 @@ pub struct ProbeLog {
     pub entries: Vec<Entry>,
     /// Every task spawned through sim-runtime in the run, by id.
     pub tasks: BTreeMap<u64, TaskOrigin>,
+    /// Each task's last probe point before the window, with its stack: a sleep begun
+    /// long before the runs part is often the step that made them part.
+    pub before: BTreeMap<u64, Entry>,
 }
 
 /// An entry before its backtrace is resolved.
@@ -143,6 +148,7 @@ pub(crate) struct Probe {
     window: Window,
     raw: Vec<Raw>,
     tasks: BTreeMap<u64, TaskOrigin>,
+    before: BTreeMap<u64, Raw>,
 }
 
 impl Probe {
@@ -151,6 +157,7 @@ impl Probe {
             window,
             raw: Vec::new(),
             tasks: BTreeMap::new(),
+            before: BTreeMap::new(),
         }
     }
 
@@ -196,24 +203,25 @@ impl Probe {
 
     /// Resolves the captured backtraces into user frames.
     pub(crate) fn finish(self) -> ProbeLog {
-        let entries = self
-            .raw
-            .into_iter()
-            .map(|raw| {
-                let mut entry = raw.entry;
-                if let Some(bt) = raw.backtrace {
-                    entry.frames = escape::user_frames(&bt.to_string())
-                        .iter()
-                        .map(Frame::describe)
-                        .collect();
-                }
-                entry
-            })
-            .collect();
+        fn resolve(raw: Raw) -> Entry {
+            let mut entry = raw.entry;
+            if let Some(bt) = raw.backtrace {
+                entry.frames = escape::user_frames(&bt.to_string())
+                    .iter()
+                    .map(Frame::describe)
+                    .collect();
+            }
+            entry
+        }
         ProbeLog {
             window: Some(self.window),
-            entries,
+            entries: self.raw.into_iter().map(resolve).collect(),
             tasks: self.tasks,
+            before: self
+                .before
+                .into_iter()
+                .map(|(task, raw)| (task, resolve(raw)))
+                .collect(),
         }
     }
 }
@@ -236,11 +244,13 @@ pub(crate) fn poll_end(ready: bool) {
 fn push_point(what: fmt::Arguments<'_>, capture: bool) {
     #[cfg(madsim)]
     {
+        // Inside the window every point is kept; before it, each task's last point
+        // with a stack (a sleep begun long before the runs part).
         let Some(Some(at)) = crate::state::try_with(|s| {
             let at = s.recorder.count();
-            s.probe
-                .as_ref()
-                .and_then(|p| p.window.contains(at).then_some(at))
+            s.probe.as_ref().and_then(|p| {
+                (p.window.contains(at) || (capture && at < p.window.from)).then_some(at)
+            })
         }) else {
             return;
         };
@@ -258,7 +268,12 @@ fn push_point(what: fmt::Arguments<'_>, capture: bool) {
         let backtrace = capture.then(Backtrace::force_capture);
         crate::state::try_with(|s| {
             if let Some(p) = s.probe.as_mut() {
-                p.raw.push(Raw { entry, backtrace });
+                let raw = Raw { entry, backtrace };
+                if at < p.window.from {
+                    p.before.insert(raw.entry.task, raw);
+                } else {
+                    p.raw.push(raw);
+                }
             }
         });
     }
@@ -285,7 +300,8 @@ mod tests {
     #[test]
     fn windows_round_trip_as_text() {
         let w = Window::around(200);
-        assert_eq!(w, Window { from: 136, to: 201 });
+        assert_eq!(w, Window { from: 0, to: 264 });
+        assert_eq!(Window::around(1000), Window { from: 744, to: 1064 });
         assert_eq!(Window::from_arg(&w.to_arg()), Some(w));
         assert_eq!(Window::around(3).from, 0);
         assert_eq!(Window::from_arg("x..=3"), None);

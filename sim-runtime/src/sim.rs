@@ -241,13 +241,15 @@ pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-pub use crate::divergence::{compare, localise, Determinism, Divergence, Localisation};
+pub use crate::divergence::{
+    compare, follow_up, localise, Determinism, Divergence, Localisation, ProbeRun,
+};
 
 /// Runs `f` twice for `sim`'s seed, each on a fresh thread and runtime, and compares the
 /// traces. Panics in either run are part of the comparison (a panic ends the trace),
 /// except an escape recognised in the first run's panic, which is the verdict. When
 /// the runs differ, both are run again with a probe around the divergence
-/// ([`follow`]), so the verdict names the task that behaved differently and its line.
+/// ([`follow_up`]), so the verdict names the task that behaved differently and its line.
 pub fn check_determinism<F, Fut, T>(sim: &Sim, f: F) -> Determinism
 where
     F: Fn() -> Fut + Send + Sync + 'static,
@@ -266,31 +268,14 @@ where
     }
     let f2 = f.clone();
     let b = sim.run(move || f2());
-    let mut verdict = compare(sim.seed, &a.trace, &b.trace);
-    if let Determinism::Differs(d) = &mut verdict {
-        let probe = sim.clone().probe(Window::around(d.index));
-        let (f3, f4) = (f.clone(), f.clone());
-        let pa = probe.run(move || f3());
-        let pb = probe.run(move || f4());
-        follow(d, &pa.trace, &pa.probe, &pb.trace, &pb.probe);
+    match compare(sim.seed, &a.trace, &b.trace) {
+        Determinism::Differs(d) => Determinism::Differs(Box::new(follow_up(*d, |window| {
+            let probe = sim.clone().probe(window);
+            let (f3, f4) = (f.clone(), f.clone());
+            let pa = probe.run(move || f3());
+            let pb = probe.run(move || f4());
+            Some(((pa.trace, pa.probe), (pb.trace, pb.probe)))
+        }))),
+        same => same,
     }
-    verdict
-}
-
-/// Attaches to `d` the localisation from two probe runs of its seed (their traces and
-/// probe logs).
-pub fn follow(
-    d: &mut Divergence,
-    trace_a: &Trace,
-    probe_a: &Option<ProbeLog>,
-    trace_b: &Trace,
-    probe_b: &Option<ProbeLog>,
-) {
-    let empty = ProbeLog::default();
-    let rerun = trace_a.first_divergence(trace_b);
-    d.localisation = Some(localise(
-        probe_a.as_ref().unwrap_or(&empty),
-        probe_b.as_ref().unwrap_or(&empty),
-        rerun,
-    ));
 }

@@ -188,7 +188,7 @@ pub fn check_determinism(
     plan: &FaultPlan,
     keep: usize,
 ) -> (RunOutput, sim_runtime::sim::Determinism) {
-    use sim_runtime::sim::{compare, follow, Determinism};
+    use sim_runtime::sim::{compare, follow_up, Determinism};
     let first = run_seed(scenario, seed, plan, keep);
     if let Some(escape) = first.escape.clone() {
         let message = first.record.message.clone().unwrap_or_default();
@@ -206,18 +206,15 @@ pub fn check_determinism(
     let Determinism::Differs(d) = verdict else {
         return (first, verdict);
     };
-    let window = Window::around(d.index);
-    let upto = usize::try_from(window.to)
-        .unwrap_or(usize::MAX)
-        .saturating_add(1);
-    let a = run_seed_probe(scenario, seed, plan, upto, window);
-    let b = run_seed_probe(scenario, seed, plan, upto, window);
-    let mut detailed = match compare(seed, &a.trace, &b.trace) {
-        Determinism::Differs(again) => again,
-        _ => d,
-    };
-    follow(&mut detailed, &a.trace, &a.probe, &b.trace, &b.probe);
-    (first, Determinism::Differs(detailed))
+    let detailed = follow_up(*d, |window| {
+        let upto = usize::try_from(window.to)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let a = run_seed_probe(scenario, seed, plan, upto, window);
+        let b = run_seed_probe(scenario, seed, plan, upto, window);
+        Some(((a.trace, a.probe), (b.trace, b.probe)))
+    });
+    (first, Determinism::Differs(Box::new(detailed)))
 }
 
 /// The history checker the workload names.

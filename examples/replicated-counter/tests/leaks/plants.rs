@@ -48,7 +48,7 @@ pub async fn rand_random() {
 pub async fn rand_thread_rng() {
     use rand::Rng;
     settle().await;
-    if rand::thread_rng().gen_ratio(1, 1_000_000) { settle().await } else { sim_runtime::time::sleep(backoff(rand::thread_rng().gen())).await } // <- leak: thread_rng
+    let rare = rand::thread_rng().gen_ratio(1, 1_000_000); let wait: u64 = rand::thread_rng().gen(); if rare { settle().await } else { sim_runtime::time::sleep(backoff(wait)).await } // <- leak: thread_rng
     settle().await;
 }
 
