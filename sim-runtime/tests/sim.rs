@@ -122,6 +122,7 @@ fn double_run_catches_planted_nondeterminism_and_names_the_line() {
                 "{text}"
             );
         }
+        escaped @ Determinism::Escaped { .. } => panic!("{escaped:?}"),
     }
 }
 
