@@ -61,6 +61,46 @@ fn main() {
     }
     let single = t1.elapsed().as_secs_f64();
     println!("  double-run check / single run:   {:.2}x", double / single);
+
+    // The cost of localisation (D43a), measured in this run on the same seeds: chatter,
+    // then a back-off drawn from OS entropy, so the runs part at the end of a full-length
+    // trace (the probe keeps every sleep's stack up to its window: the dearest case).
+    // One run; the double run that only compares (what a check costs when it finds
+    // nothing to follow); the check that follows the divergence to its line.
+    #[allow(clippy::disallowed_methods)] // the planted leak being measured
+    let leaky = move || async move {
+        let summary = chatter::run(params).await;
+        let backoff = rand::random::<u64>() % 1000 + 1;
+        sim_runtime::time::sleep(Duration::from_millis(backoff)).await;
+        summary.sent
+    };
+    let time = |f: &dyn Fn()| {
+        #[allow(clippy::disallowed_methods)]
+        let t = std::time::Instant::now();
+        for _ in 0..check_seeds {
+            f();
+        }
+        t.elapsed().as_secs_f64()
+    };
+    let seed = 1;
+    let one = time(&|| {
+        let _ = sim(seed).run(leaky);
+    });
+    let compare_only = time(&|| {
+        let a = sim(seed).run(leaky);
+        let b = sim(seed).run(leaky);
+        let _ = sim_runtime::sim::compare(seed, &a.trace, &b.trace);
+    });
+    let mut named = false;
+    let localised = time(&|| {
+        let _ = check_determinism(&sim(seed), leaky);
+    });
+    if let sim_runtime::sim::Determinism::Differs(d) = check_determinism(&sim(seed), leaky) {
+        named = !d.places().is_empty();
+    }
+    println!("  localisation ({check_seeds} checks of a leak at the end of a chatter run; localised: {named}):");
+    println!("    double run, compare only / one run:        {:.2}x", compare_only / one);
+    println!("    double run, followed to its line / one run: {:.2}x", localised / one);
 }
 
 #[cfg(not(madsim))]

@@ -116,6 +116,11 @@ fn rand_random_is_localised() {
 }
 
 #[test]
+fn a_leak_in_a_tokio_spawned_task_is_localised() {
+    assert_localised(&leaky!(plants::in_a_tokio_task()), "tokio::spawn");
+}
+
+#[test]
 fn thread_rng_is_localised() {
     assert_localised(&leaky!(plants::rand_thread_rng()), "thread_rng");
 }

@@ -22,8 +22,15 @@
 use crate::escape::{self, Frame};
 use serde::{Deserialize, Serialize};
 use std::backtrace::Backtrace;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
+
+thread_local! {
+    /// Whether this thread's run is a probe run: the hooks on hot paths (every poll,
+    /// every sleep) test this and nothing else in an ordinary run.
+    static PROBING: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Events before the divergence index a probe run captures.
 pub const WINDOW_BEFORE: u64 = 256;
@@ -153,6 +160,7 @@ pub(crate) struct Probe {
 
 impl Probe {
     pub(crate) fn new(window: Window) -> Self {
+        PROBING.with(|p| p.set(true));
         Probe {
             window,
             raw: Vec::new(),
@@ -203,6 +211,7 @@ impl Probe {
 
     /// Resolves the captured backtraces into user frames.
     pub(crate) fn finish(self) -> ProbeLog {
+        PROBING.with(|p| p.set(false));
         fn resolve(raw: Raw) -> Entry {
             let mut entry = raw.entry;
             if let Some(bt) = raw.backtrace {
@@ -242,6 +251,9 @@ pub(crate) fn poll_end(ready: bool) {
 }
 
 fn push_point(what: fmt::Arguments<'_>, capture: bool) {
+    if !PROBING.with(Cell::get) {
+        return;
+    }
     #[cfg(madsim)]
     {
         // Inside the window every point is kept; before it, each task's last point
@@ -283,14 +295,7 @@ fn push_point(what: fmt::Arguments<'_>, capture: bool) {
 
 /// Whether a probe is installed in the current run.
 pub fn active() -> bool {
-    #[cfg(madsim)]
-    {
-        crate::state::try_with(|s| s.probe.is_some()).unwrap_or(false)
-    }
-    #[cfg(not(madsim))]
-    {
-        false
-    }
+    PROBING.with(Cell::get)
 }
 
 #[cfg(test)]

@@ -75,6 +75,14 @@ fn rand_random_is_localised() {
 }
 
 #[test]
+fn a_leak_in_a_tokio_spawned_task_is_localised() {
+    let report = twice(Isolation::Process).sweep(|_: Ctx| plants::in_a_tokio_task());
+    assert_localised(&report, "tokio::spawn");
+    let text = report.first_failure().map(ToString::to_string).unwrap_or_default();
+    assert!(text.contains("not spawned through sim-runtime"), "{text}");
+}
+
+#[test]
 fn thread_rng_is_localised() {
     let report = twice(Isolation::Process).sweep(|_: Ctx| plants::rand_thread_rng());
     assert_localised(&report, "thread_rng");

@@ -151,3 +151,13 @@ pub async fn unbiased_select() {
     }
     settle().await;
 }
+
+/// A leak inside a task started with `tokio::spawn` (madsim's, not sim-runtime's): the
+/// task has no id of its own in the trace, so the report names it by its root frame.
+#[rustfmt::skip]
+pub async fn in_a_tokio_task() {
+    settle().await;
+    let task = tokio::spawn(async { sim_runtime::time::sleep(backoff(rand::random::<u64>())).await }); // <- leak: tokio::spawn
+    let _ = task.await;
+    settle().await;
+}
