@@ -127,8 +127,12 @@ impl fmt::Display for Failure {
                     }
                 )?;
                 match &self.first_run_error {
-                    Some(e) => writeln!(f, "  run 1 also failed: {}", e.replace('\n', " "))?,
-                    None => writeln!(f, "  run 1 passed")?,
+                    Some(e) => writeln!(
+                        f,
+                        "  the check's first run also failed: {}",
+                        e.replace('\n', " ")
+                    )?,
+                    None => writeln!(f, "  the check's first run passed")?,
                 }
             }
         }
@@ -143,8 +147,15 @@ impl fmt::Display for Failure {
         }
         writeln!(
             f,
-            "  run: {:?} of virtual time, {} trace events, digest {:016x}",
-            self.virtual_time, self.events, self.digest
+            "  {}: {:?} of virtual time, {} trace events, digest {:016x}",
+            if self.is_nondeterministic() {
+                "the check's first run"
+            } else {
+                "run"
+            },
+            self.virtual_time,
+            self.events,
+            self.digest
         )?;
         if !self.recent.is_empty() {
             writeln!(f, "  last events:")?;

@@ -81,6 +81,14 @@ impl fmt::Display for Divergence {
             "seed {} is NONDETERMINISTIC: the runs part at event #{} (run 1: {} events, digest {:016x}; run 2: {} events, digest {:016x})",
             self.seed, self.index, self.events.0, self.digests.0, self.events.1, self.digests.1
         )?;
+        if let Some(i) = self.localisation.as_ref().and_then(|l| l.first_pair_index) {
+            if self.localisation.as_ref().and_then(|l| l.rerun_index).is_some() {
+                writeln!(
+                    f,
+                    "  (runs 1 and 2 here are two more runs of the seed, made with probes to follow the divergence; the first two runs parted at event #{i})"
+                )?;
+            }
+        }
         match (&self.last_common, self.index) {
             (_, 0) => writeln!(f, "  last common: (none: the first event differs)")?,
             (Some(e), _) => writeln!(f, "  last common: {e}")?,
@@ -370,14 +378,6 @@ impl fmt::Display for Localisation {
             "  followed to the cause (both runs again, with backtraces over events #{}..=#{}):",
             self.window.from, self.window.to
         )?;
-        if let (Some(i), Some(j)) = (self.first_pair_index, self.rerun_index) {
-            if i != j {
-                writeln!(
-                    f,
-                    "    (the first two runs parted at event #{i}; the two runs shown here parted at #{j})"
-                )?;
-            }
-        }
         if let Some(n) = &self.note {
             writeln!(f, "    note: {n}")?;
         }

@@ -185,11 +185,13 @@ impl Probe {
         if !self.window.contains(index) {
             return;
         }
+        let mut what = what.to_string();
+        what.truncate(what.trim_end().len());
         self.raw.push(Raw {
             entry: Entry {
                 at: index,
                 event: true,
-                what: what.to_string(),
+                what,
                 task,
                 node,
                 time_ns,
