@@ -104,9 +104,9 @@ fn assert_localised(sc: &Scenario, name: &str) {
     assert_self_consistent(&d);
     let want = plants::place_of(name);
     assert!(
-        d.places().iter().any(|p| p.contains(&want)),
+        d.localised_places().iter().any(|p| p.contains(&want)),
         "{name}: expected {want} among {:?}\n{d}",
-        d.places()
+        d.localised_places()
     );
 }
 
@@ -193,4 +193,30 @@ fn an_os_thread_is_an_escape_naming_its_line_in_run_and_check_determinism() {
         }
         other => panic!("expected an escape, got {other:?}"),
     }
+}
+
+#[test]
+fn entropy_the_clock_a_real_file_and_a_socket_fail_a_single_run_as_escapes_naming_their_line() {
+    let scenarios = [
+        ("rand::random", leaky!(plants::rand_random())),
+        ("thread_rng", leaky!(plants::rand_thread_rng())),
+        ("getrandom", leaky!(plants::getrandom_bytes())),
+        ("clock", leaky!(plants::real_clock())),
+        ("disk", leaky!(plants::real_disk("scenarios-single"))),
+        ("socket", leaky!(plants::real_socket())),
+    ];
+    assert_eq!(scenarios.len(), plants::SEEN_AS_ESCAPES.len());
+    for (name, sc) in &scenarios {
+        let plan = plan_for(sc, 1).expect("a drawn plan");
+        let out = run_seed(sc, 1, &plan, 0);
+        assert_eq!(out.record.failed_check.as_deref(), Some("escape"), "{name}: {:?}", out.record);
+        let want = plants::place_of(name);
+        assert!(
+            out.escapes.iter().any(|e| e.at.as_deref().is_some_and(|a| a.contains(&want))),
+            "{name}: expected {want} in {:?}",
+            out.escapes
+        );
+    }
+    #[allow(clippy::disallowed_methods)] // the planted leak's own file
+    let _ = std::fs::remove_file(plants::real_disk_path("scenarios-single"));
 }

@@ -78,6 +78,8 @@ pub(crate) struct RunOutcome {
     pub events: Vec<Event>,
     /// What a probe run recorded (None: not a probe run).
     pub probe: Option<ProbeLog>,
+    /// Escapes noted as they happened (`sim_runtime::sim::RunReport::escapes`).
+    pub escapes: Vec<Escape>,
 }
 
 impl RunOutcome {
@@ -161,6 +163,7 @@ impl RunOutcome {
             digests: Vec::new(),
             events: Vec::new(),
             probe: None,
+            escapes: Vec::new(),
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct Failure {
     pub recent: Vec<Event>,
     /// The one command that replays this failure.
     pub reproduce: String,
+    /// Escapes noted in the (first) run, each with the user's line.
+    pub escapes: Vec<Escape>,
 }
 
 impl Failure {
@@ -118,8 +120,9 @@ impl fmt::Display for Failure {
                 writeln!(
                     f,
                     "  one seed, two different runs: something outside the simulation leaked in (OS \
-                     randomness such as rand::thread_rng, the CPU counter, the real clock, disk or \
-                     network, process-wide state, a randomly seeded hasher's iteration order); {}",
+                     randomness such as rand::thread_rng, the CPU counter, the real clock, the real \
+                     disk or a real socket, process-wide state, a randomly seeded hasher's iteration \
+                     order); {}",
                     if d.localisation.as_ref().is_some_and(|l| l.first.is_some() || l.second.is_some()) {
                         "the lines above are where the task that behaved differently was in your code"
                     } else {
@@ -134,6 +137,11 @@ impl fmt::Display for Failure {
                     )?,
                     None => writeln!(f, "  the check's first run passed")?,
                 }
+            }
+        }
+        if !self.is_nondeterministic() {
+            for e in &self.escapes {
+                writeln!(f, "  escape noted in the run: {e}")?;
             }
         }
         writeln!(f, "  faults fired: {}", fault_list(&self.faults))?;

@@ -9,7 +9,7 @@ use crate::Ctx;
 use sim_fs::FaultConfig;
 use sim_net::NetFaultConfig;
 use sim_runtime::probe::Window;
-use sim_runtime::sim::{compare, follow_up, Determinism, Divergence, Sim};
+use sim_runtime::sim::{compare, follow_up, merge_escapes, Determinism, Divergence, Sim};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -253,6 +253,7 @@ impl Test {
             digests: report.trace.digests,
             events: report.trace.events,
             probe: report.probe,
+            escapes: report.escapes,
         }
     }
 
@@ -315,8 +316,11 @@ impl Test {
         if twice && first.escape.is_none() {
             match self.run_once(seed, body, plan, true, None) {
                 Ok(second) => {
-                    if let Determinism::Differs(d) = compare(seed, &first.trace(), &second.trace())
+                    if let Determinism::Differs(mut d) =
+                        compare(seed, &first.trace(), &second.trace())
                     {
+                        merge_escapes(&mut d.escapes, &first.escapes);
+                        merge_escapes(&mut d.escapes, &second.escapes);
                         let d = self.localise(seed, body, plan, *d);
                         kind = Some(FailureKind::Nondeterministic(Box::new(d)));
                     }
@@ -379,6 +383,7 @@ impl Test {
             digest: run.map_or(0, |r| r.digest),
             recent: run.map(RunOutcome::recent).unwrap_or_default(),
             reproduce: self.reproduce_command(seed, nondeterministic),
+            escapes: run.map(|r| r.escapes.clone()).unwrap_or_default(),
         }
     }
 }
@@ -391,10 +396,15 @@ fn first_error(run: &RunOutcome) -> Option<String> {
     }
 }
 
-/// The verdict of one run: `None` if it passed.
+/// The verdict of one run: `None` if it passed. A run that passed but reached outside
+/// the simulation (a real file or socket, OS entropy, the real clock) fails as an
+/// escape: it may not replay.
 fn verdict(run: &RunOutcome) -> Option<FailureKind> {
     match &run.output {
-        Ok(Ok(())) => None,
+        Ok(Ok(())) => run.escapes.first().map(|e| FailureKind::Escaped {
+            escape: e.clone(),
+            message: "the run passed, but it reached outside the simulation".to_string(),
+        }),
         Ok(Err(e)) => Some(FailureKind::Returned(e.clone())),
         Err(message) => Some(match &run.escape {
             Some(escape) => FailureKind::Escaped {

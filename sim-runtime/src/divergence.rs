@@ -46,6 +46,9 @@ pub struct Divergence {
     pub kept: (u64, u64),
     /// The cause, followed by a probe re-run of both sides (None: not attempted).
     pub localisation: Option<Localisation>,
+    /// Escapes noted in the runs (a real file, socket, OS entropy, the real clock),
+    /// each with the user's line: often the leak itself.
+    pub escapes: Vec<crate::escape::Escape>,
 }
 
 impl Divergence {
@@ -63,6 +66,13 @@ impl Divergence {
     /// The user's source line the localisation names on either side (`file:line:col`
     /// of the innermost user frame), for tests and tools.
     pub fn places(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.escapes.iter().filter_map(|e| e.at.clone()).collect();
+        out.extend(self.localised_places());
+        out
+    }
+
+    /// The places the localisation alone names (not the escapes).
+    pub fn localised_places(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(l) = &self.localisation {
             let steps = l.tasks.iter().flat_map(|t| [&t.run1, &t.run2]);
@@ -118,6 +128,9 @@ impl fmt::Display for Divergence {
         if let Some(l) = &self.localisation {
             write!(f, "\n{l}")?;
         }
+        for e in &self.escapes {
+            write!(f, "\n  escape noted in the runs: {e}")?;
+        }
         Ok(())
     }
 }
@@ -139,6 +152,7 @@ pub fn compare(seed: u64, a: &Trace, b: &Trace) -> Determinism {
             events: (a.count, b.count),
             kept: (a.events.len() as u64, b.events.len() as u64),
             localisation: None,
+            escapes: Vec::new(),
         })),
     }
 }
@@ -290,6 +304,20 @@ pub fn follow_up(
     first: Divergence,
     mut pair: impl FnMut(Window) -> Option<(ProbeRun, ProbeRun)>,
 ) -> Divergence {
+    let escapes = first.escapes.clone();
+    let mut d = follow_pairs(first, &mut pair);
+    for e in escapes {
+        if !d.escapes.contains(&e) {
+            d.escapes.push(e);
+        }
+    }
+    d
+}
+
+fn follow_pairs(
+    first: Divergence,
+    pair: &mut impl FnMut(Window) -> Option<(ProbeRun, ProbeRun)>,
+) -> Divergence {
     let mut window = Window::around(first.index);
     let mut last: Option<Divergence> = None;
     for _ in 0..ATTEMPTS {
@@ -420,5 +448,14 @@ impl fmt::Display for Localisation {
             f,
             "    the leak is in what that task did between its last common step and the lines above"
         )
+    }
+}
+
+/// Adds `more` to `escapes`, without repeats.
+pub fn merge_escapes(escapes: &mut Vec<crate::escape::Escape>, more: &[crate::escape::Escape]) {
+    for e in more {
+        if !escapes.contains(e) {
+            escapes.push(e.clone());
+        }
     }
 }

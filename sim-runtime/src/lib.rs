@@ -50,6 +50,8 @@ pub mod buggify;
 mod divergence;
 pub mod escape;
 pub mod faults;
+#[cfg(all(madsim, target_os = "linux"))]
+mod intercept;
 pub mod probe;
 pub mod rng;
 mod state;

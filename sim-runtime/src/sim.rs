@@ -61,6 +61,9 @@ pub struct RunReport<T> {
     pub panic: Option<PanicAt>,
     /// What a probe run recorded (None: not a probe run).
     pub probe: Option<ProbeLog>,
+    /// Escapes noted as they happened (a real file or socket opened, OS entropy or the
+    /// real clock asked of the kernel), with the user's line; see `intercept.rs`.
+    pub escapes: Vec<escape::Escape>,
 }
 
 impl<T> RunReport<T> {
@@ -167,6 +170,7 @@ impl Sim {
                 wall_time: Duration::ZERO,
                 panic: None,
                 probe: None,
+                escapes: Vec::new(),
             },
         }
     }
@@ -195,12 +199,14 @@ impl Sim {
 
         let subscriber = crate::trace_layer::subscriber();
         let _guard = tracing::subscriber::set_default(subscriber);
+        arm_intercepts();
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
             rt.block_on(async move {
                 let out = Traced::new(f(), 0, "main").await;
                 (out, crate::time::elapsed())
             })
         }));
+        let escapes = disarm_intercepts();
         let st = state::take().expect("run state installed above");
         let (output, virtual_time) = match result {
             Ok((out, t)) => (Ok(out), t),
@@ -226,8 +232,27 @@ impl Sim {
             wall_time: wall_start.elapsed(),
             panic,
             probe: st.probe.map(Probe::finish),
+            escapes,
         }
     }
+}
+
+#[cfg(target_os = "linux")]
+fn arm_intercepts() {
+    crate::intercept::arm();
+}
+
+#[cfg(target_os = "linux")]
+fn disarm_intercepts() -> Vec<escape::Escape> {
+    crate::intercept::disarm()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn arm_intercepts() {}
+
+#[cfg(not(target_os = "linux"))]
+fn disarm_intercepts() -> Vec<escape::Escape> {
+    Vec::new()
 }
 
 /// The message of a caught panic.
@@ -242,7 +267,8 @@ pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 pub use crate::divergence::{
-    compare, follow_up, localise, Determinism, Divergence, Localisation, ProbeRun,
+    compare, follow_up, localise, merge_escapes, Determinism, Divergence, Localisation,
+    ProbeRun,
 };
 
 /// Runs `f` twice for `sim`'s seed, each on a fresh thread and runtime, and compares the
@@ -268,14 +294,36 @@ where
     }
     let f2 = f.clone();
     let b = sim.run(move || f2());
+    let mut escapes = a.escapes.clone();
+    merge_escapes(&mut escapes, &b.escapes);
     match compare(sim.seed, &a.trace, &b.trace) {
-        Determinism::Differs(d) => Determinism::Differs(Box::new(follow_up(*d, |window| {
-            let probe = sim.clone().probe(window);
-            let (f3, f4) = (f.clone(), f.clone());
-            let pa = probe.run(move || f3());
-            let pb = probe.run(move || f4());
-            Some(((pa.trace, pa.probe), (pb.trace, pb.probe)))
-        }))),
-        same => same,
+        Determinism::Differs(mut d) => {
+            d.escapes = escapes;
+            Determinism::Differs(Box::new(follow_up(*d, |window| {
+                let probe = sim.clone().probe(window);
+                let (f3, f4) = (f.clone(), f.clone());
+                let pa = probe.run(move || f3());
+                let pb = probe.run(move || f4());
+                Some(((pa.trace, pa.probe), (pb.trace, pb.probe)))
+            })))
+        }
+        same => escaped_anyway(sim.seed, same, escapes),
+    }
+}
+
+/// Two runs that agree but reached outside the simulation are not evidence of
+/// determinism: the verdict is the first escape.
+pub fn escaped_anyway(
+    seed: u64,
+    verdict: Determinism,
+    escapes: Vec<escape::Escape>,
+) -> Determinism {
+    match (verdict, escapes.into_iter().next()) {
+        (Determinism::Same { .. }, Some(escape)) => Determinism::Escaped {
+            seed,
+            escape,
+            message: "both runs agree, but they reached outside the simulation: another machine, or another moment, may not".to_string(),
+        },
+        (verdict, _) => verdict,
     }
 }

@@ -155,6 +155,11 @@ fn git_bisect_run_finds_the_commit_that_let_entropy_in() {
         stdout.contains(&want) || stderr.contains(&want),
         "the report names {want}:\n{stdout}\n{stderr}"
     );
+    // And the draw itself, seen as it happened (the getrandom system call): line 5.
+    assert!(
+        stdout.contains("OS entropy") && stdout.contains("src/lib.rs:5:"),
+        "the report names the draw at src/lib.rs:5:\n{stdout}"
+    );
     git(&repo, &["bisect", "reset"]);
     let _ = std::fs::remove_dir_all(&repo);
 }

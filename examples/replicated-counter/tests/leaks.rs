@@ -61,9 +61,9 @@ fn assert_localised(report: &SweepReport, name: &str) {
     assert_self_consistent(d);
     let want = plants::place_of(name);
     assert!(
-        d.places().iter().any(|p| p.contains(&want)),
+        d.localised_places().iter().any(|p| p.contains(&want)),
         "{name}: expected {want} among the places the report names {:?}\n{failure}",
-        d.places()
+        d.localised_places()
     );
     assert!(failure.to_string().contains(&want), "{failure}");
 }
@@ -171,4 +171,41 @@ fn an_os_thread_is_an_escape_naming_its_line() {
     };
     let at = escape.at.as_deref().unwrap_or_default();
     assert!(at.contains(&plants::place_of("thread")), "{failure}");
+}
+
+/// The plant `name` as a future-returning function (for the table-driven test below).
+fn plant(name: &str) -> fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
+    match name {
+        "rand::random" => || Box::pin(plants::rand_random()),
+        "thread_rng" => || Box::pin(plants::rand_thread_rng()),
+        "getrandom" => || Box::pin(plants::getrandom_bytes()),
+        "clock" => || Box::pin(plants::real_clock()),
+        "disk" => || Box::pin(plants::real_disk("harness-single")),
+        "socket" => || Box::pin(plants::real_socket()),
+        other => panic!("no plant {other}"),
+    }
+}
+
+#[test]
+fn entropy_the_clock_a_real_file_and_a_socket_are_escapes_naming_their_line_in_one_run() {
+    for &name in plants::SEEN_AS_ESCAPES {
+        let f = plant(name);
+        // One run, no double run: what is named comes from the run itself.
+        let report = twice(Isolation::Thread)
+            .check_determinism(DeterminismCheck::Off)
+            .sweep(move |_: Ctx| f());
+        let failure = report
+            .first_failure()
+            .unwrap_or_else(|| panic!("{name}: the escape must fail the run"));
+        let FailureKind::Escaped { escape, .. } = &failure.kind else {
+            panic!("{name}: expected an escape, got:\n{failure}");
+        };
+        let want = plants::place_of(name);
+        let named = std::iter::once(escape)
+            .chain(&failure.escapes)
+            .any(|e| e.at.as_deref().is_some_and(|a| a.contains(&want)));
+        assert!(named, "{name}: expected {want}:\n{failure}");
+    }
+    #[allow(clippy::disallowed_methods)] // the planted leak's own file
+    let _ = std::fs::remove_file(plants::real_disk_path("harness-single"));
 }

@@ -28,6 +28,9 @@ pub struct RunOutput {
     pub trace: Trace,
     /// The escape recognised in the run's panic (an OS thread), if any.
     pub escape: Option<Escape>,
+    /// Escapes noted as they happened (a real file or socket, OS entropy, the real
+    /// clock), each with the user's line.
+    pub escapes: Vec<Escape>,
     /// What a probe run recorded (None: not a probe run).
     pub probe: Option<ProbeLog>,
 }
@@ -129,6 +132,17 @@ fn run_inner(
             None => w.violation("panic", panic.clone()),
         }
     }
+    if let Some(e) = report.escapes.first() {
+        let more = report.escapes.len() - 1;
+        w.violation(
+            "escape",
+            if more == 0 {
+                e.to_string()
+            } else {
+                format!("{e} (and {more} more)")
+            },
+        );
+    }
     if w.violations.is_empty() {
         check_history(&mut w, &history);
     }
@@ -168,6 +182,7 @@ fn run_inner(
         history,
         trace: report.trace,
         escape,
+        escapes: report.escapes,
         probe: report.probe,
     }
 }
@@ -188,7 +203,7 @@ pub fn check_determinism(
     plan: &FaultPlan,
     keep: usize,
 ) -> (RunOutput, sim_runtime::sim::Determinism) {
-    use sim_runtime::sim::{compare, follow_up, Determinism};
+    use sim_runtime::sim::{compare, escaped_anyway, follow_up, merge_escapes, Determinism};
     let first = run_seed(scenario, seed, plan, keep);
     if let Some(escape) = first.escape.clone() {
         let message = first.record.message.clone().unwrap_or_default();
@@ -202,10 +217,13 @@ pub fn check_determinism(
         );
     }
     let second = run_seed(scenario, seed, plan, 0);
+    let mut escapes = first.escapes.clone();
+    merge_escapes(&mut escapes, &second.escapes);
     let verdict = compare(seed, &first.trace, &second.trace);
-    let Determinism::Differs(d) = verdict else {
-        return (first, verdict);
+    let Determinism::Differs(mut d) = verdict else {
+        return (first, escaped_anyway(seed, verdict, escapes));
     };
+    d.escapes = escapes;
     let detailed = follow_up(*d, |window| {
         let upto = usize::try_from(window.to)
             .unwrap_or(usize::MAX)
