@@ -40,10 +40,16 @@
 //! pause, clock skew) and the counters ([`faults`]) that sim-fs, sim-net and the
 //! scenario runner use to report which faults fired.
 //!
+//! - Escapes (simulated world, Linux): sim-runtime overrides libc's `open`, `open64`,
+//!   `socket` and `syscall` (forwarding every call) to note, inside a run, a real file,
+//!   a real socket, OS entropy or the kernel's clock, with the user's line
+//!   (`RunReport::escapes`); an OS thread is recognised from madsim's refusal
+//!   ([`escape`]).
+//!
 //! ## Non-goals
 //! - Multi-threaded simulation: a simulated run is single-threaded by construction.
 //! - Determinism for code that bypasses this crate (OS threads, `rand::thread_rng`):
-//!   that is what the lint and the double-run check are for.
+//!   that is what the lint, the escapes and the double-run check are for.
 
 pub mod buggify;
 #[cfg(madsim)]
