@@ -294,12 +294,16 @@ pub type ProbeRun = (Trace, Option<ProbeLog>);
 /// Probe pairs tried before giving up on a pair that parts inside its window.
 pub const ATTEMPTS: usize = 3;
 
+/// The widest window a retried probe pair watches (events).
+pub const MAX_WINDOW: u64 = 4096;
+
 /// Follows `first` (where the first pair of runs parted) to its cause. `pair(window)`
 /// runs the seed twice more as probe runs over `window` (None: it could not). A pair
 /// that parts inside its window gives the verdict: its own divergence (its index, its
 /// events) with its localisation, so everything shown comes from one pair of runs. A
-/// pair that parts elsewhere is followed by another around its index, up to
-/// [`ATTEMPTS`] pairs; a pair that does not part leaves `first`, with a note.
+/// pair that parts elsewhere is followed by another whose window also covers where it
+/// parted (up to [`MAX_WINDOW`] events), up to [`ATTEMPTS`] pairs; a pair that does not
+/// part leaves `first`, with a note.
 pub fn follow_up(
     first: Divergence,
     mut pair: impl FnMut(Window) -> Option<(ProbeRun, ProbeRun)>,
@@ -335,7 +339,18 @@ fn follow_pairs(
                 if inside {
                     return *d;
                 }
-                window = Window::around(d.index);
+                // A random leak moves the point where runs part: watch where this pair
+                // and the earlier ones parted, up to a bound.
+                let around = Window::around(d.index);
+                let union = Window {
+                    from: window.from.min(around.from),
+                    to: window.to.max(around.to),
+                };
+                window = if union.to - union.from <= MAX_WINDOW {
+                    union
+                } else {
+                    around
+                };
                 last = Some(*d);
             }
             _ => {

@@ -33,9 +33,9 @@ thread_local! {
 }
 
 /// Events before the divergence index a probe run captures.
-pub const WINDOW_BEFORE: u64 = 256;
+pub const WINDOW_BEFORE: u64 = 128;
 /// Events after it (a pair of probe runs need not part exactly where the first pair did).
-pub const WINDOW_AFTER: u64 = 64;
+pub const WINDOW_AFTER: u64 = 32;
 
 /// Which events a probe run captures: those with index in `from..=to`, and the probe
 /// points recorded while the event count is in that range.
@@ -240,26 +240,30 @@ impl Probe {
 /// Records a probe point (not a trace event) when a probe run is inside its window:
 /// `what` with the task, node, time and the user frames of the caller's stack. A no-op
 /// (one thread-local test) otherwise, and always in the real world.
+#[track_caller]
 pub fn point(what: fmt::Arguments<'_>) {
-    push_point(what, true);
+    push_point(what, Some(std::panic::Location::caller()));
 }
 
 /// The end of a traced task's poll (no stack to learn from: the poll has returned).
 pub(crate) fn poll_end(ready: bool) {
     push_point(
         format_args!("poll ends: {}", if ready { "ready" } else { "pending" }),
-        false,
+        None,
     );
 }
 
-fn push_point(what: fmt::Arguments<'_>, capture: bool) {
+/// `caller`: where the point was called from (None: no stack worth keeping). Inside
+/// the window the point keeps a full backtrace; before it, each task's last point keeps
+/// only `caller` — a backtrace at every sleep of a long run cost a probe run eight times
+/// an ordinary one.
+fn push_point(what: fmt::Arguments<'_>, caller: Option<&'static std::panic::Location<'static>>) {
     if !PROBING.with(Cell::get) {
         return;
     }
+    let capture = caller.is_some();
     #[cfg(madsim)]
     {
-        // Inside the window every point is kept; before it, each task's last point
-        // with a stack (a sleep begun long before the runs part).
         let Some(Some(at)) = crate::state::try_with(|s| {
             let at = s.recorder.count();
             s.probe.as_ref().and_then(|p| {
@@ -269,6 +273,13 @@ fn push_point(what: fmt::Arguments<'_>, capture: bool) {
             return;
         };
         let (node, time_ns) = crate::trace::context_now();
+        let before = crate::state::try_with(|s| {
+            s.probe.as_ref().is_some_and(|p| at < p.window.from)
+        })
+        .unwrap_or(false);
+        let caller = caller
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            .filter(|l| !escape::is_framework(l));
         let entry = Entry {
             at,
             event: false,
@@ -277,9 +288,13 @@ fn push_point(what: fmt::Arguments<'_>, capture: bool) {
             node,
             time_ns,
             recorded_at: String::new(),
-            frames: Vec::new(),
+            frames: if before {
+                caller.into_iter().collect()
+            } else {
+                Vec::new()
+            },
         };
-        let backtrace = capture.then(Backtrace::force_capture);
+        let backtrace = (capture && !before).then(Backtrace::force_capture);
         crate::state::try_with(|s| {
             if let Some(p) = s.probe.as_mut() {
                 let raw = Raw { entry, backtrace };
@@ -307,8 +322,8 @@ mod tests {
     #[test]
     fn windows_round_trip_as_text() {
         let w = Window::around(200);
-        assert_eq!(w, Window { from: 0, to: 264 });
-        assert_eq!(Window::around(1000), Window { from: 744, to: 1064 });
+        assert_eq!(w, Window { from: 72, to: 232 });
+        assert_eq!(Window::around(1000), Window { from: 872, to: 1032 });
         assert_eq!(Window::from_arg(&w.to_arg()), Some(w));
         assert_eq!(Window::around(3).from, 0);
         assert_eq!(Window::from_arg("x..=3"), None);
