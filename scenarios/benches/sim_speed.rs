@@ -136,9 +136,18 @@ fn localisation_cost(
         params.messages_per_node,
         one * 1000.0 / runs as f64
     );
-    println!("    double run, compare only / one run:         {:.2}x", compare_only / one);
-    println!("    double run, followed to its line / one run: {:.2}x", localised / one);
-    println!("    (one probe run / one run:                    {:.2}x)", probe_only / one);
+    println!(
+        "    double run, compare only / one run:         {:.2}x",
+        compare_only / one
+    );
+    println!(
+        "    double run, followed to its line / one run: {:.2}x",
+        localised / one
+    );
+    println!(
+        "    (one probe run / one run:                    {:.2}x)",
+        probe_only / one
+    );
 }
 
 #[cfg(not(madsim))]

@@ -75,7 +75,11 @@ macro_rules! leaky {
 /// The same self-consistency the harness's tests demand.
 fn assert_self_consistent(d: &Divergence) {
     let text = d.to_string();
-    assert_eq!(text.matches("the runs part at event #").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("the runs part at event #").count(),
+        1,
+        "{text}"
+    );
     match (&d.last_common, d.index) {
         (Some(e), i) => assert_eq!(e.index + 1, i, "{text}"),
         (None, 0) => assert!(text.contains("the first event differs"), "{text}"),
@@ -185,11 +189,17 @@ fn an_os_thread_is_an_escape_naming_its_line_in_run_and_check_determinism() {
     let record = run_seed(&sc, 1, &plan, 0).record;
     assert_eq!(record.failed_check.as_deref(), Some("escape"), "{record:?}");
     let message = record.message.unwrap_or_default();
-    assert!(message.contains(&want) && message.contains("OS thread"), "{message}");
+    assert!(
+        message.contains(&want) && message.contains("OS thread"),
+        "{message}"
+    );
     // `check-determinism`: an escape, not "deterministic" (both runs fail alike).
     match verdict(&sc) {
         Determinism::Escaped { escape, .. } => {
-            assert!(escape.at.as_deref().unwrap_or_default().contains(&want), "{escape}")
+            assert!(
+                escape.at.as_deref().unwrap_or_default().contains(&want),
+                "{escape}"
+            )
         }
         other => panic!("expected an escape, got {other:?}"),
     }
@@ -209,10 +219,17 @@ fn entropy_the_clock_a_real_file_and_a_socket_fail_a_single_run_as_escapes_namin
     for (name, sc) in &scenarios {
         let plan = plan_for(sc, 1).expect("a drawn plan");
         let out = run_seed(sc, 1, &plan, 0);
-        assert_eq!(out.record.failed_check.as_deref(), Some("escape"), "{name}: {:?}", out.record);
+        assert_eq!(
+            out.record.failed_check.as_deref(),
+            Some("escape"),
+            "{name}: {:?}",
+            out.record
+        );
         let want = plants::place_of(name);
         assert!(
-            out.escapes.iter().any(|e| e.at.as_deref().is_some_and(|a| a.contains(&want))),
+            out.escapes
+                .iter()
+                .any(|e| e.at.as_deref().is_some_and(|a| a.contains(&want))),
             "{name}: expected {want} in {:?}",
             out.escapes
         );

@@ -16,11 +16,11 @@
 //! happened to `SEEDBANK_CHILD_OUT` (postcard). The reproduce command does exactly the
 //! same, so a seed replays byte for byte whether it ran in a sweep or alone.
 
-use sim_runtime::escape::Escape;
-use sim_runtime::probe::{ProbeLog, Window};
 use serde::{Deserialize, Serialize};
 use sim_fs::FaultConfig;
 use sim_net::NetFaultConfig;
+use sim_runtime::escape::Escape;
+use sim_runtime::probe::{ProbeLog, Window};
 use sim_runtime::trace::{Checkpoint, Event, EventKind, Trace};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -95,11 +95,11 @@ mod report;
 mod sweep;
 
 pub use ctx::Ctx;
-#[cfg(madsim)]
-pub use sim_runtime::escape::Escape;
 pub use harness::{DeterminismCheck, Isolation, Origin, Outcome, Test, DEFAULT_SEEDS};
 #[cfg(madsim)]
 pub use report::{Failure, FailureKind, SweepReport};
+#[cfg(madsim)]
+pub use sim_runtime::escape::Escape;
 
 /// `#[seedbank::test]`: runs an `async fn` across seeds in simulation, once on tokio
 /// in the real world.

@@ -1,9 +1,9 @@
 //! What a sweep found: one [`Failure`] per failing seed, with everything needed to act
 //! on it, and the [`SweepReport`] over all seeds.
 
-use sim_runtime::escape::Escape;
 use sim_fs::FaultConfig;
 use sim_net::NetFaultConfig;
+use sim_runtime::escape::Escape;
 use sim_runtime::sim::Divergence;
 use sim_runtime::trace::Event;
 use std::collections::BTreeMap;

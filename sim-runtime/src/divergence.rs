@@ -92,7 +92,12 @@ impl fmt::Display for Divergence {
             self.seed, self.index, self.events.0, self.digests.0, self.events.1, self.digests.1
         )?;
         if let Some(i) = self.localisation.as_ref().and_then(|l| l.first_pair_index) {
-            if self.localisation.as_ref().and_then(|l| l.rerun_index).is_some() {
+            if self
+                .localisation
+                .as_ref()
+                .and_then(|l| l.rerun_index)
+                .is_some()
+            {
                 writeln!(
                     f,
                     "  (runs 1 and 2 here are two more runs of the seed, made with probes to follow the divergence; the first two runs parted at event #{i})"
@@ -248,7 +253,12 @@ pub fn localise(a: &ProbeLog, b: &ProbeLog, rerun_index: Option<u64>) -> Localis
         tasks.push(TaskSteps {
             task: e.task,
             origin: (e.task != 0)
-                .then(|| a.tasks.get(&e.task).or_else(|| b.tasks.get(&e.task)).cloned())
+                .then(|| {
+                    a.tasks
+                        .get(&e.task)
+                        .or_else(|| b.tasks.get(&e.task))
+                        .cloned()
+                })
                 .flatten(),
             run1: last_step(a, e),
             run2: last_step(b, e),
@@ -257,8 +267,11 @@ pub fn localise(a: &ProbeLog, b: &ProbeLog, rerun_index: Option<u64>) -> Localis
     // The task whose own steps differ is the one to look at: list it first.
     tasks.sort_by_key(|t| !t.differ());
     let origin = |log: &ProbeLog, e: &Option<Entry>| {
-        e.as_ref()
-            .and_then(|e| (e.task != 0).then(|| log.tasks.get(&e.task).cloned()).flatten())
+        e.as_ref().and_then(|e| {
+            (e.task != 0)
+                .then(|| log.tasks.get(&e.task).cloned())
+                .flatten()
+        })
     };
     let note = match rerun_index {
         None => Some(
@@ -402,14 +415,13 @@ fn side(
         None => {}
     }
     if e.frames.is_empty() {
-        writeln!(f, "           (no user frames: the executor's or the framework's own)")?;
-    }
-    for (k, frame) in e.frames.iter().take(FRAMES_SHOWN).enumerate() {
         writeln!(
             f,
-            "           {} {frame}",
-            if k == 0 { "at" } else { "in" }
+            "           (no user frames: the executor's or the framework's own)"
         )?;
+    }
+    for (k, frame) in e.frames.iter().take(FRAMES_SHOWN).enumerate() {
+        writeln!(f, "           {} {frame}", if k == 0 { "at" } else { "in" })?;
     }
     Ok(())
 }
@@ -435,11 +447,7 @@ impl fmt::Display for Localisation {
         side(f, 2, &self.second, &self.origins.1)?;
         for t in &self.tasks {
             let step = |e: &Option<Entry>| match e {
-                Some(e) => format!(
-                    "{} ({})",
-                    e.place().unwrap_or("no user frame"),
-                    e.what
-                ),
+                Some(e) => format!("{} ({})", e.place().unwrap_or("no user frame"), e.what),
                 None => "(no step of it with your code on the stack)".to_string(),
             };
             if t.differ() {
@@ -531,17 +539,29 @@ mod tests {
         let text = d.to_string();
         assert!(text.contains("part at event #2 "), "{text}");
         assert!(text.contains("last common: #1 "), "{text}");
-        assert!(text.contains("run 1:       #2 ") && text.contains("run 2:       #2 "), "{text}");
+        assert!(
+            text.contains("run 1:       #2 ") && text.contains("run 2:       #2 "),
+            "{text}"
+        );
         // Nothing kept: the report says why, and never "the first event differs".
         let d = differs(&trace(&["a", "b", "c"], 0), &trace(&["a", "b", "x"], 0));
         let text = d.to_string();
         assert!(!text.contains("first event differs"), "{text}");
-        assert!(text.contains("(#1 not kept: run 1 kept only its first 0 events"), "{text}");
-        assert!(text.contains("(#2 not kept: run 2 kept only its first 0 events"), "{text}");
+        assert!(
+            text.contains("(#1 not kept: run 1 kept only its first 0 events"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(#2 not kept: run 2 kept only its first 0 events"),
+            "{text}"
+        );
         // One run is a prefix of the other: that run ended.
         let d = differs(&trace(&["a", "b"], 9), &trace(&["a", "b", "c"], 9));
         let text = d.to_string();
-        assert!(text.contains("(none: run 1 ended after 2 events)"), "{text}");
+        assert!(
+            text.contains("(none: run 1 ended after 2 events)"),
+            "{text}"
+        );
         assert!(text.contains("run 2:       #2 "), "{text}");
         // The very first event differs.
         let d = differs(&trace(&["a"], 9), &trace(&["b"], 9));
@@ -569,7 +589,10 @@ mod tests {
     fn the_task_whose_last_steps_differ_is_named_first() {
         // Both runs poll task 1 and then part on which task runs; task 2's sleep, begun
         // before the window, had another length in each run.
-        let common = vec![step(10, 1, "poll", ""), step(10, 1, "sleep 1ms", "x.rs:3:1")];
+        let common = vec![
+            step(10, 1, "poll", ""),
+            step(10, 1, "sleep 1ms", "x.rs:3:1"),
+        ];
         let mut a = ProbeLog {
             window: Some(Window { from: 10, to: 20 }),
             entries: common.clone(),
@@ -578,8 +601,10 @@ mod tests {
         let mut b = a.clone();
         a.entries.push(step(11, 1, "poll", ""));
         b.entries.push(step(11, 2, "poll", ""));
-        a.before.insert(2, step(4, 2, "sleep 289ms", "plant.rs:9:5"));
-        b.before.insert(2, step(4, 2, "sleep 565ms", "plant.rs:9:5"));
+        a.before
+            .insert(2, step(4, 2, "sleep 289ms", "plant.rs:9:5"));
+        b.before
+            .insert(2, step(4, 2, "sleep 565ms", "plant.rs:9:5"));
         let l = localise(&a, &b, Some(11));
         assert_eq!(l.last_common, common.last().cloned());
         assert_eq!(l.tasks.len(), 2);

@@ -95,7 +95,10 @@ pub fn is_framework(location: &str) -> bool {
 /// Whether `location` (`file:line:col`) is in a Rust source file (not the C library's
 /// thread start, say).
 fn is_rust_source(location: &str) -> bool {
-    location.split(':').next().is_some_and(|f| f.ends_with(".rs"))
+    location
+        .split(':')
+        .next()
+        .is_some_and(|f| f.ends_with(".rs"))
 }
 
 /// One frame of a backtrace: function name and, if known, `file:line:col`.

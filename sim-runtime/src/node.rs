@@ -190,7 +190,10 @@ impl Node {
     /// its init task again.
     #[track_caller]
     pub fn restart(&self) {
-        trace::record(EventKind::Node, format_args!("restart node {}", self.number));
+        trace::record(
+            EventKind::Node,
+            format_args!("restart node {}", self.number),
+        );
         assert!(
             self.has_init,
             "restart of node {} which has no init task",

@@ -273,10 +273,9 @@ fn push_point(what: fmt::Arguments<'_>, caller: Option<&'static std::panic::Loca
             return;
         };
         let (node, time_ns) = crate::trace::context_now();
-        let before = crate::state::try_with(|s| {
-            s.probe.as_ref().is_some_and(|p| at < p.window.from)
-        })
-        .unwrap_or(false);
+        let before =
+            crate::state::try_with(|s| s.probe.as_ref().is_some_and(|p| at < p.window.from))
+                .unwrap_or(false);
         let caller = caller
             .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
             .filter(|l| !escape::is_framework(l));
@@ -323,7 +322,13 @@ mod tests {
     fn windows_round_trip_as_text() {
         let w = Window::around(200);
         assert_eq!(w, Window { from: 72, to: 232 });
-        assert_eq!(Window::around(1000), Window { from: 872, to: 1032 });
+        assert_eq!(
+            Window::around(1000),
+            Window {
+                from: 872,
+                to: 1032
+            }
+        );
         assert_eq!(Window::from_arg(&w.to_arg()), Some(w));
         assert_eq!(Window::around(3).from, 0);
         assert_eq!(Window::from_arg("x..=3"), None);

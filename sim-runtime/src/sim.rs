@@ -267,8 +267,7 @@ pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 pub use crate::divergence::{
-    compare, follow_up, localise, merge_escapes, Determinism, Divergence, Localisation,
-    ProbeRun,
+    compare, follow_up, localise, merge_escapes, Determinism, Divergence, Localisation, ProbeRun,
 };
 
 /// Runs `f` twice for `sim`'s seed, each on a fresh thread and runtime, and compares the

@@ -475,7 +475,11 @@ mod tests {
         ];
         for v in variants {
             assert_ne!(d, digest_of(&[base, v]), "{v:?} left the digest unchanged");
-            assert_ne!(d, digest_of(&[v, base]), "{v:?} first left the digest unchanged");
+            assert_ne!(
+                d,
+                digest_of(&[v, base]),
+                "{v:?} first left the digest unchanged"
+            );
         }
         // Where one field's bytes end and the next begin matters.
         assert_ne!(

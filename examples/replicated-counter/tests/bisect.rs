@@ -103,7 +103,10 @@ fn git_bisect_run_finds_the_commit_that_let_entropy_in() {
     for version in 1..=5 {
         write(&repo.join("src/lib.rs"), &lib_rs(version));
         git(&repo, &["add", "-A"]);
-        git(&repo, &["commit", "-q", "-m", &format!("version {version}")]);
+        git(
+            &repo,
+            &["commit", "-q", "-m", &format!("version {version}")],
+        );
         let head = git(&repo, &["rev-parse", "HEAD"]);
         commits.push(String::from_utf8_lossy(&head.stdout).trim().to_string());
     }
@@ -118,10 +121,7 @@ fn git_bisect_run_finds_the_commit_that_let_entropy_in() {
         .parent()
         .map(|d| d.display().to_string())
         .unwrap_or_default();
-    let path = format!(
-        "{cargo_dir}:{}",
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = format!("{cargo_dir}:{}", std::env::var("PATH").unwrap_or_default());
     let out = Command::new("git")
         .args(["bisect", "run", "sh", "check.sh"])
         .current_dir(&repo)

@@ -28,7 +28,10 @@ pub fn assert_self_consistent(d: &Divergence) {
         1,
         "one divergence index:\n{text}"
     );
-    assert!(text.contains(&format!("the runs part at event #{} ", d.index)), "{text}");
+    assert!(
+        text.contains(&format!("the runs part at event #{} ", d.index)),
+        "{text}"
+    );
     match (&d.last_common, d.index) {
         (Some(e), i) => assert_eq!(e.index + 1, i, "{text}"),
         (None, 0) => assert!(text.contains("the first event differs"), "{text}"),
@@ -78,7 +81,10 @@ fn rand_random_is_localised() {
 fn a_leak_in_a_tokio_spawned_task_is_localised() {
     let report = twice(Isolation::Process).sweep(|_: Ctx| plants::in_a_tokio_task());
     assert_localised(&report, "tokio::spawn");
-    let text = report.first_failure().map(ToString::to_string).unwrap_or_default();
+    let text = report
+        .first_failure()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     assert!(text.contains("not spawned through sim-runtime"), "{text}");
 }
 
@@ -141,7 +147,11 @@ where
     Fut: std::future::Future<Output = ()> + 'static,
 {
     let isolated = twice(Isolation::Process).sweep(move |_: Ctx| plant());
-    assert!(isolated.passed(), "{name}: {:?}", isolated.first_failure().map(ToString::to_string));
+    assert!(
+        isolated.passed(),
+        "{name}: {:?}",
+        isolated.first_failure().map(ToString::to_string)
+    );
     let report = twice(Isolation::Thread).sweep(move |_: Ctx| plant());
     assert_localised(&report, name);
 }

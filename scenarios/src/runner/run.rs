@@ -128,7 +128,10 @@ fn run_inner(
     let escape = report.escape().cloned();
     if let Err(panic) = &report.output {
         match &escape {
-            Some(e) => w.violation("escape", format!("{e}; the panic: {}", panic.replace('\n', " "))),
+            Some(e) => w.violation(
+                "escape",
+                format!("{e}; the panic: {}", panic.replace('\n', " ")),
+            ),
             None => w.violation("panic", panic.clone()),
         }
     }
