@@ -408,7 +408,7 @@ fn side(
         None if e.task == 0 => match root(e) {
             Some(r) => writeln!(
                 f,
-                "           a task not spawned through sim-runtime (tokio::spawn); its root: {r}"
+                "           a task not spawned through sim-runtime (tokio::spawn: madsim keeps its spawn line to itself); its outermost frame in your code: {r}"
             )?,
             None => writeln!(f, "           a task not spawned through sim-runtime")?,
         },
@@ -450,10 +450,14 @@ impl fmt::Display for Localisation {
                 Some(e) => format!("{} ({})", e.place().unwrap_or("no user frame"), e.what),
                 None => "(no step of it with your code on the stack)".to_string(),
             };
+            let origin = match &t.origin {
+                Some(o) => format!(" ('{}' on node {}, spawned at {})", o.name, o.node, o.spawned_at),
+                None => String::new(),
+            };
             if t.differ() {
                 writeln!(
                     f,
-                    "    task {} behaved differently: its last step in your code before the runs parted\n      run 1: {}\n      run 2: {}",
+                    "    task {}{origin} behaved differently: its last step in your code before the runs parted\n      run 1: {}\n      run 2: {}",
                     t.task,
                     step(&t.run1),
                     step(&t.run2)
