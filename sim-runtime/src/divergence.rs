@@ -7,7 +7,7 @@
 //! or the report says why it cannot be (that run ended after `i` events, or it kept only
 //! its first `k` events in full).
 
-use crate::probe::{Entry, ProbeLog, TaskOrigin, Window};
+use crate::probe::{Entry, ProbeLog, TaskOrigin, Window, WINDOW_AFTER};
 use crate::trace::{Event, Trace};
 use std::fmt;
 
@@ -264,6 +264,27 @@ pub fn localise(a: &ProbeLog, b: &ProbeLog, rerun_index: Option<u64>) -> Localis
             run2: last_step(b, e),
         });
     }
+    // Every event before the window is the same in both runs, so a task whose last step
+    // before it differs (a sleep of another length) changed what it did without a trace
+    // event: a cause, even when it is not the task the scheduler picked differently.
+    let keys: std::collections::BTreeSet<u64> =
+        a.before.keys().chain(b.before.keys()).copied().collect();
+    for task in keys {
+        if tasks.iter().any(|t| t.task == task) {
+            continue;
+        }
+        let steps = TaskSteps {
+            task,
+            origin: (task != 0)
+                .then(|| a.tasks.get(&task).or_else(|| b.tasks.get(&task)).cloned())
+                .flatten(),
+            run1: a.before.get(&task).cloned(),
+            run2: b.before.get(&task).cloned(),
+        };
+        if steps.differ() {
+            tasks.push(steps);
+        }
+    }
     // The task whose own steps differ is the one to look at: list it first.
     tasks.sort_by_key(|t| !t.differ());
     let origin = |log: &ProbeLog, e: &Option<Entry>| {
@@ -305,7 +326,7 @@ pub fn localise(a: &ProbeLog, b: &ProbeLog, rerun_index: Option<u64>) -> Localis
 pub type ProbeRun = (Trace, Option<ProbeLog>);
 
 /// Probe pairs tried before giving up on a pair that parts inside its window.
-pub const ATTEMPTS: usize = 3;
+pub const ATTEMPTS: usize = 4;
 
 /// The widest window a retried probe pair watches (events).
 pub const MAX_WINDOW: u64 = 4096;
@@ -337,7 +358,7 @@ fn follow_pairs(
 ) -> Divergence {
     let mut window = Window::around(first.index);
     let mut last: Option<Divergence> = None;
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
         let Some(((ta, pa), (tb, pb))) = pair(window) else {
             break;
         };
@@ -353,11 +374,13 @@ fn follow_pairs(
                     return *d;
                 }
                 // A random leak moves the point where runs part: watch where this pair
-                // and the earlier ones parted, up to a bound.
+                // and the earlier ones parted, with a margin that grows each time
+                // (128, 512, 2048 events), up to a bound.
                 let around = Window::around(d.index);
+                let margin = WINDOW_AFTER << (2 * (attempt as u32 + 1));
                 let union = Window {
-                    from: window.from.min(around.from),
-                    to: window.to.max(around.to),
+                    from: window.from.min(around.from).saturating_sub(margin / 2),
+                    to: window.to.max(around.to).saturating_add(margin),
                 };
                 window = if union.to - union.from <= MAX_WINDOW {
                     union
@@ -451,7 +474,10 @@ impl fmt::Display for Localisation {
                 None => "(no step of it with your code on the stack)".to_string(),
             };
             let origin = match &t.origin {
-                Some(o) => format!(" ('{}' on node {}, spawned at {})", o.name, o.node, o.spawned_at),
+                Some(o) => format!(
+                    " ('{}' on node {}, spawned at {})",
+                    o.name, o.node, o.spawned_at
+                ),
                 None => String::new(),
             };
             if t.differ() {
