@@ -1,7 +1,10 @@
 //! `seedbank check-determinism <scenario> --seed N`: run the seed twice, each on a
 //! fresh thread and runtime, compare the trace digests, and on a difference print the
-//! first divergent event with both sides. Exit codes fit `git bisect run`: 0 same,
-//! 1 differs, 125 cannot test.
+//! first divergent event with both sides, followed to the task that behaved
+//! differently and its line (a probe re-run of both sides). An escape recognised in the
+//! run's panic (an OS thread) is reported as such with its line, exit 1: both runs may
+//! fail alike, and that is not determinism. Exit codes fit `git bisect run`: 0 same,
+//! 1 differs (or escaped), 125 cannot test.
 
 use std::process::ExitCode;
 
@@ -27,6 +30,15 @@ pub fn main(scenario: &str, seed: u64) -> ExitCode {
         }
         Determinism::Differs(d) => {
             println!("{d}");
+            ExitCode::from(1)
+        }
+        Determinism::Escaped {
+            seed,
+            escape,
+            message,
+        } => {
+            println!("seed {seed} of {scenario} cannot be deterministic: {escape}");
+            println!("  the run failed: {}", message.replace('\n', " "));
             ExitCode::from(1)
         }
     }

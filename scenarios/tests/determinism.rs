@@ -49,6 +49,7 @@ fn multi_node_run_with_files_network_and_faults_is_deterministic() {
             assert_eq!(events, report.trace.count);
         }
         Determinism::Differs(d) => panic!("{d}"),
+        escaped @ Determinism::Escaped { .. } => panic!("{escaped:?}"),
     }
     let other = sim(22).run(move || chatter::run(params));
     assert_ne!(

@@ -16,10 +16,11 @@
 //! happened to `SEEDBANK_CHILD_OUT` (postcard). The reproduce command does exactly the
 //! same, so a seed replays byte for byte whether it ran in a sweep or alone.
 
-use crate::escape::Escape;
 use serde::{Deserialize, Serialize};
 use sim_fs::FaultConfig;
 use sim_net::NetFaultConfig;
+use sim_runtime::escape::Escape;
+use sim_runtime::probe::{ProbeLog, Window};
 use sim_runtime::trace::{Checkpoint, Event, EventKind, Trace};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,6 +37,8 @@ const ENV_SEED: &str = "SEEDBANK_CHILD_SEED";
 const ENV_OUT: &str = "SEEDBANK_CHILD_OUT";
 const ENV_FULL: &str = "SEEDBANK_CHILD_FULL_TRACE";
 const ENV_SWEEP: &str = "SEEDBANK_CHILD_SWEEP";
+/// A probe run over this window of events (`sim_runtime::probe::Window::to_arg`).
+const ENV_PROBE: &str = "SEEDBANK_CHILD_PROBE";
 
 thread_local! {
     /// Sweeps this test thread has started: a child runs the test function again, and
@@ -76,6 +79,10 @@ pub(crate) struct RunOutcome {
     pub digests: Vec<u64>,
     /// All kept events if the full trace was asked for, else the recent ones.
     pub events: Vec<Event>,
+    /// What a probe run recorded (None: not a probe run).
+    pub probe: Option<ProbeLog>,
+    /// Escapes noted as they happened (`sim_runtime::sim::RunReport::escapes`).
+    pub escapes: Vec<Escape>,
 }
 
 impl RunOutcome {
@@ -122,6 +129,8 @@ pub(crate) struct ChildRequest {
     pub full_trace: bool,
     /// Which sweep of the test function (0: the first).
     pub sweep: u32,
+    /// Run as a probe run over this window.
+    pub probe: Option<Window>,
 }
 
 /// In a child process: what to run.
@@ -134,6 +143,9 @@ pub(crate) fn child_request() -> Option<ChildRequest> {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0),
+        probe: std::env::var(ENV_PROBE)
+            .ok()
+            .and_then(|w| Window::from_arg(&w)),
     })
 }
 
@@ -154,6 +166,8 @@ impl RunOutcome {
             checkpoints: Vec::new(),
             digests: Vec::new(),
             events: Vec::new(),
+            probe: None,
+            escapes: Vec::new(),
         }
     }
 }
@@ -173,6 +187,7 @@ pub(crate) fn run_in_child(
     sweep: u32,
     seed: u64,
     full_trace: bool,
+    probe: Option<Window>,
 ) -> Result<RunOutcome, String> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the test binary: {e}"))?;
@@ -188,6 +203,10 @@ pub(crate) fn run_in_child(
         .env(ENV_OUT, &out)
         .env(ENV_FULL, if full_trace { "1" } else { "0" })
         .env(ENV_SWEEP, sweep.to_string());
+    match probe {
+        Some(w) => command.env(ENV_PROBE, w.to_arg()),
+        None => command.env_remove(ENV_PROBE),
+    };
     if std::env::var_os("SEEDBANK_TRACE").is_some_and(|v| v == "1") {
         // The trace goes to the child's stderr: let the user see it.
         command.stderr(Stdio::inherit());

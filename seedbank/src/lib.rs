@@ -66,10 +66,15 @@
 //! through the gateway crates. The harness catches the escapes it can see:
 //! - an OS thread (`std::thread::spawn`): madsim refuses it inside a run; the failure is
 //!   reported as an escape naming the line that spawned it;
-//! - OS randomness (`rand::thread_rng`) and the real disk (`std::fs`): madsim does not
-//!   intercept them, but they make two runs of one seed differ — the double-run check
-//!   (on by default for the first seed) reports the first divergent event with its
-//!   source line;
+//! - a real file or socket, OS entropy (`rand::thread_rng`, `rand::random`, `OsRng`,
+//!   `getrandom`) and the real clock asked of the kernel: sim-runtime sees the call as
+//!   it happens (simulated world, Linux) and the seed fails as an escape naming the line,
+//!   even when the run passed;
+//! - anything else that makes two runs of one seed differ (the CPU counter, a randomly
+//!   seeded hasher, process-wide state between runs in one process): the double-run
+//!   check (on by default for the first seed) reports where the runs part and follows
+//!   it to the cause — two more runs with backtraces name the task that behaved
+//!   differently and the line of your code it was at;
 //! - process-wide state (statics, caches, tokio's RNG counter): every run gets its own
 //!   process ([`Isolation::Process`]), so it cannot leak from one run into the next.
 //!
@@ -81,8 +86,6 @@
 #[cfg(madsim)]
 mod child;
 mod ctx;
-#[cfg(madsim)]
-mod escape;
 mod harness;
 #[cfg(not(madsim))]
 mod real;
@@ -92,11 +95,11 @@ mod report;
 mod sweep;
 
 pub use ctx::Ctx;
-#[cfg(madsim)]
-pub use escape::Escape;
 pub use harness::{DeterminismCheck, Isolation, Origin, Outcome, Test, DEFAULT_SEEDS};
 #[cfg(madsim)]
 pub use report::{Failure, FailureKind, SweepReport};
+#[cfg(madsim)]
+pub use sim_runtime::escape::Escape;
 
 /// `#[seedbank::test]`: runs an `async fn` across seeds in simulation, once on tokio
 /// in the real world.

@@ -1,10 +1,10 @@
 //! What a sweep found: one [`Failure`] per failing seed, with everything needed to act
 //! on it, and the [`SweepReport`] over all seeds.
 
-use crate::escape::Escape;
 use sim_fs::FaultConfig;
 use sim_net::NetFaultConfig;
 use sim_runtime::cover::{Coverage, MustReach};
+use sim_runtime::escape::Escape;
 use sim_runtime::sim::Divergence;
 use sim_runtime::trace::Event;
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,6 +52,8 @@ pub struct Failure {
     pub recent: Vec<Event>,
     /// The one command that replays this failure.
     pub reproduce: String,
+    /// Escapes noted in the (first) run, each with the user's line.
+    pub escapes: Vec<Escape>,
 }
 
 impl Failure {
@@ -118,14 +120,29 @@ impl fmt::Display for Failure {
                 writeln!(f, "{}", indent(&d.to_string(), "  "))?;
                 writeln!(
                     f,
-                    "  one seed, two different runs: something outside the simulation leaked in at or \
-                     just before run 1's event above (OS randomness such as rand::thread_rng, the real \
-                     disk, process-wide state, HashMap iteration order)"
+                    "  one seed, two different runs: something outside the simulation leaked in (OS \
+                     randomness such as rand::thread_rng, the CPU counter, the real clock, the real \
+                     disk or a real socket, process-wide state, a randomly seeded hasher's iteration \
+                     order); {}",
+                    if d.localisation.as_ref().is_some_and(|l| l.first.is_some() || l.second.is_some()) {
+                        "the lines above are where the task that behaved differently was in your code"
+                    } else {
+                        "look at or just before run 1's event above"
+                    }
                 )?;
                 match &self.first_run_error {
-                    Some(e) => writeln!(f, "  run 1 also failed: {}", e.replace('\n', " "))?,
-                    None => writeln!(f, "  run 1 passed")?,
+                    Some(e) => writeln!(
+                        f,
+                        "  the check's first run also failed: {}",
+                        e.replace('\n', " ")
+                    )?,
+                    None => writeln!(f, "  the check's first run passed")?,
                 }
+            }
+        }
+        if !self.is_nondeterministic() {
+            for e in &self.escapes {
+                writeln!(f, "  escape noted in the run: {e}")?;
             }
         }
         writeln!(f, "  faults fired: {}", fault_list(&self.faults))?;
@@ -139,8 +156,15 @@ impl fmt::Display for Failure {
         }
         writeln!(
             f,
-            "  run: {:?} of virtual time, {} trace events, digest {:016x}",
-            self.virtual_time, self.events, self.digest
+            "  {}: {:?} of virtual time, {} trace events, digest {:016x}",
+            if self.is_nondeterministic() {
+                "the check's first run"
+            } else {
+                "run"
+            },
+            self.virtual_time,
+            self.events,
+            self.digest
         )?;
         if !self.recent.is_empty() {
             writeln!(f, "  last events:")?;

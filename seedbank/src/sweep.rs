@@ -3,13 +3,13 @@
 //! (`sim_runtime::sim::Sim`) — optionally twice, and collect what failed.
 
 use crate::child::{self, RunOutcome};
-use crate::escape::{self, Slot};
 use crate::harness::{DeterminismCheck, EnvOverrides, Faults, Isolation, Outcome, Test};
 use crate::report::{Failure, FailureKind, SweepReport};
 use crate::Ctx;
 use sim_fs::FaultConfig;
 use sim_net::NetFaultConfig;
-use sim_runtime::sim::{compare, Determinism, Sim};
+use sim_runtime::probe::Window;
+use sim_runtime::sim::{compare, follow_up, merge_escapes, Determinism, Divergence, Sim};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -112,7 +112,7 @@ impl Test {
         if let Some(request) = child::child_request() {
             // We are the child process of a sweep: run the one seed and report it.
             let outcome = if request.sweep == ordinal {
-                let mut outcome = self.run_here(request.seed, &body);
+                let mut outcome = self.run_here(request.seed, &body, request.probe);
                 if !request.full_trace {
                     outcome.slim();
                 }
@@ -208,18 +208,22 @@ impl Test {
             && std::env::var("SEEDBANK_SEED").is_ok_and(|v| !v.trim().is_empty())
     }
 
-    fn sim_for(&self, seed: u64) -> Sim {
+    fn sim_for(&self, seed: u64, probe: Option<Window>) -> Sim {
         let sim = Sim::new(seed)
             .plugin::<sim_fs::SimFs>()
             .time_limit(self.time_limit);
-        match &self.setup {
+        let sim = match &self.setup {
             Some(setup) => setup(sim),
+            None => sim,
+        };
+        match probe {
+            Some(w) => sim.probe(w),
             None => sim,
         }
     }
 
     /// One run of `seed` in this process, on a fresh thread and runtime.
-    fn run_here<F, Fut>(&self, seed: u64, body: &Arc<F>) -> RunOutcome
+    fn run_here<F, Fut>(&self, seed: u64, body: &Arc<F>, probe: Option<Window>) -> RunOutcome
     where
         F: Fn(Ctx) -> Fut + Send + Sync + 'static,
         Fut: Future + 'static,
@@ -227,15 +231,13 @@ impl Test {
     {
         type Drawn = (Option<FaultConfig>, Option<NetFaultConfig>);
         let drawn: Arc<Mutex<Drawn>> = Arc::new(Mutex::new((None, None)));
-        let slot: Slot = Arc::new(Mutex::new(None));
         let (body, fs_faults, net_faults) = (
             body.clone(),
             self.fs_faults.clone(),
             self.net_faults.clone(),
         );
-        let (run_drawn, run_slot) = (drawn.clone(), slot.clone());
-        let report = self.sim_for(seed).run(move || async move {
-            escape::capture_on_this_thread(run_slot);
+        let run_drawn = drawn.clone();
+        let report = self.sim_for(seed, probe).run(move || async move {
             let fs = draw(&fs_faults, "seedbank.fs_faults", FaultConfig::random);
             let net = draw(&net_faults, "seedbank.net_faults", NetFaultConfig::random);
             if let Some(c) = &fs {
@@ -249,14 +251,13 @@ impl Test {
             body(ctx).await.into_result()
         });
         let (fs, net) = std::mem::take(&mut *drawn.lock().unwrap_or_else(|p| p.into_inner()));
-        let panic = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let escape = match (&report.output, &panic) {
-            (Err(_), Some(p)) => escape::classify(p),
-            _ => None,
+        let (panic_location, escape) = match report.panic {
+            Some(p) => (p.location, p.escape),
+            None => (None, None),
         };
         RunOutcome {
             output: report.output,
-            panic_location: panic.and_then(|p| p.location),
+            panic_location,
             escape,
             faults: report.faults,
             marks: report.marks,
@@ -268,6 +269,8 @@ impl Test {
             checkpoints: report.trace.checkpoints,
             digests: report.trace.digests,
             events: report.trace.events,
+            probe: report.probe,
+            escapes: report.escapes,
         }
     }
 
@@ -278,6 +281,7 @@ impl Test {
         body: &Arc<F>,
         plan: &Plan,
         full_trace: bool,
+        probe: Option<Window>,
     ) -> Result<RunOutcome, String>
     where
         F: Fn(Ctx) -> Fut + Send + Sync + 'static,
@@ -285,8 +289,10 @@ impl Test {
         Fut::Output: Outcome,
     {
         match plan.isolation {
-            Isolation::Process => child::run_in_child(&self.name, plan.sweep, seed, full_trace),
-            Isolation::Thread => Ok(self.run_here(seed, body)),
+            Isolation::Process => {
+                child::run_in_child(&self.name, plan.sweep, seed, full_trace, probe)
+            }
+            Isolation::Thread => Ok(self.run_here(seed, body, probe)),
         }
     }
 
@@ -303,7 +309,7 @@ impl Test {
         Fut: Future + 'static,
         Fut::Output: Outcome,
     {
-        let first = match self.run_once(seed, body, plan, twice) {
+        let first = match self.run_once(seed, body, plan, twice, None) {
             Ok(run) => run,
             Err(e) => {
                 // The child could not run: report it as this seed's failure.
@@ -323,12 +329,18 @@ impl Test {
             }
         };
         let mut kind = None;
-        if twice {
-            match self.run_once(seed, body, plan, true) {
+        // An escape recognised in the first run's panic is the verdict: both runs would
+        // fail alike, which proves nothing about determinism.
+        if twice && first.escape.is_none() {
+            match self.run_once(seed, body, plan, true, None) {
                 Ok(second) => {
-                    if let Determinism::Differs(d) = compare(seed, &first.trace(), &second.trace())
+                    if let Determinism::Differs(mut d) =
+                        compare(seed, &first.trace(), &second.trace())
                     {
-                        kind = Some(FailureKind::Nondeterministic(d));
+                        merge_escapes(&mut d.escapes, &first.escapes);
+                        merge_escapes(&mut d.escapes, &second.escapes);
+                        let d = self.localise(seed, body, plan, *d);
+                        kind = Some(FailureKind::Nondeterministic(Box::new(d)));
                     }
                 }
                 Err(e) => {
@@ -339,7 +351,7 @@ impl Test {
                 }
             }
         }
-        if kind.is_none() && !only {
+        if kind.is_none() && (!only || first.escape.is_some()) {
             kind = verdict(&first);
         }
         let failure = kind.map(|kind| self.failure(seed, kind, Some(&first), first_error(&first)));
@@ -351,6 +363,22 @@ impl Test {
             marks: first.marks,
             virtual_time: first.virtual_time,
         }
+    }
+
+    /// Runs the seed twice more as probe runs around the divergence
+    /// (`sim_runtime::sim::follow_up`): the verdict names the task that behaved
+    /// differently and its line in the user's code.
+    fn localise<F, Fut>(&self, seed: u64, body: &Arc<F>, plan: &Plan, d: Divergence) -> Divergence
+    where
+        F: Fn(Ctx) -> Fut + Send + Sync + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Outcome,
+    {
+        follow_up(d, |window: Window| {
+            let a = self.run_once(seed, body, plan, true, Some(window)).ok()?;
+            let b = self.run_once(seed, body, plan, true, Some(window)).ok()?;
+            Some(((a.trace(), a.probe), (b.trace(), b.probe)))
+        })
     }
 
     fn failure(
@@ -374,6 +402,7 @@ impl Test {
             digest: run.map_or(0, |r| r.digest),
             recent: run.map(RunOutcome::recent).unwrap_or_default(),
             reproduce: self.reproduce_command(seed, nondeterministic),
+            escapes: run.map(|r| r.escapes.clone()).unwrap_or_default(),
         }
     }
 }
@@ -386,10 +415,15 @@ fn first_error(run: &RunOutcome) -> Option<String> {
     }
 }
 
-/// The verdict of one run: `None` if it passed.
+/// The verdict of one run: `None` if it passed. A run that passed but reached outside
+/// the simulation (a real file or socket, OS entropy, the real clock) fails as an
+/// escape: it may not replay.
 fn verdict(run: &RunOutcome) -> Option<FailureKind> {
     match &run.output {
-        Ok(Ok(())) => None,
+        Ok(Ok(())) => run.escapes.first().map(|e| FailureKind::Escaped {
+            escape: e.clone(),
+            message: "the run passed, but it reached outside the simulation".to_string(),
+        }),
         Ok(Err(e)) => Some(FailureKind::Returned(e.clone())),
         Err(message) => Some(match &run.escape {
             Some(escape) => FailureKind::Escaped {

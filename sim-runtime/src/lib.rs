@@ -25,8 +25,10 @@
 //!   op, `tracing` events from user code) with node, task, virtual time and source
 //!   location, folded into a running digest with checkpoints.
 //! - [`sim`] (simulation only): [`sim::Sim`] runs a closure on a fresh thread with a
-//!   fresh madsim runtime for a seed and returns its [`sim::RunReport`];
-//!   [`sim::check_determinism`] runs it twice and names the first divergent event.
+//!   fresh madsim runtime for a seed and returns its [`sim::RunReport`] (with the
+//!   escape recognised in its panic, [`escape`]); [`sim::check_determinism`] runs it
+//!   twice, names the first divergent event, and follows it to the task that behaved
+//!   differently and its line in the user's code with a probe re-run ([`probe`]).
 //!
 //! ## Invariants
 //! - Per-run state (streams, buggify sites, trace, fault counters, clocks) lives in a
@@ -40,14 +42,26 @@
 //! pause, clock skew) and the counters ([`faults`]) that sim-fs, sim-net and the
 //! scenario runner use to report which faults fired.
 //!
+//! - Escapes (simulated world, Linux): sim-runtime overrides libc's `open`, `open64`,
+//!   `socket` and `syscall` (forwarding every call) to note, inside a run, a real file,
+//!   a real socket, OS entropy or the kernel's clock, with the user's line
+//!   (`RunReport::escapes`); an OS thread is recognised from madsim's refusal
+//!   ([`escape`]).
+//!
 //! ## Non-goals
 //! - Multi-threaded simulation: a simulated run is single-threaded by construction.
 //! - Determinism for code that bypasses this crate (OS threads, `rand::thread_rng`):
-//!   that is what the lint and the double-run check are for.
+//!   that is what the lint, the escapes and the double-run check are for.
 
 pub mod buggify;
 pub mod cover;
+#[cfg(madsim)]
+mod divergence;
+pub mod escape;
 pub mod faults;
+#[cfg(all(madsim, target_os = "linux"))]
+mod intercept;
+pub mod probe;
 pub mod rng;
 mod state;
 pub mod sync;

@@ -74,6 +74,7 @@ impl NodeBuilder {
         // The node's number is only known after build(); the init closure reads it from
         // a shared cell filled in right after.
         let number = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+        let origin = std::panic::Location::caller();
         if let Some(init) = self.init.clone() {
             let number = number.clone();
             let name = self.name.clone();
@@ -85,7 +86,7 @@ impl NodeBuilder {
                 let name = name.clone();
                 async move {
                     let node = number.load(std::sync::atomic::Ordering::Relaxed);
-                    Traced::new(init(), node, &format!("{name}.init")).await
+                    Traced::spawned_from(init(), node, &format!("{name}.init"), origin).await
                 }
             });
         }
@@ -189,7 +190,10 @@ impl Node {
     /// its init task again.
     #[track_caller]
     pub fn restart(&self) {
-        trace::record(EventKind::Node, format_args!("restart node {}", self.number));
+        trace::record(
+            EventKind::Node,
+            format_args!("restart node {}", self.number),
+        );
         assert!(
             self.has_init,
             "restart of node {} which has no init task",

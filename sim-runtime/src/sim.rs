@@ -8,9 +8,11 @@
 //! assert_eq!(report.output.unwrap(), 7);
 //! ```
 
+use crate::escape::{self, PanicAt};
+use crate::probe::{Probe, ProbeLog, Window};
 use crate::state::{self, RunState};
 use crate::task::Traced;
-use crate::trace::{self, Event, Trace};
+use crate::trace::{self, Trace};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -28,6 +30,7 @@ pub struct Sim {
     time_limit: Option<Duration>,
     keep_limit: usize,
     buggify: bool,
+    probe: Option<Window>,
 }
 
 impl std::fmt::Debug for Sim {
@@ -57,12 +60,25 @@ pub struct RunReport<T> {
     pub virtual_time: Duration,
     /// Wall-clock time the run took.
     pub wall_time: Duration,
+    /// Where the run panicked, and the escape recognised in the panic (None: it did
+    /// not panic, or the panic's location was not captured).
+    pub panic: Option<PanicAt>,
+    /// What a probe run recorded (None: not a probe run).
+    pub probe: Option<ProbeLog>,
+    /// Escapes noted as they happened (a real file or socket opened, OS entropy or the
+    /// real clock asked of the kernel), with the user's line; see `intercept.rs`.
+    pub escapes: Vec<escape::Escape>,
 }
 
 impl<T> RunReport<T> {
     /// The run's trace digest.
     pub fn digest(&self) -> u64 {
         self.trace.digest
+    }
+
+    /// The escape recognised in the run's panic.
+    pub fn escape(&self) -> Option<&escape::Escape> {
+        self.panic.as_ref().and_then(|p| p.escape.as_ref())
     }
 }
 
@@ -76,6 +92,7 @@ impl Sim {
             time_limit: None,
             keep_limit: trace::DEFAULT_KEEP_LIMIT,
             buggify: true,
+            probe: None,
         }
     }
 
@@ -117,6 +134,13 @@ impl Sim {
         self
     }
 
+    /// Makes the run a probe run over `window` ([`crate::probe`]): the report's `probe`
+    /// holds what each task did there, with the user frames of its stack.
+    pub fn probe(mut self, window: Window) -> Self {
+        self.probe = Some(window);
+        self
+    }
+
     /// Turns buggify on or off for the run (default on).
     pub fn buggify(mut self, on: bool) -> Self {
         self.buggify = on;
@@ -150,6 +174,9 @@ impl Sim {
                 mark_first_ns: BTreeMap::new(),
                 virtual_time: Duration::ZERO,
                 wall_time: Duration::ZERO,
+                panic: None,
+                probe: None,
+                escapes: Vec::new(),
             },
         }
     }
@@ -170,17 +197,22 @@ impl Sim {
         }
         let mut run_state = RunState::new(self.seed);
         run_state.buggify_enabled = self.buggify;
+        run_state.probe = self.probe.map(Probe::new);
+        let slot: escape::Slot = Arc::new(std::sync::Mutex::new(None));
+        escape::capture_on_this_thread(slot.clone());
         trace::configure(&mut run_state.recorder, self.keep_limit);
         state::install(run_state);
 
         let subscriber = crate::trace_layer::subscriber();
         let _guard = tracing::subscriber::set_default(subscriber);
+        arm_intercepts();
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
             rt.block_on(async move {
                 let out = Traced::new(f(), 0, "main").await;
                 (out, crate::time::elapsed())
             })
         }));
+        let escapes = disarm_intercepts();
         let st = state::take().expect("run state installed above");
         let (output, virtual_time) = match result {
             Ok((out, t)) => (Ok(out), t),
@@ -188,6 +220,14 @@ impl Sim {
                 Err(panic_message(&p)),
                 Duration::from_nanos(st.recorder.last_time_ns()),
             ),
+        };
+        let captured = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let panic = match (&output, captured) {
+            (Err(_), Some(c)) => Some(PanicAt {
+                escape: escape::classify(&c),
+                location: c.location,
+            }),
+            _ => None,
         };
         RunReport {
             seed: self.seed,
@@ -202,8 +242,29 @@ impl Sim {
                 .collect(),
             virtual_time,
             wall_time: wall_start.elapsed(),
+            panic,
+            probe: st.probe.map(Probe::finish),
+            escapes,
         }
     }
+}
+
+#[cfg(target_os = "linux")]
+fn arm_intercepts() {
+    crate::intercept::arm();
+}
+
+#[cfg(target_os = "linux")]
+fn disarm_intercepts() -> Vec<escape::Escape> {
+    crate::intercept::disarm()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn arm_intercepts() {}
+
+#[cfg(not(target_os = "linux"))]
+fn disarm_intercepts() -> Vec<escape::Escape> {
+    Vec::new()
 }
 
 /// The message of a caught panic.
@@ -217,62 +278,15 @@ pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// The outcome of running one seed twice.
-#[derive(Debug, Clone)]
-pub enum Determinism {
-    /// Both runs produced the same trace.
-    Same { digest: u64, events: u64 },
-    /// The runs parted; the first divergent event of each side.
-    Differs(Box<Divergence>),
-}
-
-/// Where two runs of one seed parted.
-#[derive(Debug, Clone)]
-pub struct Divergence {
-    pub seed: u64,
-    /// Index of the first event that differs.
-    pub index: u64,
-    /// The first run's event there (None: the run had ended, or it was past the keep
-    /// limit).
-    pub first: Option<Event>,
-    /// The second run's event there.
-    pub second: Option<Event>,
-    /// The last event both runs agree on.
-    pub last_common: Option<Event>,
-    pub digests: (u64, u64),
-    pub events: (u64, u64),
-}
-
-impl std::fmt::Display for Divergence {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "seed {} is NONDETERMINISTIC: the runs part at event #{} (run 1: {} events, digest {:016x}; run 2: {} events, digest {:016x})",
-            self.seed, self.index, self.events.0, self.digests.0, self.events.1, self.digests.1
-        )?;
-        match &self.last_common {
-            Some(e) => writeln!(f, "  last common: {e}")?,
-            None => writeln!(f, "  last common: (none: the first event differs)")?,
-        }
-        match &self.first {
-            Some(e) => writeln!(f, "  run 1:       {e}")?,
-            None => writeln!(
-                f,
-                "  run 1:       (no event: the run ended or it was not kept)"
-            )?,
-        }
-        match &self.second {
-            Some(e) => write!(f, "  run 2:       {e}"),
-            None => write!(
-                f,
-                "  run 2:       (no event: the run ended or it was not kept)"
-            ),
-        }
-    }
-}
+pub use crate::divergence::{
+    compare, follow_up, localise, merge_escapes, Determinism, Divergence, Localisation, ProbeRun,
+};
 
 /// Runs `f` twice for `sim`'s seed, each on a fresh thread and runtime, and compares the
-/// traces. Panics in either run are part of the comparison (a panic ends the trace).
+/// traces. Panics in either run are part of the comparison (a panic ends the trace),
+/// except an escape recognised in the first run's panic, which is the verdict. When
+/// the runs differ, both are run again with a probe around the divergence
+/// ([`follow_up`]), so the verdict names the task that behaved differently and its line.
 pub fn check_determinism<F, Fut, T>(sim: &Sim, f: F) -> Determinism
 where
     F: Fn() -> Fut + Send + Sync + 'static,
@@ -282,26 +296,45 @@ where
     let f = Arc::new(f);
     let f1 = f.clone();
     let a = sim.run(move || f1());
+    if let (Err(message), Some(escape)) = (&a.output, a.escape()) {
+        return Determinism::Escaped {
+            seed: sim.seed,
+            escape: escape.clone(),
+            message: message.clone(),
+        };
+    }
     let f2 = f.clone();
     let b = sim.run(move || f2());
-    compare(sim.seed, &a.trace, &b.trace)
+    let mut escapes = a.escapes.clone();
+    merge_escapes(&mut escapes, &b.escapes);
+    match compare(sim.seed, &a.trace, &b.trace) {
+        Determinism::Differs(mut d) => {
+            d.escapes = escapes;
+            Determinism::Differs(Box::new(follow_up(*d, |window| {
+                let probe = sim.clone().probe(window);
+                let (f3, f4) = (f.clone(), f.clone());
+                let pa = probe.run(move || f3());
+                let pb = probe.run(move || f4());
+                Some(((pa.trace, pa.probe), (pb.trace, pb.probe)))
+            })))
+        }
+        same => escaped_anyway(sim.seed, same, escapes),
+    }
 }
 
-/// Compares two traces of one seed.
-pub fn compare(seed: u64, a: &Trace, b: &Trace) -> Determinism {
-    match a.first_divergence(b) {
-        None => Determinism::Same {
-            digest: a.digest,
-            events: a.count,
-        },
-        Some(index) => Determinism::Differs(Box::new(Divergence {
+/// Two runs that agree but reached outside the simulation are not evidence of
+/// determinism: the verdict is the first escape.
+pub fn escaped_anyway(
+    seed: u64,
+    verdict: Determinism,
+    escapes: Vec<escape::Escape>,
+) -> Determinism {
+    match (verdict, escapes.into_iter().next()) {
+        (Determinism::Same { .. }, Some(escape)) => Determinism::Escaped {
             seed,
-            index,
-            first: a.event(index).cloned(),
-            second: b.event(index).cloned(),
-            last_common: index.checked_sub(1).and_then(|i| a.event(i).cloned()),
-            digests: (a.digest, b.digest),
-            events: (a.count, b.count),
-        })),
+            escape,
+            message: "both runs agree, but they reached outside the simulation: another machine, or another moment, may not".to_string(),
+        },
+        (verdict, _) => verdict,
     }
 }

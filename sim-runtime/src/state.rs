@@ -40,6 +40,8 @@ pub(crate) struct RunState {
     /// Nodes whose next madsim `kill` is a power loss rather than a process death.
     #[cfg_attr(not(madsim), allow(dead_code))]
     pub power_loss: std::collections::BTreeSet<u64>,
+    /// A probe run's recorder of steps and stacks (None: an ordinary run).
+    pub probe: Option<crate::probe::Probe>,
 }
 
 impl RunState {
@@ -58,6 +60,7 @@ impl RunState {
             next_task_id: 1,
             clocks: BTreeMap::new(),
             power_loss: Default::default(),
+            probe: None,
         }
     }
 }

@@ -40,6 +40,19 @@ impl<F> Traced<F> {
     /// the caller's location.
     #[track_caller]
     pub fn new(inner: F, node: u64, name: &str) -> Self {
+        Self::spawned_from(inner, node, name, std::panic::Location::caller())
+    }
+
+    /// [`Traced::new`], with `origin` named as the place the task was spawned from in a
+    /// probe run (a node's init task: the `create` call, not the closure madsim calls).
+    /// The trace's `Spawn` event still names the caller.
+    #[track_caller]
+    pub fn spawned_from(
+        inner: F,
+        node: u64,
+        name: &str,
+        origin: &'static std::panic::Location<'static>,
+    ) -> Self {
         let id = crate::state::with(|s| {
             let id = s.next_task_id;
             s.next_task_id += 1;
@@ -47,6 +60,23 @@ impl<F> Traced<F> {
         });
         let loc = std::panic::Location::caller();
         let parent = current_id();
+        crate::state::try_with(|s| {
+            if let Some(p) = s.probe.as_mut() {
+                p.on_spawn(
+                    id,
+                    crate::probe::TaskOrigin {
+                        name: name.to_string(),
+                        node,
+                        spawned_at: format!(
+                            "{}:{}:{}",
+                            origin.file(),
+                            origin.line(),
+                            origin.column()
+                        ),
+                    },
+                );
+            }
+        });
         trace::record_at(
             EventKind::Spawn,
             format_args!("task {id} '{name}' on node {node} (parent {parent})"),
@@ -75,6 +105,9 @@ impl<F: Future> Future for Traced<F> {
         }
         // SAFETY: see above; `inner` is never moved while `self` is pinned.
         let out = unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx);
+        if crate::SIMULATED {
+            crate::probe::poll_end(out.is_ready());
+        }
         CURRENT.with(|c| c.set(prev));
         out
     }

@@ -83,17 +83,23 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "#{} t={}.{:09}s node={} task={} {:?} {} at {}:{}",
+            "#{} t={}.{:09}s node={} task={} {:?}",
             self.index,
             self.time_ns / 1_000_000_000,
             self.time_ns % 1_000_000_000,
             self.node,
             self.task,
             self.kind,
-            self.detail,
-            self.file,
-            self.line
-        )
+        )?;
+        if !self.detail.is_empty() {
+            write!(f, " {}", self.detail)?;
+        }
+        // A poll is recorded by the executor's wrapper, with no line of its own.
+        if self.file.is_empty() {
+            Ok(())
+        } else {
+            write!(f, " at {}:{}", self.file, self.line)
+        }
     }
 }
 
@@ -319,6 +325,7 @@ pub fn record_at(kind: EventKind, detail: impl fmt::Display, file: &'static str,
     let (node, time_ns) = context();
     let task = crate::task::current_id();
     state::try_with(|s| {
+        let index = s.recorder.count();
         s.recorder.push(EventRef {
             index: 0,
             time_ns,
@@ -329,6 +336,18 @@ pub fn record_at(kind: EventKind, detail: impl fmt::Display, file: &'static str,
             file,
             line,
         });
+        if let Some(probe) = s.probe.as_mut() {
+            probe.on_event(
+                index,
+                format_args!("{kind:?} {text}"),
+                task,
+                node,
+                time_ns,
+                file,
+                line,
+                kind == EventKind::Poll,
+            );
+        }
         s.recorder.scratch = text;
     });
 }
@@ -392,6 +411,12 @@ pub fn current_digest() -> (u64, u64) {
     state::with(|s| (s.recorder.digest(), s.recorder.count()))
 }
 
+/// (node, virtual ns) of the current moment, as events record them.
+#[cfg_attr(not(madsim), allow(dead_code))]
+pub(crate) fn context_now() -> (u64, u64) {
+    context()
+}
+
 #[cfg(madsim)]
 fn context() -> (u64, u64) {
     let time_ns = madsim::time::TimeHandle::try_current()
@@ -452,7 +477,11 @@ mod tests {
         ];
         for v in variants {
             assert_ne!(d, digest_of(&[base, v]), "{v:?} left the digest unchanged");
-            assert_ne!(d, digest_of(&[v, base]), "{v:?} first left the digest unchanged");
+            assert_ne!(
+                d,
+                digest_of(&[v, base]),
+                "{v:?} first left the digest unchanged"
+            );
         }
         // Where one field's bytes end and the next begin matters.
         assert_ne!(

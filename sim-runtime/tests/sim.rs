@@ -71,6 +71,7 @@ fn same_seed_same_digest_different_seed_different_digest() {
     match check_determinism(&Sim::new(7), workload) {
         Determinism::Same { digest, .. } => assert_eq!(digest, a.trace.digest),
         Determinism::Differs(d) => panic!("workload is deterministic, but: {d}"),
+        escaped @ Determinism::Escaped { .. } => panic!("{escaped:?}"),
     }
 }
 
@@ -121,6 +122,7 @@ fn double_run_catches_planted_nondeterminism_and_names_the_line() {
                 "{text}"
             );
         }
+        escaped @ Determinism::Escaped { .. } => panic!("{escaped:?}"),
     }
 }
 

@@ -65,7 +65,7 @@ fn an_os_thread_is_reported_as_an_escape_naming_the_line() {
 #[allow(clippy::disallowed_methods)] // deliberate escape: rand::thread_rng
 async fn temp_name_from_thread_rng(ctx: Ctx) {
     use rand::Rng;
-    let suffix: u32 = rand::thread_rng().gen();
+    let suffix: u32 = rand::thread_rng().gen(); // <- draw: thread_rng
     let tmp = ctx.data_dir().join(format!("counter-1.{suffix}.tmp"));
     let written = seedbank::fs::write(&tmp, b"state"); // <- escape: thread_rng
     written.await.expect("write");
@@ -75,11 +75,21 @@ async fn temp_name_from_thread_rng(ctx: Ctx) {
 }
 
 #[test]
-fn os_randomness_passes_any_single_run() {
+fn os_randomness_is_named_as_an_escape_even_in_a_single_run() {
+    // One run cannot differ from itself, but the getrandom system call that
+    // thread_rng makes is seen as it happens (sim-runtime's syscall override).
     let once = harness()
         .check_determinism(DeterminismCheck::Off)
         .sweep(temp_name_from_thread_rng);
-    assert!(once.passed(), "{}", once.summary());
+    let failure = once.first_failure().expect("the entropy is noted");
+    println!("{failure}");
+    let FailureKind::Escaped { escape, .. } = &failure.kind else {
+        panic!("expected an escape, got:\n{failure}");
+    };
+    assert!(escape.what.contains("OS entropy"), "{failure}");
+    let at = escape.at.as_deref().unwrap_or_default();
+    let want = format!("tests/escape.rs:{}:", line_of("// <- draw: thread_rng"));
+    assert!(at.contains(&want), "expected {want} in {at}\n{failure}");
 }
 
 #[test]

@@ -204,6 +204,11 @@ mod sim {
                     }
                     divergence = Some(d.to_string());
                 }
+                Determinism::Escaped { escape, .. } => {
+                    // The run's record already fails [escape] with the line.
+                    record.deterministic = Some(false);
+                    divergence = Some(format!("not deterministic: {escape}"));
+                }
             }
         }
         if args.child {

@@ -9,6 +9,8 @@ use super::world::{lock, World};
 use crate::check::history::History;
 use crate::workload::{HistoryCheck, KeyChooser};
 use rand::SeedableRng;
+use sim_runtime::escape::Escape;
+use sim_runtime::probe::{ProbeLog, Window};
 use sim_runtime::trace::Trace;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +26,13 @@ pub struct RunOutput {
     pub plan: FaultPlan,
     pub history: History,
     pub trace: Trace,
+    /// The escape recognised in the run's panic (an OS thread), if any.
+    pub escape: Option<Escape>,
+    /// Escapes noted as they happened (a real file or socket, OS entropy, the real
+    /// clock), each with the user's line.
+    pub escapes: Vec<Escape>,
+    /// What a probe run recorded (None: not a probe run).
+    pub probe: Option<ProbeLog>,
 }
 
 /// The fault plan of `seed`: the scenario's fixed plan, or one drawn from the seed
@@ -57,6 +66,29 @@ pub fn run_seed_with(
     keep_events: usize,
     canary: Option<engine::canary::Canary>,
 ) -> RunOutput {
+    run_inner(scenario, seed, plan, keep_events, canary, None)
+}
+
+/// A probe run of `scenario` at `seed` over `window` (`sim_runtime::probe`): what each
+/// task did there, with the user frames of its stack.
+pub fn run_seed_probe(
+    scenario: &Scenario,
+    seed: u64,
+    plan: &FaultPlan,
+    keep_events: usize,
+    window: Window,
+) -> RunOutput {
+    run_inner(scenario, seed, plan, keep_events, None, Some(window))
+}
+
+fn run_inner(
+    scenario: &Scenario,
+    seed: u64,
+    plan: &FaultPlan,
+    keep_events: usize,
+    canary: Option<engine::canary::Canary>,
+    probe: Option<Window>,
+) -> RunOutput {
     let workload: Arc<dyn crate::workload::Workload> = Arc::from((scenario.workload)());
     let mut fresh = World::new(workload, plan.ops);
     fresh.tuning = plan.tuning.clone();
@@ -74,6 +106,10 @@ pub fn run_seed_with(
         .time_limit(TIME_LIMIT)
         .keep_events(keep_events);
     let branches = plan.branches.clone();
+    let sim = match probe {
+        Some(w) => sim.probe(w),
+        None => sim,
+    };
     let report = sim.run(move || async move {
         for b in &branches {
             sim_runtime::rng::branch_at(Duration::from_nanos(b.at_ns), b.salt);
@@ -95,8 +131,26 @@ pub fn run_seed_with(
     });
     let mut w = lock(&world);
     let history = std::mem::replace(&mut w.history, History::new());
+    let escape = report.escape().cloned();
     if let Err(panic) = &report.output {
-        w.violation("panic", panic.clone());
+        match &escape {
+            Some(e) => w.violation(
+                "escape",
+                format!("{e}; the panic: {}", panic.replace('\n', " ")),
+            ),
+            None => w.violation("panic", panic.clone()),
+        }
+    }
+    if let Some(e) = report.escapes.first() {
+        let more = report.escapes.len() - 1;
+        w.violation(
+            "escape",
+            if more == 0 {
+                e.to_string()
+            } else {
+                format!("{e} (and {more} more)")
+            },
+        );
     }
     if w.violations.is_empty() {
         check_history(&mut w, &history);
@@ -139,41 +193,58 @@ pub fn run_seed_with(
         plan: plan.clone(),
         history,
         trace: report.trace,
+        escape,
+        escapes: report.escapes,
+        probe: report.probe,
     }
 }
 
 /// Runs `scenario` at `seed` twice, each on a fresh thread, and compares the traces:
 /// the first run's output (keeping `keep` events) and the verdict. Cheap when the runs
-/// agree — each keeps only its per-event digests; when they differ, both are run once
-/// more keeping every event up to the divergence, so the verdict can show the first
-/// divergent event of each side (if that rerun agrees, the nondeterminism did not
-/// repeat, and the verdict still reports the first pair's divergence by index).
+/// agree — each keeps only its per-event digests. When they differ, both are run once
+/// more as probe runs around the divergence (`sim_runtime::probe`), keeping every event
+/// up to just past it; the verdict is that pair's divergence with its localisation (the
+/// task that behaved differently and its line in the user's code), so index, events
+/// and localisation all come from one pair of runs. If the probe pair agrees, the
+/// nondeterminism did not repeat, and the verdict is the first pair's divergence by
+/// index, saying so. An escape recognised in the first run's panic (an OS thread) is
+/// the verdict without a second run: both runs would fail alike.
 pub fn check_determinism(
     scenario: &Scenario,
     seed: u64,
     plan: &FaultPlan,
     keep: usize,
 ) -> (RunOutput, sim_runtime::sim::Determinism) {
-    use sim_runtime::sim::{compare, Determinism};
+    use sim_runtime::sim::{compare, escaped_anyway, follow_up, merge_escapes, Determinism};
     let first = run_seed(scenario, seed, plan, keep);
-    let second = run_seed(scenario, seed, plan, 0);
-    let verdict = compare(seed, &first.trace, &second.trace);
-    let Determinism::Differs(d) = &verdict else {
-        return (first, verdict);
-    };
-    if d.first.is_some() && d.second.is_some() {
-        return (first, verdict);
+    if let Some(escape) = first.escape.clone() {
+        let message = first.record.message.clone().unwrap_or_default();
+        return (
+            first,
+            Determinism::Escaped {
+                seed,
+                escape,
+                message,
+            },
+        );
     }
-    let upto = usize::try_from(d.index)
-        .unwrap_or(usize::MAX)
-        .saturating_add(1);
-    let a = run_seed(scenario, seed, plan, upto);
-    let b = run_seed(scenario, seed, plan, upto);
-    let detailed = match compare(seed, &a.trace, &b.trace) {
-        again @ Determinism::Differs(_) => again,
-        Determinism::Same { .. } => verdict,
+    let second = run_seed(scenario, seed, plan, 0);
+    let mut escapes = first.escapes.clone();
+    merge_escapes(&mut escapes, &second.escapes);
+    let verdict = compare(seed, &first.trace, &second.trace);
+    let Determinism::Differs(mut d) = verdict else {
+        return (first, escaped_anyway(seed, verdict, escapes));
     };
-    (first, detailed)
+    d.escapes = escapes;
+    let detailed = follow_up(*d, |window| {
+        let upto = usize::try_from(window.to)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let a = run_seed_probe(scenario, seed, plan, upto, window);
+        let b = run_seed_probe(scenario, seed, plan, upto, window);
+        Some(((a.trace, a.probe), (b.trace, b.probe)))
+    });
+    (first, Determinism::Differs(Box::new(detailed)))
 }
 
 /// The history checker the workload names.

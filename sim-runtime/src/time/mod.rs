@@ -58,13 +58,17 @@ pub fn elapsed() -> Duration {
 }
 
 /// Sleeps for `duration` as measured by the current node's (possibly drifting) clock.
+#[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
+    crate::probe::point(format_args!("sleep {duration:?}"));
     Sleep::at_global(Some(global_now() + to_global(duration)))
 }
 
 /// Sleeps until the current node's clock reads `deadline` (completes at once if it
 /// already does).
+#[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
+    crate::probe::point(format_args!("sleep until {deadline:?}"));
     Sleep::at_global(node_deadline_to_global(deadline))
 }
 

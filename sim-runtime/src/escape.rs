@@ -1,12 +1,15 @@
 //! Panics of simulated runs: where they happened, and whether they are an escape from
-//! the simulation.
+//! the simulation; and backtraces read as frames, split into the framework's and the
+//! user's (the localisation of a divergence uses the same reading, [`crate::probe`]).
 //!
 //! A run's panic reaches `Sim::run` as a bare message. To report its location — and,
 //! for a panic raised inside the standard library, the user's line that led there —
-//! the harness installs (once per process) a panic hook that, on a thread running a
-//! harness seed, records the location and a backtrace into that seed's slot,
-//! and prints nothing (the harness prints one report per failing seed). Panics on any
-//! other thread go to the previous hook unchanged.
+//! `Sim::run` installs (once per process) a panic hook that, on a thread running a
+//! simulated run, records the location and a backtrace into that run's slot,
+//! and prints nothing (the runners print one report per failing seed: the message and
+//! location are in the run's report). Panics on any other thread go to the previous
+//! hook unchanged. Every runner — the harness, the scenario runner's `run`, `sweep` and
+//! `check-determinism` — reads the escape from `RunReport::panic`.
 //!
 //! Escapes recognized from the panic: an OS thread. madsim makes `pthread_attr_init`
 //! fail inside a run, so `std::thread::spawn` panics inside std; the backtrace shows
@@ -19,6 +22,7 @@ use std::sync::{Arc, Mutex, Once};
 
 /// A panic recorded by the hook.
 #[derive(Debug)]
+#[cfg_attr(not(madsim), allow(dead_code))]
 pub(crate) struct Captured {
     pub location: Option<String>,
     pub backtrace: Backtrace,
@@ -31,6 +35,7 @@ thread_local! {
 }
 
 /// Records panics on the current thread (a seed's fresh thread) into `slot`.
+#[cfg_attr(not(madsim), allow(dead_code))]
 pub(crate) fn capture_on_this_thread(slot: Slot) {
     install_hook();
     SLOT.with(|s| *s.borrow_mut() = Some(slot));
@@ -63,18 +68,81 @@ fn in_std(location: &str) -> bool {
     location.starts_with("/rustc/")
         || location.contains("/library/std/")
         || location.contains("/library/core/")
+        || location.contains("/library/alloc/")
+}
+
+/// Path fragments of the framework's own sources: the gateway crates, the harness, the
+/// built-in scenarios' runner. A frame there is where a difference became visible, not
+/// where the user's code caused it.
+const FRAMEWORK: &[&str] = &[
+    "sim-runtime/src/",
+    "sim-fs/src/",
+    "sim-net/src/",
+    "seedbank/src/",
+    "seedbank-macros/src/",
+    "scenarios/src/runner/",
+];
+
+/// Whether a frame at `location` belongs to the toolchain, a dependency from a
+/// registry (tokio, madsim, futures…) or the framework, rather than to the user's code.
+pub fn is_framework(location: &str) -> bool {
+    in_std(location)
+        || location.contains("/.cargo/registry/")
+        || location.contains("/.cargo/git/")
+        || FRAMEWORK.iter().any(|f| location.contains(f))
+}
+
+/// Whether `location` (`file:line:col`) is in a Rust source file (not the C library's
+/// thread start, say).
+fn is_rust_source(location: &str) -> bool {
+    location
+        .split(':')
+        .next()
+        .is_some_and(|f| f.ends_with(".rs"))
 }
 
 /// One frame of a backtrace: function name and, if known, `file:line:col`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Frame {
+pub struct Frame {
     pub function: String,
     pub location: Option<String>,
 }
 
+impl Frame {
+    /// `function at file:line:col` with the closure noise (`{{closure}}`) and generic
+    /// hashes kept: they tell async blocks apart.
+    pub fn describe(&self) -> String {
+        match &self.location {
+            Some(l) => format!("{} at {l}", self.function),
+            None => self.function.clone(),
+        }
+    }
+}
+
+/// The frames of `text` (a backtrace) in the user's code, innermost first.
+///
+/// std prints a path under the current directory relative to it (`./src/…`); such a
+/// path is judged by where it really is (the built-in scenarios' runner is
+/// `./src/runner/` in their own tests).
+pub fn user_frames(text: &str) -> Vec<Frame> {
+    let cwd = std::env::current_dir().ok();
+    parse_frames(text)
+        .into_iter()
+        .filter(|f| {
+            f.location.as_deref().is_some_and(|l| {
+                let full = match (l.strip_prefix("./"), &cwd) {
+                    (Some(rest), Some(cwd)) => cwd.join(rest).to_string_lossy().into_owned(),
+                    _ => l.to_string(),
+                };
+                is_rust_source(l) && !is_framework(&full)
+            })
+        })
+        .collect()
+}
+
 /// Parses std's backtrace text (`  N: function` then `at file:line:col` lines; inlined
 /// frames repeat the pair without a number).
-pub(crate) fn parse_frames(text: &str) -> Vec<Frame> {
+pub fn parse_frames(text: &str) -> Vec<Frame> {
     let mut frames: Vec<Frame> = Vec::new();
     for line in text.lines() {
         let trimmed = line.trim();
@@ -100,6 +168,15 @@ pub(crate) fn parse_frames(text: &str) -> Vec<Frame> {
     frames
 }
 
+/// Where a simulated run panicked, and whether the panic is an escape.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PanicAt {
+    /// `file:line:col` of the panic.
+    pub location: Option<String>,
+    /// The escape recognised in it.
+    pub escape: Option<Escape>,
+}
+
 /// What escaped the simulation, and where.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Escape {
@@ -111,7 +188,19 @@ pub struct Escape {
     pub instead: String,
 }
 
+impl std::fmt::Display for Escape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ESCAPED THE SIMULATION: the code {}", self.what)?;
+        match &self.at {
+            Some(at) => write!(f, ", at {at}")?,
+            None => write!(f, " (no frame of your code in the backtrace)")?,
+        }
+        write!(f, "; {}", self.instead)
+    }
+}
+
 /// Recognizes an OS-thread spawn in a captured panic.
+#[cfg_attr(not(madsim), allow(dead_code))]
 pub(crate) fn classify(captured: &Captured) -> Option<Escape> {
     // Cheap test first: only a panic located in the standard library can be an
     // escape we know; formatting a backtrace resolves symbols, which takes a while.
@@ -136,7 +225,7 @@ pub(crate) fn classify_frames(frames: &[Frame]) -> Option<Escape> {
     let at = frames[last_spawn + 1..]
         .iter()
         .filter_map(|f| f.location.as_deref())
-        .find(|loc| !in_std(loc) && !loc.contains("/.cargo/registry/"))
+        .find(|loc| !is_framework(loc))
         .map(str::to_string);
     Some(Escape {
         what: "started an OS thread (std::thread::spawn): madsim refuses to create threads inside a simulated run".to_string(),
