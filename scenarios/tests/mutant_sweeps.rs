@@ -1,10 +1,13 @@
 //! The sweeps as a test command for mutation testing (`scripts/mutants`, which runs
 //! cargo-mutants over the engine's modules with these as the test): each test sweeps
-//! the scenarios that exercise one layer and fails on the first run any check fails.
-//! Ignored in the ordinary suites (`--ignored` runs them); the seed count comes from
-//! `SEEDBANK_MUTANT_SEEDS` (default 12).
+//! the scenarios that exercise one layer and fails on the first run any check fails,
+//! or when the sweep missed a must-reach mark it ran enough seeds to judge (a mutant
+//! that stops a layer from reaching a state — log compaction that never happens — is
+//! caught by its coverage). Ignored in the ordinary suites (`--ignored` runs them);
+//! the seed count comes from `SEEDBANK_MUTANT_SEEDS` (default 20).
 #![cfg(madsim)]
 
+use scenarios::runner::record::missed_marks;
 use scenarios::runner::run::{plan_for, run_seed};
 use scenarios::runner::scenario;
 
@@ -12,17 +15,21 @@ fn seeds() -> u64 {
     std::env::var("SEEDBANK_MUTANT_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(12)
+        .unwrap_or(20)
 }
 
 fn sweep(names: &[&str]) {
     for name in names {
         let sc = scenario::find(name).expect("built in");
+        let mut records = Vec::new();
         for seed in 0..seeds() {
             let plan = plan_for(&sc, seed).expect("plan");
             let r = run_seed(&sc, seed, &plan, 0).record;
             assert!(!r.failed(), "{}", r.failure_line());
+            records.push(r);
         }
+        let missed = missed_marks(&records);
+        assert!(missed.is_empty(), "{name}: must-reach marks missed: {missed:?}");
     }
 }
 

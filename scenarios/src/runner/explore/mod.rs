@@ -1,0 +1,351 @@
+//! Targeted exploration: spend seeds where coverage marks are rarely hit.
+//!
+//! Uniform seeds sample the space of runs the way the plan generator draws it, so a
+//! state that needs an unlikely conjunction (a snapshot sent while the follower's log
+//! conflicts, a compaction under an old snapshot during recovery) stays as rare as its
+//! ingredients. The explorer keeps a corpus of the runs that reached *rare* marks —
+//! rare among the runs so far — and spends most of its budget on their children: the
+//! parent's fault plan, mutated (a step moved, repeated, dropped or retargeted, a new
+//! step spliced in from a fresh draw, the per-seed tuning redrawn). Half the children
+//! keep the parent's *seed*: the same schedule, random streams and buggify sites up to
+//! the first mutated fault, where the run branches off — the closest a simulator that
+//! cannot snapshot a run gets to forking it at a rare moment; the other half take a
+//! fresh seed, varying the schedule around what got the parent there. Between 20% and
+//! 80% of the runs stay uniform — a two-armed bandit gives more to whichever kind of
+//! run has lately been finding features no run had — so marks no parent has reached
+//! can still turn up. Parents
+//! are drawn in proportion to the rarity of what they reached (the sum over their
+//! marks of 1 / runs that reached the mark).
+//!
+//! ## Invariants
+//! - Deterministic: the children, their seeds and their plans are a function of the
+//!   seed range and the results so far (runs are folded in seed order, batch by
+//!   batch), so the same command explores the same way.
+//! - Every child is an ordinary run of (scenario, seed, plan): a failure reproduces
+//!   with `replay --seed S --plan FILE`, and the explorer writes that file.
+//!
+//! ## Non-goals
+//! - Forking a run at a mark's first hit (the simulator cannot snapshot a run).
+
+use super::plan::{self, Branch, FaultPlan, Step, Tuning};
+use super::record::RunRecord;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+/// Bounds of the share of runs spent on fresh uniform seeds once the corpus is
+/// non-empty; within them the share follows which kind of run has been finding new
+/// features (see [`Explorer::uniform_share`]).
+pub const UNIFORM_SHARE: (f64, f64) = (0.2, 0.8);
+/// A mark is rare while at most this share of runs so far reached it (and in any case
+/// while at most [`RARE_RUNS`] did).
+pub const RARE_SHARE: f64 = 0.05;
+pub const RARE_RUNS: u64 = 3;
+/// The corpus keeps at most this many parents (the least valuable leave first).
+pub const CORPUS_LIMIT: usize = 256;
+
+/// One run the explorer asks for: a seed and, for a child, its mutated plan (`None`:
+/// the seed's own plan).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The run's place in the budget: the `index`-th seed of the range, handed out in
+    /// order (a uniform run's seed is its index).
+    pub index: u64,
+    pub seed: u64,
+    pub plan: Option<FaultPlan>,
+    /// The parent's seed, for a child.
+    pub parent: Option<u64>,
+}
+
+/// A run kept as a parent.
+#[derive(Debug, Clone)]
+struct Entry {
+    seed: u64,
+    plan: FaultPlan,
+    marks: Vec<String>,
+    /// Virtual time (ns) of each mark's first hit in this run.
+    first_ns: BTreeMap<String, u64>,
+}
+
+/// The explorer's state between batches.
+#[derive(Debug)]
+pub struct Explorer {
+    seeds: Range<u64>,
+    nodes: plan::NodeNo,
+    next: u64,
+    /// Runs folded in, and per mark how many reached it.
+    runs: u64,
+    hits: BTreeMap<String, u64>,
+    corpus: Vec<Entry>,
+    /// Children made from the corpus (the rest were uniform).
+    pub children: u64,
+    /// Per mark, the number of runs (1-based) it took to reach it first.
+    pub first_hit: BTreeMap<String, u64>,
+    /// Per kind of run (uniform, child): runs folded in, and how many of them
+    /// reached a feature no run had before.
+    yields: [(u64, u64); 2],
+}
+
+impl Explorer {
+    /// An explorer that hands out the seeds of `seeds`, in order, for a topology of
+    /// `nodes` nodes.
+    pub fn new(seeds: Range<u64>, nodes: plan::NodeNo) -> Explorer {
+        Explorer {
+            nodes,
+            next: seeds.start,
+            seeds,
+            runs: 0,
+            hits: BTreeMap::new(),
+            corpus: Vec::new(),
+            children: 0,
+            first_hit: BTreeMap::new(),
+            yields: [(0, 0); 2],
+        }
+    }
+
+    /// The share of runs to spend on uniform seeds: a two-armed bandit between fresh
+    /// seeds and children, each arm valued by the share of its runs that found a
+    /// feature no earlier run had (Laplace-smoothed), kept within [`UNIFORM_SHARE`]. While
+    /// uniform seeds keep finding new marks they get most of the budget; once children
+    /// find more, the children do.
+    pub fn uniform_share(&self) -> f64 {
+        let value = |(runs, novel): (u64, u64)| (novel as f64 + 1.0) / (runs as f64 + 2.0);
+        let (u, c) = (value(self.yields[0]), value(self.yields[1]));
+        (u / (u + c)).clamp(UNIFORM_SHARE.0, UNIFORM_SHARE.1)
+    }
+
+    /// The next `n` jobs (fewer at the end of the range). `own_plan` gives a seed's
+    /// own plan (the scenario's generator), which a child mutates from its parent's.
+    pub fn next_batch(
+        &mut self,
+        n: usize,
+        own_plan: impl Fn(u64) -> Result<FaultPlan, String>,
+    ) -> Vec<Job> {
+        let mut out = Vec::new();
+        while out.len() < n && self.next < self.seeds.end {
+            let index = self.next;
+            self.next += 1;
+            let mut rng = ChaCha8Rng::seed_from_u64(sim_runtime::rng::stable_hash(
+                format!("{index}/explore").as_bytes(),
+            ));
+            if self.corpus.is_empty() || rng.gen_bool(self.uniform_share()) {
+                out.push(Job {
+                    index,
+                    seed: index,
+                    plan: None,
+                    parent: None,
+                });
+                continue;
+            }
+            let parent = self.pick_parent(&mut rng);
+            let roll = rng.gen_range(0..10);
+            let fork = self
+                .rarest(&parent)
+                .and_then(|m| parent.first_ns.get(m).copied())
+                .filter(|_| roll < 4);
+            let (seed, plan) = match fork {
+                Some(at_ns) => {
+                    // Fork the parent's run just after it first reached its rarest mark.
+                    let mut plan = parent.plan.clone();
+                    plan.branches.push(Branch {
+                        at_ns: at_ns.saturating_add(1),
+                        salt: rng.gen_range(1..u64::MAX),
+                    });
+                    (parent.seed, plan)
+                }
+                None => {
+                    let fresh = own_plan(index).ok();
+                    let mut plan = mutate(&parent.plan, fresh.as_ref(), self.nodes, &mut rng);
+                    if roll < 7 {
+                        (parent.seed, plan)
+                    } else {
+                        // A fresh seed: the parent's forks meant something for its seed only.
+                        plan.branches.clear();
+                        (index, plan)
+                    }
+                }
+            };
+            self.children += 1;
+            out.push(Job {
+                index,
+                seed,
+                plan: Some(plan),
+                parent: Some(parent.seed),
+            });
+        }
+        out
+    }
+
+    /// Folds in one finished run (call in seed order).
+    pub fn record(&mut self, job: &Job, plan: FaultPlan, record: &RunRecord) {
+        let marks = features(&record.marks);
+        let rare = marks.iter().any(|m| self.is_rare(m));
+        let novel = marks.iter().any(|m| !self.hits.contains_key(m));
+        let arm = &mut self.yields[usize::from(job.parent.is_some())];
+        arm.0 += 1;
+        arm.1 += u64::from(novel);
+        self.runs += 1;
+        for m in &marks {
+            *self.hits.entry(m.clone()).or_insert(0) += 1;
+        }
+        for m in record.marks.keys() {
+            self.first_hit.entry(m.clone()).or_insert(self.runs);
+        }
+        if rare {
+            self.corpus.push(Entry {
+                seed: job.seed,
+                plan,
+                marks,
+                first_ns: record.mark_first_ns.clone(),
+            });
+            if self.corpus.len() > CORPUS_LIMIT {
+                // Drop the parent whose marks are now the least rare.
+                if let Some(i) = (0..self.corpus.len())
+                    .min_by(|&a, &b| self.weight(&self.corpus[a]).total_cmp(&self.weight(&self.corpus[b])))
+                {
+                    self.corpus.remove(i);
+                }
+            }
+        }
+    }
+
+    /// Parents kept so far.
+    pub fn corpus_len(&self) -> usize {
+        self.corpus.len()
+    }
+
+    fn is_rare(&self, mark: &str) -> bool {
+        let n = self.hits.get(mark).copied().unwrap_or(0);
+        n <= RARE_RUNS || (n as f64) <= RARE_SHARE * self.runs as f64
+    }
+
+    /// A parent's weight: the rarity of what it reached.
+    fn weight(&self, e: &Entry) -> f64 {
+        e.marks
+            .iter()
+            .map(|m| 1.0 / self.hits.get(m).copied().unwrap_or(1).max(1) as f64)
+            .sum()
+    }
+
+    /// The mark of `e` whose feature the fewest runs reached.
+    fn rarest<'a>(&self, e: &'a Entry) -> Option<&'a str> {
+        e.marks
+            .iter()
+            .min_by_key(|m| (self.hits.get(*m).copied().unwrap_or(0), *m))
+            .map(|f| f.split('#').next().unwrap_or(f))
+    }
+
+    fn pick_parent(&self, rng: &mut ChaCha8Rng) -> Entry {
+        let weights: Vec<f64> = self.corpus.iter().map(|e| self.weight(e)).collect();
+        let total: f64 = weights.iter().sum();
+        let mut x = rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
+        for (e, w) in self.corpus.iter().zip(&weights) {
+            if x < *w {
+                return e.clone();
+            }
+            x -= w;
+        }
+        self.corpus[self.corpus.len() - 1].clone()
+    }
+}
+
+/// What the explorer counts of a run: each mark reached, and each mark reached often
+/// (its hit count's power-of-four bucket, AFL-style: `m#4+`, `m#16+`…), so a run that
+/// reached a common state unusually often counts as new too.
+fn features(marks: &BTreeMap<String, u64>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (m, &n) in marks {
+        if n == 0 {
+            continue;
+        }
+        out.push(m.clone());
+        let mut bucket = 4;
+        while n >= bucket && bucket <= 1 << 20 {
+            out.push(format!("{m}#{bucket}+"));
+            bucket *= 4;
+        }
+    }
+    out
+}
+
+/// A child of `parent`: up to three mutations (none: the same plan under a new seed).
+/// `fresh` is the child seed's own plan, a source of new steps and tuning; `nodes` is
+/// the topology's size.
+pub fn mutate(
+    parent: &FaultPlan,
+    fresh: Option<&FaultPlan>,
+    nodes: plan::NodeNo,
+    rng: &mut impl Rng,
+) -> FaultPlan {
+    let mut plan = parent.clone();
+    let count = rng.gen_range(0..=3);
+    for _ in 0..count {
+        match rng.gen_range(0..6) {
+            0 if !plan.steps.is_empty() => {
+                // Move a step in time.
+                let i = rng.gen_range(0..plan.steps.len());
+                let shift = rng.gen_range(-400i64..=400);
+                let at = plan.steps[i].at_ms.saturating_add_signed(shift);
+                plan.steps[i].at_ms = at;
+            }
+            1 if !plan.steps.is_empty() => {
+                // Repeat a step a little later (a second crash of the same node, a
+                // partition that comes back).
+                let i = rng.gen_range(0..plan.steps.len());
+                let mut step: Step = plan.steps[i].clone();
+                step.at_ms += rng.gen_range(50..600);
+                plan.steps.push(step);
+            }
+            2 if plan.steps.len() > 1 => {
+                let i = rng.gen_range(0..plan.steps.len());
+                plan.steps.remove(i);
+            }
+            3 => {
+                // Splice in a step of a fresh draw.
+                if let Some(step) = fresh.and_then(|f| {
+                    (!f.steps.is_empty()).then(|| f.steps[rng.gen_range(0..f.steps.len())].clone())
+                }) {
+                    plan.steps.push(step);
+                }
+            }
+            4 => {
+                if let Some(f) = fresh {
+                    plan.tuning = if rng.gen_bool(0.5) {
+                        f.tuning.clone()
+                    } else {
+                        Tuning::default()
+                    };
+                }
+            }
+            _ if !plan.steps.is_empty() => {
+                // Aim a step at another node (or at the leader).
+                let i = rng.gen_range(0..plan.steps.len());
+                retarget(&mut plan.steps[i], nodes, rng);
+            }
+            _ => {}
+        }
+    }
+    plan.steps.sort_by_key(|s| s.at_ms);
+    plan
+}
+
+/// Aims a single-node step at another replica, or (in a cluster) at the leader.
+fn retarget(step: &mut Step, nodes: plan::NodeNo, rng: &mut impl Rng) {
+    use plan::Fault;
+    let lowest = if nodes > 1 { plan::LEADER } else { 1 };
+    let pick = rng.gen_range(lowest..=nodes.max(1));
+    match &mut step.fault {
+        Fault::Crash { node, .. }
+        | Fault::Kill { node, .. }
+        | Fault::Pause { node, .. }
+        | Fault::ClockSkew { node, .. } => *node = pick,
+        _ => {}
+    }
+}
+
+mod drive;
+#[cfg(test)]
+mod tests;
+
+pub use drive::*;

@@ -1,0 +1,159 @@
+//! The explorer against made-up results: what it keeps, what it spends runs on.
+
+use super::*;
+use crate::runner::plan::{generate, FaultSpace, Horizon};
+
+fn own(seed: u64) -> Result<FaultPlan, String> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let h = Horizon {
+        nodes: 3,
+        window_ms: 3_000,
+        ops: 100,
+    };
+    Ok(generate(FaultSpace::CLUSTER, h, &mut rng))
+}
+
+fn record(seed: u64, marks: &[&str]) -> RunRecord {
+    let mut r = RunRecord::error("s", seed, "x", String::new());
+    r.outcome = "pass".into();
+    r.marks = marks.iter().map(|m| (m.to_string(), 1)).collect();
+    r.mark_first_ns = marks.iter().map(|m| (m.to_string(), 1_000)).collect();
+    r
+}
+
+#[test]
+fn children_descend_from_runs_that_reached_rare_marks() {
+    let mut ex = Explorer::new(0..400, 3);
+    let mut children_of_7 = 0;
+    loop {
+        let batch = ex.next_batch(2, own);
+        if batch.is_empty() {
+            break;
+        }
+        for job in batch {
+            let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
+            // Run 7 alone reaches the rare mark; every run reaches the common one.
+            let marks: &[&str] = if job.index == 7 { &["a.rare", "a.common"] } else { &["a.common"] };
+            children_of_7 += usize::from(job.parent == Some(7));
+            ex.record(&job, plan, &record(job.seed, marks));
+        }
+    }
+    assert!(ex.corpus_len() >= 1);
+    assert!(
+        children_of_7 * 4 > ex.children as usize * 3,
+        "most children descend from the rare run: {children_of_7} of {}",
+        ex.children
+    );
+    assert!(ex.children > 120, "a good share of the budget goes to children: {}", ex.children);
+    assert!(ex.children < 320, "at least a fifth stays uniform: {}", ex.children);
+    assert_eq!(ex.first_hit["a.common"], 1);
+    assert_eq!(ex.first_hit["a.rare"], 8, "the 8th run (seed 7) reached it first");
+}
+
+#[test]
+fn exploration_is_a_function_of_the_seeds_and_the_results() {
+    let run = || {
+        let mut ex = Explorer::new(0..100, 3);
+        let mut jobs = Vec::new();
+        loop {
+            let batch = ex.next_batch(3, own);
+            if batch.is_empty() {
+                break;
+            }
+            for job in batch {
+                let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
+                let marks: &[&str] = if job.seed % 17 == 0 { &["a.x"] } else { &[] };
+                ex.record(&job, plan, &record(job.seed, marks));
+                jobs.push(job);
+            }
+        }
+        jobs
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a, b);
+    assert_eq!(
+        a.iter().map(|j| j.index).collect::<Vec<_>>(),
+        (0..100).collect::<Vec<_>>(),
+        "every run of the budget once, in order"
+    );
+    assert!(
+        a.iter().any(|j| j.parent.is_some_and(|p| p == j.seed)),
+        "some children keep their parent's seed (the run branches at the mutated fault)"
+    );
+    assert!(
+        a.iter().any(|j| j.parent.is_some() && j.seed == j.index),
+        "and some take a fresh one"
+    );
+    let forks: Vec<&Job> = a
+        .iter()
+        .filter(|j| j.plan.as_ref().is_some_and(|p| !p.branches.is_empty()))
+        .collect();
+    assert!(!forks.is_empty(), "some children fork their parent's run");
+    for j in forks {
+        let b = j.plan.as_ref().unwrap().branches[0];
+        assert_eq!(b.at_ns, 1_001, "just after the parent first reached its mark");
+        assert_eq!(Some(j.seed), j.parent, "a fork keeps its parent's seed");
+    }
+}
+
+#[test]
+fn the_comparison_names_runs_to_first_hit_and_their_ratio() {
+    let map = |xs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+        xs.iter().map(|(m, n)| (m.to_string(), *n)).collect()
+    };
+    let (uf, ur) = (map(&[("a.rare", 80), ("a.common", 1)]), map(&[("a.rare", 1), ("a.common", 90)]));
+    let (ef, er) = (map(&[("a.rare", 20), ("a.common", 1), ("a.new", 50)]), map(&[("a.rare", 30), ("a.common", 88), ("a.new", 2)]));
+    let text = comparison(
+        ["a.rare", "a.common", "a.new", "a.none"].map(String::from),
+        Side { first_hit: &uf, reaching: &ur },
+        Side { first_hit: &ef, reaching: &er },
+        100,
+    );
+    let line = |m: &str| text.lines().find(|l| l.ends_with(m)).unwrap_or("").to_string();
+    assert!(line("a.rare").contains("4.00x"), "{text}");
+    assert!(line("a.rare").contains("    1    30"), "{text}");
+    assert!(line("a.new").contains("only explore"), "{text}");
+    assert!(!text.contains("a.none"), "marks neither side reached are left out: {text}");
+}
+
+#[test]
+fn the_budget_follows_whichever_kind_of_run_finds_new_features() {
+    let mut ex = Explorer::new(0..10, 3);
+    assert_eq!(ex.uniform_share(), 0.5, "no evidence yet");
+    let uniform = Job { index: 0, seed: 0, plan: None, parent: None };
+    let child = Job { index: 1, seed: 1, plan: None, parent: Some(0) };
+    let plan = own(0).unwrap();
+    for i in 0..8 {
+        ex.record(&uniform, plan.clone(), &record(i, &[format!("u.{i}").as_str()]));
+        ex.record(&child, plan.clone(), &record(i, &["c.same"]));
+    }
+    assert_eq!(ex.uniform_share(), UNIFORM_SHARE.1, "uniform seeds found everything new");
+    let mut ex = Explorer::new(0..10, 3);
+    for i in 0..8 {
+        ex.record(&uniform, plan.clone(), &record(i, &["u.same"]));
+        ex.record(&child, plan.clone(), &record(i, &[format!("c.{i}").as_str()]));
+    }
+    assert_eq!(ex.uniform_share(), UNIFORM_SHARE.0, "children found everything new");
+}
+
+#[test]
+fn features_are_marks_and_their_hit_count_buckets() {
+    let marks = [("a.x".to_string(), 1), ("a.y".to_string(), 20)].into_iter().collect();
+    assert_eq!(features(&marks), vec!["a.x", "a.y", "a.y#4+", "a.y#16+"]);
+}
+
+#[test]
+fn mutations_keep_a_plan_valid_and_sorted() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for seed in 0..300 {
+        let parent = own(seed).unwrap();
+        let fresh = own(seed + 1000).unwrap();
+        let child = mutate(&parent, Some(&fresh), 3, &mut rng);
+        assert!(child.steps.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        let back = FaultPlan::from_json(&child.to_json()).expect("a child plan reads back");
+        assert_eq!(back, child);
+        for s in &child.steps {
+            assert!(s.fault.nodes().iter().all(|n| *n <= 3), "{}", s.fault);
+        }
+    }
+}
