@@ -52,6 +52,45 @@ pub struct Divergence {
 }
 
 impl Divergence {
+    /// Checks that the report cannot contradict itself: one divergence index, the last
+    /// common event just before it, each side's event at it or a stated reason why it
+    /// is not shown. What every test of a divergence asserts.
+    pub fn verify(&self) -> Result<(), String> {
+        let text = self.to_string();
+        let fail = |why: &str| Err(format!("{why}:\n{text}"));
+        if text.matches("the runs part at event #").count() != 1
+            || !text.contains(&format!("the runs part at event #{} ", self.index))
+        {
+            return fail("not exactly one divergence index");
+        }
+        match (&self.last_common, self.index) {
+            (Some(e), i) if e.index + 1 != i => return fail("the last common event is not the one before"),
+            (None, 0) if !text.contains("the first event differs") => {
+                return fail("no last common event, and no word that the first differs")
+            }
+            (None, i) if i > 0 && !text.contains("not kept") => {
+                return fail("no last common event, and no word why")
+            }
+            _ => {}
+        }
+        for (e, count) in [(&self.first, self.events.0), (&self.second, self.events.1)] {
+            match e {
+                Some(e) if e.index != self.index => return fail("a side's event is not at the index"),
+                None if self.index >= count && !text.contains("ended after") => {
+                    return fail("a side has no event and no word that it ended")
+                }
+                None if self.index < count && !text.contains("not kept") => {
+                    return fail("a side has no event and no word that it was not kept")
+                }
+                _ => {}
+            }
+        }
+        if text.contains("(no event)") {
+            return fail("a side shown as (no event)");
+        }
+        Ok(())
+    }
+
     fn missing(&self, run: u8, count: u64, kept: u64) -> String {
         if self.index >= count {
             format!("(none: run {run} ended after {count} events)")
@@ -596,6 +635,22 @@ mod tests {
         // The very first event differs.
         let d = differs(&trace(&["a"], 9), &trace(&["b"], 9));
         assert!(d.to_string().contains("the first event differs"));
+        d.verify().expect("a true report verifies");
+    }
+
+    #[test]
+    fn verify_refuses_a_report_that_contradicts_itself() {
+        let good = differs(&trace(&["a", "b", "c"], 9), &trace(&["a", "b", "x"], 9));
+        good.verify().expect("a true report verifies");
+        let mut bad = good.clone();
+        bad.last_common = Some(event(0, "a"));
+        assert!(bad.verify().is_err(), "the last common event must be the one before");
+        let mut bad = good.clone();
+        bad.first = Some(event(1, "b"));
+        assert!(bad.verify().is_err(), "a side's event must be at the index");
+        let mut bad = good;
+        bad.index = 5;
+        assert!(bad.verify().is_err(), "the events shown must be those at the index");
     }
 
     fn step(at: u64, task: u64, what: &str, frame: &str) -> Entry {

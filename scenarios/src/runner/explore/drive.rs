@@ -2,8 +2,11 @@
 //! child processes of this binary, their plans through files; and the comparison with
 //! uniform seeds on the same budget.
 
-use super::{Explorer, RunRecord};
+#[cfg(madsim)]
+use super::Explorer;
+use super::RunRecord;
 use std::collections::BTreeMap;
+#[cfg(madsim)]
 use std::ops::Range;
 
 /// `sweep --explore [--compare]` over `names`: each scenario explored in turn (and,
