@@ -85,26 +85,28 @@ pub fn hit(mark: &'static Mark) {
 
 #[cfg(madsim)]
 fn hit_in_simulation(mark: &'static Mark) {
-    // A mark may be hit outside a runtime (a synchronous unit test of the code).
-    let now = madsim::time::TimeHandle::try_current()
-        .map(|h| u64::try_from(h.elapsed().as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
     let first = crate::state::with(|s| {
         let n = s.marks.entry(mark.name).or_insert(0);
         *n = n.saturating_add(1);
-        if *n == 1 {
-            s.mark_first_ns.insert(mark.name, now);
-        }
         *n == 1
     });
-    if first {
-        crate::trace::record_at(
-            crate::trace::EventKind::Mark,
-            format_args!("{}", mark.name),
-            mark.file,
-            mark.line,
-        );
+    if !first {
+        return;
     }
+    // Only a first hit reads the clock. A mark may be hit outside a runtime (a
+    // synchronous unit test of the code): time 0 then.
+    let now = madsim::time::TimeHandle::try_current()
+        .map(|h| u64::try_from(h.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    crate::state::with(|s| {
+        s.mark_first_ns.insert(mark.name, now);
+    });
+    crate::trace::record_at(
+        crate::trace::EventKind::Mark,
+        format_args!("{}", mark.name),
+        mark.file,
+        mark.line,
+    );
 }
 
 /// Hits of each mark in this run so far, by name.
