@@ -193,9 +193,7 @@ fn sim_bench(quick: bool, json: Option<std::path::PathBuf>) -> ExitCode {
         r.seeds, r.scenario, r.ops_per_seed
     );
     let assertions = if cfg!(debug_assertions) { "on" } else { "off" };
-    println!(
-        "  build                       opt-level {OPT_LEVEL}, debug assertions {assertions}"
-    );
+    println!("  build                       opt-level {OPT_LEVEL}, debug assertions {assertions}");
     println!(
         "  seeds/s (one core)          {:>8.2}   (goal >= 10)",
         r.seeds_per_sec

@@ -48,7 +48,10 @@ fn every_must_reach_mark_is_reached_within_its_stated_seeds() {
             );
         }
     }
-    assert!(declared >= 20, "the scenarios declare their must-reach marks: {declared}");
+    assert!(
+        declared >= 20,
+        "the scenarios declare their must-reach marks: {declared}"
+    );
 }
 
 #[test]
@@ -67,12 +70,16 @@ fn a_sweep_that_never_reaches_a_must_reach_mark_is_told_so() {
         .collect();
     let missed = missed_marks(&runs);
     assert!(
-        missed.iter().any(|(name, x)| name == sc.name && x.mark == m.mark),
+        missed
+            .iter()
+            .any(|(name, x)| name == sc.name && x.mark == m.mark),
         "{missed:?}"
     );
     // One run fewer than stated cannot judge.
     assert!(
-        !missed_marks(&runs[1..]).iter().any(|(_, x)| x.mark == m.mark),
+        !missed_marks(&runs[1..])
+            .iter()
+            .any(|(_, x)| x.mark == m.mark),
         "fewer runs than stated cannot judge"
     );
 }

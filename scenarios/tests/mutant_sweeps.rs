@@ -29,7 +29,10 @@ fn sweep(names: &[&str]) {
             records.push(r);
         }
         let missed = missed_marks(&records);
-        assert!(missed.is_empty(), "{name}: must-reach marks missed: {missed:?}");
+        assert!(
+            missed.is_empty(),
+            "{name}: must-reach marks missed: {missed:?}"
+        );
     }
 }
 

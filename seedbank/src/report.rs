@@ -264,7 +264,12 @@ impl SweepReport {
             + &self
                 .missed_marks()
                 .iter()
-                .map(|m| format!("\n  MUST-REACH MISSED: no seed reached coverage mark {}", m.mark))
+                .map(|m| {
+                    format!(
+                        "\n  MUST-REACH MISSED: no seed reached coverage mark {}",
+                        m.mark
+                    )
+                })
                 .collect::<String>()
     }
 }

@@ -204,8 +204,7 @@ impl Test {
     }
 
     fn replays_one_seed(&self) -> bool {
-        !self.ignore_env
-            && std::env::var("SEEDBANK_SEED").is_ok_and(|v| !v.trim().is_empty())
+        !self.ignore_env && std::env::var("SEEDBANK_SEED").is_ok_and(|v| !v.trim().is_empty())
     }
 
     fn sim_for(&self, seed: u64, probe: Option<Window>) -> Sim {

@@ -44,7 +44,11 @@ fn a_must_reach_mark_that_no_seed_reached_fails_the_sweep() {
         .mark_layers(&["covertest"])
         .must_reach("covertest.never")
         .sweep(body);
-    assert_eq!(report.failing_seeds(), Vec::<u64>::new(), "every seed passed");
+    assert_eq!(
+        report.failing_seeds(),
+        Vec::<u64>::new(),
+        "every seed passed"
+    );
     let missed: Vec<&str> = report.missed_marks().iter().map(|m| m.mark).collect();
     assert_eq!(missed, vec!["covertest.never"]);
     assert!(

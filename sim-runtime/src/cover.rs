@@ -292,15 +292,26 @@ mod tests {
         );
         assert_eq!(c.reached["a.y"].runs, 1);
         assert_eq!(c.unreached(["a.x", "a.z"]), vec!["a.z"]);
-        let must = [must_reach("a.z", 3), must_reach("a.x", 3), must_reach("a.w", 4)];
-        assert_eq!(c.missed(&must), vec![must_reach("a.z", 3)], "a.w: too few runs");
+        let must = [
+            must_reach("a.z", 3),
+            must_reach("a.x", 3),
+            must_reach("a.w", 4),
+        ];
+        assert_eq!(
+            c.missed(&must),
+            vec![must_reach("a.z", 3)],
+            "a.w: too few runs"
+        );
         let text = c.render(["a.x", "a.y", "a.z"], &must, "");
         assert!(text.contains("marks reached: 2 of 3 (3 runs)"), "{text}");
         assert!(text.contains("never reached: a.z"), "{text}");
         assert!(text.contains("MUST-REACH MISSED: a.z"), "{text}");
         assert!(text.contains("not reached yet (3 of 4 runs)"), "{text}");
         // Rarest first.
-        assert!(text.find("a.y").unwrap() < text.find("a.x").unwrap(), "{text}");
+        assert!(
+            text.find("a.y").unwrap() < text.find("a.x").unwrap(),
+            "{text}"
+        );
     }
 
     #[test]

@@ -64,7 +64,9 @@ impl Divergence {
             return fail("not exactly one divergence index");
         }
         match (&self.last_common, self.index) {
-            (Some(e), i) if e.index + 1 != i => return fail("the last common event is not the one before"),
+            (Some(e), i) if e.index + 1 != i => {
+                return fail("the last common event is not the one before")
+            }
             (None, 0) if !text.contains("the first event differs") => {
                 return fail("no last common event, and no word that the first differs")
             }
@@ -75,7 +77,9 @@ impl Divergence {
         }
         for (e, count) in [(&self.first, self.events.0), (&self.second, self.events.1)] {
             match e {
-                Some(e) if e.index != self.index => return fail("a side's event is not at the index"),
+                Some(e) if e.index != self.index => {
+                    return fail("a side's event is not at the index")
+                }
                 None if self.index >= count && !text.contains("ended after") => {
                     return fail("a side has no event and no word that it ended")
                 }
@@ -644,13 +648,19 @@ mod tests {
         good.verify().expect("a true report verifies");
         let mut bad = good.clone();
         bad.last_common = Some(event(0, "a"));
-        assert!(bad.verify().is_err(), "the last common event must be the one before");
+        assert!(
+            bad.verify().is_err(),
+            "the last common event must be the one before"
+        );
         let mut bad = good.clone();
         bad.first = Some(event(1, "b"));
         assert!(bad.verify().is_err(), "a side's event must be at the index");
         let mut bad = good;
         bad.index = 5;
-        assert!(bad.verify().is_err(), "the events shown must be those at the index");
+        assert!(
+            bad.verify().is_err(),
+            "the events shown must be those at the index"
+        );
     }
 
     fn step(at: u64, task: u64, what: &str, frame: &str) -> Entry {

@@ -154,8 +154,12 @@ mod tests {
     #[test]
     fn a_salt_gives_other_streams_and_salt_zero_the_plain_ones() {
         let plain: Vec<u64> = (0..4).map(|_| new_stream(7, "a").next_u64()).collect();
-        let zero: Vec<u64> = (0..4).map(|_| new_salted_stream(7, "a", 0).next_u64()).collect();
-        let salted: Vec<u64> = (0..4).map(|_| new_salted_stream(7, "a", 9).next_u64()).collect();
+        let zero: Vec<u64> = (0..4)
+            .map(|_| new_salted_stream(7, "a", 0).next_u64())
+            .collect();
+        let salted: Vec<u64> = (0..4)
+            .map(|_| new_salted_stream(7, "a", 9).next_u64())
+            .collect();
         assert_eq!(plain, zero);
         assert_ne!(plain, salted);
     }

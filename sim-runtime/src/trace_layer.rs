@@ -41,7 +41,11 @@ impl Visit for Fields<'_, '_> {
         if self.result.is_err() {
             return;
         }
-        let sep = if std::mem::take(&mut self.first) { "" } else { " " };
+        let sep = if std::mem::take(&mut self.first) {
+            ""
+        } else {
+            " "
+        };
         self.result = write!(self.out, "{sep}{}={:?}", field.name(), value);
     }
 }

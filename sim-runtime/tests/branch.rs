@@ -34,7 +34,11 @@ fn a_branch_keeps_the_run_up_to_its_time_and_changes_it_after() {
         rng::branch_at(Duration::from_millis(55), 7);
         draws().await
     });
-    assert_eq!(again.output.unwrap(), b, "a branch is as deterministic as its seed");
+    assert_eq!(
+        again.output.unwrap(),
+        b,
+        "a branch is as deterministic as its seed"
+    );
     let other_salt = Sim::new(5).run(|| async {
         rng::branch_at(Duration::from_millis(55), 8);
         draws().await

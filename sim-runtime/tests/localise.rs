@@ -40,7 +40,10 @@ fn assert_names(d: &Divergence, leak: &str, spawn: Option<&str>) {
     );
     if let Some(spawn) = spawn {
         let spawn = format!("localise.rs:{}:", line_of(spawn));
-        assert!(text.contains(&spawn), "expected the spawn at {spawn}\n{text}");
+        assert!(
+            text.contains(&spawn),
+            "expected the spawn at {spawn}\n{text}"
+        );
     }
     assert!(d.escapes.is_empty(), "{text}");
 }

@@ -120,7 +120,10 @@ async fn flush_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
         rotate.wait().await?;
     }
     let entries: Vec<Entry> = lock(&mem).entries().collect();
-    sim_runtime::cover!("lsm.flush_while_more_memtables_wait", shared.state().imms.len() > 1);
+    sim_runtime::cover!(
+        "lsm.flush_while_more_memtables_wait",
+        shared.state().imms.len() > 1
+    );
     let mut changes = Vec::new();
     let mut added = None;
     if !entries.is_empty() {
@@ -277,7 +280,10 @@ async fn compact(
     }
     sync_dir(shared).await.map_err(Failure::Write)?;
     sim_runtime::cover!("lsm.compaction_splits_output", outputs.len() > 1);
-    sim_runtime::cover!("lsm.compaction_into_a_lower_level_with_overlap", !plan.next.is_empty());
+    sim_runtime::cover!(
+        "lsm.compaction_into_a_lower_level_with_overlap",
+        !plan.next.is_empty()
+    );
 
     let inputs: Vec<(u8, u64)> = plan
         .inputs

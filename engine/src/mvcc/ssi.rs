@@ -175,7 +175,10 @@ impl Ssi {
                 });
             }
         }
-        sim_runtime::cover!("mvcc.ssi_rw_edge_from_read_of_newer_write", !writers.is_empty());
+        sim_runtime::cover!(
+            "mvcc.ssi_rw_edge_from_read_of_newer_write",
+            !writers.is_empty()
+        );
         for (w, w_commit) in writers {
             self.add_edge(reader, w, w_commit);
         }

@@ -193,8 +193,14 @@ impl<S: Storage> RawNode<S> {
         // up-to-date as ours (compare last terms, then lengths).
         let up_to_date = (last_term, last_index) >= (self.log.last_term(), self.log.last_index());
         let granted = can_vote && up_to_date;
-        sim_runtime::cover!("raft.vote_refused_stale_log", can_vote && !up_to_date && !pre);
-        sim_runtime::cover!("raft.prevote_refused_stale_log", can_vote && !up_to_date && pre);
+        sim_runtime::cover!(
+            "raft.vote_refused_stale_log",
+            can_vote && !up_to_date && !pre
+        );
+        sim_runtime::cover!(
+            "raft.prevote_refused_stale_log",
+            can_vote && !up_to_date && pre
+        );
         sim_runtime::cover!("raft.vote_refused_already_voted", !can_vote && !pre);
         debug!(
             node = self.cfg.id,

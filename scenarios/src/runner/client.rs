@@ -31,7 +31,9 @@ pub async fn run(world: Shared, store: Store, keys: KeyChooser, stream: String) 
         // transaction, or (one read) an untracked read at the newest state.
         let reads_only = ops.iter().all(|o| matches!(o, MicroOp::Read(..)));
         let mut began = if reads_only && rng.gen_bool(0.5) {
-            store.begin_read_only(ops.len() == 1 && rng.gen_bool(0.5)).await
+            store
+                .begin_read_only(ops.len() == 1 && rng.gen_bool(0.5))
+                .await
         } else {
             store.begin().await
         };

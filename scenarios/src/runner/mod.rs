@@ -43,7 +43,7 @@ pub mod shrink;
 pub mod simbench;
 pub mod store;
 pub mod sweep;
-pub mod tuning;
 #[cfg(madsim)]
 pub mod timeline;
+pub mod tuning;
 pub mod world;

@@ -3,14 +3,17 @@
 //! the storage, transaction, Raft and replicated layers that a scenario reached on at
 //! least 15% of its seeds, with a seed budget that a mark of that frequency misses
 //! with probability below 1/1000 (rounded up, and never below the seed that first
-//! reached it). `scenarios/tests/marks.rs` checks every promise; a sweep that runs
-//! the stated seeds without reaching a mark fails. docs/coverage.md has the table and
-//! how to re-derive it.
+//! reached it), plus `scenario.nemesis_hits_the_leader` in `bank-cluster` (the
+//! leader-aimed faults do fire). `scenarios/tests/marks.rs` checks every promise; a
+//! sweep that runs the stated seeds without reaching a mark fails. docs/coverage.md
+//! says how to re-derive the list.
 
 use sim_runtime::cover::{must_reach, MustReach};
 
 /// `bank-cluster`.
 pub const BANK_CLUSTER: &[MustReach] = &[
+    // The leader-aimed nemesis fires (it aims at whichever replica leads when it fires).
+    must_reach("scenario.nemesis_hits_the_leader", 10),
     must_reach("db.commit_wal_failure_poisons", 15),
     must_reach("lsm.background_failure_poisons_store", 40),
     must_reach("lsm.compaction_into_a_lower_level_with_overlap", 10),

@@ -573,7 +573,10 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 7, "every timed fault kind is drawn: {seen:?}");
-        assert!(leader_aimed > 10, "some faults aim at the leader: {leader_aimed}");
+        assert!(
+            leader_aimed > 10,
+            "some faults aim at the leader: {leader_aimed}"
+        );
         assert!(sizes.len() > 5, "plans vary in size: {sizes:?}");
     }
 

@@ -145,7 +145,12 @@ pub fn missed_marks(records: &[RunRecord]) -> Vec<(String, MustReach)> {
     let mut out = Vec::new();
     for (name, s) in summarize(records) {
         if let Some(sc) = super::scenario::find(&name) {
-            out.extend(s.coverage.missed(sc.must_reach).into_iter().map(|m| (name.clone(), m)));
+            out.extend(
+                s.coverage
+                    .missed(sc.must_reach)
+                    .into_iter()
+                    .map(|m| (name.clone(), m)),
+            );
         }
     }
     out

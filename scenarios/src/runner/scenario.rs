@@ -29,8 +29,8 @@
 //! liveness after the last fault heals.
 
 use super::plan::{FaultPlan, FaultSpace};
-use sim_runtime::cover::MustReach;
 use crate::workload::{self, HistoryCheck, Workload};
+use sim_runtime::cover::MustReach;
 use std::time::Duration;
 
 /// After the last fault heals, the workload must finish within this much virtual time.

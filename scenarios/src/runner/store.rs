@@ -100,7 +100,9 @@ enum TxInner {
 }
 
 fn read_only(what: &str) -> engine::Error {
-    engine::Error::Poisoned(format!("{what} in a read-only transaction (a workload bug)"))
+    engine::Error::Poisoned(format!(
+        "{what} in a read-only transaction (a workload bug)"
+    ))
 }
 
 impl Tx {
@@ -188,9 +190,7 @@ impl Tx {
     pub async fn delete(&mut self, key: &str) -> Result<(), TxError> {
         let r = match &mut self.inner {
             TxInner::Embedded(t) => t.delete(key.as_bytes().to_vec()).await,
-            TxInner::EmbeddedRead(_) | TxInner::EmbeddedUntracked(_) => {
-                Err(read_only("a delete"))
-            }
+            TxInner::EmbeddedRead(_) | TxInner::EmbeddedUntracked(_) => Err(read_only("a delete")),
             TxInner::Cluster(t) => {
                 t.delete(key.as_bytes().to_vec())
                     .await

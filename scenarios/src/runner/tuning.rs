@@ -107,7 +107,10 @@ impl Tuning {
     /// never keep its followers).
     pub fn raft_ticks(&self, election: u64, heartbeat: u64) -> (u64, u64) {
         let election = self.election_ticks.unwrap_or(election).max(2);
-        let heartbeat = self.heartbeat_ticks.unwrap_or(heartbeat).clamp(1, election - 1);
+        let heartbeat = self
+            .heartbeat_ticks
+            .unwrap_or(heartbeat)
+            .clamp(1, election - 1);
         (election, heartbeat)
     }
 
@@ -137,16 +140,43 @@ impl Tuning {
             }
         };
         add("memtable", self.memtable_bytes.map(|b| format!("{b} B")));
-        add("table target", self.table_target_bytes.map(|b| format!("{b} B")));
-        add("L0 trigger", self.l0_compaction_trigger.map(|n| n.to_string()));
-        add("WAL prealloc", self.wal_preallocate_bytes.map(|b| format!("{b} B")));
-        add("snapshot every", self.snapshot_threshold.map(|n| format!("{n} entries")));
+        add(
+            "table target",
+            self.table_target_bytes.map(|b| format!("{b} B")),
+        );
+        add(
+            "L0 trigger",
+            self.l0_compaction_trigger.map(|n| n.to_string()),
+        );
+        add(
+            "WAL prealloc",
+            self.wal_preallocate_bytes.map(|b| format!("{b} B")),
+        );
+        add(
+            "snapshot every",
+            self.snapshot_threshold.map(|n| format!("{n} entries")),
+        );
         add("snapshot keeps", self.snapshot_keep.map(|n| n.to_string()));
-        add("election", self.election_ticks.map(|n| format!("{n} ticks")));
-        add("heartbeat", self.heartbeat_ticks.map(|n| format!("{n} ticks")));
-        add("request timeout", self.request_timeout_ms.map(|n| format!("{n} ms")));
-        add("commit deadline", self.commit_deadline_ms.map(|n| format!("{n} ms")));
-        add("entries per append", self.max_entries_per_message.map(|n| n.to_string()));
+        add(
+            "election",
+            self.election_ticks.map(|n| format!("{n} ticks")),
+        );
+        add(
+            "heartbeat",
+            self.heartbeat_ticks.map(|n| format!("{n} ticks")),
+        );
+        add(
+            "request timeout",
+            self.request_timeout_ms.map(|n| format!("{n} ms")),
+        );
+        add(
+            "commit deadline",
+            self.commit_deadline_ms.map(|n| format!("{n} ms")),
+        );
+        add(
+            "entries per append",
+            self.max_entries_per_message.map(|n| n.to_string()),
+        );
         parts.join(", ")
     }
 }
@@ -192,7 +222,10 @@ mod tests {
         assert_eq!(seen_set, [true; 11], "every setting is drawn sometimes");
         assert_eq!(seen_default, [true; 11], "and left alone sometimes");
         let embedded = Tuning::draw(&mut rng, false);
-        assert_eq!(embedded.election_ticks, None, "no Raft settings without a cluster");
+        assert_eq!(
+            embedded.election_ticks, None,
+            "no Raft settings without a cluster"
+        );
     }
 
     #[test]
@@ -203,7 +236,10 @@ mod tests {
         assert_eq!(t.snapshot(40, 10), (40, 10));
         assert_eq!(t.raft_ticks(10, 3), (10, 3));
         assert_eq!(t.max_entries(64), 64);
-        assert_eq!(t.commit_deadline(Duration::from_secs(10)), Duration::from_secs(10));
+        assert_eq!(
+            t.commit_deadline(Duration::from_secs(10)),
+            Duration::from_secs(10)
+        );
         let base = engine::Options::tiny();
         assert_eq!(t.engine_options(base.clone()), base);
     }

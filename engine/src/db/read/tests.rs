@@ -78,9 +78,11 @@ fn point_reads_and_scans_register_nothing_and_see_every_acknowledged_commit() {
             .await
             .unwrap();
         assert_eq!(lent, rows(&[("a", "v29"), ("c", "3")]));
-        db.scan_each(b"b".to_vec()..b"b".to_vec(), |k, _| panic!("{k:?} in an empty range"))
-            .await
-            .unwrap();
+        db.scan_each(b"b".to_vec()..b"b".to_vec(), |k, _| {
+            panic!("{k:?} in an empty range")
+        })
+        .await
+        .unwrap();
         assert_eq!(db.scan(b"b".to_vec()..b"b".to_vec()).await.unwrap(), vec![]);
         assert_eq!(
             db.scan(b"c".to_vec()..b"a".to_vec()).await,

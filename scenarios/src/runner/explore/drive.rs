@@ -33,7 +33,8 @@ pub fn sweep_all(
                 uniform.extend(run_batch(exe, sc.name, chunk));
             }
             let budget = args.seeds.end - args.seeds.start;
-            let (uniform_first, uniform_reach) = (uniform_first_hit(&uniform), runs_reaching(&uniform));
+            let (uniform_first, uniform_reach) =
+                (uniform_first_hit(&uniform), runs_reaching(&uniform));
             let explored_reach = runs_reaching(&explored.records);
             println!(
                 "{}",
@@ -78,7 +79,9 @@ fn run_batch(
         let handles: Vec<_> = jobs
             .iter()
             .map(|(seed, file)| {
-                s.spawn(move || crate::runner::sweep::run_child(exe, name, *seed, false, file.as_deref()))
+                s.spawn(move || {
+                    crate::runner::sweep::run_child(exe, name, *seed, false, file.as_deref())
+                })
             })
             .collect();
         handles

@@ -201,9 +201,10 @@ impl Explorer {
             });
             if self.corpus.len() > CORPUS_LIMIT {
                 // Drop the parent whose marks are now the least rare.
-                if let Some(i) = (0..self.corpus.len())
-                    .min_by(|&a, &b| self.weight(&self.corpus[a]).total_cmp(&self.weight(&self.corpus[b])))
-                {
+                if let Some(i) = (0..self.corpus.len()).min_by(|&a, &b| {
+                    self.weight(&self.corpus[a])
+                        .total_cmp(&self.weight(&self.corpus[b]))
+                }) {
                     self.corpus.remove(i);
                 }
             }

@@ -33,7 +33,11 @@ fn children_descend_from_runs_that_reached_rare_marks() {
         for job in batch {
             let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
             // Run 7 alone reaches the rare mark; every run reaches the common one.
-            let marks: &[&str] = if job.index == 7 { &["a.rare", "a.common"] } else { &["a.common"] };
+            let marks: &[&str] = if job.index == 7 {
+                &["a.rare", "a.common"]
+            } else {
+                &["a.common"]
+            };
             children_of_7 += usize::from(job.parent == Some(7));
             ex.record(&job, plan, &record(job.seed, marks));
         }
@@ -44,10 +48,21 @@ fn children_descend_from_runs_that_reached_rare_marks() {
         "most children descend from the rare run: {children_of_7} of {}",
         ex.children
     );
-    assert!(ex.children > 120, "a good share of the budget goes to children: {}", ex.children);
-    assert!(ex.children < 320, "at least a fifth stays uniform: {}", ex.children);
+    assert!(
+        ex.children > 120,
+        "a good share of the budget goes to children: {}",
+        ex.children
+    );
+    assert!(
+        ex.children < 320,
+        "at least a fifth stays uniform: {}",
+        ex.children
+    );
     assert_eq!(ex.first_hit["a.common"], 1);
-    assert_eq!(ex.first_hit["a.rare"], 8, "the 8th run (seed 7) reached it first");
+    assert_eq!(
+        ex.first_hit["a.rare"], 8,
+        "the 8th run (seed 7) reached it first"
+    );
 }
 
 #[test]
@@ -91,7 +106,10 @@ fn exploration_is_a_function_of_the_seeds_and_the_results() {
     assert!(!forks.is_empty(), "some children fork their parent's run");
     for j in forks {
         let b = j.plan.as_ref().unwrap().branches[0];
-        assert_eq!(b.at_ns, 1_001, "just after the parent first reached its mark");
+        assert_eq!(
+            b.at_ns, 1_001,
+            "just after the parent first reached its mark"
+        );
         assert_eq!(Some(j.seed), j.parent, "a fork keeps its parent's seed");
     }
 }
@@ -101,44 +119,92 @@ fn the_comparison_names_runs_to_first_hit_and_their_ratio() {
     let map = |xs: &[(&str, u64)]| -> BTreeMap<String, u64> {
         xs.iter().map(|(m, n)| (m.to_string(), *n)).collect()
     };
-    let (uf, ur) = (map(&[("a.rare", 80), ("a.common", 1)]), map(&[("a.rare", 1), ("a.common", 90)]));
-    let (ef, er) = (map(&[("a.rare", 20), ("a.common", 1), ("a.new", 50)]), map(&[("a.rare", 30), ("a.common", 88), ("a.new", 2)]));
+    let (uf, ur) = (
+        map(&[("a.rare", 80), ("a.common", 1)]),
+        map(&[("a.rare", 1), ("a.common", 90)]),
+    );
+    let (ef, er) = (
+        map(&[("a.rare", 20), ("a.common", 1), ("a.new", 50)]),
+        map(&[("a.rare", 30), ("a.common", 88), ("a.new", 2)]),
+    );
     let text = comparison(
         ["a.rare", "a.common", "a.new", "a.none"].map(String::from),
-        Side { first_hit: &uf, reaching: &ur },
-        Side { first_hit: &ef, reaching: &er },
+        Side {
+            first_hit: &uf,
+            reaching: &ur,
+        },
+        Side {
+            first_hit: &ef,
+            reaching: &er,
+        },
         100,
     );
-    let line = |m: &str| text.lines().find(|l| l.ends_with(m)).unwrap_or("").to_string();
+    let line = |m: &str| {
+        text.lines()
+            .find(|l| l.ends_with(m))
+            .unwrap_or("")
+            .to_string()
+    };
     assert!(line("a.rare").contains("4.00x"), "{text}");
     assert!(line("a.rare").contains("    1    30"), "{text}");
     assert!(line("a.new").contains("only explore"), "{text}");
-    assert!(!text.contains("a.none"), "marks neither side reached are left out: {text}");
+    assert!(
+        !text.contains("a.none"),
+        "marks neither side reached are left out: {text}"
+    );
 }
 
 #[test]
 fn the_budget_follows_whichever_kind_of_run_finds_new_features() {
     let mut ex = Explorer::new(0..10, 3);
     assert_eq!(ex.uniform_share(), 0.5, "no evidence yet");
-    let uniform = Job { index: 0, seed: 0, plan: None, parent: None };
-    let child = Job { index: 1, seed: 1, plan: None, parent: Some(0) };
+    let uniform = Job {
+        index: 0,
+        seed: 0,
+        plan: None,
+        parent: None,
+    };
+    let child = Job {
+        index: 1,
+        seed: 1,
+        plan: None,
+        parent: Some(0),
+    };
     let plan = own(0).unwrap();
     for i in 0..8 {
-        ex.record(&uniform, plan.clone(), &record(i, &[format!("u.{i}").as_str()]));
+        ex.record(
+            &uniform,
+            plan.clone(),
+            &record(i, &[format!("u.{i}").as_str()]),
+        );
         ex.record(&child, plan.clone(), &record(i, &["c.same"]));
     }
-    assert_eq!(ex.uniform_share(), UNIFORM_SHARE.1, "uniform seeds found everything new");
+    assert_eq!(
+        ex.uniform_share(),
+        UNIFORM_SHARE.1,
+        "uniform seeds found everything new"
+    );
     let mut ex = Explorer::new(0..10, 3);
     for i in 0..8 {
         ex.record(&uniform, plan.clone(), &record(i, &["u.same"]));
-        ex.record(&child, plan.clone(), &record(i, &[format!("c.{i}").as_str()]));
+        ex.record(
+            &child,
+            plan.clone(),
+            &record(i, &[format!("c.{i}").as_str()]),
+        );
     }
-    assert_eq!(ex.uniform_share(), UNIFORM_SHARE.0, "children found everything new");
+    assert_eq!(
+        ex.uniform_share(),
+        UNIFORM_SHARE.0,
+        "children found everything new"
+    );
 }
 
 #[test]
 fn features_are_marks_and_their_hit_count_buckets() {
-    let marks = [("a.x".to_string(), 1), ("a.y".to_string(), 20)].into_iter().collect();
+    let marks = [("a.x".to_string(), 1), ("a.y".to_string(), 20)]
+        .into_iter()
+        .collect();
     assert_eq!(features(&marks), vec!["a.x", "a.y", "a.y#4+", "a.y#16+"]);
 }
 
