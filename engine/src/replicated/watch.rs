@@ -33,14 +33,16 @@ impl SafetyWatch {
     /// The replica that most recently reported leading the newest term seen, if it has
     /// not restarted or stepped down since.
     pub fn leader(&self) -> Option<NodeId> {
-        self.leader
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .map(|(_, node)| node)
+        self.leader_slot().map(|(_, node)| node)
+    }
+
+    /// The newest leader seen; a poisoned lock still holds a valid value.
+    fn leader_slot(&self) -> std::sync::MutexGuard<'_, Option<(u64, NodeId)>> {
+        self.leader.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn note_role(&self, node: NodeId, view: &NodeView) {
-        let mut leader = self.leader.lock().unwrap_or_else(|p| p.into_inner());
+        let mut leader = self.leader_slot();
         if view.leader {
             if leader.map_or(true, |(term, _)| view.term >= term) {
                 *leader = Some((view.term, node));
@@ -68,7 +70,7 @@ impl SafetyWatch {
 impl Observer for SafetyWatch {
     fn restarted(&self, node: NodeId) {
         {
-            let mut leader = self.leader.lock().unwrap_or_else(|p| p.into_inner());
+            let mut leader = self.leader_slot();
             if leader.is_some_and(|(_, l)| l == node) {
                 *leader = None;
             }
