@@ -90,7 +90,10 @@ pub fn config() -> NetFaultConfig {
 /// nor the other way, until [`heal`].
 #[track_caller]
 pub fn partition(a: &[IpAddr], b: &[IpAddr]) {
-    trace::record(EventKind::Fault, format_args!("net partition {a:?} | {b:?}"));
+    trace::record(
+        EventKind::Fault,
+        format_args!("net partition {a:?} | {b:?}"),
+    );
     with(|s| {
         s.blocked.extend(pairs(a, b));
         s.blocked.extend(pairs(b, a));
@@ -117,14 +120,20 @@ pub fn is_partitioned(from: IpAddr, to: IpAddr) -> bool {
 /// until [`unclog`] or [`heal`].
 #[track_caller]
 pub fn clog(from: &[IpAddr], to: &[IpAddr]) {
-    trace::record(EventKind::Fault, format_args!("net clog {from:?} -> {to:?}"));
+    trace::record(
+        EventKind::Fault,
+        format_args!("net clog {from:?} -> {to:?}"),
+    );
     with(|s| s.clogged.extend(pairs(from, to)));
 }
 
 /// Unclogs the links from each of `from` to each of `to`; held frames flow again.
 #[track_caller]
 pub fn unclog(from: &[IpAddr], to: &[IpAddr]) {
-    trace::record(EventKind::Fault, format_args!("net unclog {from:?} -> {to:?}"));
+    trace::record(
+        EventKind::Fault,
+        format_args!("net unclog {from:?} -> {to:?}"),
+    );
     with(|s| {
         for p in pairs(from, to) {
             s.clogged.remove(&p);

@@ -118,11 +118,11 @@ impl Engine for Seedbank {
         // in Fekete's anomaly: retried like a conflicting write.
         retry(NAME, "scan", || {
             rows = 0;
-            let scanned = self
-                .rt
-                .block_on(self.db.scan_each(start.to_vec()..end.to_vec(), |k, v| {
-                    rows += usize::from(!k.is_empty() && !v.is_empty());
-                }));
+            let scanned =
+                self.rt
+                    .block_on(self.db.scan_each(start.to_vec()..end.to_vec(), |k, v| {
+                        rows += usize::from(!k.is_empty() && !v.is_empty());
+                    }));
             match scanned {
                 Ok(()) => Ok(Attempt::Committed),
                 Err(e) if e.conflict().is_some() => Ok(Attempt::Conflict),
