@@ -296,3 +296,36 @@ fn the_liveness_check_fails_a_cluster_that_does_not_finish_in_time() {
         r.message
     );
 }
+
+/// The README's walk-through: the demo scenario's planted client bug (an unknown
+/// commit outcome counted as acknowledged) is caught by the durability oracle, while
+/// the same scenario with the honest client passes the same seeds and plans — so the
+/// failure is the plant's, not the engine's.
+#[test]
+fn the_demo_plant_fails_durability_and_the_honest_client_passes() {
+    let demo = scenario::find("demo-unknown-as-acked").expect("a demo scenario");
+    assert!(
+        scenario::all().iter().all(|s| s.name != demo.name),
+        "a demo is not in the scenarios a full sweep runs"
+    );
+    let honest = scenario::Scenario {
+        workload: || Box::new(scenarios::workload::list_append::ListAppend::padded(1024)),
+        ..scenario::find("demo-unknown-as-acked").expect("a demo scenario")
+    };
+    let mut failed = 0;
+    for seed in 0..6 {
+        let plan = plan_for(&demo, seed).expect("a plan");
+        let r = run_seed(&demo, seed, &plan, 0).record;
+        if r.failed() {
+            assert_eq!(r.failed_check.as_deref(), Some("durability"), "seed {seed}");
+            failed += 1;
+        }
+        let h = run_seed(&honest, seed, &plan, 0).record;
+        assert!(
+            !h.failed(),
+            "the honest client fails seed {seed}: {:?}",
+            h.message
+        );
+    }
+    assert!(failed >= 3, "the plant is caught on most seeds ({failed} of 6)");
+}

@@ -40,7 +40,7 @@
 //!   `seedbank.fs_faults` / `seedbank.net_faults`. The first failing seed stops the
 //!   sweep and the test panics with the seed, the faults that fired, the panic message
 //!   and location, the last trace events, and the one command that replays it:
-//!   `SEEDBANK_SEED=17 cargo simtest -p mycrate --test mytest -- --exact name`.
+//!   `SEEDBANK_SEED=17 RUSTFLAGS="--cfg madsim" cargo test -p mycrate --test mytest -- --exact name`.
 //! - **Real world** (plain `cargo test`): the body runs once, on a current-thread tokio
 //!   runtime, with the real file system (a fresh temporary directory,
 //!   [`Ctx::data_dir`]) and real TCP ([`Ctx::addr`] gives free loopback ports). Fault
@@ -94,7 +94,7 @@ mod report;
 #[cfg(madsim)]
 mod sweep;
 
-pub use ctx::Ctx;
+pub use ctx::{Ctx, SIM_PORT};
 pub use harness::{DeterminismCheck, Isolation, Origin, Outcome, Test, DEFAULT_SEEDS};
 #[cfg(madsim)]
 pub use report::{Failure, FailureKind, SweepReport};

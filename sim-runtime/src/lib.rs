@@ -82,7 +82,7 @@ pub use trace::{record, EventKind};
 pub const SIMULATED: bool = cfg!(madsim);
 
 /// The seed of the current run. In simulation, madsim's seed; in the real world, the
-/// seed the real-world streams were keyed with (see [`rng::set_real_world_seed`]).
+/// seed the real-world streams were keyed with (see `rng::set_real_world_seed`, real world only).
 pub fn seed() -> u64 {
     state::seed()
 }

@@ -12,7 +12,7 @@
 //!
 //! madsim's `restart` does not call its plugins' `reset_node` and its `kill` does, so a
 //! crash marks the node for power loss and then kills it: sim-fs's plugin sees the
-//! `reset_node` call and asks [`take_power_loss`] whether to apply the crash model.
+//! `reset_node` call and asks `take_power_loss` whether to apply the crash model.
 
 use crate::state;
 use crate::task::Traced;
