@@ -227,7 +227,7 @@ fn reports_cut_long_values_and_keep_short_ones() {
     // A lost acknowledged write's explanation carries the cut value, not a kilobyte.
     let mut o: Oracle<String, String> = Oracle::new();
     let t = o
-        .begin(vec![("k".to_string(), Some(padded.clone()))])
+        .begin(BTreeMap::from([("k".to_string(), Some(padded.clone()))]))
         .expect("unique");
     o.acknowledge(t).expect("in flight");
     let err = o.check(&BTreeMap::new()).expect_err("the acknowledged write is lost");
