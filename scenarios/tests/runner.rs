@@ -327,5 +327,8 @@ fn the_demo_plant_fails_durability_and_the_honest_client_passes() {
             h.message
         );
     }
-    assert!(failed >= 3, "the plant is caught on most seeds ({failed} of 6)");
+    assert!(
+        failed >= 3,
+        "the plant is caught on most seeds ({failed} of 6)"
+    );
 }

@@ -507,9 +507,9 @@ mod tests {
             t.reproduce_command(17, false),
             "SEEDBANK_SEED=17 RUSTFLAGS=\"--cfg madsim\" cargo test -p my-crate --features bug --test chaos -- --exact inner::survives"
         );
-        assert!(t
-            .reproduce_command(3, true)
-            .starts_with("SEEDBANK_CHECK_DETERMINISM=1 SEEDBANK_SEED=3 RUSTFLAGS=\"--cfg madsim\" cargo test"));
+        assert!(t.reproduce_command(3, true).starts_with(
+            "SEEDBANK_CHECK_DETERMINISM=1 SEEDBANK_SEED=3 RUSTFLAGS=\"--cfg madsim\" cargo test"
+        ));
         let unit = Test::named(origin("src/lib.rs", false), "t");
         assert!(unit
             .reproduce_command(1, false)

@@ -223,8 +223,8 @@ impl Sim {
         };
         let captured = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
         let panic = match (&output, captured) {
-            (Err(_), Some(c)) => Some(PanicAt {
-                escape: escape::classify(&c),
+            (Err(message), Some(c)) => Some(PanicAt {
+                escape: escape::classify(&c, message),
                 location: c.location,
             }),
             _ => None,

@@ -362,7 +362,10 @@ impl<K: Ord + Clone + Debug, V: Ord + Clone + Debug> Oracle<K, V> {
             return Err(violation(
                 ViolationKind::Garbage,
                 None,
-                format!("{key:?} = {}, a value no transaction wrote to it", brief(value)),
+                format!(
+                    "{key:?} = {}, a value no transaction wrote to it",
+                    brief(value)
+                ),
             ));
         };
         let t = self.get(id);
@@ -370,7 +373,10 @@ impl<K: Ord + Clone + Debug, V: Ord + Clone + Debug> Oracle<K, V> {
             (Outcome::Rejected, _) => Err(violation(
                 ViolationKind::RejectedVisible,
                 Some(id),
-                format!("{key:?} = {}, written by {id}, which was rejected", brief(value)),
+                format!(
+                    "{key:?} = {}, written by {id}, which was rejected",
+                    brief(value)
+                ),
             )),
             (_, Evidence::Absent(n)) => Err(violation(
                 ViolationKind::Reappeared,
@@ -398,7 +404,10 @@ impl<K: Ord + Clone + Debug, V: Ord + Clone + Debug> Oracle<K, V> {
             // A writer known to have had no effect is reported on its own; the order
             // question is the same.
             Some(v) => match self.writer.get(key).and_then(|m| m.get(v)) {
-                None => Err(format!("{key:?} shows {}, which no transaction wrote", brief(v))),
+                None => Err(format!(
+                    "{key:?} shows {}, which no transaction wrote",
+                    brief(v)
+                )),
                 Some(&x) if self.get(x).may_follow(t) => Ok(()),
                 Some(&x) => Err(format!(
                     "{key:?} shows {} by {x}, which ended before it began",

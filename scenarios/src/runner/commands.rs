@@ -37,7 +37,12 @@ pub fn list() -> ExitCode {
     }
     println!("\ndemos (a planted bug: they fail by design, and `sweep` without names skips them):");
     for s in scenario::demos() {
-        println!("{:<24} {:<9} {}", s.name, format!("{:?}", s.topology).to_lowercase(), s.checks().join(", "));
+        println!(
+            "{:<24} {:<9} {}",
+            s.name,
+            format!("{:?}", s.topology).to_lowercase(),
+            s.checks().join(", ")
+        );
         println!("    {}", s.about);
     }
     println!("\nrun one:   cargo sim run <scenario> --seed N\nsweep:     cargo sim sweep --seeds 0..100 --jobs 2");

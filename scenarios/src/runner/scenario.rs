@@ -289,8 +289,5 @@ pub fn demos() -> Vec<Scenario> {
 
 /// The scenario named `name` (a built-in one or a demo).
 pub fn find(name: &str) -> Option<Scenario> {
-    all()
-        .into_iter()
-        .chain(demos())
-        .find(|s| s.name == name)
+    all().into_iter().chain(demos()).find(|s| s.name == name)
 }

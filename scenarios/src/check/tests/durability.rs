@@ -230,7 +230,9 @@ fn reports_cut_long_values_and_keep_short_ones() {
         .begin(BTreeMap::from([("k".to_string(), Some(padded.clone()))]))
         .expect("unique");
     o.acknowledge(t).expect("in flight");
-    let err = o.check(&BTreeMap::new()).expect_err("the acknowledged write is lost");
+    let err = o
+        .check(&BTreeMap::new())
+        .expect_err("the acknowledged write is lost");
     let text = err.to_string();
     assert!(text.contains("LostWrite"), "{text}");
     assert!(text.contains("(1006 chars)") && text.len() < 400, "{text}");
