@@ -56,7 +56,7 @@
 //! | `SEEDBANK_JOBS=N` | run N seeds at once (each still on its own fresh thread); `0` = one per core |
 //! | `SEEDBANK_CHECK_DETERMINISM=1` | run every seed twice and fail on any difference between the traces, naming the first divergent event and its source line; `only` = the same but the test's own verdict is ignored (for `git bisect run`); `0` = never. Unset: the first seed of each sweep runs twice |
 //! | `SEEDBANK_ISOLATION=thread` | run seeds on fresh threads of the test process instead of fresh processes (faster to start, but process-wide state leaks between runs) |
-//! | `SEEDBANK_TRACE=1` | print every trace event of every run (sim-runtime) |
+//! | `SEEDBANK_TRACE=1` | print every run's trace events as they happen, each run opened by a header line; task polls and spawns hidden (`=all` shows them) |
 //!
 //! [`Test::ignore_env`] makes a test use only its own seeds and determinism setting
 //! (meta-tests that assert what a sweep finds use it).
