@@ -68,7 +68,11 @@ fn failed(world: &Shared, what: &str, e: engine::Error) -> BootError {
     if e.is_fail_stop() {
         return BootError::FailStop;
     }
-    lock(world).violation("recovery", format!("{what}: {e}"));
+    let mut w = lock(world);
+    let message = format!("{what}: {e}");
+    if !(e.is_corruption() && w.corruption_refused(&message)) {
+        w.violation("recovery", message);
+    }
     BootError::Violated
 }
 
@@ -329,7 +333,13 @@ pub async fn run(
         match read_all(&db).await {
             Ok(state) => lock(&world).check_state(&state, "at the end"),
             Err(e) if e.is_fail_stop() => {}
-            Err(e) => lock(&world).violation("invariant", format!("reading the final state: {e}")),
+            Err(e) => {
+                let mut w = lock(&world);
+                let message = format!("reading the final state: {e}");
+                if !(e.is_corruption() && w.corruption_refused(&message)) {
+                    w.violation("invariant", message);
+                }
+            }
         }
     }
     take_down(&world, &node, TakeDown::Final);

@@ -72,6 +72,12 @@ pub struct World {
     pub initial_loaded: bool,
     /// The run's per-seed settings (from its plan), read by each node as it boots.
     pub tuning: crate::runner::tuning::Tuning,
+    /// The plan may rot synced bits (`FaultSpace::bitflips`): a typed corruption
+    /// error after a bit flip is then the engine's correct answer, not a failure.
+    pub media_faults: bool,
+    /// The engine refused damaged bytes (after an injected bit flip): the run ended
+    /// there, every check so far having held.
+    pub corruption_refused: Option<String>,
 }
 
 pub type Shared = Arc<Mutex<World>>;
@@ -108,11 +114,36 @@ impl World {
             violations: Vec::new(),
             stop: false,
             initial_loaded: false,
+            media_faults: false,
+            corruption_refused: None,
             tuning: Default::default(),
         }
     }
 
     /// Records a failed check (the first few; the run stops at the first).
+    /// The engine reported damaged bytes (`what`). After an injected flip of a synced
+    /// bit, in a run whose plan may rot bits, refusing the damage is the promised
+    /// behaviour (an embedded node has no replica to repair from; an operator restores
+    /// a backup): the run stops there and passes on the checks made so far. Returns
+    /// false — the caller then reports a violation — when no bit was flipped (then the
+    /// "corruption" is the engine misreading its own bytes, e.g. a torn tail it should
+    /// have cut) or the plan does not rot bits.
+    pub fn corruption_refused(&mut self, what: &str) -> bool {
+        let flipped = sim_runtime::faults::get("fs.bitflip") > 0;
+        sim_runtime::cover!(
+            "scenario.media_corruption_refused",
+            self.media_faults && flipped
+        );
+        if !(self.media_faults && flipped) {
+            return false;
+        }
+        if self.corruption_refused.is_none() {
+            self.corruption_refused = Some(what.to_string());
+        }
+        self.stop = true;
+        true
+    }
+
     pub fn violation(&mut self, check: &str, message: impl Into<String>) {
         if self.violations.len() < 8 {
             self.violations.push(Violation {
