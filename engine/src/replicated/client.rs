@@ -25,6 +25,10 @@
 //!   recorded outcome. If the deadline passes after the command may have been proposed,
 //!   the result is [`ClientError::UnknownOutcome`]; if it surely was not, it is
 //!   [`ClientError::Unavailable`].
+//! - A search for the leader that runs out of time reports what every replica last
+//!   did, counted against the quorum (`no quorum: 1 of 3 replicas answered in 10.0s, a
+//!   leader needs 2 (node 1: no leader known; nodes 2, 3: no answer)`), not only the
+//!   last request that failed (D56).
 //! - Read-only transactions commit locally at their snapshot (no log entry).
 //!
 //! ## Invariants
