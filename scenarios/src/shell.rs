@@ -95,7 +95,10 @@ impl Names {
     fn conflict(&self, c: &Conflict) -> String {
         match c {
             Conflict::WriteWrite { key, committed } => {
-                format!("write-write conflict on {} (committed {committed})", quote(key))
+                format!(
+                    "write-write conflict on {} (committed {committed})",
+                    quote(key)
+                )
             }
             Conflict::Serialization { t1, pivot, t3 } => format!(
                 "serialization failure: {} →rw {} →rw {} (pivot {})",
@@ -261,9 +264,8 @@ impl Session {
             Ok(words) => words,
             Err(e) => return Some(Reply::Failed(e.to_string())),
         };
-        let Some((cmd, args)) = words.split_first() else {
-            return None;
-        };
+        // A non-blank line that splits is at least one word (`""` is one).
+        let (cmd, args) = words.split_first()?;
         let cmd = String::from_utf8_lossy(cmd).to_ascii_lowercase();
         let reply = match (cmd.as_str(), args) {
             ("help", []) => Reply::Help,
@@ -437,10 +439,7 @@ macro_rules! run_op {
             Op::Get(k) => txn.get(&k).await.map(Reply::Value),
             Op::Put(k, v) => txn.put(k, v).await.map(|()| Reply::Done),
             Op::Delete(k) => txn.delete(k).await.map(|()| Reply::Done),
-            Op::Scan(start, end) => txn
-                .scan(start..end)
-                .await
-                .map(Reply::Rows),
+            Op::Scan(start, end) => txn.scan(start..end).await.map(Reply::Rows),
         };
         result.unwrap_or_else($fail)
     }};

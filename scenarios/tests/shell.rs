@@ -128,7 +128,11 @@ fn binary_answers_every_line_with_one_json_object_and_persists() {
         &["--json"],
         b"put a 1\nbogus line\nbegin t1\nput b two words\nget b\ncommit\n\nscan a z\n",
     );
-    assert_eq!(ran.code, Some(1), "a failed command makes the exit status 1");
+    assert_eq!(
+        ran.code,
+        Some(1),
+        "a failed command makes the exit status 1"
+    );
     let answers = ran.answers();
     assert_eq!(
         answers.len(),
@@ -182,8 +186,15 @@ fn an_invalid_utf8_line_is_answered_and_the_session_goes_on_to_exit_1() {
 
     let text = shell(&dir, &[], input);
     let lines: Vec<&str> = text.stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "text mode answers every line too: {lines:?}");
-    assert!(lines[1].starts_with("error: the line is not valid UTF-8"), "{lines:?}");
+    assert_eq!(
+        lines.len(),
+        3,
+        "text mode answers every line too: {lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("error: the line is not valid UTF-8"),
+        "{lines:?}"
+    );
     assert_eq!(lines[2], "1");
     assert_eq!(text.code, Some(1), "text mode: exit 1 as well");
 
@@ -203,7 +214,11 @@ fn the_exit_status_says_whether_anything_failed() {
     let dir = temp_db_dir("exit");
     let open = shell(&dir, &["--json"], b"begin t1\nput a 1\n");
     let answers = open.answers();
-    assert_eq!(answers.len(), 3, "an answer for the end of input: {answers:?}");
+    assert_eq!(
+        answers.len(),
+        3,
+        "an answer for the end of input: {answers:?}"
+    );
     assert_eq!(answers[2]["rolled_back"], serde_json::json!(["t1"]));
     assert_eq!(open.code, Some(1));
     let text = shell(&dir, &[], b"begin t1\nput a 1\nquit\n");

@@ -39,7 +39,9 @@ fn a_cluster_without_quorum_is_reported_with_who_answered() {
         ));
         let mut cfg = ClientConfig::new(MIN_CLIENT_ID + 1, free_addr(), peers.clone());
         cfg.begin_deadline = Duration::from_secs(2);
-        let client = ReplicatedClient::connect(cfg).await.expect("client endpoint");
+        let client = ReplicatedClient::connect(cfg)
+            .await
+            .expect("client endpoint");
         let mut session = Session::replicated(client);
         let reply = session.execute(b"get x").await.expect("an answer");
         stop.raise();

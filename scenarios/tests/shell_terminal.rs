@@ -94,7 +94,11 @@ fn on_a_terminal_lines_are_editable_and_kept_in_the_history_file() {
     press(b"\x04"); // Ctrl-D: the end of the input
     screen.wait_for("error: session ended with open transaction t1: rolled back");
     let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(1), "the rolled-back transaction fails the session");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "the rolled-back transaction fails the session"
+    );
     #[allow(clippy::disallowed_methods)] // reading the history file the shell wrote
     let saved = std::fs::read_to_string(&history).expect("history file written");
     let lines: Vec<&str> = saved.lines().filter(|l| !l.starts_with('#')).collect();

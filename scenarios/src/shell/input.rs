@@ -223,7 +223,10 @@ async fn terminal(session: &mut Session, options: &ShellOptions) -> io::Result<T
     }
     if let Some(path) = &history {
         if let Err(e) = editor.save_history(path) {
-            eprintln!("seedbank shell: cannot save history to {}: {e}", path.display());
+            eprintln!(
+                "seedbank shell: cannot save history to {}: {e}",
+                path.display()
+            );
         }
     }
     Ok(tally)
@@ -264,9 +267,15 @@ mod tests {
             "an overlong line is reported with its length"
         );
         assert!(buf.is_empty());
-        assert!(matches!(read_line(&mut input, &mut buf), Ok(Some(Line::Bytes))));
+        assert!(matches!(
+            read_line(&mut input, &mut buf),
+            Ok(Some(Line::Bytes))
+        ));
         assert_eq!(buf, b"short\xff\r");
-        assert!(matches!(read_line(&mut input, &mut buf), Ok(Some(Line::Bytes))));
+        assert!(matches!(
+            read_line(&mut input, &mut buf),
+            Ok(Some(Line::Bytes))
+        ));
         assert_eq!(buf, b"last");
         assert!(matches!(read_line(&mut input, &mut buf), Ok(None)));
     }
