@@ -121,6 +121,9 @@ pub enum Command {
         /// One JSON answer per command, no prompt.
         #[arg(long)]
         json: bool,
+        /// Line-editing history file, on a terminal (default: ~/.seedbank_history).
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
     },
     /// One real replicated node over TCP; runs until SIGTERM/SIGINT, recovers from
     /// `--data` after a crash.
