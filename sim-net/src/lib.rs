@@ -81,6 +81,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 mod config;
 mod conn;
 mod endpoint;
@@ -89,9 +90,13 @@ mod fault_config;
 pub mod faults;
 pub mod frame;
 pub mod handshake;
+mod secure;
 mod sink;
 mod stats;
+#[cfg(not(madsim))]
+pub mod tls;
 
+pub use auth::{authorize, Auth, AuthError, Identity, Role, SimAuth, SimCa, SimCredential};
 pub use config::{Config, DEFAULT_MAX_FRAME_BYTES};
 pub use endpoint::{Endpoint, SendError, MAX_TOKEN_BYTES};
 pub use fault_config::NetFaultConfig;
