@@ -20,6 +20,7 @@
 pub mod chatter;
 pub mod check;
 pub mod cli;
+pub mod credentials;
 pub mod demo_crash;
 pub mod demo_write_skew;
 pub mod determinism;

@@ -106,18 +106,38 @@ fn main() -> ExitCode {
             path: Some(path),
             connect: None,
             json,
-        } => scenarios::shell::main(&path, json),
+            creds,
+        } => {
+            if creds.cert.is_some() || creds.certs.is_some() || creds.insecure {
+                eprintln!("seedbank shell: credentials apply to --connect, not --path");
+                return ExitCode::from(2);
+            }
+            scenarios::shell::main(&path, json)
+        }
         Command::Shell {
             path: None,
             connect: Some(list),
             json,
-        } => scenarios::shell::connect::main(&list, json),
+            creds,
+        } => scenarios::shell::connect::main(&list, json, &creds),
+        #[cfg(not(madsim))]
+        Command::Certs {
+            out,
+            nodes,
+            clients,
+        } => scenarios::credentials::certs_main(&out, nodes, &clients),
+        #[cfg(madsim)]
+        Command::Certs { .. } => {
+            eprintln!("seedbank certs runs in the real world: cargo run --bin seedbank -- certs …");
+            ExitCode::from(2)
+        }
         Command::Node {
             id,
             listen,
             peers,
             data,
-        } => node_cmd::main(id, &listen, &peers, &data),
+            creds,
+        } => node_cmd::main(id, &listen, &peers, &data, &creds),
         #[cfg(not(madsim))]
         Command::Bench { workload, .. } if workload.iter().any(|w| w == "sim") => {
             eprintln!(
