@@ -24,6 +24,7 @@ pub mod credentials;
 pub mod demo_crash;
 pub mod demo_write_skew;
 pub mod determinism;
+pub mod impostor;
 pub mod runner;
 pub mod shell;
 pub mod workload;

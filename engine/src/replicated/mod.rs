@@ -192,6 +192,9 @@ pub struct NodeConfig {
     pub db_options: crate::Options,
     /// Optional observer (tests, simulations).
     pub observer: Option<Arc<dyn Observer>>,
+    /// How the node's connections authenticate (mutual TLS, simulated credentials, or
+    /// insecure: the default of [`NodeConfig::new`]).
+    pub auth: sim_net::Auth,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -232,6 +235,7 @@ impl NodeConfig {
             txn_lease: Duration::from_secs(10),
             db_options: crate::Options::default(),
             observer: None,
+            auth: sim_net::Auth::Insecure,
         }
     }
 
