@@ -126,6 +126,16 @@ pub enum Command {
         #[command(flatten)]
         creds: crate::credentials::CredentialArgs,
     },
+    /// What mutual TLS costs against plaintext, in one run on loopback: new connections
+    /// per second (handshake included) and a 3-replica cluster's commits per second.
+    BenchNet {
+        /// Seconds per measurement (each runs twice per mode).
+        #[arg(long, default_value_t = 3.0)]
+        secs: f64,
+        /// Concurrent clients committing.
+        #[arg(long, default_value_t = 8)]
+        clients: u64,
+    },
     /// A development CA and node/client certificates for `--certs DIR`.
     ///
     /// Writes ca.pem/ca.key, node-<i>.pem/.key for i in 1..=N, client-<name>.pem/.key

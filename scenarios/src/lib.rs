@@ -25,6 +25,8 @@ pub mod demo_crash;
 pub mod demo_write_skew;
 pub mod determinism;
 pub mod impostor;
+#[cfg(not(madsim))]
+pub mod netbench;
 pub mod runner;
 pub mod shell;
 pub mod workload;

@@ -121,6 +121,13 @@ fn main() -> ExitCode {
             creds,
         } => scenarios::shell::connect::main(&list, json, &creds),
         #[cfg(not(madsim))]
+        Command::BenchNet { secs, clients } => scenarios::netbench::main(secs, clients),
+        #[cfg(madsim)]
+        Command::BenchNet { .. } => {
+            eprintln!("seedbank bench-net runs in the real world: cargo run --release --bin seedbank -- bench-net");
+            ExitCode::from(2)
+        }
+        #[cfg(not(madsim))]
         Command::Certs {
             out,
             nodes,
