@@ -160,7 +160,12 @@ pub fn certs_main(out: &Path, nodes: u64, clients: &str) -> std::process::ExitCo
         match write_files(out, &files).await {
             Ok(()) => {
                 let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-                println!("wrote {} files to {}: {}", files.len(), out.display(), names.join(" "));
+                println!(
+                    "wrote {} files to {}: {}",
+                    files.len(),
+                    out.display(),
+                    names.join(" ")
+                );
                 println!(
                     "keep ca.key private (it can mint any node's identity); \
                      give each process only its own .key"
@@ -224,7 +229,10 @@ mod tests {
     #[test]
     fn flags_choose_files_or_insecure_and_never_default_to_plaintext() {
         let none = CredentialArgs::default();
-        assert!(none.choose("node-1").is_err(), "no flags must not mean plaintext");
+        assert!(
+            none.choose("node-1").is_err(),
+            "no flags must not mean plaintext"
+        );
         let dir = CredentialArgs {
             certs: Some("/c".into()),
             ..CredentialArgs::default()

@@ -99,7 +99,10 @@ async fn handshakes(creds: &Creds, mode: Mode, secs: f64) -> Result<f64, String>
 fn temp_dir(tag: &str) -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("seedbank-netbench-{tag}-{}-{n}", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "seedbank-netbench-{tag}-{}-{n}",
+        std::process::id()
+    ))
 }
 
 fn free_port() -> Result<u16, String> {
@@ -164,7 +167,9 @@ async fn client(
     let mut cfg = ClientConfig::new(id, loopback(), peers.clone());
     cfg.cluster_id = CLUSTER;
     cfg.auth = auth.clone();
-    ReplicatedClient::connect(cfg).await.map_err(|e| e.to_string())
+    ReplicatedClient::connect(cfg)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn put(client: &ReplicatedClient, c: u64, i: u64) -> Result<(), String> {
@@ -202,7 +207,11 @@ pub fn main(secs: f64, clients: u64) -> std::process::ExitCode {
         let mut best: BTreeMap<(&str, &str), f64> = BTreeMap::new();
         for round in 0..2 {
             for mode in [Mode::Plaintext, Mode::Tls] {
-                let label = if mode == Mode::Tls { "tls" } else { "plaintext" };
+                let label = if mode == Mode::Tls {
+                    "tls"
+                } else {
+                    "plaintext"
+                };
                 let hs = handshakes(&creds, mode, secs).await;
                 let cm = commits(&creds, mode, clients, secs).await;
                 match (hs, cm) {
@@ -227,7 +236,9 @@ pub fn main(secs: f64, clients: u64) -> std::process::ExitCode {
             let plain = best.get(&(what, "plaintext")).copied().unwrap_or(0.0);
             let tls = best.get(&(what, "tls")).copied().unwrap_or(0.0);
             let ratio = if plain > 0.0 { tls / plain } else { 0.0 };
-            println!("  {what:>14}: plaintext {plain:8.1}  tls {tls:8.1}  tls/plaintext {ratio:.2}");
+            println!(
+                "  {what:>14}: plaintext {plain:8.1}  tls {tls:8.1}  tls/plaintext {ratio:.2}"
+            );
         }
         std::process::ExitCode::SUCCESS
     })

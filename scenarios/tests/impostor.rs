@@ -41,7 +41,11 @@ fn an_authenticated_cluster_is_unaffected_by_the_impostor() {
                 r.marks
             );
         }
-        assert!(r.acknowledged > 20, "seed {seed}: clients progressed ({})", r.acknowledged);
+        assert!(
+            r.acknowledged > 20,
+            "seed {seed}: clients progressed ({})",
+            r.acknowledged
+        );
     }
 }
 

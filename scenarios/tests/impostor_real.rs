@@ -71,7 +71,11 @@ fn disguises(cluster: &Cluster) -> Vec<Disguise> {
 
 fn terms(shell: &mut Shell) -> Vec<u64> {
     (1..=NODES)
-        .map(|id| shell.node_status(id)["term"].as_u64().expect("every node answers"))
+        .map(|id| {
+            shell.node_status(id)["term"]
+                .as_u64()
+                .expect("every node answers")
+        })
         .collect()
 }
 
@@ -123,7 +127,11 @@ fn a_forged_peer_cannot_join_vote_append_or_write() {
 
     let effects = effects.lock().expect("effects");
     assert!(effects.sent > 0, "the impostor sent nothing");
-    assert!(effects.answers.is_empty(), "the impostor got answers: {:?}", effects.answers);
+    assert!(
+        effects.answers.is_empty(),
+        "the impostor got answers: {:?}",
+        effects.answers
+    );
     let after = terms(&mut shell);
     for (id, term) in (1..=NODES).zip(&after) {
         assert!(
@@ -131,7 +139,11 @@ fn a_forged_peer_cannot_join_vote_append_or_write() {
             "node {id} moved to term {term} (before: {before:?})"
         );
     }
-    assert_eq!(shell.leader(), leader, "the forged votes and heartbeats unseated the leader");
+    assert_eq!(
+        shell.leader(),
+        leader,
+        "the forged votes and heartbeats unseated the leader"
+    );
     let marker = shell.ask(&format!("get {}", impostor::MARKER_KEY));
     assert_eq!(marker["value"], serde_json::Value::Null, "{marker}");
     shell.put(2);

@@ -54,8 +54,8 @@ impl Identity {
     pub fn from_name(name: &str) -> Result<Identity, AuthError> {
         let bad = || AuthError::BadName(name.chars().take(80).collect());
         if let Some(id) = name.strip_prefix("node-") {
-            let canonical = !id.is_empty() && !(id.len() > 1 && id.starts_with('0'));
-            if !canonical || !id.bytes().all(|b| b.is_ascii_digit()) {
+            let leading_zero = id.len() > 1 && id.starts_with('0');
+            if id.is_empty() || leading_zero || !id.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());
             }
             return id.parse().map(Identity::Node).map_err(|_| bad());
@@ -125,7 +125,9 @@ pub enum AuthError {
     #[error("{0} is not a peer of this node")]
     NotAPeer(Identity),
     /// A client identity that claims a peer's node id.
-    #[error("{certified} claims node {claimed}, which is a peer: clients cannot speak as replicas")]
+    #[error(
+        "{certified} claims node {claimed}, which is a peer: clients cannot speak as replicas"
+    )]
     ClientAsPeer {
         /// The verified (client) identity.
         certified: Identity,
@@ -324,8 +326,17 @@ mod tests {
             assert_eq!(Identity::from_name(&id.name()), Ok(id));
         }
         for bad in [
-            "node-", "node-03", "node--1", "node-1a", "node-99999999999999999999", "client-",
-            "client-Alice", "client-a.b", "nodes-1", "", "admin",
+            "node-",
+            "node-03",
+            "node--1",
+            "node-1a",
+            "node-99999999999999999999",
+            "client-",
+            "client-Alice",
+            "client-a.b",
+            "nodes-1",
+            "",
+            "admin",
         ] {
             assert!(
                 matches!(Identity::from_name(bad), Err(AuthError::BadName(_))),
@@ -350,7 +361,10 @@ mod tests {
             authorize(Some(&Identity::Node(9)), 9, peers, true),
             Err(AuthError::NotAPeer(Identity::Node(9)))
         );
-        assert_eq!(authorize(Some(&client), 1 << 40, peers, true), Ok(Role::Client));
+        assert_eq!(
+            authorize(Some(&client), 1 << 40, peers, true),
+            Ok(Role::Client)
+        );
         assert_eq!(
             authorize(Some(&client), 2, peers, true),
             Err(AuthError::ClientAsPeer {
@@ -358,7 +372,10 @@ mod tests {
                 claimed: 2
             })
         );
-        assert_eq!(authorize(None, 2, peers, true), Err(AuthError::NoCredential));
+        assert_eq!(
+            authorize(None, 2, peers, true),
+            Err(AuthError::NoCredential)
+        );
         // Insecure: roles by claimed id, nothing refused.
         assert_eq!(authorize(None, 2, peers, false), Ok(Role::Peer));
         assert_eq!(authorize(None, 1 << 40, peers, false), Ok(Role::Client));

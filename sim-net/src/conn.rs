@@ -354,8 +354,13 @@ async fn serve_inbound<M: Message>(shared: Arc<Shared<M>>, stream: TcpStream) {
         let theirs = read_hello(&mut conn.rd).await?;
         theirs.check(cfg)?;
         let required = cfg.auth.required();
-        authorize(verified.as_ref(), theirs.node_id, |n| is_peer(shared.as_ref(), n), required)
-            .map_err(HsError::Auth)?;
+        authorize(
+            verified.as_ref(),
+            theirs.node_id,
+            |n| is_peer(shared.as_ref(), n),
+            required,
+        )
+        .map_err(HsError::Auth)?;
         let ours = frame::encode_value(
             &Hello::new(cfg, Some(shared.local_addr)),
             MAX_HANDSHAKE_BYTES,
@@ -365,7 +370,8 @@ async fn serve_inbound<M: Message>(shared: Arc<Shared<M>>, stream: TcpStream) {
             .map_err(|e| HsError::Frame(FrameError::Io(e)))?;
         Ok::<(Hello, Conn), HsError>((theirs, conn))
     };
-    let (hello, mut conn) = match sim_runtime::time::timeout(cfg.handshake_timeout, exchange).await {
+    let (hello, mut conn) = match sim_runtime::time::timeout(cfg.handshake_timeout, exchange).await
+    {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => return handshake_failed(&shared, peer, None, e),
         Err(_) => return handshake_failed(&shared, peer, None, HsError::Timeout),

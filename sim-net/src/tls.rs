@@ -86,9 +86,11 @@ impl TlsAuth {
     /// intermediates), `key_pem` (its private key) and `ca_pem` (the CA certificates
     /// trusted for peers).
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], ca_pem: &[u8]) -> Result<TlsAuth, TlsError> {
-        let pem = |what: &'static str| move |e: rustls::pki_types::pem::Error| TlsError::Pem {
-            what,
-            why: e.to_string(),
+        let pem = |what: &'static str| {
+            move |e: rustls::pki_types::pem::Error| TlsError::Pem {
+                what,
+                why: e.to_string(),
+            }
         };
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
             .collect::<Result<_, _>>()
@@ -243,9 +245,19 @@ mod tests {
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            ["ca.pem", "ca.key", "node-1.pem", "node-1.key", "client-ops.pem", "client-ops.key"]
+            [
+                "ca.pem",
+                "ca.key",
+                "node-1.pem",
+                "node-1.key",
+                "client-ops.pem",
+                "client-ops.key"
+            ]
         );
-        assert!(files.iter().filter(|f| f.secret).all(|f| f.name.ends_with(".key")));
+        assert!(files
+            .iter()
+            .filter(|f| f.secret)
+            .all(|f| f.name.ends_with(".key")));
         let ca = find(&files, "ca.pem");
         for id in ids {
             let name = id.name();
@@ -263,14 +275,21 @@ mod tests {
     fn mismatched_key_and_bad_pem_are_typed_errors() {
         let files = generate_dev_certs(&[Identity::Node(1), Identity::Node(2)]).expect("gen");
         let ca = find(&files, "ca.pem");
-        let wrong_key = TlsAuth::from_pem(find(&files, "node-1.pem"), find(&files, "node-2.key"), ca);
-        assert!(wrong_key.is_err(), "a key of another certificate was accepted");
+        let wrong_key =
+            TlsAuth::from_pem(find(&files, "node-1.pem"), find(&files, "node-2.key"), ca);
+        assert!(
+            wrong_key.is_err(),
+            "a key of another certificate was accepted"
+        );
         let garbage = TlsAuth::from_pem(b"not pem", find(&files, "node-1.key"), ca);
         assert!(matches!(garbage, Err(TlsError::Pem { .. })), "{garbage:?}");
         let no_ca = TlsAuth::from_pem(find(&files, "node-1.pem"), find(&files, "node-1.key"), b"");
         assert!(matches!(no_ca, Err(TlsError::Pem { .. })), "{no_ca:?}");
         // The CA certificate names no identity: it cannot serve as a node's.
         let ca_as_node = TlsAuth::from_pem(ca, find(&files, "ca.key"), ca);
-        assert!(matches!(ca_as_node, Err(TlsError::Identity(_))), "{ca_as_node:?}");
+        assert!(
+            matches!(ca_as_node, Err(TlsError::Identity(_))),
+            "{ca_as_node:?}"
+        );
     }
 }

@@ -79,7 +79,11 @@ async fn recv(ep: &Endpoint<Msg>) -> (u64, Msg) {
 async fn wait_stats(ep: &Endpoint<Msg>, what: &str, cond: impl Fn(&NetStats) -> bool) {
     let deadline = sim_runtime::time::now() + WAIT;
     while !cond(&ep.stats()) {
-        assert!(sim_runtime::time::now() < deadline, "{what} never happened: {:?}", ep.stats());
+        assert!(
+            sim_runtime::time::now() < deadline,
+            "{what} never happened: {:?}",
+            ep.stats()
+        );
         sim_runtime::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -92,7 +96,12 @@ async fn server(pki: &Pki) -> Endpoint<Msg> {
 }
 
 /// Sends from `intruder` to node 1 until node 1 counts a refusal; nothing is delivered.
-async fn refused(server: &Endpoint<Msg>, intruder: Endpoint<Msg>, what: &str, unauthenticated: bool) {
+async fn refused(
+    server: &Endpoint<Msg>,
+    intruder: Endpoint<Msg>,
+    what: &str,
+    unauthenticated: bool,
+) {
     intruder.add_peer(1, server.local_addr());
     let _ = intruder.send(1, Msg::Ping(666));
     wait_stats(server, what, |s| {
@@ -105,7 +114,11 @@ async fn refused(server: &Endpoint<Msg>, intruder: Endpoint<Msg>, what: &str, un
     .await;
     sim_runtime::time::sleep(Duration::from_millis(50)).await;
     assert!(server.try_recv().is_none(), "{what}: a message got through");
-    assert_eq!(server.stats().accepted, 0, "{what}: the connection was accepted");
+    assert_eq!(
+        server.stats().accepted,
+        0,
+        "{what}: the connection was accepted"
+    );
 }
 
 #[tokio::test]
@@ -150,7 +163,13 @@ async fn a_certificate_from_another_ca_is_refused() {
 async fn a_client_certificate_cannot_speak_as_a_peer() {
     let pki = Pki::new();
     let server = server(&pki).await;
-    refused(&server, bind(2, pki.auth("client-ops")).await, "client as node 2", false).await;
+    refused(
+        &server,
+        bind(2, pki.auth("client-ops")).await,
+        "client as node 2",
+        false,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -165,7 +184,9 @@ async fn an_endpoint_refuses_a_certificate_naming_another_node() {
     let pki = Pki::new();
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal");
     let cfg = Config::new(CLUSTER, 3).with_auth(pki.auth("node-2"));
-    let err = Endpoint::<Msg>::bind(addr, cfg).await.expect_err("bind must refuse");
+    let err = Endpoint::<Msg>::bind(addr, cfg)
+        .await
+        .expect_err("bind must refuse");
     assert!(err.to_string().contains("node-2"), "{err}");
 }
 
@@ -217,8 +238,14 @@ async fn the_node_id_claimed_in_the_hello_must_match_the_certificate() {
         }
     };
     let answer = node2(3).await;
-    assert!(answer.is_empty(), "node 1 answered a hello claiming node 3 over node-2's certificate");
-    wait_stats(&server, "identity mismatch refusal", |s| s.unauthorized == 1).await;
+    assert!(
+        answer.is_empty(),
+        "node 1 answered a hello claiming node 3 over node-2's certificate"
+    );
+    wait_stats(&server, "identity mismatch refusal", |s| {
+        s.unauthorized == 1
+    })
+    .await;
     assert_eq!(server.stats().accepted, 0);
     assert!(server.try_recv().is_none());
 }

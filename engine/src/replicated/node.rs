@@ -31,7 +31,9 @@
 //!
 //! ## Fault model
 //! A crash at any instruction is recovered by the steps above; any I/O or engine error
-//! ends the task (fail-stop). Raft messages from non-peers are dropped with an error log.
+//! ends the task (fail-stop). Raft messages from anyone but another voter (a client,
+//! a stranger, itself) are dropped with an error log, whether or not the transport
+//! authenticated the sender (DECISIONS D50).
 //!
 //! ## Non-goals
 //! - Pipelining persistence with network I/O (each Ready is handled to completion).

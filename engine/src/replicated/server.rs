@@ -266,8 +266,16 @@ impl Node {
                 // would let it answer, or suppress as a duplicate, that client's commit.
                 if cmd.client != from {
                     sim_runtime::cover!("replicated.commit_under_another_client_id_refused");
-                    tracing::warn!(node = self.cfg.id, from, claimed = cmd.client, "commit under another client's id; refused");
-                    let why = format!("commit names client {}, but the sender is {from}", cmd.client);
+                    tracing::warn!(
+                        node = self.cfg.id,
+                        from,
+                        claimed = cmd.client,
+                        "commit under another client's id; refused"
+                    );
+                    let why = format!(
+                        "commit names client {}, but the sender is {from}",
+                        cmd.client
+                    );
                     self.respond(from, id, Response::Error(why));
                     return Ok(());
                 }

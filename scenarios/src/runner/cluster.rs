@@ -359,7 +359,11 @@ pub async fn run_with(
     let watch = Arc::new(SafetyWatch::new(move |v| {
         lock(&violated).violation("raft-safety", v);
     }));
-    let watched = Arc::new(ImpostorWatch::new(watch.clone(), world.clone(), effects.clone()));
+    let watched = Arc::new(ImpostorWatch::new(
+        watch.clone(),
+        world.clone(),
+        effects.clone(),
+    ));
     let observer: Arc<dyn Observer> = match impostor {
         Some(_) => watched.clone(),
         None => watch.clone(),

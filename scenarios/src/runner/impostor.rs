@@ -119,7 +119,10 @@ impl Observer for ImpostorWatch {
     fn raft_state(&self, node: NodeId, view: NodeView) {
         self.max_term.fetch_max(view.term, Ordering::SeqCst);
         if self.forged(view.term) {
-            self.effect(format!("replica {node} adopted the forged term {}", view.term));
+            self.effect(format!(
+                "replica {node} adopted the forged term {}",
+                view.term
+            ));
         }
         let marked = view.entries.iter().any(|e| self.forged(e.term));
         if marked {
@@ -129,7 +132,10 @@ impl Observer for ImpostorWatch {
     }
     fn applied(&self, node: NodeId, entry: &Entry) {
         if impostor::is_marked(entry) {
-            self.effect(format!("replica {node} applied the impostor's entry {}", entry.index));
+            self.effect(format!(
+                "replica {node} applied the impostor's entry {}",
+                entry.index
+            ));
         }
         self.inner.applied(node, entry);
     }
@@ -200,12 +206,19 @@ pub fn start(
         .create();
     for (k, disguise) in disguises(auth).into_iter().enumerate() {
         let listen = SocketAddr::new(impostor_ip(), 7100 + k as u16);
-        let (servers, watch, effects, world) =
-            (servers.clone(), watch.clone(), effects.clone(), world.clone());
+        let (servers, watch, effects, world) = (
+            servers.clone(),
+            watch.clone(),
+            effects.clone(),
+            world.clone(),
+        );
         node.spawn(async move {
             let terms = move || {
                 let newest = watch.max_term.load(Ordering::SeqCst);
-                vec![u64::MAX, newest.saturating_add(impostor::PLAUSIBLE_TERM_JUMP)]
+                vec![
+                    u64::MAX,
+                    newest.saturating_add(impostor::PLAUSIBLE_TERM_JUMP),
+                ]
             };
             let attacked = impostor::attack(disguise, listen, servers, terms, ROUNDS, GAP, effects);
             if let Err(e) = attacked.await {

@@ -270,4 +270,3 @@ impl Drop for Shell {
         let _ = self.child.wait();
     }
 }
-
