@@ -6,6 +6,12 @@
 //! mid-write and recovery shows what survived) and `check-determinism` for it; the
 //! scenario runner (sweeps, fault plans as data, oracles, shrinking) is issue 5.
 //!
+//! The real-world commands live here too: the shell, `seedbank node` with its
+//! credentials (`credentials`: `--certs DIR`, `--cert/--key/--ca`, `--insecure`, and
+//! `seedbank certs`), and `seedbank bench-net` (`netbench`: TLS against plaintext).
+//! `impostor` is the adversary of the `impostor-cluster` scenario, shared with the
+//! real-world test that aims it at a TLS cluster on loopback.
+//!
 //! ## Invariants
 //! - Everything here runs through sim-runtime, sim-fs and sim-net; nothing touches the
 //!   clock, randomness, threads, files or sockets directly (clippy.toml enforces it).
