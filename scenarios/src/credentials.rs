@@ -94,7 +94,7 @@ pub fn insecure_warning(what: &str) -> String {
 }
 
 /// Loads the chosen credentials (reads the files: call inside the runtime).
-#[cfg(not(madsim))]
+#[cfg(not(any(madsim, doctest)))]
 pub async fn load(choice: &Choice) -> Result<sim_net::Auth, String> {
     let files = match choice {
         Choice::Insecure => return Ok(sim_net::Auth::Insecure),
@@ -127,7 +127,7 @@ pub fn parse_clients(list: &str) -> Result<Vec<sim_net::Identity>, String> {
 
 /// `seedbank certs --out DIR --nodes N --clients LIST`: a development CA and
 /// certificates. Refuses to overwrite existing files.
-#[cfg(not(madsim))]
+#[cfg(not(any(madsim, doctest)))]
 pub fn certs_main(out: &Path, nodes: u64, clients: &str) -> std::process::ExitCode {
     use std::process::ExitCode;
     let usage = |e: String| {
@@ -180,7 +180,7 @@ pub fn certs_main(out: &Path, nodes: u64, clients: &str) -> std::process::ExitCo
     })
 }
 
-#[cfg(not(madsim))]
+#[cfg(not(any(madsim, doctest)))]
 async fn write_files(out: &Path, files: &[sim_net::tls::DevCertFile]) -> Result<(), String> {
     sim_fs::create_dir_all(out)
         .await
@@ -210,14 +210,14 @@ async fn write_files(out: &Path, files: &[sim_net::tls::DevCertFile]) -> Result<
 
 /// Makes a key file readable by its owner only. The CLI's own output in the real
 /// world (sim-fs has no permissions model), hence std directly.
-#[cfg(all(unix, not(madsim)))]
+#[cfg(all(unix, not(any(madsim, doctest))))]
 fn owner_only(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| format!("cannot restrict {}: {e}", path.display()))
 }
 
-#[cfg(all(not(unix), not(madsim)))]
+#[cfg(all(not(unix), not(any(madsim, doctest))))]
 fn owner_only(_path: &Path) -> Result<(), String> {
     Ok(())
 }

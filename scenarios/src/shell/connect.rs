@@ -96,7 +96,7 @@ fn client_id() -> u64 {
 pub const SHELL_CLIENT_NAME: &str = "client-shell";
 
 /// `seedbank shell --connect LIST [--json] (--certs DIR | --cert/--key/--ca | --insecure)`.
-#[cfg(not(madsim))]
+#[cfg(not(any(madsim, doctest)))]
 pub fn main(
     list: &str,
     json: bool,
