@@ -124,6 +124,35 @@ pub enum Command {
         /// Line-editing history file, on a terminal (default: ~/.seedbank_history).
         #[arg(long, value_name = "FILE")]
         history: Option<PathBuf>,
+        /// With `--connect`: the client's credentials (`--certs DIR` takes
+        /// client-shell.pem/.key and ca.pem from DIR).
+        #[command(flatten)]
+        creds: crate::credentials::CredentialArgs,
+    },
+    /// What mutual TLS costs against plaintext, in one run on loopback: new connections
+    /// per second (handshake included) and a 3-replica cluster's commits per second.
+    BenchNet {
+        /// Seconds per measurement (each runs twice per mode).
+        #[arg(long, default_value_t = 3.0)]
+        secs: f64,
+        /// Concurrent clients committing.
+        #[arg(long, default_value_t = 8)]
+        clients: u64,
+    },
+    /// A development CA and node/client certificates for `--certs DIR`.
+    ///
+    /// Writes ca.pem/ca.key, node-<i>.pem/.key for i in 1..=N, client-<name>.pem/.key
+    /// for each client; refuses to overwrite. Keep ca.key private.
+    Certs {
+        /// Directory to write (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of nodes (ids 1..=N).
+        #[arg(long, default_value_t = 3)]
+        nodes: u64,
+        /// Client names, comma-separated.
+        #[arg(long, default_value = "shell")]
+        clients: String,
     },
     /// One real replicated node over TCP; runs until SIGTERM/SIGINT, recovers from
     /// `--data` after a crash.
@@ -140,6 +169,10 @@ pub enum Command {
         /// Data directory (Raft log, hard state, the state machine's database).
         #[arg(long)]
         data: PathBuf,
+        /// Mutual TLS credentials (`--certs DIR` takes node-<id>.pem/.key and ca.pem
+        /// from DIR), or `--insecure`.
+        #[command(flatten)]
+        creds: crate::credentials::CredentialArgs,
     },
     /// Demonstrations.
     Demo {

@@ -6,6 +6,12 @@
 //! mid-write and recovery shows what survived) and `check-determinism` for it; the
 //! scenario runner (sweeps, fault plans as data, oracles, shrinking) is issue 5.
 //!
+//! The real-world commands live here too: the shell, `seedbank node` with its
+//! credentials (`credentials`: `--certs DIR`, `--cert/--key/--ca`, `--insecure`, and
+//! `seedbank certs`), and `seedbank bench-net` (`netbench`: TLS against plaintext).
+//! `impostor` is the adversary of the `impostor-cluster` scenario, shared with the
+//! real-world test that aims it at a TLS cluster on loopback.
+//!
 //! ## Invariants
 //! - Everything here runs through sim-runtime, sim-fs and sim-net; nothing touches the
 //!   clock, randomness, threads, files or sockets directly (clippy.toml enforces it).
@@ -22,9 +28,15 @@
 pub mod chatter;
 pub mod check;
 pub mod cli;
+pub mod credentials;
 pub mod demo_crash;
 pub mod demo_write_skew;
 pub mod determinism;
+pub mod impostor;
+// Real world only. `doctest` too: `cargo test` under `--cfg madsim` runs rustdoc
+// without that cfg against sim-net built with it, which has no `tls` module.
+#[cfg(not(any(madsim, doctest)))]
+pub mod netbench;
 pub mod runner;
 pub mod shell;
 pub mod workload;

@@ -108,19 +108,46 @@ fn main() -> ExitCode {
             connect: None,
             json,
             history,
-        } => scenarios::shell::main(&path, &ShellOptions { json, history }),
+            creds,
+        } => {
+            if creds.cert.is_some() || creds.certs.is_some() || creds.insecure {
+                eprintln!("seedbank shell: credentials apply to --connect, not --path");
+                return ExitCode::from(2);
+            }
+            scenarios::shell::main(&path, &ShellOptions { json, history })
+        }
         Command::Shell {
             path: None,
             connect: Some(list),
             json,
             history,
-        } => scenarios::shell::connect::main(&list, &ShellOptions { json, history }),
+            creds,
+        } => scenarios::shell::connect::main(&list, &ShellOptions { json, history }, &creds),
+        #[cfg(not(madsim))]
+        Command::BenchNet { secs, clients } => scenarios::netbench::main(secs, clients),
+        #[cfg(madsim)]
+        Command::BenchNet { .. } => {
+            eprintln!("seedbank bench-net runs in the real world: cargo run --release --bin seedbank -- bench-net");
+            ExitCode::from(2)
+        }
+        #[cfg(not(madsim))]
+        Command::Certs {
+            out,
+            nodes,
+            clients,
+        } => scenarios::credentials::certs_main(&out, nodes, &clients),
+        #[cfg(madsim)]
+        Command::Certs { .. } => {
+            eprintln!("seedbank certs runs in the real world: cargo run --bin seedbank -- certs …");
+            ExitCode::from(2)
+        }
         Command::Node {
             id,
             listen,
             peers,
             data,
-        } => node_cmd::main(id, &listen, &peers, &data),
+            creds,
+        } => node_cmd::main(id, &listen, &peers, &data, &creds),
         #[cfg(not(madsim))]
         Command::Bench { workload, .. } if workload.iter().any(|w| w == "sim") => {
             eprintln!(

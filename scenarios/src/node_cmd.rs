@@ -1,5 +1,6 @@
-//! `seedbank node --id N --listen ADDR --peers 1=ADDR,2=ADDR,3=ADDR --data DIR`: one
-//! real replica of the replicated database over TCP (engine::replicated).
+//! `seedbank node --id N --listen ADDR --peers 1=ADDR,2=ADDR,3=ADDR --data DIR
+//! (--certs DIR | --cert F --key F --ca F | --insecure)`: one real replica of the
+//! replicated database over mutually authenticated TLS (engine::replicated).
 //!
 //! Runs until SIGTERM or SIGINT (clean shutdown: the replica stops, its engine closes,
 //! exit 0). Killed (SIGKILL, power loss), it recovers from `DIR` on the next start. A
@@ -31,8 +32,15 @@ fn parse_peers(
 
 /// The `node` command.
 #[cfg(not(madsim))]
-pub fn main(id: u64, listen: &str, peers: &str, data: &std::path::Path) -> ExitCode {
+pub fn main(
+    id: u64,
+    listen: &str,
+    peers: &str,
+    data: &std::path::Path,
+    creds: &scenarios::credentials::CredentialArgs,
+) -> ExitCode {
     use engine::replicated::{run_node, NodeConfig};
+    use scenarios::credentials::{self, Choice};
     use sim_runtime::sync::Signal;
     use std::sync::Arc;
 
@@ -48,7 +56,14 @@ pub fn main(id: u64, listen: &str, peers: &str, data: &std::path::Path) -> ExitC
         Ok(p) => p,
         Err(e) => return usage(format!("--peers: {e}")),
     };
-    let cfg = NodeConfig::new(id, listen, peers, data);
+    let choice = match creds.choose(&format!("node-{id}")) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    if choice == Choice::Insecure {
+        eprintln!("{}", credentials::insecure_warning("seedbank node"));
+    }
+    let mut cfg = NodeConfig::new(id, listen, peers, data);
     if let Err(e) = cfg.validate() {
         return usage(e.to_string());
     }
@@ -63,6 +78,13 @@ pub fn main(id: u64, listen: &str, peers: &str, data: &std::path::Path) -> ExitC
         }
     };
     rt.block_on(async move {
+        cfg.auth = match credentials::load(&choice).await {
+            Ok(auth) => auth,
+            Err(e) => {
+                eprintln!("seedbank node: credentials: {e}");
+                return ExitCode::from(2);
+            }
+        };
         let stop = Arc::new(Signal::default());
         let raise = stop.clone();
         tokio::spawn(async move {
@@ -112,7 +134,13 @@ async fn wait_for_signal() {
 
 /// A real node needs the real world.
 #[cfg(madsim)]
-pub fn main(_id: u64, _listen: &str, peers: &str, _data: &std::path::Path) -> ExitCode {
+pub fn main(
+    _id: u64,
+    _listen: &str,
+    peers: &str,
+    _data: &std::path::Path,
+    _creds: &scenarios::credentials::CredentialArgs,
+) -> ExitCode {
     let _ = parse_peers(peers);
     eprintln!("seedbank node runs in the real world: cargo run --bin seedbank -- node …");
     ExitCode::from(2)

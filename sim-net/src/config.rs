@@ -1,5 +1,6 @@
 //! Endpoint configuration.
 
+use crate::auth::Auth;
 use std::fmt;
 use std::time::Duration;
 
@@ -35,6 +36,12 @@ pub struct Config {
     pub inbox_capacity: usize,
     /// Inbound connections served at once; more are closed on accept.
     pub max_inbound_connections: usize,
+
+    // Authentication (issue 19): keep these last, in one block.
+    /// How connections authenticate: mutual TLS (real world), simulated credentials
+    /// (simulated world), or nothing ([`Auth::Insecure`], the default of
+    /// [`Config::new`]; callers facing a network must choose explicitly).
+    pub auth: Auth,
 }
 
 impl Config {
@@ -53,7 +60,14 @@ impl Config {
             send_queue_capacity: 4096,
             inbox_capacity: 65536,
             max_inbound_connections: 1024,
+            auth: Auth::Insecure,
         }
+    }
+
+    /// The same configuration authenticating with `auth`.
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// The same configuration with `token` as the shared secret.
@@ -77,6 +91,7 @@ impl fmt::Debug for Config {
             .field("send_queue_capacity", &self.send_queue_capacity)
             .field("inbox_capacity", &self.inbox_capacity)
             .field("max_inbound_connections", &self.max_inbound_connections)
+            .field("auth", &self.auth)
             .finish()
     }
 }

@@ -7,9 +7,11 @@
 //! An outbound link owns its peer's queue across reconnects; an inbound connection has
 //! its own queue, used for replies to nodes not in the peer table.
 
+use crate::auth::{authorize, AuthError};
 use crate::config::Config;
 use crate::frame::{self, FrameError};
 use crate::handshake::{HandshakeError, Hello, MAX_HANDSHAKE_BYTES};
+use crate::secure::{self, SecureError, Stream};
 use crate::sink::Sink;
 use crate::stats::{bump, Stats};
 use crate::Message;
@@ -172,6 +174,18 @@ enum HsError {
     Closed,
     Frame(FrameError),
     Refused(HandshakeError),
+    /// Authentication or authorization refused the peer (see `auth`).
+    Auth(AuthError),
+}
+
+impl From<SecureError> for HsError {
+    fn from(e: SecureError) -> Self {
+        match e {
+            SecureError::Auth(e) => HsError::Auth(e),
+            SecureError::Frame(e) => HsError::Frame(e),
+            SecureError::Closed => HsError::Closed,
+        }
+    }
 }
 
 impl From<FrameError> for HsError {
@@ -194,6 +208,27 @@ impl fmt::Display for HsError {
             HsError::Closed => write!(f, "peer closed the connection during the handshake"),
             HsError::Frame(e) => write!(f, "bad handshake frame: {e}"),
             HsError::Refused(e) => write!(f, "handshake refused: {e}"),
+            HsError::Auth(e) => write!(f, "authentication refused: {e}"),
+        }
+    }
+}
+
+/// Counts an authentication refusal: no or untrusted credential, or an identity that
+/// may not speak as it claims.
+fn count_auth_refusal(stats: &Stats, e: &AuthError) {
+    match e {
+        AuthError::NoCredential | AuthError::Untrusted(_) | AuthError::Tls(_) => {
+            sim_runtime::cover!("net.auth_refuses_unauthenticated_peer");
+            bump(&stats.unauthenticated);
+        }
+        AuthError::IdentityMismatch { .. }
+        | AuthError::NotAPeer(_)
+        | AuthError::ClientAsPeer { .. }
+        | AuthError::BadName(_)
+        | AuthError::IdentityCount(_)
+        | AuthError::WrongWorld(_) => {
+            sim_runtime::cover!("net.auth_refuses_identity_it_does_not_hold");
+            bump(&stats.unauthorized);
         }
     }
 }
@@ -215,7 +250,7 @@ async fn write_frame<W: AsyncWrite + Unpin>(wr: &mut W, frame: &[u8]) -> io::Res
     wr.flush().await
 }
 
-async fn read_hello(rd: &mut ReadHalf<TcpStream>) -> Result<Hello, HsError> {
+async fn read_hello(rd: &mut ReadHalf<Stream>) -> Result<Hello, HsError> {
     match frame::read_frame(rd, MAX_HANDSHAKE_BYTES).await? {
         Some(payload) => Ok(frame::decode_value(&payload)?),
         None => Err(HsError::Closed),
@@ -224,24 +259,32 @@ async fn read_hello(rd: &mut ReadHalf<TcpStream>) -> Result<Hello, HsError> {
 
 /// An established connection.
 struct Conn {
-    rd: ReadHalf<TcpStream>,
-    wr: WriteHalf<TcpStream>,
+    rd: ReadHalf<Stream>,
+    wr: WriteHalf<Stream>,
     local: SocketAddr,
     peer: SocketAddr,
 }
 
-fn split(stream: TcpStream) -> io::Result<Conn> {
+/// A fresh TCP stream's addresses, with Nagle off.
+fn addrs(stream: &TcpStream) -> io::Result<(SocketAddr, SocketAddr)> {
     // Latency matters more than throughput for small protocol messages.
     let _ = stream.set_nodelay(true);
-    let local = stream.local_addr()?;
-    let peer = stream.peer_addr()?;
+    Ok((stream.local_addr()?, stream.peer_addr()?))
+}
+
+fn split(stream: Stream, (local, peer): (SocketAddr, SocketAddr)) -> Conn {
     let (rd, wr) = tokio::io::split(stream);
-    Ok(Conn {
+    Conn {
         rd,
         wr,
         local,
         peer,
-    })
+    }
+}
+
+/// Whether `node` is in the peer table (the node identities allowed to connect in).
+fn is_peer<M>(shared: &Shared<M>, node: u64) -> bool {
+    lock(&shared.peers).contains_key(&node)
 }
 
 /// Starts the link tasks [`Shared::start_link`] asks for, until the endpoint shuts down.
@@ -296,18 +339,28 @@ impl Drop for InboundSlot<'_> {
 async fn serve_inbound<M: Message>(shared: Arc<Shared<M>>, stream: TcpStream) {
     let _slot = InboundSlot(&shared.inbound_open);
     let cfg = &shared.config;
-    let mut conn = match split(stream) {
-        Ok(c) => c,
+    let addrs = match addrs(&stream) {
+        Ok(a) => a,
         Err(e) => {
             bump(&shared.stats.io_errors);
             tracing::debug!(node = cfg.node_id, error = %e, "sim-net: inbound socket unusable");
             return;
         }
     };
-    let peer = conn.peer;
+    let peer = addrs.1;
     let exchange = async {
+        let (stream, verified) = secure::accept(stream, &cfg.auth).await?;
+        let mut conn = split(stream, addrs);
         let theirs = read_hello(&mut conn.rd).await?;
         theirs.check(cfg)?;
+        let required = cfg.auth.required();
+        authorize(
+            verified.as_ref(),
+            theirs.node_id,
+            |n| is_peer(shared.as_ref(), n),
+            required,
+        )
+        .map_err(HsError::Auth)?;
         let ours = frame::encode_value(
             &Hello::new(cfg, Some(shared.local_addr)),
             MAX_HANDSHAKE_BYTES,
@@ -315,9 +368,10 @@ async fn serve_inbound<M: Message>(shared: Arc<Shared<M>>, stream: TcpStream) {
         write_frame(&mut conn.wr, &ours)
             .await
             .map_err(|e| HsError::Frame(FrameError::Io(e)))?;
-        Ok::<Hello, HsError>(theirs)
+        Ok::<(Hello, Conn), HsError>((theirs, conn))
     };
-    let hello = match sim_runtime::time::timeout(cfg.handshake_timeout, exchange).await {
+    let (hello, mut conn) = match sim_runtime::time::timeout(cfg.handshake_timeout, exchange).await
+    {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => return handshake_failed(&shared, peer, None, e),
         Err(_) => return handshake_failed(&shared, peer, None, HsError::Timeout),
@@ -353,6 +407,10 @@ fn handshake_failed<M>(shared: &Shared<M>, peer: SocketAddr, dialled: Option<u64
         bump(&stats.connect_failures);
     }
     match &e {
+        HsError::Auth(a) => {
+            count_auth_refusal(stats, a);
+            tracing::warn!(node, %peer, ?dialled, error = %e, "sim-net: peer not authenticated or not authorized; closing");
+        }
         HsError::Frame(FrameError::Decode(_)) | HsError::Refused(_) => {
             bump(&stats.bad_handshake);
             tracing::warn!(node, %peer, ?dialled, error = %e, "sim-net: handshake failed; closing");
@@ -444,8 +502,10 @@ async fn connect<M: Message>(
             Ok(Err(e)) => return Err(HsError::Connect(e)),
             Err(_) => return Err(HsError::Timeout),
         };
-    let mut conn = split(stream).map_err(HsError::Connect)?;
+    let addrs = addrs(&stream).map_err(HsError::Connect)?;
     let exchange = async {
+        let (stream, verified) = secure::connect(stream, &cfg.auth, node).await?;
+        let mut conn = split(stream, addrs);
         let ours = frame::encode_value(
             &Hello::new(cfg, Some(shared.local_addr)),
             MAX_HANDSHAKE_BYTES,
@@ -461,10 +521,14 @@ async fn connect<M: Message>(
                 got: theirs.node_id,
             }));
         }
-        Ok(())
+        // The node we dialled is a peer by definition; its credential must name it.
+        let required = cfg.auth.required();
+        authorize(verified.as_ref(), theirs.node_id, |n| n == node, required)
+            .map_err(HsError::Auth)?;
+        Ok(conn)
     };
     match sim_runtime::time::timeout(cfg.handshake_timeout, exchange).await {
-        Ok(Ok(())) => Ok(conn),
+        Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(HsError::Timeout),
     }
@@ -485,7 +549,7 @@ async fn run_connection<M: Message>(
     }
 }
 
-async fn write_loop(wr: &mut WriteHalf<TcpStream>, queue: &mut mpsc::Receiver<Frame>) -> Close {
+async fn write_loop(wr: &mut WriteHalf<Stream>, queue: &mut mpsc::Receiver<Frame>) -> Close {
     while let Some(frame) = queue.recv().await {
         if let Err(e) = write_frame(wr, &frame).await {
             return Close::Write(e);
@@ -496,7 +560,7 @@ async fn write_loop(wr: &mut WriteHalf<TcpStream>, queue: &mut mpsc::Receiver<Fr
 
 async fn read_loop<M: Message>(
     shared: &Arc<Shared<M>>,
-    rd: &mut ReadHalf<TcpStream>,
+    rd: &mut ReadHalf<Stream>,
     remote: u64,
     local: SocketAddr,
     peer: SocketAddr,

@@ -1,5 +1,6 @@
 //! The endpoint: a node's typed, best-effort message transport.
 
+use crate::auth::{Auth, Identity};
 use crate::config::Config;
 use crate::conn::{self, lock, Peer, Shared};
 use crate::frame::{self, FrameError};
@@ -114,7 +115,35 @@ fn validate(config: &Config) -> io::Result<()> {
     {
         return Err(invalid("token longer than MAX_TOKEN_BYTES"));
     }
-    Ok(())
+    check_own_identity(config)
+}
+
+/// Refuses credentials this world cannot use, and credentials that name someone else
+/// than the endpoint (a node's must name `node-<its id>`).
+fn check_own_identity(config: &Config) -> io::Result<()> {
+    let own = match &config.auth {
+        Auth::Insecure => return Ok(()),
+        #[cfg(not(madsim))]
+        Auth::Simulated(_) => {
+            return Err(invalid(
+                "simulated credentials exist only in the simulated world",
+            ))
+        }
+        #[cfg(madsim)]
+        Auth::Simulated(s) => match &s.credential {
+            Some(c) => c.identity.clone(),
+            None => return Ok(()),
+        },
+        #[cfg(not(madsim))]
+        Auth::Tls(t) => t.identity().clone(),
+    };
+    match own {
+        Identity::Node(id) if id != config.node_id => Err(invalid(&format!(
+            "the credential names {own}, but this endpoint is node {}",
+            config.node_id
+        ))),
+        _ => Ok(()),
+    }
 }
 
 impl<M: Message> Endpoint<M> {

@@ -45,6 +45,15 @@
 //!   the payload`, then the postcard-encoded payload. The length is checked against
 //!   [`Config::max_frame_bytes`] (default 16 MiB) *before* the payload buffer is
 //!   allocated, and the checksum before anything is decoded.
+//! - **Authentication** ([`auth`], [`Config::auth`]): before the hello, a connection
+//!   proves an identity — mutual TLS in the real world (module `tls`: rustls on *ring*,
+//!   certificates naming `node-<id>` or `client-<name>`), a simulated credential in the
+//!   simulator — and [`authorize`] then judges the hello's claimed node id with the
+//!   same code in both worlds: a node speaks only as its own id and only if it is in
+//!   the peer table; a client never as a peer; without an identity, nothing, unless
+//!   the endpoint is [`Auth::Insecure`] (the default of [`Config::new`]). A refused
+//!   connection is closed before its hello is answered, and counted
+//!   ([`NetStats::unauthenticated`], [`NetStats::unauthorized`]).
 //! - **Handshake** ([`handshake`]): the first frame in each direction is a [`Hello`]
 //!   (magic, protocol version, cluster id, token, node id, listen address), at most
 //!   [`handshake::MAX_HANDSHAKE_BYTES`]. The acceptor answers only a hello that passes;
@@ -72,8 +81,11 @@
 //! ## Non-goals
 //! - Reliable or exactly-once delivery, request/response correlation, flow control
 //!   beyond the bounded queues: those belong to the protocols above.
-//! - Encryption or strong authentication: the token is a shared secret sent in clear,
-//!   a guard against mis-wiring clusters, not against attackers on the path.
+//! - Encryption or authentication with [`Auth::Insecure`]: the token is then a shared
+//!   secret sent in clear, a guard against mis-wiring clusters, not against attackers.
+//! - Binding a client identity to one client node id; certificate revocation.
+//! - TLS in the simulated world: simulated credentials model what it proves (who is at
+//!   the other end), not its cryptography (DECISIONS D49).
 //! - Peer discovery: peers are configured; the listen address in the handshake is
 //!   informational.
 //! - Faults on handshakes: partitions and message faults apply to data frames only, so
@@ -81,6 +93,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 mod config;
 mod conn;
 mod endpoint;
@@ -89,9 +102,13 @@ mod fault_config;
 pub mod faults;
 pub mod frame;
 pub mod handshake;
+mod secure;
 mod sink;
 mod stats;
+#[cfg(not(madsim))]
+pub mod tls;
 
+pub use auth::{authorize, Auth, AuthError, Identity, Role, SimAuth, SimCa, SimCredential};
 pub use config::{Config, DEFAULT_MAX_FRAME_BYTES};
 pub use endpoint::{Endpoint, SendError, MAX_TOKEN_BYTES};
 pub use fault_config::NetFaultConfig;

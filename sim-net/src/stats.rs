@@ -33,6 +33,13 @@ pub struct NetStats {
     pub io_errors: u64,
     /// Established connections closed, for any reason.
     pub closed: u64,
+    /// Connections refused for presenting no credential, or one not from our CA (a
+    /// failed TLS handshake included).
+    pub unauthenticated: u64,
+    /// Connections refused whose credential verified but does not allow what the
+    /// handshake claims (another node's id, a client claiming a peer's id, a node that
+    /// is not a peer).
+    pub unauthorized: u64,
 }
 
 macro_rules! counters {
@@ -66,6 +73,8 @@ counters!(
     undecodable,
     io_errors,
     closed,
+    unauthenticated,
+    unauthorized,
 );
 
 /// Adds one to a counter.

@@ -84,6 +84,9 @@ pub struct ClientConfig {
     pub commit_deadline: Duration,
     /// Attempts of one read before the transaction is given up.
     pub read_attempts: usize,
+    /// How the client authenticates (a client certificate, a simulated credential,
+    /// or insecure: the default).
+    pub auth: sim_net::Auth,
 }
 
 impl ClientConfig {
@@ -104,6 +107,7 @@ impl ClientConfig {
             begin_deadline: Duration::from_secs(10),
             commit_deadline: Duration::from_secs(30),
             read_attempts: 3,
+            auth: sim_net::Auth::Insecure,
         }
     }
 }
@@ -296,6 +300,7 @@ impl ReplicatedClient {
         }
         let mut net = NetConfig::new(cfg.cluster_id, cfg.client_id);
         net.token = cfg.token.clone();
+        net.auth = cfg.auth.clone();
         let ep = Endpoint::<Wire>::bind(cfg.listen, net)
             .await
             .map_err(|e| ClientError::Net(e.to_string()))?;

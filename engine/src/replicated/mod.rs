@@ -56,8 +56,10 @@
 //! unsynced writes (sim-fs's crash model). A failed fsync or write stops the node
 //! (fail-stop: [`run_node`] returns the error; the supervisor restarts it and it
 //! recovers from disk). Bad input — undecodable commands in the log, Raft messages
-//! from unknown nodes, unknown transaction tokens — is logged and answered or skipped,
-//! never a panic.
+//! from unknown nodes or clients, commits under another client's id, unknown
+//! transaction tokens — is logged and answered or skipped, never a panic. Who may
+//! connect at all is sim-net's business ([`NodeConfig::auth`], [`ClientConfig::auth`]:
+//! mutual TLS, simulated credentials, or insecure).
 //!
 //! ## Non-goals
 //! - Membership changes, leader leases, follower reads.
@@ -192,6 +194,9 @@ pub struct NodeConfig {
     pub db_options: crate::Options,
     /// Optional observer (tests, simulations).
     pub observer: Option<Arc<dyn Observer>>,
+    /// How the node's connections authenticate (mutual TLS, simulated credentials, or
+    /// insecure: the default of [`NodeConfig::new`]).
+    pub auth: sim_net::Auth,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -232,6 +237,7 @@ impl NodeConfig {
             txn_lease: Duration::from_secs(10),
             db_options: crate::Options::default(),
             observer: None,
+            auth: sim_net::Auth::Insecure,
         }
     }
 

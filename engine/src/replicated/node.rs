@@ -31,7 +31,9 @@
 //!
 //! ## Fault model
 //! A crash at any instruction is recovered by the steps above; any I/O or engine error
-//! ends the task (fail-stop). Raft messages from non-peers are dropped with an error log.
+//! ends the task (fail-stop). Raft messages from anyone but another voter (a client,
+//! a stranger, itself) are dropped with an error log, whether or not the transport
+//! authenticated the sender (DECISIONS D50).
 //!
 //! ## Non-goals
 //! - Pipelining persistence with network I/O (each Ready is handled to completion).
@@ -239,7 +241,11 @@ impl Node {
     async fn handle(&mut self, from: u64, msg: Wire) -> Result<(), NodeError> {
         match msg {
             Wire::Raft(m) => {
+                // Only voters speak Raft: a client (an id ≥ 2^32, or any id outside the
+                // group) is dropped here whatever the transport let through — sim-net
+                // already refuses clients claiming a voter's id when authentication is on.
                 if from == self.cfg.id || !self.voters.contains(&from) {
+                    sim_runtime::cover!("replicated.raft_message_from_non_voter_dropped");
                     tracing::error!(
                         node = self.cfg.id,
                         from,
@@ -389,6 +395,7 @@ async fn build_storage(
 async fn bind(cfg: &NodeConfig) -> Result<Endpoint<Wire>, NodeError> {
     let mut net = NetConfig::new(cfg.cluster_id, cfg.id);
     net.token = cfg.token.clone();
+    net.auth = cfg.auth.clone();
     let mut last = None;
     for _ in 0..BIND_ATTEMPTS {
         match Endpoint::<Wire>::bind(cfg.listen, net.clone()).await {

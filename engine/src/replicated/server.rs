@@ -262,6 +262,23 @@ impl Node {
                 self.respond(from, id, resp);
             }
             Request::Commit { token, cmd } => {
+                // A client commits only under its own id: another's `(client, seq)`
+                // would let it answer, or suppress as a duplicate, that client's commit.
+                if cmd.client != from {
+                    sim_runtime::cover!("replicated.commit_under_another_client_id_refused");
+                    tracing::warn!(
+                        node = self.cfg.id,
+                        from,
+                        claimed = cmd.client,
+                        "commit under another client's id; refused"
+                    );
+                    let why = format!(
+                        "commit names client {}, but the sender is {from}",
+                        cmd.client
+                    );
+                    self.respond(from, id, Response::Error(why));
+                    return Ok(());
+                }
                 if let Some(t) = token {
                     if self.server.txns.get(&t).is_some_and(|t| t.owner == from) {
                         self.server.txns.remove(&t);

@@ -11,9 +11,11 @@
 //!   not proposed.
 //!
 //! ## Fault model
-//! Frames are checksummed and handshakes carry the cluster id and token (sim-net);
-//! messages may still be lost, duplicated, reordered or come from a hostile client,
-//! which the replica handles (see `server.rs`).
+//! Frames are checksummed, handshakes carry the cluster id and token, and with
+//! credentials every sender is authenticated as the node or client it claims to be
+//! (sim-net's `auth`); messages may still be lost, duplicated, reordered or come from a
+//! hostile (authenticated) client, which the replica handles: Raft only from voters
+//! (`node.rs`), commits only under the sender's own client id (`server.rs`).
 //!
 //! ## Non-goals
 //! - Streaming large scans; compression.

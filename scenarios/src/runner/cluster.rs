@@ -16,6 +16,7 @@
 //! (and with it the plan's message and EIO faults stop) the remaining operations
 //! finish within the scenario's bound, and at least one is acknowledged.
 
+use super::impostor::{ClusterAuth, ImpostorWatch};
 use super::plan::{Fault, FaultPlan, NodeNo, Tuning, LEADER};
 use super::store::Store;
 use super::world::{lock, Shared};
@@ -23,7 +24,7 @@ use crate::workload::{KeyChooser, State};
 use engine::raft::NodeId;
 use engine::replicated::client::MIN_CLIENT_ID;
 use engine::replicated::{
-    run_node, ClientConfig, NodeConfig, NodeError, ReplicatedClient, SafetyWatch,
+    run_node, ClientConfig, NodeConfig, NodeError, Observer, ReplicatedClient, SafetyWatch,
 };
 use sim_net::NetFaultConfig;
 use sim_runtime::node::{self, Node};
@@ -51,7 +52,13 @@ fn servers(n: NodeNo) -> BTreeMap<NodeId, SocketAddr> {
         .collect()
 }
 
-fn node_config(i: NodeNo, n: NodeNo, watch: Arc<SafetyWatch>, tuning: &Tuning) -> NodeConfig {
+fn node_config(
+    i: NodeNo,
+    n: NodeNo,
+    watch: Arc<dyn Observer>,
+    tuning: &Tuning,
+    auth: &ClusterAuth,
+) -> NodeConfig {
     let mut cfg = NodeConfig::new(
         NodeId::from(i),
         SocketAddr::new(replica_ip(i), PORT),
@@ -69,6 +76,7 @@ fn node_config(i: NodeNo, n: NodeNo, watch: Arc<SafetyWatch>, tuning: &Tuning) -
         ..engine::Options::tiny()
     });
     cfg.observer = Some(watch);
+    cfg.auth = auth.node(NodeId::from(i));
     cfg
 }
 
@@ -82,9 +90,15 @@ fn restartable(e: &NodeError) -> bool {
     }
 }
 
-fn start_replica(i: NodeNo, n: NodeNo, world: Shared, watch: Arc<SafetyWatch>) -> Node {
+fn start_replica(
+    i: NodeNo,
+    n: NodeNo,
+    world: Shared,
+    watch: Arc<dyn Observer>,
+    auth: &ClusterAuth,
+) -> Node {
     let tuning = lock(&world).tuning.clone();
-    let cfg = node_config(i, n, watch, &tuning);
+    let cfg = node_config(i, n, watch, &tuning, auth);
     let provisioned = Arc::new(AtomicBool::new(false));
     node::build(format!("replica{i}"))
         .ip(replica_ip(i))
@@ -129,7 +143,13 @@ fn start_replica(i: NodeNo, n: NodeNo, world: Shared, watch: Arc<SafetyWatch>) -
         .create()
 }
 
-fn client_config(id: u64, port: u16, n: NodeNo, tuning: &Tuning) -> ClientConfig {
+fn client_config(
+    id: u64,
+    port: u16,
+    n: NodeNo,
+    tuning: &Tuning,
+    auth: &ClusterAuth,
+) -> ClientConfig {
     let mut cfg = ClientConfig::new(
         MIN_CLIENT_ID + id,
         SocketAddr::new(client_ip(), port),
@@ -138,6 +158,7 @@ fn client_config(id: u64, port: u16, n: NodeNo, tuning: &Tuning) -> ClientConfig
     cfg.request_timeout = tuning.request_timeout(Duration::from_millis(300));
     cfg.begin_deadline = Duration::from_secs(3);
     cfg.commit_deadline = tuning.commit_deadline(Duration::from_secs(10));
+    cfg.auth = auth.client();
     cfg
 }
 
@@ -274,9 +295,16 @@ fn lock_net(net: &Mutex<NetFaults>) -> std::sync::MutexGuard<'_, NetFaults> {
 }
 
 /// The whole state, read by a fresh client once the cluster serves again.
-async fn read_state(id: u64, port: u16, n: NodeNo, within: Duration) -> Result<State, String> {
+async fn read_state(
+    id: u64,
+    port: u16,
+    n: NodeNo,
+    within: Duration,
+    auth: ClusterAuth,
+) -> Result<State, String> {
     // The checker's own reader keeps the default timeout, whatever the seed drew.
-    let client = ReplicatedClient::connect(client_config(id, port, n, &Tuning::default()))
+    let cfg = client_config(id, port, n, &Tuning::default(), &auth);
+    let client = ReplicatedClient::connect(cfg)
         .await
         .map_err(|e| e.to_string())?;
     let until = time::now() + within;
@@ -303,6 +331,26 @@ pub async fn run(
     clients: usize,
     liveness: Duration,
 ) {
+    run_with(world, plan, n, keys, clients, liveness, None).await;
+}
+
+/// [`run`], with an impostor beside the cluster when `impostor` is `Some(authenticated)`
+/// (module `impostor`): the cluster authenticates with simulated credentials when
+/// `authenticated`, and the `impostor` check runs.
+pub async fn run_with(
+    world: Shared,
+    plan: &FaultPlan,
+    n: NodeNo,
+    keys: KeyChooser,
+    clients: usize,
+    liveness: Duration,
+    impostor: Option<bool>,
+) {
+    let auth = match impostor {
+        Some(true) => ClusterAuth::simulated(),
+        _ => ClusterAuth::insecure(),
+    };
+    let effects = super::super::impostor::SharedEffects::default();
     lock(&world).unknown_may_apply_later = true;
     lock(&world).phase = super::world::Phase::Running;
     sim_fs::sim::set_fault_config(plan.disk.clone());
@@ -311,15 +359,27 @@ pub async fn run(
     let watch = Arc::new(SafetyWatch::new(move |v| {
         lock(&violated).violation("raft-safety", v);
     }));
+    let watched = Arc::new(ImpostorWatch::new(
+        watch.clone(),
+        world.clone(),
+        effects.clone(),
+    ));
+    let observer: Arc<dyn Observer> = match impostor {
+        Some(_) => watched.clone(),
+        None => watch.clone(),
+    };
     let nodes: Arc<Vec<Node>> = Arc::new(
         (1..=n)
-            .map(|i| start_replica(i, n, world.clone(), watch.clone()))
+            .map(|i| start_replica(i, n, world.clone(), observer.clone(), &auth))
             .collect(),
     );
+    if impostor.is_some() {
+        super::impostor::start(world.clone(), &auth, servers(n), watched, effects.clone());
+    }
     let client_node = node::build("clients").ip(client_ip()).create();
     // The workload's opening rows, before any client starts (and before the timed
     // faults: the plan's clock starts below).
-    let loader = ReplicatedClient::connect(client_config(999, 8999, n, &Tuning::default()));
+    let loader = ReplicatedClient::connect(client_config(999, 8999, n, &Tuning::default(), &auth));
     let load_world = world.clone();
     let loaded = client_node
         .spawn(async move {
@@ -341,7 +401,7 @@ pub async fn run(
         let (world, keys) = (world.clone(), keys.clone());
         let id = u64::try_from(c).unwrap_or(u64::MAX);
         let port = 9000 + u16::try_from(c).unwrap_or(0);
-        let cfg = client_config(id, port, n, &plan.tuning);
+        let cfg = client_config(id, port, n, &plan.tuning, &auth);
         client_node.spawn(async move {
             match ReplicatedClient::connect(cfg).await {
                 Ok(client) => {
@@ -407,7 +467,10 @@ pub async fn run(
             return;
         }
     }
-    final_checks(&world, plan, &nodes, &client_node, n, liveness).await;
+    final_checks(&world, plan, &nodes, &client_node, n, liveness, &auth).await;
+    if impostor.is_some() {
+        super::impostor::check_answers(&world, &effects);
+    }
 }
 
 /// The heal: the plan's probabilistic faults stop (message faults, EIO), as its timed
@@ -431,6 +494,7 @@ async fn final_checks(
     client_node: &Node,
     n: NodeNo,
     liveness: Duration,
+    auth: &ClusterAuth,
 ) {
     sim_net::faults::reset();
     quiet(plan);
@@ -440,7 +504,9 @@ async fn final_checks(
     {
         let id = 1_000 + round as u64;
         let port = 9_900 + round as u16;
-        let read = client_node.spawn(read_state(id, port, n, liveness)).await;
+        let read = client_node
+            .spawn(read_state(id, port, n, liveness, auth.clone()))
+            .await;
         let state = match read {
             Ok(Ok(state)) => state,
             Ok(Err(e)) => {

@@ -28,6 +28,7 @@ fn topology_name(t: scenario::Topology) -> String {
     match t {
         scenario::Topology::Embedded => "embedded".to_string(),
         scenario::Topology::Cluster { nodes } => format!("cluster:{nodes}"),
+        scenario::Topology::Impostor { nodes, .. } => format!("impostor:{nodes}"),
     }
 }
 

@@ -32,6 +32,8 @@ pub mod commands;
 pub mod embedded;
 pub mod explore;
 pub mod host;
+#[cfg(madsim)]
+pub mod impostor;
 pub mod must_reach;
 pub mod plan;
 pub mod record;

@@ -295,3 +295,12 @@ pub const WRITE_SKEW_EMBEDDED: &[MustReach] = &[
     must_reach("mvcc.ssi_write_skew_aborted", 3),
     must_reach("mvcc.write_write_conflict_at_write", 3),
 ];
+
+/// `impostor-cluster`: each kind of refusal happens in every run (the impostor tries
+/// each disguise from the start), so one seed must reach them all.
+pub const IMPOSTOR_CLUSTER: &[MustReach] = &[
+    must_reach("net.auth_refuses_unauthenticated_peer", 1),
+    must_reach("net.auth_refuses_identity_it_does_not_hold", 1),
+    must_reach("replicated.raft_message_from_non_voter_dropped", 1),
+    must_reach("replicated.commit_under_another_client_id_refused", 1),
+];

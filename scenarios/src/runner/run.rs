@@ -128,6 +128,16 @@ fn run_inner(
             Topology::Cluster { nodes } => {
                 super::cluster::run(run_world, &run_plan, nodes, keys, clients, liveness).await;
             }
+            Topology::Impostor {
+                nodes,
+                authenticated,
+            } => {
+                let impostor = Some(authenticated);
+                super::cluster::run_with(
+                    run_world, &run_plan, nodes, keys, clients, liveness, impostor,
+                )
+                .await;
+            }
         }
     });
     let mut w = lock(&world);

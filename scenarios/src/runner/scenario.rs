@@ -45,13 +45,18 @@ pub enum Topology {
     /// simulated node and disk; the clients run on another node and survive replica
     /// crashes (an unknown commit outcome is retried exactly once by the client).
     Cluster { nodes: u32 },
+    /// A cluster as above with an impostor beside it (forged Raft traffic and commits
+    /// under five disguises, `runner::impostor`). With `authenticated` the replicas and
+    /// clients use simulated credentials and the impostor must have no effect (the
+    /// `impostor` check); without, it is the check's negative control.
+    Impostor { nodes: u32, authenticated: bool },
 }
 
 impl Topology {
     pub fn nodes(self) -> u32 {
         match self {
             Topology::Embedded => 1,
-            Topology::Cluster { nodes } => nodes,
+            Topology::Cluster { nodes } | Topology::Impostor { nodes, .. } => nodes,
         }
     }
 }
@@ -103,6 +108,11 @@ impl Scenario {
                 out.push("raft-safety");
                 out.push("whole-cluster-power-loss");
             }
+            Topology::Impostor { .. } => {
+                out.push("raft-safety");
+                out.push("whole-cluster-power-loss");
+                out.push("impostor");
+            }
         }
         out.push("liveness");
         out
@@ -114,6 +124,9 @@ impl Scenario {
         match self.topology {
             Topology::Embedded => &["lsm", "mvcc", "db"],
             Topology::Cluster { .. } => &["lsm", "mvcc", "db", "raft", "replicated", "scenario"],
+            Topology::Impostor { .. } => {
+                &["lsm", "mvcc", "db", "raft", "replicated", "scenario", "net"]
+            }
         }
     }
 
@@ -276,6 +289,22 @@ pub fn all() -> Vec<Scenario> {
             plan_file: Some(include_str!("../../plans/partition-heal.json")),
             liveness: Duration::from_secs(5),
             must_reach: super::must_reach::PARTITION_HEAL,
+        },
+        Scenario {
+            name: "impostor-cluster",
+            about: "register reads and writes on a 3-replica cluster with simulated credentials, beside an impostor (no or foreign credentials, a client speaking Raft, forged votes/appends/heartbeats with terms up to 2^64-1); its effect must be nil",
+            topology: Topology::Impostor {
+                nodes: 3,
+                authenticated: true,
+            },
+            faults: FaultSpace::CLUSTER,
+            clients: 4,
+            ops: 200,
+            keys: 4,
+            workload: || Box::new(workload::register::Register::new()),
+            plan_file: None,
+            liveness: LIVENESS,
+            must_reach: super::must_reach::IMPOSTOR_CLUSTER,
         },
     ]
 }

@@ -92,10 +92,28 @@ fn client_id() -> u64 {
     min + mixed % (u64::MAX - min)
 }
 
-/// `seedbank shell --connect LIST [--json] [--history FILE]`.
-#[cfg(not(madsim))]
-pub fn main(list: &str, options: &super::ShellOptions) -> std::process::ExitCode {
+/// The client identity `shell --connect --certs DIR` presents.
+pub const SHELL_CLIENT_NAME: &str = "client-shell";
+
+/// `seedbank shell --connect LIST [--json] [--history FILE] (--certs DIR | --cert/--key/--ca | --insecure)`.
+#[cfg(not(any(madsim, doctest)))]
+pub fn main(
+    list: &str,
+    options: &super::ShellOptions,
+    creds: &crate::credentials::CredentialArgs,
+) -> std::process::ExitCode {
+    use crate::credentials::{self, Choice};
     use engine::replicated::ClientConfig;
+    let choice = match creds.choose(SHELL_CLIENT_NAME) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("seedbank shell: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if choice == Choice::Insecure {
+        eprintln!("{}", credentials::insecure_warning("seedbank shell"));
+    }
     let servers = match parse_servers(list) {
         Ok(s) => s,
         Err(e) => {
@@ -109,7 +127,14 @@ pub fn main(list: &str, options: &super::ShellOptions) -> std::process::ExitCode
     };
     rt.block_on(async {
         let any = SocketAddr::from(([0, 0, 0, 0], 0));
-        let cfg = ClientConfig::new(client_id(), any, servers);
+        let mut cfg = ClientConfig::new(client_id(), any, servers);
+        cfg.auth = match credentials::load(&choice).await {
+            Ok(auth) => auth,
+            Err(e) => {
+                eprintln!("seedbank shell: credentials: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        };
         let client = match ReplicatedClient::connect(cfg).await {
             Ok(c) => c,
             Err(e) => {
@@ -124,7 +149,11 @@ pub fn main(list: &str, options: &super::ShellOptions) -> std::process::ExitCode
 
 /// The shell needs the real world.
 #[cfg(madsim)]
-pub fn main(_list: &str, _options: &super::ShellOptions) -> std::process::ExitCode {
+pub fn main(
+    _list: &str,
+    _options: &super::ShellOptions,
+    _creds: &crate::credentials::CredentialArgs,
+) -> std::process::ExitCode {
     eprintln!(
         "seedbank shell runs in the real world: cargo run --bin seedbank -- shell --connect ADDR[,ADDR…]"
     );
