@@ -128,6 +128,16 @@ pub type Term = u64;
 /// A log index. Entries start at 1; index 0 is the empty log.
 pub type Index = u64;
 
+/// The largest term a node adopts or reaches (D52). A message carrying a larger one is
+/// dropped: no honest cluster gets near it (one election per nanosecond would take
+/// ~292 years to reach it), and it keeps room for 2^63 more elections after the largest
+/// term a peer can make a node adopt, so `term + 1` can never wrap. A node whose own
+/// term reaches it stops campaigning instead of wrapping.
+pub const MAX_TERM: Term = u64::MAX / 2;
+/// The largest log index a message may name (D52); larger ones cannot fit any log, and
+/// bounding them lets `index + 1` and `index + len` never wrap.
+pub const MAX_INDEX: Index = u64::MAX / 2;
+
 /// Configuration of one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {

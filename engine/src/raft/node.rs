@@ -12,6 +12,7 @@ use super::read::ReadQueue;
 use super::replication::Progress;
 use super::{
     Body, Config, Entry, Error, HardState, Index, Message, NodeId, ReadState, Ready, Storage, Term,
+    MAX_TERM,
 };
 
 /// A node's role (§5.1, plus the pre-candidate of thesis §9.6).
@@ -108,6 +109,12 @@ impl<S: Storage> RawNode<S> {
                 hs.vote
             )));
         }
+        if hs.term > MAX_TERM {
+            return Err(Error::Corrupt(format!(
+                "persisted term {} above the maximum {MAX_TERM}",
+                hs.term
+            )));
+        }
         let log = RaftLog::new(storage, config.applied)?;
         if log.last_term() > hs.term {
             return Err(Error::Corrupt(format!(
@@ -153,6 +160,11 @@ impl<S: Storage> RawNode<S> {
     pub fn step(&mut self, from: NodeId, msg: Message) -> Result<(), Error> {
         if from == self.cfg.id || !self.cfg.voters.contains(&from) {
             warn!(node = self.cfg.id, from, msg = %msg, "raft: dropping message from unknown node");
+            return Ok(());
+        }
+        if let Err(why) = msg.validate() {
+            sim_runtime::cover!("raft.invalid_message_dropped");
+            warn!(node = self.cfg.id, from, msg = %msg, why, "raft: dropping invalid message");
             return Ok(());
         }
         self.step_inner(from, msg);
