@@ -81,6 +81,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bounds;
 mod config;
 mod conn;
 mod endpoint;
@@ -92,7 +93,10 @@ pub mod handshake;
 mod sink;
 mod stats;
 
-pub use config::{Config, DEFAULT_MAX_FRAME_BYTES};
+pub use config::{
+    Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_MAX_INBOUND_PER_IP,
+};
 pub use endpoint::{Endpoint, SendError, MAX_TOKEN_BYTES};
 pub use fault_config::NetFaultConfig;
 pub use frame::FrameError;
