@@ -100,6 +100,7 @@ mod api;
 mod config;
 mod copy;
 mod failstop;
+mod lock;
 
 #[cfg(not(madsim))]
 mod real;
@@ -120,3 +121,4 @@ pub use api::{
 pub use config::{CrashConfig, FaultConfig, LatencyConfig};
 pub use copy::copy_dir_durably;
 pub use failstop::FailStopDir;
+pub use lock::{lock_dir, DirLock, LockError, LOCK_FILE};
