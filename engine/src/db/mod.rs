@@ -14,6 +14,12 @@
 //! }
 //! ```
 //!
+//! ## One process per directory
+//! [`Db::open`] takes the directory's exclusive lock (`sim_fs::lock_dir`, D54) before
+//! recovery reads anything; a second opener — another process, or another `open` in
+//! this one — gets [`Error::Locked`] naming the holder. [`Db::close`] releases it, as
+//! does dropping the last handle (or, in simulation, the node's kill or power loss).
+//!
 //! ## Reads
 //! A read takes the snapshot from the core (`read_start`), reads the store at it with
 //! no lock held (asynchronous table I/O), then reports what it read (`record_read` /

@@ -93,7 +93,13 @@
 //! whatever was not advanced) and restart; partitions may be symmetric or one-way.
 //! Stale-term messages, messages from unknown node ids and malformed messages are
 //! dropped with a `tracing::warn!` (or answered with a rejection carrying the current
-//! term, as §5.1 prescribes), never a panic. Byzantine behaviour is out of scope.
+//! term, as §5.1 prescribes), never a panic. Messages no honest peer sends are dropped
+//! before they touch any state ([`Message::validate`], D52): a term above [`MAX_TERM`],
+//! an index above [`MAX_INDEX`], entries that do not follow their previous index, a
+//! carried term above the message's own. Those bounds are what keep every `+ 1` on a
+//! term or an index from wrapping; a node at `MAX_TERM` stops campaigning. Byzantine
+//! behaviour beyond that (a peer lying within the bounds) is out of scope: keeping
+//! impostors out is the transport's handshake's job.
 //!
 //! ## Non-goals
 //! - Membership changes: the voter set is fixed at construction.
