@@ -107,7 +107,9 @@ pub fn run(
                     report.largest_allocation = (largest, v.len());
                 }
                 Ok(_) => {}
-                Err(why) => report.findings.push((write_finding(target, &v, findings_dir), why)),
+                Err(why) => report
+                    .findings
+                    .push((write_finding(target, &v, findings_dir), why)),
             }
         }
     };
@@ -125,7 +127,10 @@ pub fn run(
         let Some(parent) = pool.get(rng.gen_range(0..pool.len().max(1))).cloned() else {
             break;
         };
-        let other = pool.get(rng.gen_range(0..pool.len())).cloned().unwrap_or_default();
+        let other = pool
+            .get(rng.gen_range(0..pool.len()))
+            .cloned()
+            .unwrap_or_default();
         let child = mutate(&mut rng, &parent, &other);
         exec(&child, &mut report);
         if pool.len() < corpus.len() + 256 {
@@ -169,11 +174,23 @@ mod tests {
     /// The driver's two checks fire: an allocation beyond the bound, and a panic.
     #[test]
     fn allocation_and_panic_checks_fire() {
-        let hog = Target { name: "hog", run: hog, fix: None, slack: 0, seeds: none };
+        let hog = Target {
+            name: "hog",
+            run: hog,
+            fix: None,
+            slack: 0,
+            seeds: none,
+        };
         assert!(check(&hog, &[0]).is_ok());
         let why = check(&hog, &[4]).expect_err("4 MiB from a 1-byte input");
         assert!(why.contains("allocated"), "{why}");
-        let boom = Target { name: "boom", run: boom, fix: None, slack: 0, seeds: none };
+        let boom = Target {
+            name: "boom",
+            run: boom,
+            fix: None,
+            slack: 0,
+            seeds: none,
+        };
         quiet_panics();
         assert!(check(&boom, &[1]).is_ok());
         let why = check(&boom, &[0x42]).expect_err("panics");

@@ -78,7 +78,14 @@ fn main() -> std::process::ExitCode {
     };
     let mut failed = false;
     for t in targets {
-        let r = fuzz::run(t, seed, Duration::from_secs(seconds), iterations, &corpus, &findings);
+        let r = fuzz::run(
+            t,
+            seed,
+            Duration::from_secs(seconds),
+            iterations,
+            &corpus,
+            &findings,
+        );
         println!(
             "{:<10} {:>9} executions, corpus {:>3}, largest allocation {} B (input {} B), {} findings",
             t.name,

@@ -25,7 +25,9 @@ fn step(rng: &mut ChaCha8Rng, out: &mut Vec<u8>, other: &[u8]) {
         }
         1 if len > 0 => {
             let i = rng.gen_range(0..len);
-            out[i] = *[0u8, 1, 0x7f, 0x80, 0xff].get(rng.gen_range(0..5)).unwrap_or(&0);
+            out[i] = *[0u8, 1, 0x7f, 0x80, 0xff]
+                .get(rng.gen_range(0..5))
+                .unwrap_or(&0);
         }
         2 => {
             let i = rng.gen_range(0..=len);

@@ -24,7 +24,7 @@ pub struct Target {
     /// Feeds the bytes to the decoder; must never panic.
     pub run: fn(&[u8]),
     /// Recomputes the format's checksums in place, so the parser behind them is reached.
-    pub fix: Option<fn(&mut Vec<u8>)>,
+    pub fix: Option<fn(&mut [u8])>,
     /// Bytes a single allocation may take beyond `64 × len + 64 KiB` (fixed costs).
     pub slack: usize,
     /// Valid inputs to start from.
@@ -33,14 +33,62 @@ pub struct Target {
 
 /// Every target.
 pub const TARGETS: &[Target] = &[
-    Target { name: "frame", run: frame, fix: Some(fix_frame), slack: 0, seeds: frame_seeds },
-    Target { name: "handshake", run: handshake, fix: None, slack: 0, seeds: handshake_seeds },
-    Target { name: "wire", run: wire, fix: None, slack: 0, seeds: wire_seeds },
-    Target { name: "command", run: command, fix: None, slack: 0, seeds: command_seeds },
-    Target { name: "shell", run: shell, fix: None, slack: 4 << 20, seeds: shell_seeds },
-    Target { name: "wal", run: wal, fix: Some(fix_records), slack: 0, seeds: wal_seeds },
-    Target { name: "sst_block", run: sst_block, fix: Some(fix_trailing_crc), slack: 0, seeds: block_seeds },
-    Target { name: "manifest", run: manifest, fix: Some(fix_records), slack: 0, seeds: manifest_seeds },
+    Target {
+        name: "frame",
+        run: frame,
+        fix: Some(fix_frame),
+        slack: 0,
+        seeds: frame_seeds,
+    },
+    Target {
+        name: "handshake",
+        run: handshake,
+        fix: None,
+        slack: 0,
+        seeds: handshake_seeds,
+    },
+    Target {
+        name: "wire",
+        run: wire,
+        fix: None,
+        slack: 0,
+        seeds: wire_seeds,
+    },
+    Target {
+        name: "command",
+        run: command,
+        fix: None,
+        slack: 0,
+        seeds: command_seeds,
+    },
+    Target {
+        name: "shell",
+        run: shell,
+        fix: None,
+        slack: 4 << 20,
+        seeds: shell_seeds,
+    },
+    Target {
+        name: "wal",
+        run: wal,
+        fix: Some(fix_records),
+        slack: 0,
+        seeds: wal_seeds,
+    },
+    Target {
+        name: "sst_block",
+        run: sst_block,
+        fix: Some(fix_trailing_crc),
+        slack: 0,
+        seeds: block_seeds,
+    },
+    Target {
+        name: "manifest",
+        run: manifest,
+        fix: Some(fix_records),
+        slack: 0,
+        seeds: manifest_seeds,
+    },
 ];
 
 /// The target called `name`.
@@ -51,7 +99,12 @@ pub fn target(name: &str) -> Option<&'static Target> {
 /// Polls a future that never waits (decoders over in-memory bytes) to completion.
 fn poll_now<F: Future>(f: F) -> Option<F::Output> {
     let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+    let mut cx = std::task::Context::from_waker(&waker);
     match f.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(v) => Some(v),
         std::task::Poll::Pending => None,
@@ -76,7 +129,7 @@ fn frame(data: &[u8]) {
     }
 }
 
-fn fix_frame(data: &mut Vec<u8>) {
+fn fix_frame(data: &mut [u8]) {
     if data.len() < HEADER_LEN {
         return;
     }
@@ -87,7 +140,10 @@ fn fix_frame(data: &mut Vec<u8>) {
 }
 
 fn frame_seeds() -> Vec<Vec<u8>> {
-    let hello = Hello::new(&sim_net::Config::new(7, 1), Some(([127, 0, 0, 1], 7001).into()));
+    let hello = Hello::new(
+        &sim_net::Config::new(7, 1),
+        Some(([127, 0, 0, 1], 7001).into()),
+    );
     let mut seeds = vec![frame::encode_value(&hello, 4096).unwrap_or_default()];
     for w in wire_values() {
         seeds.push(frame::encode_value(&w, 1 << 20).unwrap_or_default());
@@ -109,7 +165,8 @@ fn handshake_seeds() -> Vec<Vec<u8>> {
     refusal.extend_from_slice(b"too many connections");
     vec![
         postcard::to_allocvec(&Hello::new(&cfg, None)).unwrap_or_default(),
-        postcard::to_allocvec(&Hello::new(&cfg, Some(([10, 0, 0, 2], 9).into()))).unwrap_or_default(),
+        postcard::to_allocvec(&Hello::new(&cfg, Some(([10, 0, 0, 2], 9).into())))
+            .unwrap_or_default(),
         refusal,
     ]
 }
@@ -130,15 +187,40 @@ fn wire_values() -> Vec<Wire> {
     let append = Body::Append {
         prev_index: 3,
         prev_term: 1,
-        entries: vec![engine::raft::Entry { index: 4, term: 2, data: Some(b"cmd".to_vec()) }],
+        entries: vec![engine::raft::Entry {
+            index: 4,
+            term: 2,
+            data: Some(b"cmd".to_vec()),
+        }],
         commit: 3,
     };
     vec![
-        Wire::Raft(Message { term: 2, body: append }),
-        Wire::Raft(Message { term: 3, body: Body::Vote { last_index: 4, last_term: 2 } }),
-        Wire::Raft(Message { term: 3, body: Body::Heartbeat { commit: 4, read_seq: 9 } }),
-        Wire::Request { id: 1, req: Request::Begin },
-        Wire::Response { id: 1, resp: Response::Done },
+        Wire::Raft(Message {
+            term: 2,
+            body: append,
+        }),
+        Wire::Raft(Message {
+            term: 3,
+            body: Body::Vote {
+                last_index: 4,
+                last_term: 2,
+            },
+        }),
+        Wire::Raft(Message {
+            term: 3,
+            body: Body::Heartbeat {
+                commit: 4,
+                read_seq: 9,
+            },
+        }),
+        Wire::Request {
+            id: 1,
+            req: Request::Begin,
+        },
+        Wire::Response {
+            id: 1,
+            resp: Response::Done,
+        },
     ]
 }
 
@@ -159,7 +241,10 @@ fn command_seeds() -> Vec<Vec<u8>> {
         seq: 3,
         snapshot: 5,
         reads: vec![b"a".to_vec()],
-        ranges: vec![KeySpan { start: b"a".to_vec(), end: Some(b"z".to_vec()) }],
+        ranges: vec![KeySpan {
+            start: b"a".to_vec(),
+            end: Some(b"z".to_vec()),
+        }],
         writes: vec![(b"a".to_vec(), Some(b"1".to_vec())), (b"b".to_vec(), None)],
     };
     vec![command::encode(&Command::Commit(cmd))]
@@ -194,11 +279,19 @@ fn shell(data: &[u8]) {
 }
 
 fn open_shell() -> Option<ShellState> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
     let dir = std::env::temp_dir().join(format!("seedbank-fuzz-shell-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let db = rt.block_on(engine::Db::open(&dir, engine::Options::tiny())).ok()?;
-    Some(ShellState { rt, session: scenarios::shell::Session::new(db) })
+    let db = rt
+        .block_on(engine::Db::open(&dir, engine::Options::tiny()))
+        .ok()?;
+    Some(ShellState {
+        rt,
+        session: scenarios::shell::Session::new(db),
+    })
 }
 
 fn shell_seeds() -> Vec<Vec<u8>> {
@@ -221,7 +314,7 @@ fn wal(data: &[u8]) {
 
 /// Recomputes the CRC of every WAL-framed record (`len u32, crc u32, payload`) whose
 /// length fits, walking the records as a reader would.
-fn fix_records(data: &mut Vec<u8>) {
+fn fix_records(data: &mut [u8]) {
     let mut at = 0usize;
     while at + 8 <= data.len() {
         let len = u32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as usize;
@@ -257,7 +350,7 @@ fn sst_block(data: &[u8]) {
 }
 
 /// Recomputes a trailing CRC32C over everything before it.
-fn fix_trailing_crc(data: &mut Vec<u8>) {
+fn fix_trailing_crc(data: &mut [u8]) {
     if data.len() < 4 {
         return;
     }
@@ -293,9 +386,16 @@ fn manifest_seeds() -> Vec<Vec<u8>> {
         entries: 12,
     };
     let edits = [
-        Edit(vec![Change::NextFile(6), Change::LogNumber(4), Change::LastTs(Timestamp(9))]),
+        Edit(vec![
+            Change::NextFile(6),
+            Change::LogNumber(4),
+            Change::LastTs(Timestamp(9)),
+        ]),
         Edit(vec![Change::AddTable { level: 0, meta }]),
-        Edit(vec![Change::RemoveTable { level: 0, number: 5 }]),
+        Edit(vec![Change::RemoveTable {
+            level: 0,
+            number: 5,
+        }]),
     ];
     let mut image = Vec::new();
     for e in &edits {

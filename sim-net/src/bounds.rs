@@ -55,7 +55,7 @@ impl ByteBudget {
     }
 
     /// Bytes not held by anyone now.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg(test)]
     pub(crate) fn available(&self) -> usize {
         self.0.available_permits()
     }
@@ -187,13 +187,50 @@ mod tests {
         let b: IpAddr = "10.0.0.2".parse().expect("ip");
         let s1 = count.admit(a, 3, 2).expect("first");
         let _s2 = count.admit(a, 3, 2).expect("second");
-        let why = count.admit(a, 3, 2).err().expect("third from a: per-ip cap");
+        let why = count
+            .admit(a, 3, 2)
+            .err()
+            .expect("third from a: per-ip cap");
         assert!(why.contains("from 10.0.0.1"), "{why}");
         let _s3 = count.admit(b, 3, 2).expect("b");
         let why = count.admit(b, 3, 2).err().expect("total cap");
         assert!(why.contains("inbound connections"), "{why}");
         drop(s1);
         count.admit(a, 3, 2).expect("a slot was freed");
+    }
+
+    /// Polls a future that must be ready at once.
+    fn now<F: std::future::Future>(f: F) -> F::Output {
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: Arc<Self>) {}
+        }
+        let waker = std::task::Waker::from(Arc::new(Noop));
+        let mut cx = std::task::Context::from_waker(&waker);
+        match std::pin::pin!(f).poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("not ready"),
+        }
+    }
+
+    /// Reserved bytes come back when released, when the message holding them goes,
+    /// and when the reader goes.
+    #[test]
+    fn budget_bytes_come_back() {
+        let budget = ByteBudget::new(100);
+        let mut reader = budget.reader();
+        now(reader.reserve(60));
+        assert_eq!(budget.available(), 40);
+        reader.release(10);
+        assert_eq!(budget.available(), 50);
+        let held = reader.take();
+        now(reader.reserve(30));
+        assert_eq!(budget.available(), 20);
+        drop(held);
+        assert_eq!(budget.available(), 70);
+        drop(reader);
+        assert_eq!(budget.available(), 100);
+        assert!(Held::none().sem.is_none());
     }
 
     #[test]

@@ -214,7 +214,10 @@ pub async fn read_frame_paced<R: AsyncRead + Unpin, B: Budget>(
             match left() {
                 None => budget.reserve(want).await,
                 Some(rest) => {
-                    if sim_runtime::time::timeout(rest, budget.reserve(want)).await.is_err() {
+                    if sim_runtime::time::timeout(rest, budget.reserve(want))
+                        .await
+                        .is_err()
+                    {
                         return Err(FrameError::Idle(deadline.map_or(rest, |(d, _)| d)));
                     }
                 }
@@ -401,7 +404,12 @@ mod tests {
     /// Polls a future once with a no-op waker.
     fn futures_lite_poll<F: Future>(f: F) -> Option<F::Output> {
         let mut f = std::pin::pin!(f);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: std::sync::Arc<Self>) {}
+        }
+        let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+        let mut cx = std::task::Context::from_waker(&waker);
         match f.as_mut().poll(&mut cx) {
             std::task::Poll::Ready(v) => Some(v),
             std::task::Poll::Pending => None,
@@ -428,7 +436,10 @@ mod tests {
         let mut stream = std::io::Cursor::new(bad);
         let got = futures_lite_poll(read_frame_paced(&mut stream, 1 << 20, None, &mut budget))
             .expect("a cursor never waits");
-        assert!(matches!(got, Err(FrameError::BadChecksum { .. })), "{got:?}");
+        assert!(
+            matches!(got, Err(FrameError::BadChecksum { .. })),
+            "{got:?}"
+        );
         assert_eq!(budget.held, 0);
     }
 }

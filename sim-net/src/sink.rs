@@ -46,7 +46,12 @@ impl<M: Message> Sink<M> {
     /// Delivers `msg`, decoded from `payload`, holding `held` of the byte budget until
     /// it leaves the inbox.
     #[cfg(not(madsim))]
-    pub(crate) async fn accept(&mut self, payload: Vec<u8>, msg: M, held: Held) -> Result<(), Close> {
+    pub(crate) async fn accept(
+        &mut self,
+        payload: Vec<u8>,
+        msg: M,
+        held: Held,
+    ) -> Result<(), Close> {
         let size = payload.len();
         // The decoded message is what waits in the inbox; its bytes go now.
         drop(payload);
@@ -54,7 +59,12 @@ impl<M: Message> Sink<M> {
     }
 
     #[cfg(madsim)]
-    pub(crate) async fn accept(&mut self, payload: Vec<u8>, msg: M, held: Held) -> Result<(), Close> {
+    pub(crate) async fn accept(
+        &mut self,
+        payload: Vec<u8>,
+        msg: M,
+        held: Held,
+    ) -> Result<(), Close> {
         use crate::faults::{self, Verdict};
         let (src, dst) = (self.peer.ip(), self.local.ip());
         let (from, me, size) = (self.from, self.shared.config.node_id, payload.len());

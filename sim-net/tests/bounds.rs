@@ -82,21 +82,28 @@ async fn echo_server(config: Config) -> Endpoint<Msg> {
 /// says nothing; None if the server refused it.
 async fn idle_connection(server: SocketAddr, source: IpAddr, node: u64) -> Option<TcpStream> {
     let socket = TcpSocket::new_v4().expect("socket");
-    socket.bind(SocketAddr::new(source, 0)).expect("bind source");
+    socket
+        .bind(SocketAddr::new(source, 0))
+        .expect("bind source");
     let mut s = socket.connect(server).await.expect("connect");
     let hello = Hello::new(&Config::new(CLUSTER, node), None);
     let frame = frame::encode_value(&hello, MAX_HANDSHAKE_BYTES).expect("hello");
     s.write_all(&frame).await.ok()?;
-    let reply = frame::read_frame(&mut s, MAX_HANDSHAKE_BYTES).await.ok()??;
+    let reply = frame::read_frame(&mut s, MAX_HANDSHAKE_BYTES)
+        .await
+        .ok()??;
     let hello: Hello = frame::decode_value(&reply).ok()?;
     (hello.node_id == 1).then_some(s)
 }
 
 /// Whether a fresh client endpoint gets an answer from `server` within [`WAIT`].
 async fn client_is_served(server: SocketAddr, node: u64) -> (bool, NetStats) {
-    let client = Endpoint::<Msg>::bind("127.0.0.1:0".parse().expect("addr"), Config::new(CLUSTER, node))
-        .await
-        .expect("bind");
+    let client = Endpoint::<Msg>::bind(
+        "127.0.0.1:0".parse().expect("addr"),
+        Config::new(CLUSTER, node),
+    )
+    .await
+    .expect("bind");
     client.add_peer(1, server);
     let served = sim_runtime::time::timeout(WAIT, async {
         loop {
@@ -136,7 +143,11 @@ async fn a_thousand_idle_connections_from_one_address_do_not_starve_clients() {
     }
     assert_eq!(held.len(), 100, "the per-source cap admits exactly 100");
     let (served, _) = client_is_served(server.local_addr(), 2).await;
-    assert!(served, "the client was starved; server stats {:?}", server.stats());
+    assert!(
+        served,
+        "the client was starved; server stats {:?}",
+        server.stats()
+    );
     assert_eq!(server.stats().inbound_rejected, 900, "{:?}", server.stats());
 }
 
@@ -165,7 +176,8 @@ async fn idle_connections_are_closed_and_a_refused_client_gets_in() {
     for (n, source) in ["127.0.0.3", "127.0.0.4", "127.0.0.5"].iter().enumerate() {
         let ip: IpAddr = source.parse().expect("ip");
         for i in 0..250u64 {
-            if let Some(s) = idle_connection(server.local_addr(), ip, 20_000 + 1000 * n as u64 + i).await
+            if let Some(s) =
+                idle_connection(server.local_addr(), ip, 20_000 + 1000 * n as u64 + i).await
             {
                 held.push(s);
             }
@@ -173,7 +185,11 @@ async fn idle_connections_are_closed_and_a_refused_client_gets_in() {
     }
     assert_eq!(held.len(), 1000, "{:?}", server.stats());
     let (served, client) = client_is_served(server.local_addr(), 2).await;
-    assert!(served, "the client was starved; server stats {:?}", server.stats());
+    assert!(
+        served,
+        "the client was starved; server stats {:?}",
+        server.stats()
+    );
     let deadline = sim_runtime::time::now() + WAIT;
     while server.stats().idle_closed < 1000 {
         assert!(sim_runtime::time::now() < deadline, "{:?}", server.stats());
@@ -187,7 +203,10 @@ async fn idle_connections_are_closed_and_a_refused_client_gets_in() {
     }
     // Whether the client met the cap depends on how fast it connected; if it did,
     // it was told why rather than left to guess.
-    assert!(client.refused_by_peer <= stats.inbound_rejected, "{client:?} {stats:?}");
+    assert!(
+        client.refused_by_peer <= stats.inbound_rejected,
+        "{client:?} {stats:?}"
+    );
 }
 
 /// A connector refused by a cap gets a refusal frame: its stats count it, nothing
@@ -200,7 +219,9 @@ async fn a_refused_connector_is_told_why() {
     })
     .await;
     let me: IpAddr = "127.0.0.1".parse().expect("ip");
-    let _held = idle_connection(server.local_addr(), me, 9).await.expect("first");
+    let _held = idle_connection(server.local_addr(), me, 9)
+        .await
+        .expect("first");
     let socket = TcpSocket::new_v4().expect("socket");
     socket.bind(SocketAddr::new(me, 0)).expect("bind");
     let mut s = socket.connect(server.local_addr()).await.expect("connect");
@@ -210,9 +231,12 @@ async fn a_refused_connector_is_told_why() {
         .expect("not a bare close");
     let why = sim_net::bounds::parse_refusal(&reply).expect("a refusal frame");
     assert!(why.contains("from 127.0.0.1"), "{why}");
-    let client = Endpoint::<Msg>::bind("127.0.0.1:0".parse().expect("addr"), Config::new(CLUSTER, 3))
-        .await
-        .expect("bind");
+    let client = Endpoint::<Msg>::bind(
+        "127.0.0.1:0".parse().expect("addr"),
+        Config::new(CLUSTER, 3),
+    )
+    .await
+    .expect("bind");
     client.add_peer(1, server.local_addr());
     let _ = client.send(1, Msg::Ping(1));
     let deadline = sim_runtime::time::now() + WAIT;
@@ -244,7 +268,9 @@ async fn unfinished_maximal_frames_do_not_allocate_from_their_prefix() {
     PEAK.store(base, Ordering::Relaxed);
     let mut writers = Vec::new();
     for i in 0..32u64 {
-        let mut s = idle_connection(server.local_addr(), me, 100 + i).await.expect("admitted");
+        let mut s = idle_connection(server.local_addr(), me, 100 + i)
+            .await
+            .expect("admitted");
         writers.push(tokio::spawn(async move {
             let mut header = Vec::new();
             header.extend_from_slice(&(max_frame as u32).to_le_bytes());
@@ -276,7 +302,10 @@ async fn unfinished_maximal_frames_do_not_allocate_from_their_prefix() {
         peak / MIB,
         budget / MIB
     );
-    assert!(peak > MIB, "the attack did not reach the node ({peak} bytes)");
+    assert!(
+        peak > MIB,
+        "the attack did not reach the node ({peak} bytes)"
+    );
     drop(streams);
     let deadline = sim_runtime::time::now() + WAIT;
     while LIVE.load(Ordering::Relaxed).saturating_sub(base) > 4 * MIB {

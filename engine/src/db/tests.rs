@@ -307,7 +307,11 @@ fn a_second_opener_of_a_directory_is_refused_and_told_who_holds_it() {
         db.close().await.expect("close");
         let again = Db::open(&dir, Options::tiny()).await.expect("reopen");
         let got = again.begin().get(b"k").await.expect("get");
-        assert_eq!(got.as_deref(), Some(&b"v"[..]), "the acknowledged commit survived");
+        assert_eq!(
+            got.as_deref(),
+            Some(&b"v"[..]),
+            "the acknowledged commit survived"
+        );
         again.close().await.expect("close");
     });
 }

@@ -100,7 +100,11 @@ impl<S: Storage> RawNode<S> {
     /// §5.2: increment the term, vote for ourselves, request votes.
     fn become_candidate(&mut self) {
         let Some(next_term) = self.term.checked_add(1).filter(|&t| t <= MAX_TERM) else {
-            error!(node = self.cfg.id, term = self.term, "raft: term at the maximum; not campaigning");
+            error!(
+                node = self.cfg.id,
+                term = self.term,
+                "raft: term at the maximum; not campaigning"
+            );
             return;
         };
         self.term = next_term;
@@ -247,7 +251,9 @@ impl<S: Storage> RawNode<S> {
         let current = self.term;
         let counted = match &mut self.role {
             RoleState::PreCandidate { votes }
-                if pre && (granted && Some(term) == current.checked_add(1) || !granted && term == current) =>
+                if pre
+                    && (granted && Some(term) == current.checked_add(1)
+                        || !granted && term == current) =>
             {
                 votes.insert(from, granted);
                 true

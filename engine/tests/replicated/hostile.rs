@@ -240,7 +240,13 @@ async fn maximal_term(nodes: Vec<Node>) -> Vec<String> {
                 },
             ];
             for body in bodies {
-                let _ = ep.send(id, Wire::Raft(Message { term: u64::MAX, body }));
+                let _ = ep.send(
+                    id,
+                    Wire::Raft(Message {
+                        term: u64::MAX,
+                        body,
+                    }),
+                );
             }
         }
         forgers.push(ep);
@@ -249,7 +255,9 @@ async fn maximal_term(nodes: Vec<Node>) -> Vec<String> {
     let mut leader = None;
     for node in 1..=n as u64 {
         match client.status(node).await {
-            Some(s) if s.term >= 1_000 => bad.push(format!("node {node} took a forged term: {s:?}")),
+            Some(s) if s.term >= 1_000 => {
+                bad.push(format!("node {node} took a forged term: {s:?}"))
+            }
             Some(s) if s.role == "leader" => leader = Some(node),
             _ => {}
         }

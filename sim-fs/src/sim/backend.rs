@@ -185,7 +185,10 @@ pub(crate) struct DirLock {
 impl Drop for DirLock {
     fn drop(&mut self) {
         try_with_disk(self.node, |d| {
-            if d.locks.get(&self.dir).is_some_and(|(e, _)| *e == self.epoch) {
+            if d.locks
+                .get(&self.dir)
+                .is_some_and(|(e, _)| *e == self.epoch)
+            {
                 d.locks.remove(&self.dir);
             }
         });
