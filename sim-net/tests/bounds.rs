@@ -296,6 +296,12 @@ async fn unfinished_maximal_frames_do_not_allocate_from_their_prefix() {
         streams.push(w.await.expect("writer"));
     }
     let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    eprintln!(
+        "32 unfinished {} MiB frames: heap peak +{} MiB (budget {} MiB)",
+        max_frame / MIB,
+        peak / MIB,
+        budget / MIB
+    );
     assert!(
         peak < 3 * budget,
         "the node held {} MiB for frames it never received (budget {} MiB)",
