@@ -176,7 +176,7 @@ fn handshake_seeds() -> Vec<Vec<u8>> {
 fn wire(data: &[u8]) {
     if let Ok(w) = postcard::from_bytes::<Wire>(data) {
         if let Wire::Raft(m) = &w {
-            let _ = m.validate();
+            let _ = m.validate(1);
             let _ = m.to_string();
         }
         let _ = format!("{w:?}");

@@ -8,7 +8,7 @@ use tracing::{debug, error, info};
 use super::node::{LeaderState, RoleState};
 use super::read::ReadQueue;
 use super::replication::{Progress, ProgressState};
-use super::{Body, Index, NodeId, RawNode, Storage, Term, MAX_TERM};
+use super::{Body, Index, NodeId, RawNode, Storage, Term};
 
 impl<S: Storage> RawNode<S> {
     /// Starts an election now (as if the election timeout had fired): a pre-vote round
@@ -32,9 +32,9 @@ impl<S: Storage> RawNode<S> {
     }
 
     fn start_election(&mut self) {
-        if self.term >= MAX_TERM {
-            // Unreachable through validated messages (they carry at most MAX_TERM and
-            // an election needs one more); refusing keeps `term + 1` from wrapping.
+        if self.term == Term::MAX {
+            // Reachable only through ~2^32 forged term jumps (D52); refusing keeps
+            // `term + 1` from wrapping.
             error!(
                 node = self.cfg.id,
                 term = self.term,
@@ -99,7 +99,7 @@ impl<S: Storage> RawNode<S> {
 
     /// §5.2: increment the term, vote for ourselves, request votes.
     fn become_candidate(&mut self) {
-        let Some(next_term) = self.term.checked_add(1).filter(|&t| t <= MAX_TERM) else {
+        let Some(next_term) = self.term.checked_add(1) else {
             error!(
                 node = self.cfg.id,
                 term = self.term,

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Index, NodeId, Term, MAX_INDEX, MAX_TERM};
+use super::{Index, NodeId, Term, MAX_INDEX, MAX_TERM_JUMP};
 
 /// A log entry. `data: None` is the no-op a new leader appends (§8); the application
 /// skips it when applying.
@@ -165,15 +165,19 @@ impl Body {
 }
 
 impl Message {
-    /// Checks what no honest peer ever sends (D52): a term above [`MAX_TERM`], an index
-    /// above [`MAX_INDEX`], entries that do not follow `prev_index` one by one or whose
-    /// terms fall or exceed the message's term, a snapshot or last-entry term above the
-    /// message's term. Bounding every number here is what lets the rest of the core use
-    /// `+ 1` on terms and indexes without wrapping. `Err` says what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks what no honest peer ever sends to a node whose term is `current` (D52): a
+    /// term more than [`MAX_TERM_JUMP`] above `current`, an index above [`MAX_INDEX`],
+    /// entries that do not follow `prev_index` one by one or whose terms fall or exceed
+    /// the message's term, a snapshot or last-entry term above the message's term.
+    /// Bounding the indexes here is what lets the rest of the core use `+ 1` on them
+    /// without wrapping. `Err` says what is wrong.
+    pub fn validate(&self, current: Term) -> Result<(), String> {
         let t = self.term;
-        if t > MAX_TERM {
-            return Err(format!("term {t} above the maximum {MAX_TERM}"));
+        let limit = current.saturating_add(MAX_TERM_JUMP);
+        if t > limit {
+            return Err(format!(
+                "term {t} jumps more than {MAX_TERM_JUMP} past the current term {current}"
+            ));
         }
         let index_ok = |what: &str, i: Index| {
             if i > MAX_INDEX {

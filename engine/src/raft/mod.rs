@@ -94,10 +94,11 @@
 //! Stale-term messages, messages from unknown node ids and malformed messages are
 //! dropped with a `tracing::warn!` (or answered with a rejection carrying the current
 //! term, as §5.1 prescribes), never a panic. Messages no honest peer sends are dropped
-//! before they touch any state ([`Message::validate`], D52): a term above [`MAX_TERM`],
-//! an index above [`MAX_INDEX`], entries that do not follow their previous index, a
-//! carried term above the message's own. Those bounds are what keep every `+ 1` on a
-//! term or an index from wrapping; a node at `MAX_TERM` stops campaigning. Byzantine
+//! before they touch any state ([`Message::validate`], D52): a term more than
+//! [`MAX_TERM_JUMP`] above the receiver's, an index above [`MAX_INDEX`], entries that do
+//! not follow their previous index, a carried term above the message's own. Indexes
+//! are thereby kept from wrapping; terms are moved by checked arithmetic, and a node at
+//! `u64::MAX` stops campaigning rather than wrap. Byzantine
 //! behaviour beyond that (a peer lying within the bounds) is out of scope: keeping
 //! impostors out is the transport's handshake's job.
 //!
@@ -134,14 +135,17 @@ pub type Term = u64;
 /// A log index. Entries start at 1; index 0 is the empty log.
 pub type Index = u64;
 
-/// The largest term a node adopts or reaches (D52). A message carrying a larger one is
-/// dropped: no honest cluster gets near it (one election per nanosecond would take
-/// ~292 years to reach it), and it keeps room for 2^63 more elections after the largest
-/// term a peer can make a node adopt, so `term + 1` can never wrap. A node whose own
-/// term reaches it stops campaigning instead of wrapping.
-pub const MAX_TERM: Term = u64::MAX / 2;
-/// The largest log index a message may name (D52); larger ones cannot fit any log, and
-/// bounding them lets `index + 1` and `index + len` never wrap.
+/// The largest step a message may move a node's term (D52): a message whose term
+/// exceeds the receiver's term plus this is dropped. Honest terms move by one per
+/// election, and pre-vote keeps a partitioned node from inflating its own, so no honest
+/// peer is 2^32 elections ahead; a forged message can move a term by at most this, so
+/// one forgery leaves room for ~2^64 more elections (a bound on a single absolute value
+/// could not: a forged term at the bound would leave none). A node never wraps its term:
+/// at `u64::MAX` it stops campaigning.
+pub const MAX_TERM_JUMP: Term = 1 << 32;
+/// The largest log index a message may name (D52); larger ones cannot fit any log (one
+/// entry per nanosecond for ~292 years), and bounding them lets `index + 1` and
+/// `index + len` never wrap.
 pub const MAX_INDEX: Index = u64::MAX / 2;
 
 /// Configuration of one node.

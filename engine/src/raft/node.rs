@@ -12,7 +12,6 @@ use super::read::ReadQueue;
 use super::replication::Progress;
 use super::{
     Body, Config, Entry, Error, HardState, Index, Message, NodeId, ReadState, Ready, Storage, Term,
-    MAX_TERM,
 };
 
 /// A node's role (§5.1, plus the pre-candidate of thesis §9.6).
@@ -109,12 +108,6 @@ impl<S: Storage> RawNode<S> {
                 hs.vote
             )));
         }
-        if hs.term > MAX_TERM {
-            return Err(Error::Corrupt(format!(
-                "persisted term {} above the maximum {MAX_TERM}",
-                hs.term
-            )));
-        }
         let log = RaftLog::new(storage, config.applied)?;
         if log.last_term() > hs.term {
             return Err(Error::Corrupt(format!(
@@ -162,7 +155,7 @@ impl<S: Storage> RawNode<S> {
             warn!(node = self.cfg.id, from, msg = %msg, "raft: dropping message from unknown node");
             return Ok(());
         }
-        if let Err(why) = msg.validate() {
+        if let Err(why) = msg.validate(self.term) {
             sim_runtime::cover!("raft.invalid_message_dropped");
             warn!(node = self.cfg.id, from, msg = %msg, why, "raft: dropping invalid message");
             return Ok(());
