@@ -62,6 +62,7 @@
 // removes real directories (std::fs): exactly what the determinism lint bans elsewhere.
 // This crate is never part of a simulation, so the whole crate opts out.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+#![cfg_attr(madsim, allow(rustdoc::broken_intra_doc_links))] // the crate is empty there
 #![cfg(not(madsim))]
 
 pub mod child;

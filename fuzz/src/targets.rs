@@ -270,9 +270,10 @@ fn shell(data: &[u8]) {
         let Some(st) = s.as_mut() else {
             return;
         };
-        // The line splitting is the shell's reader's; each line goes to `execute`.
-        let text = String::from_utf8_lossy(data);
-        for line in text.lines().take(16) {
+        // Piped input is read as raw bytes, one line per `\n`: the word splitter
+        // (`syntax::split`) and `execute` each see every line, invalid UTF-8 included.
+        for line in data.split(|&b| b == b'\n').take(16) {
+            let _ = scenarios::shell::syntax::split(line);
             let _ = st.rt.block_on(st.session.execute(line));
         }
     });
@@ -299,6 +300,7 @@ fn shell_seeds() -> Vec<Vec<u8>> {
         b"begin t1\nput a 1\nget a\nscan a z\ncommit\n".to_vec(),
         b"put k some value with spaces\ndelete k\nuse t9\nrollback\nhelp\n".to_vec(),
         b"begin x\nbegin y\nuse x\nget \xff\xfe\ncommit\n".to_vec(),
+        b"put \"on call\" 'alice, bob'\nput blob \"\\xff\\x00\"\nscan \"\" \"\\xff\"\n".to_vec(),
     ]
 }
 

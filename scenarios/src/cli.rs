@@ -55,7 +55,7 @@ pub enum Command {
         /// Run every seed twice and fail on any trace difference.
         #[arg(long)]
         check_determinism: bool,
-        /// Append each failing seed to seeds/<scenario>.seeds.
+        /// Append each failing seed to `seeds/<scenario>.seeds`.
         #[arg(long)]
         save_failures: bool,
         /// Take every N-th seed starting at the K-th (K/N, 1-based), to split a sweep
@@ -121,6 +121,9 @@ pub enum Command {
         /// One JSON answer per command, no prompt.
         #[arg(long)]
         json: bool,
+        /// Line-editing history file, on a terminal (default: ~/.seedbank_history).
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
     },
     /// One real replicated node over TCP; runs until SIGTERM/SIGINT, recovers from
     /// `--data` after a crash.

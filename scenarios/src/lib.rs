@@ -9,6 +9,8 @@
 //! ## Invariants
 //! - Everything here runs through sim-runtime, sim-fs and sim-net; nothing touches the
 //!   clock, randomness, threads, files or sockets directly (clippy.toml enforces it).
+//!   The one exception is the real-world-only `seedbank shell` on a terminal: its line
+//!   editor (rustyline) reads the terminal and keeps a history file (D56).
 //! - A run is a pure function of its seed (and plan): `check-determinism` proves it.
 //!
 //! ## Fault model

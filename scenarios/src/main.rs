@@ -5,6 +5,7 @@ mod node_cmd;
 use clap::Parser;
 use scenarios::cli::{Cli, Command, Demo};
 use scenarios::runner::{commands, sweep};
+use scenarios::shell::ShellOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -106,12 +107,14 @@ fn main() -> ExitCode {
             path: Some(path),
             connect: None,
             json,
-        } => scenarios::shell::main(&path, json),
+            history,
+        } => scenarios::shell::main(&path, &ShellOptions { json, history }),
         Command::Shell {
             path: None,
             connect: Some(list),
             json,
-        } => scenarios::shell::connect::main(&list, json),
+            history,
+        } => scenarios::shell::connect::main(&list, &ShellOptions { json, history }),
         Command::Node {
             id,
             listen,

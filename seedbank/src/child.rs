@@ -28,8 +28,14 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Events of a failing run shown in its report.
+/// The last events of a failing run shown in its report.
 pub(crate) const RECENT_EVENTS: usize = 12;
+/// Faults (and node crashes, kills, restarts) whose surroundings a report shows: the
+/// last ones of the run and the last one of each node, at most this many.
+const FAULT_ANCHORS: usize = 6;
+/// Events shown before and after each such fault (task polls and spawns not counted).
+const AROUND_BEFORE: usize = 3;
+const AROUND_AFTER: usize = 5;
 
 /// Environment of a child: the seed to run, where to write the result, whether to
 /// send the whole trace (for the double-run comparison).
@@ -97,29 +103,50 @@ impl RunOutcome {
         }
     }
 
-    /// The last events other than task polls and spawns.
+    /// The events a report shows: around the last faults, and the last ones.
     pub fn recent(&self) -> Vec<Event> {
-        recent(&self.events)
+        notable(&self.events)
     }
 
-    /// Drops the full trace, keeping the recent events.
+    /// Drops the full trace, keeping the events a report shows.
     pub fn slim(&mut self) {
-        self.events = recent(&self.events);
+        self.events = notable(&self.events);
         self.digests = Vec::new();
         self.checkpoints = Vec::new();
     }
 }
 
-fn recent(events: &[Event]) -> Vec<Event> {
-    let mut recent: Vec<Event> = events
+/// What a failure report shows of a run: the last [`RECENT_EVENTS`] events (often the
+/// checker's final reads), and — since the fault that caused a failure usually came
+/// long before them — the events around the last faults of the run and the last fault
+/// of each node. Task polls and spawns are left out; the result is in trace order (a
+/// report marks the gaps by index).
+pub(crate) fn notable(events: &[Event]) -> Vec<Event> {
+    let shown: Vec<&Event> = events
         .iter()
-        .rev()
         .filter(|e| !matches!(e.kind, EventKind::Poll | EventKind::Spawn))
-        .take(RECENT_EVENTS)
-        .cloned()
         .collect();
-    recent.reverse();
-    recent
+    let mut keep = std::collections::BTreeSet::new();
+    keep.extend(shown.len().saturating_sub(RECENT_EVENTS)..shown.len());
+    let is_fault = |e: &Event| matches!(e.kind, EventKind::Fault | EventKind::Node);
+    // The last faults overall, then the last of each node not yet covered.
+    let mut anchors: Vec<usize> = Vec::new();
+    let mut nodes_seen = std::collections::BTreeSet::new();
+    for (i, e) in shown.iter().enumerate().rev() {
+        if anchors.len() >= FAULT_ANCHORS {
+            break;
+        }
+        if is_fault(e) && (anchors.len() < 2 || nodes_seen.insert(e.node)) {
+            nodes_seen.insert(e.node);
+            anchors.push(i);
+        }
+    }
+    for a in anchors {
+        let from = a.saturating_sub(AROUND_BEFORE);
+        let to = a.saturating_add(AROUND_AFTER + 1).min(shown.len());
+        keep.extend(from..to);
+    }
+    keep.into_iter().map(|i| shown[i].clone()).collect()
 }
 
 /// What the parent asked a child for.
@@ -207,7 +234,7 @@ pub(crate) fn run_in_child(
         Some(w) => command.env(ENV_PROBE, w.to_arg()),
         None => command.env_remove(ENV_PROBE),
     };
-    if std::env::var_os("SEEDBANK_TRACE").is_some_and(|v| v == "1") {
+    if std::env::var_os("SEEDBANK_TRACE").is_some_and(|v| v == "1" || v == "all") {
         // The trace goes to the child's stderr: let the user see it.
         command.stderr(Stdio::inherit());
     }
@@ -231,4 +258,70 @@ pub(crate) fn run_in_child(
         ));
     };
     postcard::from_bytes(&bytes).map_err(|e| format!("cannot decode the child's result: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn event(index: u64, node: u64, kind: EventKind) -> Event {
+        Event {
+            index,
+            time_ns: index * 1_000,
+            node,
+            task: 1,
+            kind,
+            detail: format!("e{index}"),
+            file: Cow::Borrowed("x.rs"),
+            line: 1,
+        }
+    }
+
+    /// A report used to show only the last 12 events (the checker's final reads); the
+    /// fault that caused the failure came long before. Now it shows the surroundings
+    /// of the last faults and of each node's last fault too, without polls.
+    #[test]
+    fn a_report_shows_the_events_around_each_nodes_last_fault_and_the_last_events() {
+        let mut events = Vec::new();
+        for i in 0..400u64 {
+            let kind = match i {
+                50 => EventKind::Fault, // node 2's last fault, long before the end
+                200 => EventKind::Node, // node 3 crashes
+                _ if i % 2 == 0 => EventKind::Poll,
+                _ => EventKind::Custom,
+            };
+            let node = match i {
+                50 => 2,
+                200 => 3,
+                _ => 1,
+            };
+            events.push(event(i, node, kind));
+        }
+        let shown = notable(&events);
+        let indexes: Vec<u64> = shown.iter().map(|e| e.index).collect();
+        assert!(
+            indexes.windows(2).all(|w| w[0] < w[1]),
+            "trace order: {indexes:?}"
+        );
+        assert!(
+            shown.iter().all(|e| e.kind != EventKind::Poll),
+            "polls hidden"
+        );
+        for fault in [50, 200] {
+            assert!(indexes.contains(&fault), "fault {fault} shown: {indexes:?}");
+        }
+        // Three non-poll events before each fault, five after.
+        assert!(
+            indexes.contains(&45) && indexes.contains(&59),
+            "{indexes:?}"
+        );
+        assert!(
+            !indexes.contains(&43) && !indexes.contains(&61),
+            "{indexes:?}"
+        );
+        // And the last 12 non-poll events.
+        assert_eq!(indexes.iter().filter(|&&i| i >= 376).count(), RECENT_EVENTS);
+        assert_eq!(indexes.len(), 9 + 9 + RECENT_EVENTS);
+    }
 }

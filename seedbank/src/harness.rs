@@ -346,7 +346,9 @@ impl Test {
         self
     }
 
-    /// The command that replays `seed` of this test in simulation.
+    /// The command that replays `seed` of this test in simulation. It spells the
+    /// simulated build out (`RUSTFLAGS="--cfg madsim" cargo test`) rather than naming a
+    /// cargo alias, so it works in any crate, not only in this repository.
     pub fn reproduce_command(&self, seed: u64, determinism: bool) -> String {
         let env = if determinism {
             format!("SEEDBANK_CHECK_DETERMINISM=1 SEEDBANK_SEED={seed}")
@@ -359,7 +361,7 @@ impl Test {
             format!(" {}", self.cargo_args)
         };
         format!(
-            "{env} cargo simtest -p {}{extra} {} -- --exact {}",
+            "{env} RUSTFLAGS=\"--cfg madsim\" cargo test -p {}{extra} {} -- --exact {}",
             self.origin.package,
             self.origin.target_args(),
             self.name
@@ -503,11 +505,11 @@ mod tests {
         assert_eq!(t.name(), "inner::survives");
         assert_eq!(
             t.reproduce_command(17, false),
-            "SEEDBANK_SEED=17 cargo simtest -p my-crate --features bug --test chaos -- --exact inner::survives"
+            "SEEDBANK_SEED=17 RUSTFLAGS=\"--cfg madsim\" cargo test -p my-crate --features bug --test chaos -- --exact inner::survives"
         );
-        assert!(t
-            .reproduce_command(3, true)
-            .starts_with("SEEDBANK_CHECK_DETERMINISM=1 SEEDBANK_SEED=3 cargo simtest"));
+        assert!(t.reproduce_command(3, true).starts_with(
+            "SEEDBANK_CHECK_DETERMINISM=1 SEEDBANK_SEED=3 RUSTFLAGS=\"--cfg madsim\" cargo test"
+        ));
         let unit = Test::named(origin("src/lib.rs", false), "t");
         assert!(unit
             .reproduce_command(1, false)

@@ -40,7 +40,7 @@
 //!   `seedbank.fs_faults` / `seedbank.net_faults`. The first failing seed stops the
 //!   sweep and the test panics with the seed, the faults that fired, the panic message
 //!   and location, the last trace events, and the one command that replays it:
-//!   `SEEDBANK_SEED=17 cargo simtest -p mycrate --test mytest -- --exact name`.
+//!   `SEEDBANK_SEED=17 RUSTFLAGS="--cfg madsim" cargo test -p mycrate --test mytest -- --exact name`.
 //! - **Real world** (plain `cargo test`): the body runs once, on a current-thread tokio
 //!   runtime, with the real file system (a fresh temporary directory,
 //!   [`Ctx::data_dir`]) and real TCP ([`Ctx::addr`] gives free loopback ports). Fault
@@ -56,7 +56,7 @@
 //! | `SEEDBANK_JOBS=N` | run N seeds at once (each still on its own fresh thread); `0` = one per core |
 //! | `SEEDBANK_CHECK_DETERMINISM=1` | run every seed twice and fail on any difference between the traces, naming the first divergent event and its source line; `only` = the same but the test's own verdict is ignored (for `git bisect run`); `0` = never. Unset: the first seed of each sweep runs twice |
 //! | `SEEDBANK_ISOLATION=thread` | run seeds on fresh threads of the test process instead of fresh processes (faster to start, but process-wide state leaks between runs) |
-//! | `SEEDBANK_TRACE=1` | print every trace event of every run (sim-runtime) |
+//! | `SEEDBANK_TRACE=1` | print every run's trace events as they happen, each run opened by a header line; task polls and spawns hidden (`=all` shows them) |
 //!
 //! [`Test::ignore_env`] makes a test use only its own seeds and determinism setting
 //! (meta-tests that assert what a sweep finds use it).
@@ -94,7 +94,7 @@ mod report;
 #[cfg(madsim)]
 mod sweep;
 
-pub use ctx::Ctx;
+pub use ctx::{Ctx, SIM_PORT};
 pub use harness::{DeterminismCheck, Isolation, Origin, Outcome, Test, DEFAULT_SEEDS};
 #[cfg(madsim)]
 pub use report::{Failure, FailureKind, SweepReport};

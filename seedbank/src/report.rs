@@ -48,7 +48,8 @@ pub struct Failure {
     /// Trace events of the run.
     pub events: u64,
     pub digest: u64,
-    /// The last events of the run other than task polls and spawns.
+    /// The events around the run's last faults (and each node's last fault), then its
+    /// last events; task polls and spawns left out; in trace order.
     pub recent: Vec<Event>,
     /// The one command that replays this failure.
     pub reproduce: String,
@@ -167,12 +168,28 @@ impl fmt::Display for Failure {
             self.digest
         )?;
         if !self.recent.is_empty() {
-            writeln!(f, "  last events:")?;
+            writeln!(
+                f,
+                "  events around the last faults, and the last events (polls hidden; `…` skips):"
+            )?;
+            let mut previous: Option<u64> = None;
             for e in &self.recent {
-                writeln!(f, "    {e}")?;
+                if previous.is_some_and(|p| e.index > p + 1) {
+                    writeln!(f, "    …")?;
+                }
+                let mark = if matches!(
+                    e.kind,
+                    sim_runtime::trace::EventKind::Fault | sim_runtime::trace::EventKind::Node
+                ) {
+                    ">"
+                } else {
+                    " "
+                };
+                writeln!(f, "  {mark} {e}")?;
+                previous = Some(e.index);
             }
         }
-        writeln!(f, "  reproduce (SEEDBANK_TRACE=1 prints every event):")?;
+        writeln!(f, "  reproduce (SEEDBANK_TRACE=1 prints the run's events):")?;
         write!(f, "    {}", self.reproduce)
     }
 }

@@ -57,7 +57,7 @@ fn a_failing_seed_is_reported_with_message_location_faults_and_command() {
     assert!(failure.fs_faults.is_some(), "random disk faults were drawn");
     assert_eq!(
         failure.reproduce,
-        "SEEDBANK_SEED=4 cargo simtest -p seedbank --test harness -- --exact \
+        "SEEDBANK_SEED=4 RUSTFLAGS=\"--cfg madsim\" cargo test -p seedbank --test harness -- --exact \
          a_failing_seed_is_reported_with_message_location_faults_and_command"
     );
     let text = failure.to_string();

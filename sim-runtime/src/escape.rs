@@ -11,10 +11,16 @@
 //! hook unchanged. Every runner — the harness, the scenario runner's `run`, `sweep` and
 //! `check-determinism` — reads the escape from `RunReport::panic`.
 //!
-//! Escapes recognized from the panic: an OS thread. madsim makes `pthread_attr_init`
-//! fail inside a run, so `std::thread::spawn` panics inside std; the backtrace shows
-//! `std::thread::…spawn` frames, and the first frame after them outside the standard
-//! library is the line that tried.
+//! Escapes recognized from the panic:
+//! - an OS thread. madsim makes `pthread_attr_init` fail inside a run, so
+//!   `std::thread::spawn` panics inside std; the backtrace shows `std::thread::…spawn`
+//!   frames, and the first frame after them outside the standard library is the line
+//!   that tried.
+//! - real tokio. A crate that depends on the `tokio` 1.x crate itself (not through
+//!   madsim-tokio), directly or through a library, finds no tokio runtime inside a
+//!   simulated run and panics in tokio's source ("there is no reactor running…"); the
+//!   report says so and names the innermost line of the user's code that called it,
+//!   instead of leaving a bare tokio message as a seed failure.
 
 use std::backtrace::Backtrace;
 use std::cell::RefCell;
@@ -199,16 +205,56 @@ impl std::fmt::Display for Escape {
     }
 }
 
-/// Recognizes an OS-thread spawn in a captured panic.
+/// Recognizes an OS-thread spawn or a call into real tokio in a captured panic.
 #[cfg_attr(not(madsim), allow(dead_code))]
-pub(crate) fn classify(captured: &Captured) -> Option<Escape> {
-    // Cheap test first: only a panic located in the standard library can be an
-    // escape we know; formatting a backtrace resolves symbols, which takes a while.
-    if !captured.location.as_deref().is_some_and(in_std) {
+pub(crate) fn classify(captured: &Captured, message: &str) -> Option<Escape> {
+    // Cheap tests first: only a panic located in the standard library, or tokio's
+    // message, or a location in real tokio's source can be an escape we know;
+    // formatting a backtrace resolves symbols, which takes a while.
+    let location = captured.location.as_deref()?;
+    if is_real_tokio(location) || is_real_tokio_message(message) {
+        let mut escape = real_tokio(&parse_frames(&captured.backtrace.to_string()));
+        // tokio's entry points are `#[track_caller]`: the panic's location is often
+        // the caller's line itself.
+        if is_rust_source(location) && !is_framework(location) && !is_real_tokio(location) {
+            escape.at = Some(location.to_string());
+        }
+        return Some(escape);
+    }
+    if !in_std(location) {
         return None;
     }
     let frames = parse_frames(&captured.backtrace.to_string());
     classify_frames(&frames)
+}
+
+/// Whether `location` is in the source of the `tokio` 1.x crate from a registry (not
+/// madsim-tokio, whose directory is `madsim-tokio-…`).
+fn is_real_tokio(location: &str) -> bool {
+    location.split(['/', '\\']).any(|dir| {
+        dir.strip_prefix("tokio-1.")
+            .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+    })
+}
+
+/// Whether a panic message is real tokio's complaint that no tokio runtime runs here.
+fn is_real_tokio_message(message: &str) -> bool {
+    message.contains("there is no reactor running")
+        || message.contains("must be called from the context of a Tokio 1.x runtime")
+}
+
+/// The escape of a panic raised inside real tokio.
+fn real_tokio(frames: &[Frame]) -> Escape {
+    let at = frames
+        .iter()
+        .filter_map(|f| f.location.as_deref())
+        .find(|loc| is_rust_source(loc) && !is_framework(loc))
+        .map(str::to_string);
+    Escape {
+        what: "called real tokio (the `tokio` 1.x crate, not madsim-tokio), which has no runtime inside a simulated run (\"there is no reactor running\")".to_string(),
+        at,
+        instead: "depend on tokio as `tokio = { version = \"0.2\", package = \"madsim-tokio\" }`; a library that depends on real tokio itself cannot run simulated (`cargo tree -i tokio@1 -e normal` names it): put it behind a trait with a simulated implementation".to_string(),
+    }
 }
 
 pub(crate) fn classify_frames(frames: &[Frame]) -> Option<Escape> {
@@ -237,6 +283,43 @@ pub(crate) fn classify_frames(frames: &[Frame]) -> Option<Escape> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_inside_real_tokio_is_an_escape_at_the_users_line() {
+        assert!(is_real_tokio(
+            "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.48.0/src/runtime/context.rs:12:5"
+        ));
+        assert!(!is_real_tokio(
+            "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/madsim-tokio-0.2.30/src/lib.rs:1:1"
+        ));
+        assert!(
+            !is_real_tokio("/work/app/src/tokio-1.rs:3:1"),
+            "a file, not tokio's directory"
+        );
+        assert!(is_real_tokio_message(
+            "there is no reactor running, must be called from the context of a Tokio 1.x runtime"
+        ));
+        assert!(!is_real_tokio_message(
+            "no events, all tasks will block forever"
+        ));
+        let text = "   0: tokio::runtime::context::current::with_current
+             at /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.48.0/src/runtime/context/current.rs:44:5
+   1: tokio::task::spawn::spawn
+             at /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/tokio-1.48.0/src/task/spawn.rs:168:5
+   2: app::client::connect
+             at /work/app/src/client.rs:17:9
+   3: seedbank::harness::run
+             at /work/seedbank/seedbank/src/harness.rs:10:1
+";
+        let escape = real_tokio(&parse_frames(text));
+        assert_eq!(escape.at.as_deref(), Some("/work/app/src/client.rs:17:9"));
+        assert!(escape.what.contains("real tokio"), "{}", escape.what);
+        assert!(
+            escape.instead.contains("madsim-tokio"),
+            "{}",
+            escape.instead
+        );
+    }
 
     #[test]
     fn finds_the_user_frame_after_the_thread_spawn_frames() {

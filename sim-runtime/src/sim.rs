@@ -200,7 +200,7 @@ impl Sim {
         run_state.probe = self.probe.map(Probe::new);
         let slot: escape::Slot = Arc::new(std::sync::Mutex::new(None));
         escape::capture_on_this_thread(slot.clone());
-        trace::configure(&mut run_state.recorder, self.keep_limit);
+        trace::configure(&mut run_state.recorder, self.keep_limit, self.seed);
         state::install(run_state);
 
         let subscriber = crate::trace_layer::subscriber();
@@ -223,8 +223,8 @@ impl Sim {
         };
         let captured = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
         let panic = match (&output, captured) {
-            (Err(_), Some(c)) => Some(PanicAt {
-                escape: escape::classify(&c),
+            (Err(message), Some(c)) => Some(PanicAt {
+                escape: escape::classify(&c, message),
                 location: c.location,
             }),
             _ => None,

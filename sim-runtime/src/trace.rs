@@ -121,8 +121,8 @@ pub struct Recorder {
     digests: Vec<u64>,
     events: Vec<Event>,
     keep_limit: usize,
-    /// Also echo every event to stderr (SEEDBANK_TRACE=1).
-    echo: bool,
+    /// Which events to echo to stderr as they happen (`SEEDBANK_TRACE`).
+    echo: Echo,
     /// Where an event's detail is formatted: it is folded into the digest from here and
     /// copied out only for an event kept in full, so a run that keeps none formats
     /// ~90,000 details without allocating for them.
@@ -139,7 +139,7 @@ impl Default for Recorder {
             digests: Vec::new(),
             events: Vec::new(),
             keep_limit: DEFAULT_KEEP_LIMIT,
-            echo: false,
+            echo: Echo::Off,
             scratch: String::new(),
         }
     }
@@ -183,7 +183,7 @@ impl Recorder {
     }
 
     #[cfg(madsim)]
-    pub(crate) fn set_echo(&mut self, echo: bool) {
+    pub(crate) fn set_echo(&mut self, echo: Echo) {
         self.echo = echo;
     }
 
@@ -212,9 +212,14 @@ impl Recorder {
             });
         }
         let keep = self.events.len() < self.keep_limit;
-        if self.echo || keep {
+        let echo = match self.echo {
+            Echo::Off => false,
+            Echo::Notable => !matches!(event.kind, EventKind::Poll | EventKind::Spawn),
+            Echo::All => true,
+        };
+        if echo || keep {
             let event = event.to_owned();
-            if self.echo {
+            if echo {
                 eprintln!("[trace] {event}");
             }
             if keep {
@@ -430,15 +435,61 @@ fn context() -> (u64, u64) {
     (0, 0)
 }
 
+/// Which events a run echoes to stderr as they happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// None (the default).
+    Off,
+    /// Every event but task polls and spawns (`SEEDBANK_TRACE=1`).
+    Notable,
+    /// Every event (`SEEDBANK_TRACE=all`).
+    All,
+}
+
+impl Echo {
+    /// The echo `SEEDBANK_TRACE` asks for: `1` (polls and spawns hidden), `all`.
+    pub fn from_env_value(value: Option<&str>) -> Echo {
+        match value {
+            Some("all") => Echo::All,
+            Some("1") => Echo::Notable,
+            _ => Echo::Off,
+        }
+    }
+}
+
+/// Sets a run's recorder up; with an echo on, prints a line that opens the run's echo
+/// (a double run, or a sweep on threads, echoes several runs to one stderr).
 #[cfg(madsim)]
-pub(crate) fn configure(recorder: &mut Recorder, keep_limit: usize) {
+pub(crate) fn configure(recorder: &mut Recorder, keep_limit: usize, seed: u64) {
     recorder.set_keep_limit(keep_limit);
-    recorder.set_echo(std::env::var_os("SEEDBANK_TRACE").is_some_and(|v| v == "1"));
+    let value = std::env::var("SEEDBANK_TRACE").ok();
+    let echo = Echo::from_env_value(value.as_deref());
+    recorder.set_echo(echo);
+    if echo != Echo::Off {
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        eprintln!(
+            "[trace] ======== seed {seed}: run {run} of this process starts ({}) ========",
+            if echo == Echo::All {
+                "every event"
+            } else {
+                "task polls and spawns hidden; SEEDBANK_TRACE=all shows them"
+            }
+        );
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seedbank_trace_1_hides_polls_and_all_shows_them() {
+        assert_eq!(Echo::from_env_value(None), Echo::Off);
+        assert_eq!(Echo::from_env_value(Some("0")), Echo::Off);
+        assert_eq!(Echo::from_env_value(Some("1")), Echo::Notable);
+        assert_eq!(Echo::from_env_value(Some("all")), Echo::All);
+    }
 
     fn digest_of(events: &[(EventKind, u64, u64, u64, &str, &'static str, u32)]) -> u64 {
         let mut r = Recorder {

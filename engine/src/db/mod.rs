@@ -27,7 +27,7 @@
 //! window between is found by that check (it is retained, having committed after the
 //! reader's snapshot); one that commits after is found by its own writer-side check.
 //!
-//! Reads that cannot take part in a cycle skip all of that ([`read`]): [`Db::get`] (one
+//! Reads that cannot take part in a cycle skip all of that (module `read`): [`Db::get`] (one
 //! key at the watermark, no transaction), [`Db::scan`] (also [`Db::scan_rows`], and
 //! [`Db::scan_each`], which lends each row to a closure instead of copying it) and
 //! [`Db::begin_read_only`] (read-only, untracked at a safe snapshot, tracked otherwise).

@@ -18,7 +18,7 @@
 //! the last record can be legitimately incomplete (a crash while appending it, before
 //! its sync returned, so nothing acted on it): it is ignored. Damage anywhere else —
 //! a bad first record, or a valid record after a bad one — is
-//! [`LsmError::Corruption`]. Files the manifest does not name are not part of the
+//! [`LsmError::Corruption`](super::LsmError::Corruption). Files the manifest does not name are not part of the
 //! tree; the store deletes them.
 //!
 //! ## Invariant
@@ -251,7 +251,7 @@ fn current_text(number: u64) -> String {
     format!("{line}\n{:08x}\n", crc32c::crc32c(line.as_bytes()))
 }
 
-/// Parses `CURRENT`; `None` if it is not exactly what [`current_text`] writes.
+/// Parses `CURRENT`; `None` if it is not exactly what `current_text` writes.
 pub fn parse_current(bytes: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(bytes).ok()?;
     let (line, rest) = text.split_once('\n')?;

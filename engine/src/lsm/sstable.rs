@@ -13,7 +13,7 @@
 //! [`Bloom`] over the table's user keys followed by its CRC32C. Every block and the
 //! footer carry a checksum, verified after every read: [`Table::open`] checks the
 //! footer, index and filter; each data block is checked when read. Any mismatch is an
-//! [`LsmError::Corruption`], never a panic and never wrong data.
+//! [`LsmError::Corruption`](super::LsmError::Corruption), never a panic and never wrong data.
 //!
 //! A table is written whole into memory by [`TableBuilder`], then to a new file with
 //! one write and one `sync_data` ([`write_table`]). Its directory entry is made durable
@@ -341,7 +341,7 @@ impl Table {
     /// compacted is what reads will ask for next, and on a cache with spare room its
     /// first reads would otherwise each pay a `pread` and a decode (a read-modify-write
     /// right after a bulk load missed ~0.9 times a commit). The blocks come from memory,
-    /// checked like any block read from disk ([`Table::check_block`]); the file's own
+    /// checked like any block read from disk (`Table::check_block`); the file's own
     /// bytes are read and checked when a block is evicted and read again.
     pub fn warm_cache(&self, bytes: &[u8]) -> Result<usize> {
         let mut cached = 0;

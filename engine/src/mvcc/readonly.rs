@@ -29,7 +29,7 @@
 //!   tracks and keeps acyclic. (Two keys break this: Fekete's read-only anomaly.)
 //! - *Safe snapshot* `s`, established at the moment `t0` the watermark was `s`: no
 //!   transaction that may write and is active, or prepared but not yet visible (ts
-//!   above `s`), had a snapshot older than `s` ([`Inner::snapshot_is_safe`]). A cycle
+//!   above `s`), had a snapshot older than `s` (`Inner::snapshot_is_safe`). A cycle
 //!   through a
 //!   reader `R` at `s` leaves it by `R →rw T2` (time > s) and returns by `W →wr R`
 //!   (time ≤ s), so on the way back some edge first crosses from after `s` to at or

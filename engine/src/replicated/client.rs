@@ -25,6 +25,10 @@
 //!   recorded outcome. If the deadline passes after the command may have been proposed,
 //!   the result is [`ClientError::UnknownOutcome`]; if it surely was not, it is
 //!   [`ClientError::Unavailable`].
+//! - A search for the leader that runs out of time reports what every replica last
+//!   did, counted against the quorum (`no quorum: 1 of 3 replicas answered in 10.0s, a
+//!   leader needs 2 (node 1: no leader known; nodes 2, 3: no answer)`), not only the
+//!   last request that failed (D56).
 //! - Read-only transactions commit locally at their snapshot (no log entry).
 //!
 //! ## Invariants
@@ -204,6 +208,74 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What a replica last did when [`ReplicatedClient::call_leader`] asked it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    /// No answer within the request timeout.
+    Silent,
+    /// It does not lead; the leader it knows of, if any.
+    NotLeader(Option<NodeId>),
+    /// It leads (or thinks so) but asked to retry, saying why.
+    Retry(String),
+}
+
+/// Every replica's last [`Answer`] during one search for the leader.
+#[derive(Debug, Default)]
+struct Heard(BTreeMap<NodeId, Answer>);
+
+impl Heard {
+    /// Why no leader was found among `servers` in `waited`: how many replicas answered
+    /// of how many, whether that is short of a quorum, and what each said. E.g.
+    /// `no quorum: 1 of 3 replicas answered in 10.0s, a leader needs 2 (node 1: no
+    /// leader known; nodes 2, 3: no answer)`.
+    fn summary(&self, servers: &[NodeId], waited: Duration) -> String {
+        let answered = servers
+            .iter()
+            .filter(|id| matches!(self.0.get(id), Some(a) if *a != Answer::Silent))
+            .count();
+        let total = servers.len();
+        let quorum = total / 2 + 1;
+        let mut said = Vec::new();
+        let mut silent = Vec::new();
+        let mut unasked = Vec::new();
+        for id in servers {
+            match self.0.get(id) {
+                None => unasked.push(id.to_string()),
+                Some(Answer::Silent) => silent.push(id.to_string()),
+                Some(Answer::NotLeader(None)) => said.push(format!("node {id}: no leader known")),
+                Some(Answer::NotLeader(Some(l))) => {
+                    said.push(format!("node {id}: follows node {l}, which did not serve"))
+                }
+                Some(Answer::Retry(why)) => said.push(format!("node {id}: {why}")),
+            }
+        }
+        let nodes = |ids: &[String]| match ids {
+            [one] => format!("node {one}"),
+            many => format!("nodes {}", many.join(", ")),
+        };
+        if !silent.is_empty() {
+            said.push(format!("{}: no answer", nodes(&silent)));
+        }
+        if !unasked.is_empty() {
+            said.push(format!("{}: not asked in time", nodes(&unasked)));
+        }
+        let secs = waited.as_secs_f64();
+        if answered < quorum {
+            format!(
+                "no quorum: {answered} of {total} replicas answered in {secs:.1}s, a leader \
+                 needs {quorum} ({})",
+                said.join("; ")
+            )
+        } else {
+            format!(
+                "no leader: {answered} of {total} replicas answered in {secs:.1}s, none \
+                 could serve ({})",
+                said.join("; ")
+            )
+        }
+    }
+}
+
 /// What a call to the leader ended with, when it did not get an answer to use.
 struct Failed {
     why: String,
@@ -374,28 +446,29 @@ impl ReplicatedClient {
     }
 
     /// Sends `req` to the leader, following redirects and retrying timeouts and
-    /// `Retry` answers until `deadline`; returns the first other answer.
+    /// `Retry` answers until `deadline`; returns the first other answer. On failure,
+    /// `why` says what every replica last did ([`Heard::summary`]): how many answered,
+    /// and whether that is short of a quorum.
     async fn call_leader(
         &self,
         req: Request,
         deadline: Instant,
     ) -> Result<(NodeId, Response), Failed> {
-        let mut failed = Failed {
-            why: "no attempt made".into(),
-            maybe_done: false,
-        };
+        let started = time::now();
+        let mut heard = Heard::default();
+        let mut maybe_done = false;
         let mut attempt = 0u32;
         while time::now() < deadline {
             let node = self.target();
             match self.call(node, req.clone()).await {
                 None => {
-                    failed.why = format!("node {node} did not answer");
-                    failed.maybe_done = true;
+                    heard.0.insert(node, Answer::Silent);
+                    maybe_done = true;
                     self.forget_leader(node);
                     attempt += 1;
                 }
                 Some(Response::NotLeader { leader, addr }) => {
-                    failed.why = format!("node {node} does not lead (hint: {leader:?})");
+                    heard.0.insert(node, Answer::NotLeader(leader));
                     let hinted = leader.is_some_and(|l| l != node);
                     self.redirect(node, leader, addr);
                     attempt += 1;
@@ -405,15 +478,19 @@ impl ReplicatedClient {
                 }
                 Some(Response::Retry { reason }) => {
                     sim_runtime::cover!("replicated.client_retries_after_retry_answer");
-                    failed.why = format!("node {node}: {reason}");
-                    failed.maybe_done = true;
+                    heard.0.insert(node, Answer::Retry(reason));
+                    maybe_done = true;
                     attempt += 1;
                     self.backoff(attempt).await;
                 }
                 Some(resp) => return Ok((node, resp)),
             }
         }
-        Err(failed)
+        let servers: Vec<NodeId> = lock(&self.inner.state).servers.keys().copied().collect();
+        Err(Failed {
+            why: heard.summary(&servers, time::now().saturating_duration_since(started)),
+            maybe_done,
+        })
     }
 
     /// Commits `cmd` exactly once (see the module doc).
@@ -470,5 +547,36 @@ async fn receive(ep: Endpoint<Wire>, pending: Pending, stop: Arc<Signal>) {
                 _ => tracing::warn!(from, "client: unexpected message; dropped"),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins issue 20's finding: a cluster without a leader was reported by its last
+    /// failure alone ("node 1 did not answer"); the summary counts who answered.
+    #[test]
+    fn a_failed_leader_search_counts_the_replicas_that_answered() {
+        let mut heard = Heard::default();
+        heard.0.insert(1, Answer::NotLeader(None));
+        heard.0.insert(2, Answer::Silent);
+        heard.0.insert(3, Answer::Silent);
+        assert_eq!(
+            heard.summary(&[1, 2, 3], Duration::from_secs(10)),
+            "no quorum: 1 of 3 replicas answered in 10.0s, a leader needs 2 \
+             (node 1: no leader known; nodes 2, 3: no answer)"
+        );
+        heard.0.insert(2, Answer::NotLeader(Some(3)));
+        assert_eq!(
+            heard.summary(&[1, 2, 3, 4], Duration::from_millis(2500)),
+            "no quorum: 2 of 4 replicas answered in 2.5s, a leader needs 3 (node 1: no \
+             leader known; node 2: follows node 3, which did not serve; node 3: no answer; \
+             node 4: not asked in time)"
+        );
+        heard.0.insert(3, Answer::Retry("not ready".into()));
+        assert!(heard
+            .summary(&[1, 2, 3], Duration::from_secs(1))
+            .starts_with("no leader: 3 of 3 replicas answered in 1.0s, none could serve"));
     }
 }

@@ -42,7 +42,7 @@ fn the_chaos_sweep_finds_ack_before_fsync() {
     );
     assert!(
         failure.reproduce.starts_with(&format!(
-            "SEEDBANK_SEED={} cargo simtest -p replicated-counter",
+            "SEEDBANK_SEED={} RUSTFLAGS=\"--cfg madsim\" cargo test -p replicated-counter",
             failure.seed
         )),
         "{}",

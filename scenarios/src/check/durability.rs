@@ -98,6 +98,21 @@ pub struct Violation<K, V> {
     pub explanation: String,
 }
 
+/// A value as a report shows it: its `Debug` form, cut to [`BRIEF_CHARS`] characters
+/// with the full length said, so a padded kilobyte value does not bury the report.
+pub fn brief<V: Debug + ?Sized>(value: &V) -> String {
+    let full = format!("{value:?}");
+    let chars = full.chars().count();
+    if chars <= BRIEF_CHARS {
+        return full;
+    }
+    let head: String = full.chars().take(BRIEF_CHARS).collect();
+    format!("{head}… ({chars} chars)")
+}
+
+/// How much of a value [`brief`] shows.
+pub const BRIEF_CHARS: usize = 48;
+
 impl<K, V> fmt::Display for Violation<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}: {}", self.kind, self.explanation)
@@ -347,7 +362,10 @@ impl<K: Ord + Clone + Debug, V: Ord + Clone + Debug> Oracle<K, V> {
             return Err(violation(
                 ViolationKind::Garbage,
                 None,
-                format!("{key:?} = {value:?}, a value no transaction wrote to it"),
+                format!(
+                    "{key:?} = {}, a value no transaction wrote to it",
+                    brief(value)
+                ),
             ));
         };
         let t = self.get(id);
@@ -355,13 +373,17 @@ impl<K: Ord + Clone + Debug, V: Ord + Clone + Debug> Oracle<K, V> {
             (Outcome::Rejected, _) => Err(violation(
                 ViolationKind::RejectedVisible,
                 Some(id),
-                format!("{key:?} = {value:?}, written by {id}, which was rejected"),
+                format!(
+                    "{key:?} = {}, written by {id}, which was rejected",
+                    brief(value)
+                ),
             )),
             (_, Evidence::Absent(n)) => Err(violation(
                 ViolationKind::Reappeared,
                 Some(id),
                 format!(
-                    "{key:?} = {value:?}, written by {id}, which check {n} proved never applied"
+                    "{key:?} = {}, written by {id}, which check {n} proved never applied",
+                    brief(value)
                 ),
             )),
             _ => Ok(id),
@@ -382,10 +404,14 @@ impl<K: Ord + Clone + Debug, V: Ord + Clone + Debug> Oracle<K, V> {
             // A writer known to have had no effect is reported on its own; the order
             // question is the same.
             Some(v) => match self.writer.get(key).and_then(|m| m.get(v)) {
-                None => Err(format!("{key:?} shows {v:?}, which no transaction wrote")),
+                None => Err(format!(
+                    "{key:?} shows {}, which no transaction wrote",
+                    brief(v)
+                )),
                 Some(&x) if self.get(x).may_follow(t) => Ok(()),
                 Some(&x) => Err(format!(
-                    "{key:?} shows {v:?} by {x}, which ended before it began"
+                    "{key:?} shows {} by {x}, which ended before it began",
+                    brief(v)
                 )),
             },
             None if w.is_none() => Ok(()),
@@ -434,7 +460,7 @@ impl<K: Ord + Clone + Debug, V: Ord + Clone + Debug> Oracle<K, V> {
                     continue;
                 };
                 let write = match w {
-                    Some(v) => format!("{k:?} = {v:?}"),
+                    Some(v) => format!("{k:?} = {}", brief(v)),
                     None => format!("the delete of {k:?}"),
                 };
                 let (kind, what) = match (w, t.outcome, t.evidence) {

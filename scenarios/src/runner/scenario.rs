@@ -197,6 +197,22 @@ pub fn all() -> Vec<Scenario> {
             must_reach: super::must_reach::CRASH_DURABILITY,
         },
         Scenario {
+            name: "bitrot-embedded",
+            about: "list-append under power loss that may flip a bit of synced data: the engine must refuse damaged bytes with a typed corruption error (the run ends there) or recover a state every check accepts, never wrong data",
+            topology: Topology::Embedded,
+            faults: FaultSpace {
+                bitflips: true,
+                ..FaultSpace::EMBEDDED
+            },
+            clients: 4,
+            ops: 200,
+            keys: 8,
+            workload: || Box::new(workload::list_append::ListAppend::padded(200)),
+            plan_file: None,
+            liveness: LIVENESS,
+            must_reach: super::must_reach::BITROT_EMBEDDED,
+        },
+        Scenario {
             name: "bank-cluster",
             about: "bank transfers on a 3-replica Raft cluster under crashes, partitions and message faults; total conserved",
             topology: Topology::Cluster { nodes: 3 },
@@ -264,7 +280,30 @@ pub fn all() -> Vec<Scenario> {
     ]
 }
 
-/// The scenario named `name`.
+/// Demonstration scenarios with a planted bug: they are expected to fail, so they are
+/// not in [`all`] (a sweep of every scenario must be clean), but every command finds
+/// them by name. The README walks a newcomer through one: sweep, shrink, replay, look.
+pub fn demos() -> Vec<Scenario> {
+    vec![Scenario {
+        name: "demo-unknown-as-acked",
+        about: "DEMO, fails by design: crash-durability's workload and faults, but the client counts a commit whose outcome is unknown (a failed fsync) as acknowledged; the durability oracle must catch the lost write",
+        topology: Topology::Embedded,
+        faults: FaultSpace::EMBEDDED,
+        clients: 4,
+        ops: 300,
+        keys: 16,
+        workload: || {
+            Box::new(workload::planted::UnknownAsAcknowledged(Box::new(
+                workload::list_append::ListAppend::padded(1024),
+            )))
+        },
+        plan_file: None,
+        liveness: LIVENESS,
+        must_reach: &[],
+    }]
+}
+
+/// The scenario named `name` (a built-in one or a demo).
 pub fn find(name: &str) -> Option<Scenario> {
-    all().into_iter().find(|s| s.name == name)
+    all().into_iter().chain(demos()).find(|s| s.name == name)
 }

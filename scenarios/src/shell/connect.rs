@@ -92,9 +92,9 @@ fn client_id() -> u64 {
     min + mixed % (u64::MAX - min)
 }
 
-/// `seedbank shell --connect LIST [--json]`.
+/// `seedbank shell --connect LIST [--json] [--history FILE]`.
 #[cfg(not(madsim))]
-pub fn main(list: &str, json: bool) -> std::process::ExitCode {
+pub fn main(list: &str, options: &super::ShellOptions) -> std::process::ExitCode {
     use engine::replicated::ClientConfig;
     let servers = match parse_servers(list) {
         Ok(s) => s,
@@ -103,7 +103,7 @@ pub fn main(list: &str, json: bool) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let rt = match super::runtime() {
+    let rt = match super::input::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
@@ -118,14 +118,13 @@ pub fn main(list: &str, json: bool) -> std::process::ExitCode {
             }
         };
         let mut session = super::Session::replicated(client);
-        super::repl(&mut session, json).await;
-        std::process::ExitCode::SUCCESS
+        super::input::run_stdin(&mut session, options).await
     })
 }
 
 /// The shell needs the real world.
 #[cfg(madsim)]
-pub fn main(_list: &str, _json: bool) -> std::process::ExitCode {
+pub fn main(_list: &str, _options: &super::ShellOptions) -> std::process::ExitCode {
     eprintln!(
         "seedbank shell runs in the real world: cargo run --bin seedbank -- shell --connect ADDR[,ADDR…]"
     );

@@ -10,6 +10,7 @@
 pub mod bank;
 pub mod keys;
 pub mod list_append;
+pub mod planted;
 pub mod register;
 pub mod write_skew;
 
@@ -94,6 +95,14 @@ pub trait Workload: Send + Sync + 'static {
 
     /// Which history checker applies.
     fn history_check(&self) -> HistoryCheck;
+
+    /// A planted client bug, for demonstrations only: the client counts a commit whose
+    /// outcome is unknown (a failed fsync, a lost reply) as acknowledged, as client code
+    /// that treats "no error I understand" as success does. Only
+    /// [`planted::UnknownAsAcknowledged`] says yes.
+    fn acknowledges_unknown_outcomes(&self) -> bool {
+        false
+    }
 }
 
 /// Parses a list-append value ("1,2,3"; empty = no elements; anything after a `|` is

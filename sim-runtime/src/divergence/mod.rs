@@ -379,7 +379,7 @@ pub const MAX_WINDOW: u64 = 4096;
 /// that parts inside its window gives the verdict: its own divergence (its index, its
 /// events) with its localisation, so everything shown comes from one pair of runs. A
 /// pair that parts elsewhere is followed by another whose window also covers where it
-/// parted (up to [`MAX_WINDOW`] events), up to [`ATTEMPTS`] pairs; a pair that does not
+/// parted (up to `MAX_WINDOW` events), up to `ATTEMPTS` pairs; a pair that does not
 /// part leaves `first`, with a note.
 pub fn follow_up(
     first: Divergence,

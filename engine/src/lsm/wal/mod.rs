@@ -16,7 +16,7 @@
 //! Committers queue their records and wait; a waiter that finds the log idle leads: it
 //! writes everything queued with one write and one `sync_data` on its own task and
 //! answers every waiter — many transactions, one fsync, and for a lone committer no
-//! hand-off to another thread. See [`group`].
+//! hand-off to another thread. See the private module `group`.
 //!
 //! ## Segments
 //! The writer can switch to a new segment ([`Wal::rotate`]) in line with the appends:
@@ -264,7 +264,7 @@ impl Wal {
 
     /// Queues `payload` without waiting (the order of `submit` calls is the order in
     /// the log). `hook` runs with the outcome, in submission order, in whichever task
-    /// leads the batch (see [`group`]), before the returned [`WalWait`] resolves. Never
+    /// leads the batch (module `group`), before the returned [`WalWait`] resolves. Never
     /// blocks: callers queue records under their commit lock.
     pub fn submit(&self, payload: &[u8], hook: Option<Hook>) -> Result<WalWait, WalError> {
         let record = encode_record(payload)?;

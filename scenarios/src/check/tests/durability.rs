@@ -214,3 +214,26 @@ fn valid_complex_run() {
         "t2's write was visible once"
     );
 }
+
+#[test]
+fn reports_cut_long_values_and_keep_short_ones() {
+    use crate::check::durability::{brief, BRIEF_CHARS};
+    assert_eq!(brief("1,2"), "\"1,2\"");
+    let padded = format!("1,2|{}", ".".repeat(1000));
+    let cut = brief(padded.as_str());
+    assert!(cut.starts_with("\"1,2|...."), "{cut}");
+    assert!(cut.ends_with("… (1006 chars)"), "{cut}");
+    assert_eq!(cut.chars().count(), BRIEF_CHARS + " (1006 chars)".len() + 1);
+    // A lost acknowledged write's explanation carries the cut value, not a kilobyte.
+    let mut o: Oracle<String, String> = Oracle::new();
+    let t = o
+        .begin(BTreeMap::from([("k".to_string(), Some(padded.clone()))]))
+        .expect("unique");
+    o.acknowledge(t).expect("in flight");
+    let err = o
+        .check(&BTreeMap::new())
+        .expect_err("the acknowledged write is lost");
+    let text = err.to_string();
+    assert!(text.contains("LostWrite"), "{text}");
+    assert!(text.contains("(1006 chars)") && text.len() < 400, "{text}");
+}
