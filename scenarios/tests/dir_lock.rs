@@ -29,7 +29,11 @@ fn shell_once(dir: &PathBuf, input: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn seedbank shell");
-    let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes());
     child.wait_with_output().expect("wait")
 }
 
@@ -51,7 +55,10 @@ fn a_second_shell_on_a_directory_in_use_is_refused_naming_the_holder() {
     assert!(answer.contains("\"ok\":true"), "{answer}");
 
     let second = shell_once(&dir, "put a 2\n");
-    assert!(!second.status.success(), "the second shell opened a directory in use");
+    assert!(
+        !second.status.success(),
+        "the second shell opened a directory in use"
+    );
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(
         err.contains(&format!("in use by pid {}", first.id())),
@@ -63,7 +70,10 @@ fn a_second_shell_on_a_directory_in_use_is_refused_naming_the_holder() {
     assert!(first.wait().expect("wait").success());
     let third = shell_once(&dir, "get a\n");
     let out = String::from_utf8_lossy(&third.stdout);
-    assert!(out.contains("\"value\":\"1\""), "the acknowledged put was lost: {out}");
+    assert!(
+        out.contains("\"value\":\"1\""),
+        "the acknowledged put was lost: {out}"
+    );
     remove(&dir);
 }
 
@@ -106,7 +116,10 @@ fn a_second_node_on_a_data_directory_in_use_is_refused() {
     let second = start(0).wait_with_output().expect("wait");
     let _ = first.kill();
     let _ = first.wait();
-    assert!(!second.status.success(), "the second node ran on a directory in use");
+    assert!(
+        !second.status.success(),
+        "the second node ran on a directory in use"
+    );
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("in use by"), "{err}");
     remove(&dir);

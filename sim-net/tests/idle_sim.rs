@@ -34,23 +34,22 @@ fn a_quiet_client_is_closed_as_idle_and_reconnects_with_its_next_message() {
     let report = Sim::new(3).run(|| async {
         let server_ip: IpAddr = "10.0.0.1".parse().expect("ip");
         let server = node::build("server").ip(server_ip).create();
-        let stats = server
-            .spawn(async move {
-                let ep = Endpoint::<Msg>::bind(SocketAddr::new(server_ip, 7000), config(1))
-                    .await
-                    .expect("bind");
-                let serve = ep.clone();
-                sim_runtime::task::spawn_named("echo", async move {
-                    loop {
-                        let (from, msg) = serve.recv().await;
-                        if let Msg::Ping(n) = msg {
-                            let _ = serve.send(from, Msg::Pong(n));
-                        }
+        let stats = server.spawn(async move {
+            let ep = Endpoint::<Msg>::bind(SocketAddr::new(server_ip, 7000), config(1))
+                .await
+                .expect("bind");
+            let serve = ep.clone();
+            sim_runtime::task::spawn_named("echo", async move {
+                loop {
+                    let (from, msg) = serve.recv().await;
+                    if let Msg::Ping(n) = msg {
+                        let _ = serve.send(from, Msg::Pong(n));
                     }
-                });
-                sleep(Duration::from_secs(30)).await;
-                ep.stats()
+                }
             });
+            sleep(Duration::from_secs(30)).await;
+            ep.stats()
+        });
         let ask = |name: &str, ip: &str, id: u64, pause: Duration, rounds: u64| {
             let ip: IpAddr = ip.parse().expect("ip");
             node::build(name).ip(ip).create().spawn(async move {
@@ -61,7 +60,8 @@ fn a_quiet_client_is_closed_as_idle_and_reconnects_with_its_next_message() {
                 let mut answered = 0;
                 for n in 0..rounds {
                     let _ = ep.send(1, Msg::Ping(n));
-                    if let Ok((1, Msg::Pong(m))) = timeout(Duration::from_secs(2), ep.recv()).await {
+                    if let Ok((1, Msg::Pong(m))) = timeout(Duration::from_secs(2), ep.recv()).await
+                    {
                         answered += u64::from(m == n);
                     }
                     sleep(pause).await;
@@ -80,9 +80,18 @@ fn a_quiet_client_is_closed_as_idle_and_reconnects_with_its_next_message() {
     });
     let ((quiet_answered, quiet), (chatty_answered, chatty), server) =
         report.output.expect("the run panicked");
-    assert_eq!(quiet_answered, 4, "every ping of the quiet client answered: {quiet:?}");
-    assert!(quiet.connects >= 4, "the quiet client reconnected each time: {quiet:?}");
+    assert_eq!(
+        quiet_answered, 4,
+        "every ping of the quiet client answered: {quiet:?}"
+    );
+    assert!(
+        quiet.connects >= 4,
+        "the quiet client reconnected each time: {quiet:?}"
+    );
     assert_eq!(chatty_answered, 100, "{chatty:?}");
-    assert_eq!(chatty.connects, 1, "the chatty client was never closed: {chatty:?}");
+    assert_eq!(
+        chatty.connects, 1,
+        "the chatty client was never closed: {chatty:?}"
+    );
     assert!(server.idle_closed >= 3, "{server:?}");
 }
