@@ -201,6 +201,17 @@ fn bad_input_is_refused_and_the_cluster_keeps_serving() {
     }
 }
 
+/// Issue 19, finding 1 (D52): a Raft message with term 2^64−1 reaches every replica
+/// (from endpoints claiming to be their peers); the cluster still elects after its
+/// leader crashes and commits. Fails before D52: the term was adopted and persisted.
+#[test]
+fn a_maximal_term_from_a_forged_peer_does_not_stop_the_cluster() {
+    for seed in 0..2 {
+        let bad = replicated::hostile::run_maximal_term(seed);
+        assert!(bad.is_empty(), "seed {seed}: {bad:#?}");
+    }
+}
+
 /// A seed replays exactly: two runs give the same trace, event by event.
 #[test]
 fn a_seed_replays_identically() {

@@ -17,6 +17,11 @@
 //! `std::io::Error`s with the OS codes the real file system gives (ENOENT, EEXIST,
 //! EIO = 5, ENOSPC = 28, ...).
 //!
+//! **Directory locks** ([`lock_dir`], D54): one holder per directory, both worlds. Real
+//! world: `DIR/LOCK` held with `File::try_lock` (flock), the holder's pid and role
+//! written into it; released on drop or process death. Simulated world: per simulated
+//! disk, tied to the process epoch, so a kill or a power loss releases it.
+//!
 //! ## Model (simulated world)
 //! Each node's disk has a *page cache* (what the running process reads) and a *durable
 //! image* (what survives power loss), for file data and for the namespace alike.
@@ -100,6 +105,7 @@ mod api;
 mod config;
 mod copy;
 mod failstop;
+mod lock;
 
 #[cfg(not(madsim))]
 mod real;
@@ -120,3 +126,4 @@ pub use api::{
 pub use config::{CrashConfig, FaultConfig, LatencyConfig};
 pub use copy::copy_dir_durably;
 pub use failstop::FailStopDir;
+pub use lock::{lock_dir, DirLock, LockError, LOCK_FILE};

@@ -206,6 +206,26 @@ mod cases {
         assert!(wo.read_at(&mut buf, 0).await.is_err());
         assert_eq!(sim_fs::read(&p).await.unwrap(), b"data");
     }
+
+    /// Issue 19, finding 5 (D54): one holder per directory; the second is told who
+    /// holds it; dropping the lock frees it. Fails before D54 (no lock existed).
+    pub async fn dir_lock_is_exclusive_and_names_its_holder(root: PathBuf) {
+        let first = sim_fs::lock_dir(&root, "the first opener").await.unwrap();
+        match sim_fs::lock_dir(&root, "the second opener").await {
+            Err(sim_fs::LockError::Held { holder, .. }) => {
+                assert!(holder.contains("the first opener"), "{holder}")
+            }
+            other => panic!("a second lock was not refused: {other:?}"),
+        }
+        drop(first);
+        let again = sim_fs::lock_dir(&root, "the third opener").await.unwrap();
+        assert_eq!(again.dir(), root.as_path());
+        let missing = root.join("missing");
+        assert!(matches!(
+            sim_fs::lock_dir(&missing, "x").await,
+            Err(sim_fs::LockError::Io { .. })
+        ));
+    }
 }
 
 macro_rules! conformance {
@@ -234,6 +254,7 @@ conformance!(
     create_new_on_existing_is_already_exists,
     create_dir_all_nested_and_idempotent,
     invalid_options_and_access_modes,
+    dir_lock_is_exclusive_and_names_its_holder,
 );
 
 type Case = fn(PathBuf) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;

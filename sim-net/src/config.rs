@@ -34,14 +34,48 @@ pub struct Config {
     pub send_queue_capacity: usize,
     /// Received messages buffered before readers stop reading (back-pressure).
     pub inbox_capacity: usize,
-    /// Inbound connections served at once; more are closed on accept.
+    /// Inbound connections served at once; more are refused on accept (D53).
     pub max_inbound_connections: usize,
+    // Bounds on what one peer can hold of a node (issue 19, D53).
+    /// Inbound connections from one source IP served at once; more are refused on
+    /// accept with a refusal frame naming the cap.
+    pub max_inbound_per_ip: usize,
+    /// An inbound connection on which no byte arrives for this long after the
+    /// handshake is closed. Peers send constantly (Raft heartbeats); a quiet client's
+    /// link reconnects with its next message.
+    pub idle_timeout: Duration,
+    /// Bytes of received frames the endpoint holds at once, across all connections:
+    /// frames being read and messages waiting in the inbox. A reader that would exceed
+    /// it stops reading (TCP back-pressure). At least `max_frame_bytes`.
+    pub max_buffered_bytes: usize,
 
     // Authentication (issue 19): keep these last, in one block.
     /// How connections authenticate: mutual TLS (real world), simulated credentials
     /// (simulated world), or nothing ([`Auth::Insecure`], the default of
     /// [`Config::new`]; callers facing a network must choose explicitly).
     pub auth: Auth,
+
+}
+
+/// Default [`Config::max_inbound_per_ip`].
+pub const DEFAULT_MAX_INBOUND_PER_IP: usize = 256;
+/// Default [`Config::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`Config::max_buffered_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Checks the bounds of D53 (the rest of [`Config`] is checked by the endpoint).
+pub(crate) fn validate_bounds(config: &Config) -> Result<(), String> {
+    if config.max_inbound_connections == 0 || config.max_inbound_per_ip == 0 {
+        return Err("max_inbound_connections and max_inbound_per_ip must be positive".into());
+    }
+    if config.idle_timeout.is_zero() {
+        return Err("idle_timeout must be positive".into());
+    }
+    if config.max_buffered_bytes < config.max_frame_bytes {
+        return Err("max_buffered_bytes must be at least max_frame_bytes".into());
+    }
+    Ok(())
 }
 
 impl Config {
@@ -60,6 +94,9 @@ impl Config {
             send_queue_capacity: 4096,
             inbox_capacity: 65536,
             max_inbound_connections: 1024,
+            max_inbound_per_ip: DEFAULT_MAX_INBOUND_PER_IP,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             auth: Auth::Insecure,
         }
     }
@@ -91,6 +128,9 @@ impl fmt::Debug for Config {
             .field("send_queue_capacity", &self.send_queue_capacity)
             .field("inbox_capacity", &self.inbox_capacity)
             .field("max_inbound_connections", &self.max_inbound_connections)
+            .field("max_inbound_per_ip", &self.max_inbound_per_ip)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_buffered_bytes", &self.max_buffered_bytes)
             .field("auth", &self.auth)
             .finish()
     }

@@ -8,6 +8,7 @@
 //! its own queue, used for replies to nodes not in the peer table.
 
 use crate::auth::{authorize, AuthError};
+use crate::bounds::{self, ByteBudget, Held, InboundCount, Slot};
 use crate::config::Config;
 use crate::frame::{self, FrameError};
 use crate::handshake::{HandshakeError, Hello, MAX_HANDSHAKE_BYTES};
@@ -23,7 +24,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -38,12 +39,14 @@ pub(crate) struct Shared<M> {
     pub config: Config,
     pub local_addr: SocketAddr,
     pub stats: Stats,
-    pub inbox: mpsc::Sender<(u64, M)>,
+    pub inbox: mpsc::Sender<(u64, M, Held)>,
+    /// Bytes of received frames held node-wide (D53).
+    pub budget: ByteBudget,
     /// The peer table: node id → address and (once the link started) its queue.
     pub peers: Mutex<BTreeMap<u64, Peer>>,
     /// Reply routes: node id → the newest inbound connection from that node.
     pub inbound: Mutex<BTreeMap<u64, Route>>,
-    inbound_open: AtomicUsize,
+    inbound_count: Arc<InboundCount>,
     next_conn: AtomicU64,
     shutdown: Arc<Signal>,
     /// Requests to start a peer's link, served by a task on the endpoint's own node.
@@ -74,18 +77,19 @@ impl<M: Message> Shared<M> {
     pub(crate) fn new(
         config: Config,
         local_addr: SocketAddr,
-        inbox: mpsc::Sender<(u64, M)>,
+        inbox: mpsc::Sender<(u64, M, Held)>,
         shutdown: Arc<Signal>,
         links: mpsc::UnboundedSender<LinkRequest>,
     ) -> Self {
         Shared {
+            budget: ByteBudget::new(config.max_buffered_bytes),
             config,
             local_addr,
             stats: Stats::default(),
             inbox,
             peers: Mutex::new(BTreeMap::new()),
             inbound: Mutex::new(BTreeMap::new()),
-            inbound_open: AtomicUsize::new(0),
+            inbound_count: Arc::default(),
             next_conn: AtomicU64::new(1),
             shutdown,
             links,
@@ -135,12 +139,13 @@ pub(crate) async fn push<M: Message>(
     shared: &Shared<M>,
     from: u64,
     msg: M,
+    held: Held,
     size: usize,
     note: &str,
 ) -> Result<(), Close> {
     shared
         .inbox
-        .send((from, msg))
+        .send((from, msg, held))
         .await
         .map_err(|_| Close::InboxClosed)?;
     bump(&shared.stats.delivered);
@@ -171,6 +176,8 @@ pub(crate) enum Close {
 enum HsError {
     Connect(io::Error),
     Timeout,
+    /// The acceptor refused the connection (a cap), saying why.
+    Busy(String),
     Closed,
     Frame(FrameError),
     Refused(HandshakeError),
@@ -184,6 +191,7 @@ impl From<SecureError> for HsError {
             SecureError::Auth(e) => HsError::Auth(e),
             SecureError::Frame(e) => HsError::Frame(e),
             SecureError::Closed => HsError::Closed,
+            SecureError::Refused(why) => HsError::Busy(why),
         }
     }
 }
@@ -205,6 +213,7 @@ impl fmt::Display for HsError {
         match self {
             HsError::Connect(e) => write!(f, "connect failed: {e}"),
             HsError::Timeout => write!(f, "timed out"),
+            HsError::Busy(why) => write!(f, "refused by the peer: {why}"),
             HsError::Closed => write!(f, "peer closed the connection during the handshake"),
             HsError::Frame(e) => write!(f, "bad handshake frame: {e}"),
             HsError::Refused(e) => write!(f, "handshake refused: {e}"),
@@ -241,6 +250,7 @@ fn count_frame_error(stats: &Stats, e: &FrameError) {
         FrameError::Truncated { .. } => bump(&stats.truncated_frame),
         FrameError::Decode(_) | FrameError::Encode(_) => bump(&stats.undecodable),
         FrameError::Io(_) => bump(&stats.io_errors),
+        FrameError::Idle(_) => bump(&stats.idle_closed),
     }
 }
 
@@ -252,7 +262,10 @@ async fn write_frame<W: AsyncWrite + Unpin>(wr: &mut W, frame: &[u8]) -> io::Res
 
 async fn read_hello(rd: &mut ReadHalf<Stream>) -> Result<Hello, HsError> {
     match frame::read_frame(rd, MAX_HANDSHAKE_BYTES).await? {
-        Some(payload) => Ok(frame::decode_value(&payload)?),
+        Some(payload) => match bounds::parse_refusal(&payload) {
+            Some(why) => Err(HsError::Busy(why)),
+            None => Ok(frame::decode_value(&payload)?),
+        },
         None => Err(HsError::Closed),
     }
 }
@@ -308,36 +321,39 @@ pub(crate) async fn accept_loop<M: Message>(shared: Arc<Shared<M>>, listener: Tc
                 continue;
             }
         };
-        let open = shared.inbound_open.load(Ordering::Relaxed);
-        if open >= shared.config.max_inbound_connections {
-            bump(&shared.stats.inbound_rejected);
-            tracing::warn!(
-                node = shared.config.node_id,
-                %peer,
-                open,
-                "sim-net: too many inbound connections; closing the new one"
-            );
-            drop(stream);
-            continue;
-        }
-        shared.inbound_open.fetch_add(1, Ordering::Relaxed);
+        let cfg = &shared.config;
+        let slot = match shared.inbound_count.admit(
+            peer.ip(),
+            cfg.max_inbound_connections,
+            cfg.max_inbound_per_ip,
+        ) {
+            Ok(slot) => slot,
+            Err(why) => {
+                bump(&shared.stats.inbound_rejected);
+                tracing::warn!(node = cfg.node_id, %peer, why, "sim-net: refusing an inbound connection");
+                refuse(&shared, stream, why);
+                continue;
+            }
+        };
         let s = shared.clone();
-        spawn_task(&shared, "net.inbound", serve_inbound(s, stream));
+        spawn_task(&shared, "net.inbound", serve_inbound(s, stream, slot));
     }
 }
 
-/// Decrements the open inbound connection count when an inbound connection ends.
-struct InboundSlot<'a>(&'a AtomicUsize);
-
-impl Drop for InboundSlot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+/// Tells a refused connector why (a refusal frame), then closes. The write is bounded
+/// by the handshake timeout, so a connector that never reads holds nothing for long.
+fn refuse<M>(shared: &Shared<M>, stream: TcpStream, why: String) {
+    let wait = shared.config.handshake_timeout;
+    spawn_task(shared, "net.refuse", async move {
+        let mut stream = stream;
+        let frame = bounds::refusal_frame(&why);
+        let _ = sim_runtime::time::timeout(wait, write_frame(&mut stream, &frame)).await;
+    });
 }
 
 /// Serves one inbound connection: handshake, then read and write loops.
-async fn serve_inbound<M: Message>(shared: Arc<Shared<M>>, stream: TcpStream) {
-    let _slot = InboundSlot(&shared.inbound_open);
+async fn serve_inbound<M: Message>(shared: Arc<Shared<M>>, stream: TcpStream, slot: Slot) {
+    let _slot = slot;
     let cfg = &shared.config;
     let addrs = match addrs(&stream) {
         Ok(a) => a,
@@ -388,7 +404,8 @@ async fn serve_inbound<M: Message>(shared: Arc<Shared<M>>, stream: TcpStream) {
             queue: tx,
         },
     );
-    let close = run_connection(&shared, &mut conn, remote, &mut rx).await;
+    let idle = Some(cfg.idle_timeout);
+    let close = run_connection(&shared, &mut conn, remote, &mut rx, idle, None).await;
     {
         let mut inbound = lock(&shared.inbound);
         if inbound.get(&remote).is_some_and(|r| r.conn == id) {
@@ -423,6 +440,10 @@ fn handshake_failed<M>(shared: &Shared<M>, peer: SocketAddr, dialled: Option<u64
                 tracing::warn!(node, %peer, ?dialled, error = %e, "sim-net: handshake failed; closing");
             }
         }
+        HsError::Busy(why) => {
+            bump(&stats.refused_by_peer);
+            tracing::warn!(node, %peer, ?dialled, why, "sim-net: the peer refused the connection");
+        }
         HsError::Timeout | HsError::Closed if dialled.is_none() => {
             bump(&stats.bad_handshake);
             tracing::warn!(node, %peer, error = %e, "sim-net: inbound handshake failed; closing");
@@ -443,6 +464,10 @@ fn closed<M>(shared: &Shared<M>, remote: u64, peer: SocketAddr, close: Close) {
             bump(&stats.io_errors);
             tracing::debug!(node, remote, %peer, error = %e, "sim-net: connection i/o error");
         }
+        Close::Frame(FrameError::Idle(d)) => {
+            bump(&stats.idle_closed);
+            tracing::debug!(node, remote, %peer, idle = ?d, "sim-net: idle connection closed");
+        }
         Close::Frame(e) => {
             count_frame_error(stats, &e);
             tracing::warn!(node, remote, %peer, error = %e, "sim-net: bad frame; closing the connection");
@@ -453,8 +478,10 @@ fn closed<M>(shared: &Shared<M>, remote: u64, peer: SocketAddr, close: Close) {
     }
 }
 
-/// Keeps a connection to peer `node` up while its queue is open: connects, handshakes,
-/// runs the connection, and after any failure waits a growing, jittered backoff.
+/// Keeps a connection to peer `node` while its queue is open: connects, handshakes,
+/// runs the connection, and after any failure waits a growing, jittered backoff. It
+/// connects only with a frame to send, so a quiet link whose peer closed it as idle
+/// (D53) is reopened by the next message, not at once.
 pub(crate) async fn run_link<M: Message>(
     shared: Arc<Shared<M>>,
     node: u64,
@@ -464,7 +491,14 @@ pub(crate) async fn run_link<M: Message>(
     let min = cfg.reconnect_backoff_min.max(Duration::from_millis(1));
     let max = cfg.reconnect_backoff_max.max(min);
     let mut backoff = min;
+    let mut pending: Option<Frame> = None;
     loop {
+        if pending.is_none() {
+            match queue.recv().await {
+                Some(f) => pending = Some(f),
+                None => return,
+            }
+        }
         let Some(addr) = lock(&shared.peers).get(&node).map(|p| p.addr) else {
             return;
         };
@@ -473,7 +507,8 @@ pub(crate) async fn run_link<M: Message>(
                 bump(&shared.stats.connects);
                 tracing::debug!(node = cfg.node_id, remote = node, %addr, "sim-net: connected");
                 backoff = min;
-                let close = run_connection(&shared, &mut conn, node, &mut queue).await;
+                let first = pending.take();
+                let close = run_connection(&shared, &mut conn, node, &mut queue, None, first).await;
                 let done = matches!(close, Close::QueueClosed | Close::InboxClosed);
                 closed(&shared, node, addr, close);
                 if done {
@@ -535,21 +570,35 @@ async fn connect<M: Message>(
 }
 
 /// Runs an established connection until its read or write loop ends.
+/// `idle`: the idle bound on reads (inbound connections only: on an outbound one the
+/// peer sends nothing back, its messages come over its own link). `first`: a frame to
+/// send before the queue's.
 async fn run_connection<M: Message>(
     shared: &Arc<Shared<M>>,
     conn: &mut Conn,
     remote: u64,
     queue: &mut mpsc::Receiver<Frame>,
+    idle: Option<Duration>,
+    first: Option<Frame>,
 ) -> Close {
     let (local, peer) = (conn.local, conn.peer);
     tokio::select! {
         biased;
-        close = read_loop(shared, &mut conn.rd, remote, local, peer) => close,
-        close = write_loop(&mut conn.wr, queue) => close,
+        close = read_loop(shared, &mut conn.rd, remote, local, peer, idle) => close,
+        close = write_loop(&mut conn.wr, queue, first) => close,
     }
 }
 
-async fn write_loop(wr: &mut WriteHalf<Stream>, queue: &mut mpsc::Receiver<Frame>) -> Close {
+async fn write_loop(
+    wr: &mut WriteHalf<Stream>,
+    queue: &mut mpsc::Receiver<Frame>,
+    first: Option<Frame>,
+) -> Close {
+    if let Some(frame) = first {
+        if let Err(e) = write_frame(wr, &frame).await {
+            return Close::Write(e);
+        }
+    }
     while let Some(frame) = queue.recv().await {
         if let Err(e) = write_frame(wr, &frame).await {
             return Close::Write(e);
@@ -564,11 +613,13 @@ async fn read_loop<M: Message>(
     remote: u64,
     local: SocketAddr,
     peer: SocketAddr,
+    idle: Option<Duration>,
 ) -> Close {
     let max = shared.config.max_frame_bytes;
     let mut sink = Sink::new(shared.clone(), remote, local, peer);
+    let mut budget = shared.budget.reader();
     loop {
-        let payload = match frame::read_frame(rd, max).await {
+        let payload = match frame::read_frame_paced(rd, max, idle, &mut budget).await {
             Ok(Some(p)) => p,
             Ok(None) => return Close::Eof,
             Err(e) => return Close::Frame(e),
@@ -577,7 +628,7 @@ async fn read_loop<M: Message>(
             Ok(m) => m,
             Err(e) => return Close::Frame(e),
         };
-        if let Err(close) = sink.accept(&payload, msg).await {
+        if let Err(close) = sink.accept(payload, msg, budget.take()).await {
             return close;
         }
     }

@@ -1,6 +1,7 @@
 //! The endpoint: a node's typed, best-effort message transport.
 
 use crate::auth::{Auth, Identity};
+use crate::bounds::Held;
 use crate::config::Config;
 use crate::conn::{self, lock, Peer, Shared};
 use crate::frame::{self, FrameError};
@@ -72,7 +73,7 @@ impl Drop for ShutdownGuard {
 /// [`Endpoint::close`].
 pub struct Endpoint<M> {
     shared: Arc<Shared<M>>,
-    inbox: Arc<tokio::sync::Mutex<mpsc::Receiver<(u64, M)>>>,
+    inbox: Arc<tokio::sync::Mutex<mpsc::Receiver<(u64, M, Held)>>>,
     guard: Arc<ShutdownGuard>,
 }
 
@@ -103,6 +104,7 @@ fn validate(config: &Config) -> io::Result<()> {
     if config.max_frame_bytes == 0 || config.max_frame_bytes as u64 > u64::from(u32::MAX) {
         return Err(invalid("max_frame_bytes must be in 1..=u32::MAX"));
     }
+    crate::config::validate_bounds(config).map_err(|e| invalid(&e))?;
     if config.send_queue_capacity == 0 || config.inbox_capacity == 0 {
         return Err(invalid(
             "send_queue_capacity and inbox_capacity must be positive",
@@ -268,7 +270,7 @@ impl<M: Message> Endpoint<M> {
         if to == shared.config.node_id {
             let copy: M =
                 frame::decode_value(&frame[frame::HEADER_LEN..]).map_err(SendError::Frame)?;
-            return match shared.inbox.try_send((to, copy)) {
+            return match shared.inbox.try_send((to, copy, Held::none())) {
                 Ok(()) => {
                     bump(&shared.stats.delivered);
                     conn::trace_msg(EventKind::Deliver, to, to, size, " local");
@@ -316,7 +318,8 @@ impl<M: Message> Endpoint<M> {
     pub async fn recv(&self) -> (u64, M) {
         let mut inbox = self.inbox.lock().await;
         match inbox.recv().await {
-            Some(received) => received,
+            // The message's share of the byte budget is released here.
+            Some((from, msg, _held)) => (from, msg),
             // Unreachable while this handle lives (the endpoint holds a sender).
             None => std::future::pending().await,
         }
@@ -325,7 +328,8 @@ impl<M: Message> Endpoint<M> {
     /// The next message if one is waiting (None also while another task is in
     /// [`Endpoint::recv`]).
     pub fn try_recv(&self) -> Option<(u64, M)> {
-        self.inbox.try_lock().ok()?.try_recv().ok()
+        let (from, msg, _held) = self.inbox.try_lock().ok()?.try_recv().ok()?;
+        Some((from, msg))
     }
 
     /// Counters of this endpoint.

@@ -8,17 +8,41 @@
 //! ```
 //!
 //! The payload is a value encoded with [postcard](https://docs.rs/postcard). A reader
-//! checks `len` against its maximum *before* allocating the payload buffer, so a peer
-//! cannot make it allocate more than the maximum; it then checks the checksum before
-//! decoding anything.
+//! checks `len` against its maximum, then lets the payload buffer grow only as bytes
+//! arrive, [`READ_CHUNK`] at a time (D53): the length prefix is a claim, not an
+//! allocation, so a peer that announces a maximal frame and sends a byte costs the
+//! reader a chunk, not the maximum. It checks the checksum before decoding anything.
 
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
+use std::future::Future;
 use std::io;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Bytes before the payload: length (u32 LE) and crc32c (u32 LE).
 pub const HEADER_LEN: usize = 8;
+
+/// Most payload bytes requested from the stream (and added to the buffer) at once.
+pub const READ_CHUNK: usize = 16 * 1024;
+
+/// What paces a frame reader: a budget of bytes it may buffer (see
+/// `Config::max_buffered_bytes`). `reserve` waits until `n` more bytes may be held;
+/// `release` gives back what was reserved but not received.
+pub trait Budget {
+    /// Waits until `n` more payload bytes may be buffered, and counts them as held.
+    fn reserve(&mut self, n: usize) -> impl Future<Output = ()> + Send;
+    /// Gives back `n` reserved bytes that did not arrive.
+    fn release(&mut self, n: usize);
+}
+
+/// No budget: every reservation is granted at once.
+pub struct Unbounded;
+
+impl Budget for Unbounded {
+    async fn reserve(&mut self, _n: usize) {}
+    fn release(&mut self, _n: usize) {}
+}
 
 /// Why a frame could not be produced or read.
 #[derive(Debug)]
@@ -50,6 +74,8 @@ pub enum FrameError {
     Encode(postcard::Error),
     /// The underlying stream failed.
     Io(io::Error),
+    /// Nothing arrived for this long (the idle timeout of an inbound connection).
+    Idle(Duration),
 }
 
 impl fmt::Display for FrameError {
@@ -71,6 +97,7 @@ impl fmt::Display for FrameError {
             FrameError::Decode(e) => write!(f, "undecodable frame payload: {e}"),
             FrameError::Encode(e) => write!(f, "cannot encode frame payload: {e}"),
             FrameError::Io(e) => write!(f, "i/o error: {e}"),
+            FrameError::Idle(d) => write!(f, "nothing received for {d:?}"),
         }
     }
 }
@@ -134,13 +161,35 @@ pub fn decode(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, FrameErr
 /// Reads one frame from `reader` and returns its checked payload.
 ///
 /// Returns `Ok(None)` on a clean end of stream (before the first byte of a frame). The
-/// announced length is checked against `max` before the payload buffer is allocated.
+/// announced length is checked against `max`; the payload buffer grows as bytes
+/// arrive, never from the length alone.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max: usize,
 ) -> Result<Option<Vec<u8>>, FrameError> {
+    read_frame_paced(reader, max, None, &mut Unbounded).await
+}
+
+/// [`read_frame`] with an idle bound and a byte budget: waiting longer than `idle` for
+/// a frame to start, or for a started frame to finish, fails with
+/// [`FrameError::Idle`]; before each chunk of payload is requested, `budget` must
+/// grant it (meanwhile the reader does not read: TCP back-pressure). On success the payload's bytes
+/// stay reserved in `budget`; the caller releases them when it is done with the
+/// message. On an error they are released here.
+pub async fn read_frame_paced<R: AsyncRead + Unpin, B: Budget>(
+    reader: &mut R,
+    max: usize,
+    idle: Option<Duration>,
+    budget: &mut B,
+) -> Result<Option<Vec<u8>>, FrameError> {
     let mut header = [0u8; HEADER_LEN];
-    let got = read_full(reader, &mut header).await?;
+    let mut got = 0;
+    while got < HEADER_LEN {
+        match read_some(reader, &mut header[got..], idle).await? {
+            0 => break,
+            n => got += n,
+        }
+    }
     if got == 0 {
         return Ok(None);
     }
@@ -153,33 +202,73 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     let (len, crc) = parse_header(&header);
     check_len(u64::from(len), max)?;
     let len = len as usize;
-    let mut payload = vec![0u8; len];
-    let got = read_full(reader, &mut payload).await?;
-    if got < len {
-        return Err(FrameError::Truncated {
-            got: HEADER_LEN + got,
-            needed: HEADER_LEN + len,
-        });
+    let mut payload = Vec::new();
+    // Once a frame has started, all of it must arrive within `idle`, budget waits
+    // included: a peer that trickles a large frame, or readers that wait on a budget
+    // held by other unfinished frames, cannot hold bytes forever.
+    let deadline = idle.map(|d| (d, sim_runtime::time::now() + d));
+    let left = || deadline.map(|(_, at)| at.saturating_duration_since(sim_runtime::time::now()));
+    let outcome = async {
+        while payload.len() < len {
+            let want = READ_CHUNK.min(len - payload.len());
+            match left() {
+                None => budget.reserve(want).await,
+                Some(rest) => {
+                    if sim_runtime::time::timeout(rest, budget.reserve(want))
+                        .await
+                        .is_err()
+                    {
+                        return Err(FrameError::Idle(deadline.map_or(rest, |(d, _)| d)));
+                    }
+                }
+            }
+            let start = payload.len();
+            // Grows by at most one chunk beyond the bytes received.
+            payload.resize(start + want, 0);
+            let read = read_some(reader, &mut payload[start..], left()).await;
+            let n = *read.as_ref().unwrap_or(&0);
+            payload.truncate(start + n);
+            budget.release(want - n);
+            read?;
+            if n == 0 {
+                return Err(FrameError::Truncated {
+                    got: HEADER_LEN + start,
+                    needed: HEADER_LEN + len,
+                });
+            }
+        }
+        check_crc(crc, &payload)
     }
-    check_crc(crc, &payload)?;
-    Ok(Some(payload))
+    .await;
+    match outcome {
+        Ok(()) => Ok(Some(payload)),
+        Err(e) => {
+            budget.release(payload.len());
+            Err(e)
+        }
+    }
 }
 
-/// Reads until `buf` is full or the stream ends; returns the bytes read.
-async fn read_full<R: AsyncRead + Unpin>(
+/// One read into `buf` (retrying interruptions), bounded by `idle`; 0 at end of stream.
+async fn read_some<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut [u8],
+    idle: Option<Duration>,
 ) -> Result<usize, FrameError> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]).await {
-            Ok(0) => break,
-            Ok(n) => filled += n,
+    loop {
+        let read = match idle {
+            None => reader.read(buf).await,
+            Some(d) => match sim_runtime::time::timeout(d, reader.read(buf)).await {
+                Ok(r) => r,
+                Err(_) => return Err(FrameError::Idle(d)),
+            },
+        };
+        match read {
+            Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(FrameError::Io(e)),
         }
     }
-    Ok(filled)
 }
 
 fn parse_header(header: &[u8]) -> (u32, u32) {
@@ -255,5 +344,102 @@ mod tests {
             Err(FrameError::TooLarge { len: 17, max: 16 })
         ));
         assert!(encode_payload(&[0u8; 16], 16).is_ok());
+    }
+
+    /// A stream that yields its bytes and then stays open without sending more.
+    struct Trickle(std::io::Cursor<Vec<u8>>);
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            if self.0.position() as usize == self.0.get_ref().len() {
+                return std::task::Poll::Pending;
+            }
+            std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    /// Counts the bytes a reader holds, and the most it ever held.
+    #[derive(Default)]
+    struct Counting {
+        held: usize,
+        peak: usize,
+    }
+
+    impl Budget for Counting {
+        async fn reserve(&mut self, n: usize) {
+            self.held += n;
+            self.peak = self.peak.max(self.held);
+        }
+        fn release(&mut self, n: usize) {
+            self.held -= n;
+        }
+    }
+
+    /// Issue 19, finding 3 (D53): a header announcing a maximal frame followed by a
+    /// few bytes makes the reader hold those bytes and one chunk, not the announced
+    /// length. Fails
+    /// before D53, which allocated `vec![0; len]` from the prefix.
+    #[test]
+    fn a_length_prefix_reserves_at_most_one_chunk() {
+        let max = 16 << 20;
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&(max as u32).to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&[7u8; 100]);
+        let mut budget = Counting::default();
+        let mut stream = Trickle(std::io::Cursor::new(bytes));
+        let read = futures_lite_poll(read_frame_paced(&mut stream, max, None, &mut budget));
+        assert!(read.is_none(), "the frame cannot be complete");
+        assert!(
+            budget.peak <= 100 + READ_CHUNK,
+            "held {} bytes for a 100-byte prefix",
+            budget.peak
+        );
+    }
+
+    /// Polls a future once with a no-op waker.
+    fn futures_lite_poll<F: Future>(f: F) -> Option<F::Output> {
+        let mut f = std::pin::pin!(f);
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: std::sync::Arc<Self>) {}
+        }
+        let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+        let mut cx = std::task::Context::from_waker(&waker);
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    /// A frame split over many reads arrives whole and releases nothing it holds.
+    #[test]
+    fn a_chunked_frame_arrives_whole_and_stays_reserved() {
+        let payload = vec![42u8; 3 * READ_CHUNK + 5];
+        let frame = encode_payload(&payload, 1 << 20).expect("encode");
+        let mut budget = Counting::default();
+        let mut stream = std::io::Cursor::new(frame);
+        let got = futures_lite_poll(read_frame_paced(&mut stream, 1 << 20, None, &mut budget))
+            .expect("a cursor never waits")
+            .expect("valid")
+            .expect("a frame");
+        assert_eq!(got, payload);
+        assert_eq!(budget.held, payload.len());
+        // A bad checksum releases everything.
+        let mut bad = encode_payload(&payload, 1 << 20).expect("encode");
+        bad[HEADER_LEN] ^= 1;
+        let mut budget = Counting::default();
+        let mut stream = std::io::Cursor::new(bad);
+        let got = futures_lite_poll(read_frame_paced(&mut stream, 1 << 20, None, &mut budget))
+            .expect("a cursor never waits");
+        assert!(
+            matches!(got, Err(FrameError::BadChecksum { .. })),
+            "{got:?}"
+        );
+        assert_eq!(budget.held, 0);
     }
 }

@@ -43,8 +43,10 @@
 //! ## Invariants
 //! - **Framing** ([`frame`]): every frame is `u32 LE payload length`, `u32 LE crc32c of
 //!   the payload`, then the postcard-encoded payload. The length is checked against
-//!   [`Config::max_frame_bytes`] (default 16 MiB) *before* the payload buffer is
-//!   allocated, and the checksum before anything is decoded.
+//!   [`Config::max_frame_bytes`] (default 16 MiB), and the payload buffer then grows
+//!   only as bytes arrive, [`frame::READ_CHUNK`] (16 KiB) at a time: a length prefix is
+//!   a claim, never an allocation (D53). The checksum is checked before anything is
+//!   decoded.
 //! - **Authentication** ([`auth`], [`Config::auth`]): before the hello, a connection
 //!   proves an identity — mutual TLS in the real world (module `tls`: rustls on *ring*,
 //!   certificates naming `node-<id>` or `client-<name>`), a simulated credential in the
@@ -58,10 +60,29 @@
 //!   (magic, protocol version, cluster id, token, node id, listen address), at most
 //!   [`handshake::MAX_HANDSHAKE_BYTES`]. The acceptor answers only a hello that passes;
 //!   the connector also checks that it reached the node it dialled.
-//! - **Bounds**: per-connection send queues ([`Config::send_queue_capacity`]; a full
-//!   queue refuses the send), a bounded inbox ([`Config::inbox_capacity`]; a full inbox
-//!   stops readers, i.e. TCP back-pressure), a cap on inbound connections, timeouts on
-//!   connect and handshake.
+//! - **Bounds** (D53; every number a [`Config`] field, defaults in brackets):
+//!   - connect and handshake timeouts [2 s each];
+//!   - an **idle timeout** on inbound connections after the handshake
+//!     ([`Config::idle_timeout`], [30 s]): no byte for that long, or a frame begun and
+//!     not finished within it, closes the connection (counted in
+//!     [`NetStats::idle_closed`]). Outbound connections carry no idle bound: their peer
+//!     answers over its own link. An outbound link reconnects only when it has a
+//!     message to send, so a quiet client whose connection was closed as idle
+//!     reconnects with its next message, transparently (at most once-delivery is
+//!     unchanged); Raft peers heartbeat constantly and never go idle;
+//!   - **connection caps**: [`Config::max_inbound_connections`] [1024] in total and
+//!     [`Config::max_inbound_per_ip`] [256] per source IP. A refused connector gets a
+//!     refusal frame ([`bounds::REFUSAL_MAGIC`] + the reason) instead of a bare close,
+//!     logs it with `tracing::warn!` and counts it in [`NetStats::refused_by_peer`];
+//!     the acceptor counts it in [`NetStats::inbound_rejected`];
+//!   - a **byte budget per node** ([`Config::max_buffered_bytes`], [64 MiB], at least
+//!     `max_frame_bytes`): payload bytes are reserved chunk by chunk before they are
+//!     read, and held until [`Endpoint::recv`] hands the message out; a reader that
+//!     cannot reserve stops reading (TCP back-pressure). The inbox is also bounded in
+//!     messages ([`Config::inbox_capacity`]), and each connection's send queue in
+//!     frames ([`Config::send_queue_capacity`]; a full queue refuses the send). A Vec
+//!     may double its capacity while growing, so a node's frame memory is at most about
+//!     twice the budget plus one chunk per connection.
 //! - **Hostile input never crashes a node.** A wrong magic, version, cluster id or
 //!   token, a bad checksum, an oversized length, a truncated frame or an undecodable
 //!   payload closes *that* connection with a `tracing::warn!` and a counter in
@@ -77,6 +98,13 @@
 //! stream. Each injected fault is counted (`net.drop`, `net.partition_drop`, `net.dup`,
 //! `net.delay`, `net.reorder`, `net.reset`, `net.clog`) and traced; the `faults` module
 //! documents the order of the decisions. In the real world none of this is compiled.
+//!
+//! Limits of these bounds: the budget is spent only after a handshake, but a peer that
+//! passed it and starts maximal frames without finishing them holds up to
+//! `max_frame_bytes` of the budget per connection for one idle timeout each time; four
+//! such connections (with the defaults) hold all of it, and readers that cannot reserve
+//! meanwhile time out too. Memory stays bounded; throughput does not. Keeping such a
+//! peer out is the handshake's job, not the budget's.
 //!
 //! ## Non-goals
 //! - Reliable or exactly-once delivery, request/response correlation, flow control
@@ -94,6 +122,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod bounds;
 mod config;
 mod conn;
 mod endpoint;
@@ -109,7 +138,10 @@ mod stats;
 pub mod tls;
 
 pub use auth::{authorize, Auth, AuthError, Identity, Role, SimAuth, SimCa, SimCredential};
-pub use config::{Config, DEFAULT_MAX_FRAME_BYTES};
+pub use config::{
+    Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_MAX_INBOUND_PER_IP,
+};
 pub use endpoint::{Endpoint, SendError, MAX_TOKEN_BYTES};
 pub use fault_config::NetFaultConfig;
 pub use frame::FrameError;

@@ -34,6 +34,10 @@ pub(crate) enum SecureError {
     /// The peer closed the connection before answering.
     #[cfg_attr(not(madsim), allow(dead_code))]
     Closed,
+    /// The acceptor refused the connection at a cap, saying why (its refusal frame
+    /// came where its credential was due).
+    #[cfg_attr(not(madsim), allow(dead_code))]
+    Refused(String),
 }
 
 impl From<AuthError> for SecureError {
@@ -214,7 +218,10 @@ mod imp {
 
     async fn receive(stream: &mut TcpStream) -> Result<Option<SimCredential>, SecureError> {
         match frame::read_frame(stream, MAX_HANDSHAKE_BYTES).await? {
-            Some(payload) => Ok(frame::decode_value(&payload)?),
+            Some(payload) => match crate::bounds::parse_refusal(&payload) {
+                Some(why) => Err(SecureError::Refused(why)),
+                None => Ok(frame::decode_value(&payload)?),
+            },
             None => Err(SecureError::Closed),
         }
     }

@@ -1,6 +1,7 @@
 //! The delivery stage of a connection: hands received messages to the inbox; in the
 //! simulated world, first applies the network faults (see the `faults` module).
 
+use crate::bounds::Held;
 use crate::conn::{push, Close, Shared};
 #[cfg(madsim)]
 use crate::conn::{spawn_task, trace_msg};
@@ -42,13 +43,28 @@ impl<M: Message> Sink<M> {
         }
     }
 
+    /// Delivers `msg`, decoded from `payload`, holding `held` of the byte budget until
+    /// it leaves the inbox.
     #[cfg(not(madsim))]
-    pub(crate) async fn accept(&mut self, payload: &[u8], msg: M) -> Result<(), Close> {
-        push(&self.shared, self.from, msg, payload.len(), "").await
+    pub(crate) async fn accept(
+        &mut self,
+        payload: Vec<u8>,
+        msg: M,
+        held: Held,
+    ) -> Result<(), Close> {
+        let size = payload.len();
+        // The decoded message is what waits in the inbox; its bytes go now.
+        drop(payload);
+        push(&self.shared, self.from, msg, held, size, "").await
     }
 
     #[cfg(madsim)]
-    pub(crate) async fn accept(&mut self, payload: &[u8], msg: M) -> Result<(), Close> {
+    pub(crate) async fn accept(
+        &mut self,
+        payload: Vec<u8>,
+        msg: M,
+        held: Held,
+    ) -> Result<(), Close> {
         use crate::faults::{self, Verdict};
         let (src, dst) = (self.peer.ip(), self.local.ip());
         let (from, me, size) = (self.from, self.shared.config.node_id, payload.len());
@@ -76,10 +92,11 @@ impl<M: Message> Sink<M> {
         };
         let copy: Option<M> = if dup {
             trace_msg(EventKind::Fault, from, me, size, " dup");
-            frame::decode_value(payload).ok()
+            frame::decode_value(&payload).ok()
         } else {
             None
         };
+        drop(payload);
         if let Some(d) = delay {
             trace_msg(
                 EventKind::Fault,
@@ -91,7 +108,7 @@ impl<M: Message> Sink<M> {
             let shared = self.shared.clone();
             spawn_task(&self.shared, "net.delay", async move {
                 sim_runtime::time::sleep(d).await;
-                deliver_both(&shared, from, msg, copy, size, " delayed").await;
+                deliver_both(&shared, from, msg, held, copy, size, " delayed").await;
             });
             return Ok(());
         }
@@ -107,13 +124,13 @@ impl<M: Message> Sink<M> {
                     _ = rx => {}
                     _ = sim_runtime::time::sleep(window) => {}
                 }
-                deliver_both(&shared, from, msg, copy, size, " reordered").await;
+                deliver_both(&shared, from, msg, held, copy, size, " reordered").await;
             });
             return Ok(());
         }
-        push(&self.shared, from, msg, size, "").await?;
+        push(&self.shared, from, msg, held, size, "").await?;
         if let Some(copy) = copy {
-            push(&self.shared, from, copy, size, " dup").await?;
+            push(&self.shared, from, copy, Held::none(), size, " dup").await?;
         }
         if let Some(release) = self.held.take() {
             let _ = release.send(());
@@ -128,14 +145,15 @@ async fn deliver_both<M: Message>(
     shared: &Shared<M>,
     from: u64,
     msg: M,
+    held: Held,
     copy: Option<M>,
     size: usize,
     note: &str,
 ) {
-    if push(shared, from, msg, size, note).await.is_err() {
+    if push(shared, from, msg, held, size, note).await.is_err() {
         return;
     }
     if let Some(copy) = copy {
-        let _ = push(shared, from, copy, size, " dup").await;
+        let _ = push(shared, from, copy, Held::none(), size, " dup").await;
     }
 }

@@ -17,8 +17,13 @@ pub struct NetStats {
     pub connect_failures: u64,
     /// Inbound connections that completed the handshake.
     pub accepted: u64,
-    /// Inbound connections closed on accept because too many were open.
+    /// Inbound connections refused on accept (a refusal frame says which cap: total or
+    /// per source IP).
     pub inbound_rejected: u64,
+    /// Outbound connection attempts the peer refused with a refusal frame.
+    pub refused_by_peer: u64,
+    /// Inbound connections closed because nothing arrived for the idle timeout.
+    pub idle_closed: u64,
     /// Connections closed for a refused or malformed handshake.
     pub bad_handshake: u64,
     /// Connections closed for a frame whose checksum did not match.
@@ -66,6 +71,8 @@ counters!(
     connect_failures,
     accepted,
     inbound_rejected,
+    refused_by_peer,
+    idle_closed,
     bad_handshake,
     bad_checksum,
     oversized_frame,

@@ -30,6 +30,22 @@ pub enum Error {
     /// The database was closed.
     #[error("the database is closed")]
     Closed,
+    /// Another process (or another open handle) holds the directory (D54).
+    #[error("{path} is in use by {holder}; one process per database directory")]
+    Locked {
+        /// The directory.
+        path: String,
+        /// Who holds it, as it described itself (pid and role in the real world).
+        holder: String,
+    },
+    /// The directory could not be created or its lock file opened.
+    #[error("cannot lock {path}: {reason}")]
+    LockFailed {
+        /// The directory.
+        path: String,
+        /// The OS error.
+        reason: String,
+    },
 }
 
 impl Error {

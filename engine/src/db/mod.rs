@@ -14,6 +14,12 @@
 //! }
 //! ```
 //!
+//! ## One process per directory
+//! [`Db::open`] takes the directory's exclusive lock (`sim_fs::lock_dir`, D54) before
+//! recovery reads anything; a second opener — another process, or another `open` in
+//! this one — gets [`Error::Locked`] naming the holder. [`Db::close`] releases it, as
+//! does dropping the last handle (or, in simulation, the node's kill or power loss).
+//!
 //! ## Reads
 //! A read takes the snapshot from the core (`read_start`), reads the store at it with
 //! no lock held (asynchronous table I/O), then reports what it read (`record_read` /
@@ -92,6 +98,9 @@ struct Inner {
     recovery: Recovery,
     /// Counters of the untracked read path ([`read`]).
     reads: read::ReadCounters,
+    /// The directory's exclusive lock (D54), released by `close` or when the last
+    /// handle goes.
+    dir_lock: std::sync::Mutex<Option<sim_fs::DirLock>>,
 }
 
 /// An open database. Cheap to clone (all clones share it).
@@ -119,11 +128,33 @@ pub struct DbStats {
     pub reads: ReadStats,
 }
 
+/// Creates `dir` if needed and takes its exclusive lock (D54) for `holder`.
+pub(crate) async fn lock_dir(dir: &Path, holder: &str) -> Result<sim_fs::DirLock> {
+    let failed = |error: std::io::Error| Error::LockFailed {
+        path: dir.display().to_string(),
+        reason: error.to_string(),
+    };
+    // Not durable yet: opening makes the directory's entry durable after the lock.
+    sim_fs::create_dir_all(dir).await.map_err(failed)?;
+    sim_fs::lock_dir(dir, holder).await.map_err(|e| match e {
+        sim_fs::LockError::Held { holder, .. } => Error::Locked {
+            path: dir.display().to_string(),
+            holder: if holder.is_empty() {
+                "another process".to_string()
+            } else {
+                holder
+            },
+        },
+        sim_fs::LockError::Io { error, .. } => failed(error),
+    })
+}
+
 impl Db {
     /// Opens the database in `path`, creating it if needed and recovering it otherwise
     /// (manifest, tables, then the WAL; see [`crate::lsm::recovery`]).
     pub async fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
         let path = path.as_ref().to_path_buf();
+        let dir_lock = lock_dir(&path, "embedded database").await?;
         let (lsm, recovery) = LsmStore::open(&path, opts).await?;
         #[cfg(feature = "canary")]
         let core = Arc::new(
@@ -149,6 +180,7 @@ impl Db {
                 closed: AtomicBool::new(false),
                 recovery,
                 reads: read::ReadCounters::default(),
+                dir_lock: std::sync::Mutex::new(Some(dir_lock)),
             }),
         })
     }
@@ -186,7 +218,16 @@ impl Db {
     /// return [`Error::Closed`]. Unflushed data stays in the WAL; reopening replays it.
     pub async fn close(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
-        self.inner.lsm.close().await?;
+        let closed = self.inner.lsm.close().await;
+        // Closed (or failed closing): nothing more is written through this handle.
+        let mut lock = self
+            .inner
+            .dir_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        lock.take();
+        drop(lock);
+        closed?;
         Ok(())
     }
 

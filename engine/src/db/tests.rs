@@ -286,3 +286,32 @@ fn wait_idle_returns_once_flushes_and_compactions_are_done() {
         assert_eq!(db.wait_idle().await, Err(Error::Closed));
     })
 }
+
+/// Issue 19, finding 5 (D54): a second opener of a database directory gets
+/// [`Error::Locked`] naming the holder, and nothing the first acknowledged is lost;
+/// once the first closes, the directory opens again with every commit. Both worlds.
+/// Fails before D54: both opened and both acknowledged commits.
+#[test]
+fn a_second_opener_of_a_directory_is_refused_and_told_who_holds_it() {
+    with_dir(|dir| async move {
+        let db = Db::open(&dir, Options::tiny()).await.expect("first open");
+        let mut t = db.begin();
+        t.put(b"k".to_vec(), b"v".to_vec()).await.expect("put");
+        committed(t.commit().await.expect("commit"));
+        match Db::open(&dir, Options::tiny()).await {
+            Err(Error::Locked { holder, .. }) => {
+                assert!(holder.contains("embedded database"), "{holder}")
+            }
+            other => panic!("the second open was not refused: {other:?}"),
+        }
+        db.close().await.expect("close");
+        let again = Db::open(&dir, Options::tiny()).await.expect("reopen");
+        let got = again.begin().get(b"k").await.expect("get");
+        assert_eq!(
+            got.as_deref(),
+            Some(&b"v"[..]),
+            "the acknowledged commit survived"
+        );
+        again.close().await.expect("close");
+    });
+}

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tracing::{debug, info};
+use tracing::{debug, error, info};
 
 use super::node::{LeaderState, RoleState};
 use super::read::ReadQueue;
@@ -32,6 +32,17 @@ impl<S: Storage> RawNode<S> {
     }
 
     fn start_election(&mut self) {
+        if self.term == Term::MAX {
+            // Reachable only through ~2^32 forged term jumps (D52); refusing keeps
+            // `term + 1` from wrapping.
+            error!(
+                node = self.cfg.id,
+                term = self.term,
+                "raft: term at the maximum; not campaigning"
+            );
+            self.election_elapsed = 0;
+            return;
+        }
         if self.cfg.pre_vote {
             self.become_pre_candidate();
         } else {
@@ -71,7 +82,9 @@ impl<S: Storage> RawNode<S> {
             return;
         }
         let (last_index, last_term) = self.last();
-        let next_term = self.term + 1;
+        let Some(next_term) = self.term.checked_add(1) else {
+            return;
+        };
         for p in self.peers() {
             self.send_with_term(
                 p,
@@ -86,7 +99,15 @@ impl<S: Storage> RawNode<S> {
 
     /// §5.2: increment the term, vote for ourselves, request votes.
     fn become_candidate(&mut self) {
-        self.term += 1;
+        let Some(next_term) = self.term.checked_add(1) else {
+            error!(
+                node = self.cfg.id,
+                term = self.term,
+                "raft: term at the maximum; not campaigning"
+            );
+            return;
+        };
+        self.term = next_term;
         self.vote = Some(self.cfg.id);
         info!(
             node = self.cfg.id,
@@ -230,7 +251,9 @@ impl<S: Storage> RawNode<S> {
         let current = self.term;
         let counted = match &mut self.role {
             RoleState::PreCandidate { votes }
-                if pre && (granted && term == current + 1 || !granted && term == current) =>
+                if pre
+                    && (granted && Some(term) == current.checked_add(1)
+                        || !granted && term == current) =>
             {
                 votes.insert(from, granted);
                 true

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Index, NodeId, Term};
+use super::{Index, NodeId, Term, MAX_INDEX, MAX_TERM_JUMP};
 
 /// A log entry. `data: None` is the no-op a new leader appends (§8); the application
 /// skips it when applying.
@@ -161,6 +161,98 @@ impl Body {
             self,
             Body::Append { .. } | Body::Heartbeat { .. } | Body::InstallSnapshot { .. }
         )
+    }
+}
+
+impl Message {
+    /// Checks what no honest peer ever sends to a node whose term is `current` (D52): a
+    /// term more than [`MAX_TERM_JUMP`] above `current`, an index above [`MAX_INDEX`],
+    /// entries that do not follow `prev_index` one by one or whose terms fall or exceed
+    /// the message's term, a snapshot or last-entry term above the message's term.
+    /// Bounding the indexes here is what lets the rest of the core use `+ 1` on them
+    /// without wrapping. `Err` says what is wrong.
+    pub fn validate(&self, current: Term) -> Result<(), String> {
+        let t = self.term;
+        let limit = current.saturating_add(MAX_TERM_JUMP);
+        if t > limit {
+            return Err(format!(
+                "term {t} jumps more than {MAX_TERM_JUMP} past the current term {current}"
+            ));
+        }
+        let index_ok = |what: &str, i: Index| {
+            if i > MAX_INDEX {
+                Err(format!("{what} {i} above the maximum index {MAX_INDEX}"))
+            } else {
+                Ok(())
+            }
+        };
+        // A term carried inside a message never exceeds the message's own term: the
+        // sender's log holds no entry newer than its term.
+        let term_ok = |what: &str, x: Term| {
+            if x > t {
+                Err(format!("{what} {x} above the message's term {t}"))
+            } else {
+                Ok(())
+            }
+        };
+        match &self.body {
+            Body::PreVote {
+                last_index,
+                last_term,
+            }
+            | Body::Vote {
+                last_index,
+                last_term,
+            } => {
+                index_ok("last index", *last_index)?;
+                term_ok("last term", *last_term)?;
+            }
+            Body::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => {
+                index_ok("prev index", *prev_index)?;
+                index_ok("commit", *commit)?;
+                term_ok("prev term", *prev_term)?;
+                let mut last = (*prev_index, *prev_term);
+                for e in entries {
+                    index_ok("entry index", e.index)?;
+                    term_ok("entry term", e.term)?;
+                    if Some(e.index) != last.0.checked_add(1) || e.term < last.1 {
+                        return Err(format!(
+                            "entry {}@{} does not follow {}@{}",
+                            e.index, e.term, last.0, last.1
+                        ));
+                    }
+                    last = (e.index, e.term);
+                }
+            }
+            Body::AppendResponse { index, reject } => {
+                index_ok("index", *index)?;
+                if let Some(h) = reject {
+                    index_ok("hint index", h.index)?;
+                    if let Some(ht) = h.term {
+                        term_ok("hint term", ht)?;
+                    }
+                }
+            }
+            Body::Heartbeat { commit, .. } => index_ok("commit", *commit)?,
+            Body::InstallSnapshot { snapshot } => {
+                index_ok("snapshot index", snapshot.meta.index)?;
+                term_ok("snapshot term", snapshot.meta.term)?;
+            }
+            Body::ReadIndexResponse {
+                index: Some(index), ..
+            } => index_ok("read index", *index)?,
+            Body::PreVoteResponse { .. }
+            | Body::VoteResponse { .. }
+            | Body::HeartbeatResponse { .. }
+            | Body::ReadIndex { .. }
+            | Body::ReadIndexResponse { index: None, .. } => {}
+        }
+        Ok(())
     }
 }
 

@@ -93,7 +93,14 @@
 //! whatever was not advanced) and restart; partitions may be symmetric or one-way.
 //! Stale-term messages, messages from unknown node ids and malformed messages are
 //! dropped with a `tracing::warn!` (or answered with a rejection carrying the current
-//! term, as §5.1 prescribes), never a panic. Byzantine behaviour is out of scope.
+//! term, as §5.1 prescribes), never a panic. Messages no honest peer sends are dropped
+//! before they touch any state ([`Message::validate`], D52): a term more than
+//! [`MAX_TERM_JUMP`] above the receiver's, an index above [`MAX_INDEX`], entries that do
+//! not follow their previous index, a carried term above the message's own. Indexes
+//! are thereby kept from wrapping; terms are moved by checked arithmetic, and a node at
+//! `u64::MAX` stops campaigning rather than wrap. Byzantine
+//! behaviour beyond that (a peer lying within the bounds) is out of scope: keeping
+//! impostors out is the transport's handshake's job.
 //!
 //! ## Non-goals
 //! - Membership changes: the voter set is fixed at construction.
@@ -127,6 +134,19 @@ pub type NodeId = u64;
 pub type Term = u64;
 /// A log index. Entries start at 1; index 0 is the empty log.
 pub type Index = u64;
+
+/// The largest step a message may move a node's term (D52): a message whose term
+/// exceeds the receiver's term plus this is dropped. Honest terms move by one per
+/// election, and pre-vote keeps a partitioned node from inflating its own, so no honest
+/// peer is 2^32 elections ahead; a forged message can move a term by at most this, so
+/// one forgery leaves room for ~2^64 more elections (a bound on a single absolute value
+/// could not: a forged term at the bound would leave none). A node never wraps its term:
+/// at `u64::MAX` it stops campaigning.
+pub const MAX_TERM_JUMP: Term = 1 << 32;
+/// The largest log index a message may name (D52); larger ones cannot fit any log (one
+/// entry per nanosecond for ~292 years), and bounding them lets `index + 1` and
+/// `index + len` never wrap.
+pub const MAX_INDEX: Index = u64::MAX / 2;
 
 /// Configuration of one node.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -155,6 +155,11 @@ impl<S: Storage> RawNode<S> {
             warn!(node = self.cfg.id, from, msg = %msg, "raft: dropping message from unknown node");
             return Ok(());
         }
+        if let Err(why) = msg.validate(self.term) {
+            sim_runtime::cover!("raft.invalid_message_dropped");
+            warn!(node = self.cfg.id, from, msg = %msg, why, "raft: dropping invalid message");
+            return Ok(());
+        }
         self.step_inner(from, msg);
         self.debug_check();
         Ok(())

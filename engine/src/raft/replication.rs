@@ -247,7 +247,7 @@ impl<S: Storage> RawNode<S> {
     ) {
         let mut last = (prev_index, prev_term);
         for e in &entries {
-            if e.index != last.0 + 1 || e.term < last.1 || e.term > self.term {
+            if Some(e.index) != last.0.checked_add(1) || e.term < last.1 || e.term > self.term {
                 warn!(
                     node = self.cfg.id,
                     from,
@@ -311,7 +311,8 @@ impl<S: Storage> RawNode<S> {
             let start = (conflict - prev_index - 1) as usize;
             self.log.append(&entries[start..]);
         }
-        let last_new = prev_index + entries.len() as Index;
+        // Cannot wrap: validated entries follow prev_index one by one, below MAX_INDEX.
+        let last_new = last.0;
         self.log.commit_to(commit.min(last_new));
         self.send(
             from,
@@ -375,7 +376,7 @@ impl<S: Storage> RawNode<S> {
             }
             let advanced = index > pr.match_index;
             pr.match_index = pr.match_index.max(index);
-            pr.next_index = pr.next_index.max(index + 1);
+            pr.next_index = pr.next_index.max(index.saturating_add(1));
             match pr.state {
                 ProgressState::Probe { .. } => pr.state = ProgressState::Replicate,
                 ProgressState::Snapshot { index: s } if pr.match_index >= s => {
@@ -394,7 +395,7 @@ impl<S: Storage> RawNode<S> {
         };
         let stale = match pr.state {
             ProgressState::Replicate => index <= pr.match_index,
-            ProgressState::Probe { .. } => index + 1 != pr.next_index,
+            ProgressState::Probe { .. } => index.checked_add(1) != Some(pr.next_index),
             ProgressState::Snapshot { .. } => true,
         };
         if stale {
@@ -405,7 +406,7 @@ impl<S: Storage> RawNode<S> {
         let (match_index, next) = (pr.match_index, self.backtrack(index, hint));
         if let Some(pr) = self.progress_mut(from) {
             // Strictly back, never below what is known to match.
-            pr.next_index = next.min(index).max(match_index + 1);
+            pr.next_index = next.min(index).max(match_index.saturating_add(1));
             pr.state = ProgressState::Probe { sent: false };
         }
         self.send_append(from);

@@ -93,6 +93,8 @@ pub(super) struct Node {
     pub(super) ep: Endpoint<Wire>,
     pub(super) server: Server,
     voters: BTreeSet<u64>,
+    /// The data directory's exclusive lock (D54), held while the node runs.
+    _dir_lock: sim_fs::DirLock,
 }
 
 async fn sync_dir_best_effort(dir: &Path) {
@@ -114,6 +116,10 @@ impl Node {
         sim_fs::sync_dir(&cfg.data_dir)
             .await
             .map_err(|e| NodeError::io("sync_dir", &cfg.data_dir, e))?;
+        // One process per data directory (D54), before anything in it is read or
+        // repaired; the state machine's Db locks its own directory too.
+        let dir_lock =
+            crate::db::lock_dir(&cfg.data_dir, &format!("replicated node {}", cfg.id)).await?;
         let mut hs = HardStateFile::open(&raft_dir).await?;
         let (mut log, mut entries, cut) = LogFile::open(&raft_dir).await?;
         let sm = StateMachine::open(&db_dir, cfg.db_options.clone()).await?;
@@ -201,6 +207,7 @@ impl Node {
             ep,
             server,
             voters,
+            _dir_lock: dir_lock,
         })
     }
 

@@ -182,6 +182,129 @@ async fn hostile(n: usize) -> Vec<String> {
     bad
 }
 
+/// Commits `key = value`, retrying (leaders may change); false after 50 tries.
+async fn commit_one(client: &ReplicatedClient, key: &[u8], value: &[u8]) -> bool {
+    for _ in 0..50 {
+        if let Ok(mut t) = client.begin().await {
+            if t.put(key.to_vec(), value.to_vec()).await.is_ok()
+                && matches!(t.commit().await, Ok(TxnOutcome::Committed { .. }))
+            {
+                return true;
+            }
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Issue 19, finding 1 (D52): endpoints claiming to be each replica send the others a
+/// heartbeat, an append and a vote request with term 2^64−1. Before D52 a replica
+/// persisted that term and no election could follow (`term + 1` wrapped); now the
+/// messages are dropped, so after the leader crashes the others elect a new leader in
+/// a small term and commit.
+async fn maximal_term(nodes: Vec<Node>) -> Vec<String> {
+    use engine::raft::{Body, Message};
+    let mut bad = Vec::new();
+    let n = nodes.len();
+    let client = match ReplicatedClient::connect(client_config(0, n, 9000)).await {
+        Ok(c) => c,
+        Err(e) => return vec![format!("connect: {e}")],
+    };
+    if !commit_one(&client, b"a", b"1").await {
+        return vec!["no commit before the forgery".into()];
+    }
+    let mut forgers = Vec::new();
+    for claimed in 1..=n as u64 {
+        let net = sim_net::Config::new(engine::replicated::DEFAULT_CLUSTER_ID, claimed);
+        let addr = SocketAddr::new(client_ip(), 9700 + claimed as u16);
+        let ep = match sim_net::Endpoint::<Wire>::bind(addr, net).await {
+            Ok(ep) => ep,
+            Err(e) => return vec![format!("bind: {e}")],
+        };
+        for (id, addr) in servers(n).into_iter().filter(|(id, _)| *id != claimed) {
+            ep.add_peer(id, addr);
+            let bodies = [
+                Body::Heartbeat {
+                    commit: 0,
+                    read_seq: 0,
+                },
+                Body::Append {
+                    prev_index: 0,
+                    prev_term: 0,
+                    entries: Vec::new(),
+                    commit: 0,
+                },
+                Body::Vote {
+                    last_index: u64::MAX,
+                    last_term: u64::MAX,
+                },
+            ];
+            for body in bodies {
+                let _ = ep.send(
+                    id,
+                    Wire::Raft(Message {
+                        term: u64::MAX,
+                        body,
+                    }),
+                );
+            }
+        }
+        forgers.push(ep);
+    }
+    sleep(Duration::from_secs(1)).await;
+    let mut leader = None;
+    for node in 1..=n as u64 {
+        match client.status(node).await {
+            Some(s) if s.term >= 1_000 => {
+                bad.push(format!("node {node} took a forged term: {s:?}"))
+            }
+            Some(s) if s.role == "leader" => leader = Some(node),
+            _ => {}
+        }
+    }
+    let Some(leader) = leader else {
+        bad.push("no leader after the forgery".into());
+        return bad;
+    };
+    nodes[leader as usize - 1].crash();
+    if !commit_one(&client, b"b", b"2").await {
+        bad.push(format!("no commit after leader {leader} crashed"));
+    }
+    for node in (1..=n as u64).filter(|&x| x != leader) {
+        match client.status(node).await {
+            Some(s) if s.term < 1_000 && s.commit > 0 => {}
+            other => bad.push(format!("node {node} after the election: {other:?}")),
+        }
+    }
+    nodes[leader as usize - 1].restart();
+    drop(forgers);
+    bad
+}
+
+/// Runs [`maximal_term`] against a fresh 3-replica cluster; returns the violations.
+pub fn run_maximal_term(seed: u64) -> Vec<String> {
+    let report = sim(seed).run(|| async {
+        let watch = Arc::new(Watch::default());
+        let fail_stops = FailStops::default();
+        let nodes: Vec<Node> = (1..=3)
+            .map(|i| start_server(i, 3, watch.clone(), fail_stops.clone()))
+            .collect();
+        let client_node = node::build("clients").ip(client_ip()).create();
+        let mut bad = match client_node.spawn(maximal_term(nodes)).await {
+            Ok(b) => b,
+            Err(e) => vec![format!("the forging client panicked: {e}")],
+        };
+        bad.extend(lock(&watch.violations).iter().cloned());
+        for e in lock(&fail_stops).iter() {
+            bad.push(format!("a replica stopped on a forged term: {e}"));
+        }
+        bad
+    });
+    report
+        .output
+        .unwrap_or_else(|panic| vec![format!("the run panicked: {panic}")])
+}
+
 /// Runs [`hostile`] against a fresh 3-replica cluster; returns the violations.
 pub fn run_bad_input(seed: u64) -> Vec<String> {
     let report = sim(seed).run(|| async {

@@ -173,3 +173,56 @@ pub(crate) async fn exists(path: &Path) -> io::Result<bool> {
     let path = normalize(path)?;
     on_current("exists", &path, |d, _| Ok(d.exists(&path))).await
 }
+
+/// A held directory lock on a node's simulated disk, for one process epoch.
+#[derive(Debug)]
+pub(crate) struct DirLock {
+    node: u64,
+    dir: PathBuf,
+    epoch: u64,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        try_with_disk(self.node, |d| {
+            if d.locks
+                .get(&self.dir)
+                .is_some_and(|(e, _)| *e == self.epoch)
+            {
+                d.locks.remove(&self.dir);
+            }
+        });
+    }
+}
+
+pub(crate) async fn lock_dir(dir: &Path, holder: &str) -> Result<DirLock, crate::LockError> {
+    let node = current_node();
+    let path = normalize(dir).map_err(|error| crate::LockError::Io {
+        dir: dir.to_path_buf(),
+        error,
+    })?;
+    let holder = format!("node {node} ({holder})");
+    with_disk(node, |d, _| {
+        if d.cached_ns.get(&path) != Some(&crate::sim::disk::Entry::Dir) {
+            return Err(crate::LockError::Io {
+                dir: dir.to_path_buf(),
+                error: crate::sim::disk::os_err(2),
+            });
+        }
+        // A lock of an earlier process epoch died with that process (kill, crash).
+        match d.locks.get(&path) {
+            Some((epoch, who)) if *epoch == d.epoch => Err(crate::LockError::Held {
+                dir: dir.to_path_buf(),
+                holder: who.clone(),
+            }),
+            _ => {
+                d.locks.insert(path.clone(), (d.epoch, holder));
+                Ok(DirLock {
+                    node,
+                    dir: path.clone(),
+                    epoch: d.epoch,
+                })
+            }
+        }
+    })
+}

@@ -203,6 +203,9 @@ pub(crate) struct Disk {
     pub stats: FsStats,
     /// The op counter and limit (`sim::set_op_limit`).
     pub barrier: OpBarrier,
+    /// Directory locks (D54): directory → (process epoch that took it, holder). A lock
+    /// of an older epoch is free: kill and power loss release locks.
+    pub locks: BTreeMap<PathBuf, (u64, String)>,
 }
 
 /// Lexically normalizes a path to an absolute one ("/" is the simulated working
@@ -238,6 +241,7 @@ impl Disk {
             config: None,
             stats: FsStats::default(),
             barrier: OpBarrier::default(),
+            locks: BTreeMap::new(),
         }
     }
 

@@ -91,3 +91,50 @@ fn handles_opened_before_power_loss_fail_after_it() {
         assert_eq!(sim::cached_contents(id, "/f").unwrap(), b"v2");
     });
 }
+
+/// Issue 19, finding 5 (D54): a directory lock is per simulated disk and dies with its
+/// process: a power loss or a kill releases it, so the restarted node locks the
+/// directory again; while the process lives, a second locker on that node is refused
+/// and another node's disk is unaffected. Fails before D54 (no lock existed).
+#[test]
+fn a_dir_lock_is_released_by_a_crash_and_a_kill() {
+    run(7, || async {
+        let n = new_node("n1");
+        let other = new_node("n2");
+        let lock_d = || async {
+            sim_fs::create_dir_all("/d").await.unwrap();
+            let lock = sim_fs::lock_dir("/d", "db").await.unwrap();
+            let second = sim_fs::lock_dir("/d", "second").await;
+            assert!(
+                matches!(&second, Err(sim_fs::LockError::Held { holder, .. }) if holder.contains("db")),
+                "{second:?}"
+            );
+            // Held until the process dies.
+            std::future::pending::<()>().await;
+            drop(lock);
+        };
+        let held = n.spawn(lock_d());
+        sim_runtime::time::sleep(std::time::Duration::from_millis(10)).await;
+        // Another node's disk has its own /d.
+        on(&other, async {
+            sim_fs::create_dir_all("/d").await.unwrap();
+            drop(sim_fs::lock_dir("/d", "other").await.unwrap());
+        })
+        .await;
+        crash_restart(&n);
+        drop(held);
+        on(&n, async {
+            // The directory's entry was never synced: recreate it if the crash took it.
+            sim_fs::create_dir_all("/d").await.unwrap();
+            let lock = sim_fs::lock_dir("/d", "after the crash").await.unwrap();
+            std::mem::forget(lock);
+        })
+        .await;
+        n.kill();
+        n.restart();
+        on(&n, async {
+            drop(sim_fs::lock_dir("/d", "after the kill").await.unwrap());
+        })
+        .await;
+    });
+}

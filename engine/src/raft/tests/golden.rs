@@ -19,8 +19,9 @@
 //!   resume.
 //! - `snapshot N [index]`: the application snapshots N at index (default: applied).
 //!   `compact [N…]`: compact the log up to the snapshot.
-//! - `inject to=N from=F term=T kind=heartbeat|append|vote|prevote [commit=C]`: a
-//!   hand-made message.
+//! - `inject to=N from=F term=T kind=heartbeat|append|vote|prevote [commit=C]
+//!   [prev=P] [entry=I]`: a hand-made message (`prev`, `entry`: an append's previous
+//!   index and one entry at index I of term T).
 //! - `status [N…]`, `log [N…]`, `net`, `values [N…]`.
 
 use std::error::Error as StdError;
@@ -130,12 +131,23 @@ impl Runner {
                 commit,
                 read_seq: 0,
             },
-            "append" => Body::Append {
-                prev_index: 0,
-                prev_term: 0,
-                entries: vec![],
-                commit,
-            },
+            "append" => {
+                let prev_index: u64 = args.take_key("prev").map(parse).transpose()?.unwrap_or(0);
+                let entry: Option<u64> = args.take_key("entry").map(parse).transpose()?;
+                Body::Append {
+                    prev_index,
+                    prev_term: 0,
+                    entries: entry
+                        .map(|index| crate::raft::Entry {
+                            index,
+                            term,
+                            data: Some(b"forged".to_vec()),
+                        })
+                        .into_iter()
+                        .collect(),
+                    commit,
+                }
+            }
             "vote" => Body::Vote {
                 last_index: 1000,
                 last_term: term,
@@ -367,4 +379,5 @@ scripts!(
     crash_persist,
     read_index,
     stale_messages,
+    forged_terms,
 );

@@ -340,3 +340,98 @@ fn messages_are_serde_types() {
     serde::<HardState>();
     serde::<Snapshot>();
 }
+
+/// D52: a node whose term is `u64::MAX` (reachable only through ~2^32 forged jumps)
+/// stays a follower instead of wrapping its term to 0, however long it waits; a
+/// message may move a term by at most MAX_TERM_JUMP.
+#[test]
+fn a_term_is_never_wrapped_and_moves_by_a_bounded_jump() {
+    use crate::raft::MAX_TERM_JUMP;
+    let mut st = MemStorage::new();
+    st.set_hard_state(HardState {
+        term: u64::MAX,
+        vote: None,
+        commit: 0,
+    });
+    let mut n = RawNode::new(Config::new(1, [1, 2, 3]), st, rng(1)).expect("valid");
+    for _ in 0..100 {
+        n.tick();
+    }
+    assert_eq!(n.term(), u64::MAX);
+    assert_eq!(n.status().role, Role::Follower);
+    assert!(drain(&mut n).is_empty(), "it campaigned");
+
+    let mut n = node(1, &[1, 2, 3]);
+    let beat = |term| Message {
+        term,
+        body: Body::Heartbeat {
+            commit: 0,
+            read_seq: 0,
+        },
+    };
+    n.step(2, beat(MAX_TERM_JUMP + 1)).expect("step");
+    assert_eq!(n.term(), 0, "a jump past the bound is dropped");
+    n.step(2, beat(MAX_TERM_JUMP)).expect("step");
+    assert_eq!(
+        n.term(),
+        MAX_TERM_JUMP,
+        "a jump of exactly the bound is taken"
+    );
+}
+
+/// D52: `Message::validate` names what is wrong with each kind of forged number.
+#[test]
+fn validate_refuses_each_forged_number() {
+    use crate::raft::{RejectHint, MAX_INDEX, MAX_TERM_JUMP};
+    let bad = |term, body| {
+        Message { term, body }
+            .validate(1)
+            .expect_err("must be refused")
+    };
+    assert!(bad(u64::MAX, Body::HeartbeatResponse { read_seq: 0 }).contains("term"));
+    let hb = Body::Heartbeat {
+        commit: MAX_INDEX + 1,
+        read_seq: 0,
+    };
+    assert!(bad(1, hb).contains("commit"));
+    let vote = Body::Vote {
+        last_index: 1,
+        last_term: 5,
+    };
+    assert!(bad(4, vote).contains("last term"));
+    let reject = Body::AppendResponse {
+        index: 3,
+        reject: Some(RejectHint {
+            term: Some(9),
+            index: 2,
+        }),
+    };
+    assert!(bad(2, reject).contains("hint term"));
+    let gap = Body::Append {
+        prev_index: 1,
+        prev_term: 1,
+        entries: vec![entry(3, 1)],
+        commit: 0,
+    };
+    assert!(bad(1, gap).contains("does not follow"));
+    let snap = Body::InstallSnapshot {
+        snapshot: Snapshot {
+            meta: SnapshotMeta {
+                index: u64::MAX,
+                term: 1,
+            },
+            data: Vec::new(),
+        },
+    };
+    assert!(bad(1, snap).contains("snapshot index"));
+    let ok = Message {
+        term: 1 + MAX_TERM_JUMP,
+        body: Body::Append {
+            prev_index: MAX_INDEX - 1,
+            prev_term: 1,
+            entries: vec![entry(MAX_INDEX, 2)],
+            commit: MAX_INDEX,
+        },
+    };
+    assert_eq!(ok.validate(1), Ok(()));
+}
