@@ -395,10 +395,11 @@ fn connection_reset_is_survived_by_reconnecting() {
         let resets = sim_runtime::faults::get("net.reset");
         assert!(resets > 0);
         let (sa, sb) = (a.ep.stats(), b.ep.stats());
-        assert_eq!(
-            sa.connects,
-            resets + 1,
-            "a reconnected after each reset: {sa:?}"
+        // A link reconnects when it next has a message to send (D53), so the reset
+        // of the last message may not be followed by a reconnect yet.
+        assert!(
+            sa.connects == resets || sa.connects == resets + 1,
+            "a reconnected after each reset but maybe the last: {sa:?}"
         );
         assert_eq!(sb.closed, resets, "b closed each reset connection: {sb:?}");
         let got = b.seqs_from(1);
@@ -415,6 +416,12 @@ fn connection_reset_is_survived_by_reconnecting() {
             later,
             (101..=110).collect::<Vec<_>>(),
             "later messages flow"
+        );
+        let sa = a.ep.stats();
+        assert_eq!(
+            sa.connects,
+            resets + 1,
+            "the first connection and one reconnect per reset: {sa:?}"
         );
     });
     assert!(count(&report, "net.reset") > 0);
