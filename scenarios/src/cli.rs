@@ -141,7 +141,7 @@ pub enum Command {
     },
     /// A development CA and node/client certificates for `--certs DIR`.
     ///
-    /// Writes ca.pem/ca.key, node-<i>.pem/.key for i in 1..=N, client-<name>.pem/.key
+    /// Writes ca.pem/ca.key, `node-<i>.pem`/`.key` for i in 1..=N, `client-<name>.pem`/`.key`
     /// for each client; refuses to overwrite. Keep ca.key private.
     Certs {
         /// Directory to write (created if missing).
@@ -169,7 +169,7 @@ pub enum Command {
         /// Data directory (Raft log, hard state, the state machine's database).
         #[arg(long)]
         data: PathBuf,
-        /// Mutual TLS credentials (`--certs DIR` takes node-<id>.pem/.key and ca.pem
+        /// Mutual TLS credentials (`--certs DIR` takes `node-<id>.pem`/`.key` and ca.pem
         /// from DIR), or `--insecure`.
         #[command(flatten)]
         creds: crate::credentials::CredentialArgs,

@@ -31,7 +31,7 @@ pub struct CredentialArgs {
     #[arg(long, requires = "cert")]
     pub ca: Option<PathBuf>,
     /// A directory written by `seedbank certs`: takes ca.pem and this process's
-    /// node-<id> (node) or client-<name> (shell) certificate and key from it.
+    /// `node-<id>` (node) or `client-<name>` (shell) certificate and key from it.
     #[arg(long, conflicts_with = "insecure")]
     pub certs: Option<PathBuf>,
     /// Plaintext, unauthenticated connections: anyone who reaches the port can speak

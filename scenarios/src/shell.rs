@@ -42,7 +42,7 @@
 //!   0; 2 for bad arguments, in both `--json` and text modes (D56).
 //!
 //! ## Fault model
-//! Input is untrusted bytes ([`input`] reads raw lines, never assuming UTF-8). The
+//! Input is untrusted bytes (module `input` reads raw lines, never assuming UTF-8). The
 //! database and the cluster fail as their own docs say; each failure becomes an answer.
 //!
 //! ## Non-goals
