@@ -212,6 +212,8 @@
     const defs = el("defs", {}, svg);
     const mk = el("marker", { id: "arrow", markerWidth: 6, markerHeight: 6, refX: 5, refY: 3, orient: "auto" }, defs);
     el("path", { d: "M0,0 L6,3 L0,6 z", fill: "#5b8db8" }, mk);
+    const clip = el("clipPath", { id: "plot" }, defs);
+    el("rect", { x: LEFT, y: 0, width: plotW(), height }, clip);
     // Partitions are hatched, so they read as "cut off" over any role colour.
     for (const [id, color] of [["hatch-a", "#7b2fb8"], ["hatch-b", "#d07a00"]]) {
       const p = el("pattern", { id, width: 8, height: 8, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" }, defs);
@@ -287,7 +289,7 @@
 
     svg.appendChild(parts);
     // Messages: arrows when few are in view, else a count per pair of lanes.
-    const mg = el("g", { id: "messages" }, svg);
+    const mg = el("g", { id: "messages", "clip-path": "url(#plot)" }, svg);
     const pairsDiv = document.getElementById("pairs");
     pairsDiv.textContent = "";
     if (!hiddenKinds.has("messages")) {
@@ -367,17 +369,23 @@
         `<p>${shown.length} of the ${ops.length} operations on this key that did not fail, ${secs(a)}–${secs(b)}; one row per client, a bar from invocation to return ` +
         `(green ok, orange unknown outcome, open end: never returned). <b>Red outline</b>: named by the failed check` +
         (M.involved_ops.length ? ` (first: T${M.involved_ops[0]}, the one that cannot be placed / was lost)` : "") + ".</p>";
-      const svg = el("svg", { width: W, height: rows.length * H + 30, class: "keysvg", "data-key": key }, box);
+      const svg = el("svg", { width: W, height: rows.length * H + 64, class: "keysvg", "data-key": key }, box);
       el("text", { x: L, y: 12, class: "axis" }, svg, secs(a));
       el("text", { x: W - 70, y: 12, class: "axis" }, svg, secs(b));
       rows.forEach((r, i) => el("text", { x: 4, y: 18 + i * H + 14, class: "lanekind" }, svg, "client row " + r));
-      // The faults in the window, as lines across the rows.
+      // The faults in the window, as lines across the rows; close labels stack.
+      let lastX = -1e9, stack = 0;
       for (const m of M.marks) {
         if (!NODE_FAULTS.includes(m.kind) || m.t < a || m.t > b) continue;
         const fx = sx(m.t);
+        stack = fx - lastX < 110 ? stack + 1 : 0;
+        lastX = fx;
+        const ly = 28 + rows.length * H + stack * 11;
         const g = el("g", { class: "kfault k-" + m.kind }, svg);
-        el("line", { x1: fx, y1: 14, x2: fx, y2: 18 + rows.length * H, stroke: KINDS[m.kind].color, "stroke-width": 2 }, g);
-        el("text", { x: fx + 3, y: 22 + rows.length * H, class: "lanekind" }, g, KINDS[m.kind].label.split(" (")[0] + " (" + (laneOf.get(m.node) || { name: "node " + m.node }).name + ")");
+        el("line", { x1: fx, y1: 14, x2: fx, y2: ly - 8, stroke: KINDS[m.kind].color, "stroke-width": 2 }, g);
+        const right = fx > W - 140;
+        el("text", { x: right ? fx - 3 : fx + 3, y: ly, class: "lanekind", "text-anchor": right ? "end" : "start" }, g,
+          KINDS[m.kind].label.split(" (")[0] + " (" + (laneOf.get(m.node) || { name: "node " + m.node }).name + ")");
         el("title", {}, g, m.detail);
       }
       for (const o of shown) {
