@@ -20,6 +20,7 @@
 //! The model ([`model`]) is computed here; the page's script draws it (`assets/`).
 
 pub mod model;
+pub mod ops;
 
 use super::run::RunOutput;
 
