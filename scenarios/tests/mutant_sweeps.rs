@@ -39,7 +39,12 @@ fn sweep(names: &[&str]) {
 #[test]
 #[ignore = "mutation testing's test command (scripts/mutants)"]
 fn storage_sweep() {
-    sweep(&["crash-durability", "list-append-embedded", "bank-embedded"]);
+    sweep(&[
+        "crash-durability",
+        "list-append-embedded",
+        "bank-embedded",
+        "bitrot-embedded",
+    ]);
 }
 
 #[test]

@@ -24,6 +24,8 @@
 //! - [`trace`]: every observable event (task spawn/poll, file op, message, fault, client
 //!   op, `tracing` events from user code) with node, task, virtual time and source
 //!   location, folded into a running digest with checkpoints.
+//!   [`summary::summary`] names a serde message by its variant path
+//!   (`Raft(AppendEntries)`) for the trace, without encoding it.
 //! - [`sim`] (simulation only): [`sim::Sim`] runs a closure on a fresh thread with a
 //!   fresh madsim runtime for a seed and returns its [`sim::RunReport`] (with the
 //!   escape recognised in its panic, [`escape`]); [`sim::check_determinism`] runs it
@@ -64,6 +66,7 @@ mod intercept;
 pub mod probe;
 pub mod rng;
 mod state;
+pub mod summary;
 pub mod sync;
 pub mod task;
 pub mod time;

@@ -167,11 +167,19 @@ impl Node {
     /// The node stays down until [`Node::restart`].
     #[track_caller]
     pub fn crash(&self) {
+        self.crash_counted_as("node.crash");
+    }
+
+    /// [`Node::crash`], counted in the run's fault counters as `counter` instead of
+    /// `node.crash`: for a runner's own power losses (the final one before a recovery
+    /// check, say), so `node.crash` counts exactly the faults a plan asked for.
+    #[track_caller]
+    pub fn crash_counted_as(&self, counter: &'static str) {
         trace::record(
             EventKind::Node,
             format!("crash node {} (power loss)", self.number),
         );
-        crate::faults::count("node.crash");
+        crate::faults::count(counter);
         state::with(|s| s.power_loss.insert(self.number));
         Handle::current().kill(self.id());
         state::with(|s| s.power_loss.remove(&self.number));
@@ -181,8 +189,15 @@ impl Node {
     /// down until [`Node::restart`].
     #[track_caller]
     pub fn kill(&self) {
+        self.kill_counted_as("node.kill");
+    }
+
+    /// [`Node::kill`], counted as `counter` instead of `node.kill` (a supervisor's
+    /// restart of a node that fail-stopped is not a fault).
+    #[track_caller]
+    pub fn kill_counted_as(&self, counter: &'static str) {
         trace::record(EventKind::Node, format_args!("kill node {}", self.number));
-        crate::faults::count("node.kill");
+        crate::faults::count(counter);
         Handle::current().kill(self.id());
     }
 

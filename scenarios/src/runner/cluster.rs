@@ -468,7 +468,7 @@ async fn final_checks(
         }
         if round == 0 {
             for node in nodes.iter().filter(|node| !node.is_down()) {
-                node.crash();
+                node.crash_counted_as(super::FINAL_POWER_LOSS);
             }
             sleep(Duration::from_millis(50)).await;
             for node in nodes.iter() {

@@ -23,6 +23,14 @@ pub struct RunArgs {
     pub check_determinism: bool,
 }
 
+/// A topology as `list` prints it: `embedded`, `cluster:3` (one column, no spaces).
+fn topology_name(t: scenario::Topology) -> String {
+    match t {
+        scenario::Topology::Embedded => "embedded".to_string(),
+        scenario::Topology::Cluster { nodes } => format!("cluster:{nodes}"),
+    }
+}
+
 /// `seedbank list`.
 pub fn list() -> ExitCode {
     println!("{:<24} {:<9} checks", "scenario", "topology");
@@ -30,7 +38,7 @@ pub fn list() -> ExitCode {
         println!(
             "{:<24} {:<9} {}",
             s.name,
-            format!("{:?}", s.topology).to_lowercase(),
+            topology_name(s.topology),
             s.checks().join(", ")
         );
         println!("    {}", s.about);
@@ -40,7 +48,7 @@ pub fn list() -> ExitCode {
         println!(
             "{:<24} {:<9} {}",
             s.name,
-            format!("{:?}", s.topology).to_lowercase(),
+            topology_name(s.topology),
             s.checks().join(", ")
         );
         println!("    {}", s.about);

@@ -68,7 +68,11 @@ fn failed(world: &Shared, what: &str, e: engine::Error) -> BootError {
     if e.is_fail_stop() {
         return BootError::FailStop;
     }
-    lock(world).violation("recovery", format!("{what}: {e}"));
+    let mut w = lock(world);
+    let message = format!("{what}: {e}");
+    if !(e.is_corruption() && w.corruption_refused(&message)) {
+        w.violation("recovery", message);
+    }
     BootError::Violated
 }
 
@@ -233,13 +237,28 @@ async fn node_main(world: Shared, keys: KeyChooser, clients: usize) {
     std::future::pending::<()>().await
 }
 
-/// Power loss (or process death) and a restart after `down`.
-fn take_down(world: &Shared, node: &Node, power_loss: bool) {
+/// Why the runner takes the node down; each is counted apart, so the plan's faults
+/// (`node.crash`, `node.kill`) count exactly what the plan asked for.
+#[derive(Debug, Clone, Copy)]
+enum TakeDown {
+    /// A planned power loss (`node.crash`) or process death (`node.kill`).
+    Planned { power_loss: bool },
+    /// The engine fail-stopped; its supervisor restarts the process
+    /// (`runner.fail_stop_restart`).
+    FailStop,
+    /// The power loss after the workload, before the final recovery check
+    /// (`runner.final_power_loss`).
+    Final,
+}
+
+/// Takes the node down (a restart follows).
+fn take_down(world: &Shared, node: &Node, why: TakeDown) {
     lock(world).crashed();
-    if power_loss {
-        node.crash();
-    } else {
-        node.kill();
+    match why {
+        TakeDown::Planned { power_loss: true } => node.crash(),
+        TakeDown::Planned { power_loss: false } => node.kill(),
+        TakeDown::FailStop => node.kill_counted_as(super::FAIL_STOP_RESTART),
+        TakeDown::Final => node.crash_counted_as(super::FINAL_POWER_LOSS),
     }
 }
 
@@ -292,7 +311,7 @@ pub async fn run(
         }
         if poisoned && !node.is_down() {
             // Fail-stop: the process exits and is restarted; the OS (page cache) lives on.
-            take_down(&world, &node, false);
+            take_down(&world, &node, TakeDown::FailStop);
             node.restart();
         }
         if done && executed.load(Ordering::SeqCst) {
@@ -314,10 +333,16 @@ pub async fn run(
         match read_all(&db).await {
             Ok(state) => lock(&world).check_state(&state, "at the end"),
             Err(e) if e.is_fail_stop() => {}
-            Err(e) => lock(&world).violation("invariant", format!("reading the final state: {e}")),
+            Err(e) => {
+                let mut w = lock(&world);
+                let message = format!("reading the final state: {e}");
+                if !(e.is_corruption() && w.corruption_refused(&message)) {
+                    w.violation("invariant", message);
+                }
+            }
         }
     }
-    take_down(&world, &node, true);
+    take_down(&world, &node, TakeDown::Final);
     node.restart();
     let until = time::now() + liveness;
     while time::now() < until {
@@ -330,7 +355,7 @@ pub async fn run(
             break;
         }
         if poisoned {
-            take_down(&world, &node, false);
+            take_down(&world, &node, TakeDown::FailStop);
             node.restart();
         }
     }
@@ -351,7 +376,8 @@ fn apply(world: &Shared, node: &Arc<Node>, fault: &Fault) {
     }
     match fault {
         Fault::Crash { down_ms, .. } | Fault::Kill { down_ms, .. } => {
-            take_down(world, node, matches!(fault, Fault::Crash { .. }));
+            let power_loss = matches!(fault, Fault::Crash { .. });
+            take_down(world, node, TakeDown::Planned { power_loss });
             let node = node.clone();
             let down = Duration::from_millis(*down_ms);
             sim_runtime::task::spawn_named("fault-plan.restart", async move {

@@ -52,3 +52,10 @@ pub mod sweep;
 pub mod timeline;
 pub mod tuning;
 pub mod world;
+
+/// Fault counter of the power loss the runner itself injects after the workload, before
+/// its final recovery check (not a planned fault: `node.crash` counts only those).
+pub const FINAL_POWER_LOSS: &str = "runner.final_power_loss";
+/// Fault counter of a restart after the engine fail-stopped (a supervisor's restart,
+/// not a planned fault: `node.kill` counts only those).
+pub const FAIL_STOP_RESTART: &str = "runner.fail_stop_restart";

@@ -46,6 +46,10 @@ pub struct RunRecord {
     /// child): the reproduce command replays it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_file: Option<String>,
+    /// The engine refused bytes a bit flip damaged (a scenario whose plan rots bits):
+    /// the run ended there, passing on the checks made so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corruption_refused: Option<String>,
 }
 
 impl RunRecord {
@@ -76,6 +80,7 @@ impl RunRecord {
             events: 0,
             deterministic: None,
             plan_file: None,
+            corruption_refused: None,
         }
     }
 

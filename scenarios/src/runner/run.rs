@@ -95,6 +95,7 @@ fn run_inner(
     let workload: Arc<dyn crate::workload::Workload> = Arc::from((scenario.workload)());
     let mut fresh = World::new(workload, plan.ops);
     fresh.tuning = plan.tuning.clone();
+    fresh.media_faults = scenario.faults.bitflips;
     let world = Arc::new(Mutex::new(fresh));
     let keys = KeyChooser::zipf(scenario.keys, 0.99);
     let (run_world, run_plan, clients, topology, liveness) = (
@@ -190,6 +191,7 @@ fn run_inner(
         events: report.trace.count,
         deterministic: None,
         plan_file: None,
+        corruption_refused: w.corruption_refused.clone(),
     };
     RunOutput {
         record,

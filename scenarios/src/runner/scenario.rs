@@ -197,6 +197,22 @@ pub fn all() -> Vec<Scenario> {
             must_reach: super::must_reach::CRASH_DURABILITY,
         },
         Scenario {
+            name: "bitrot-embedded",
+            about: "list-append under power loss that may flip a bit of synced data: the engine must refuse damaged bytes with a typed corruption error (the run ends there) or recover a state every check accepts, never wrong data",
+            topology: Topology::Embedded,
+            faults: FaultSpace {
+                bitflips: true,
+                ..FaultSpace::EMBEDDED
+            },
+            clients: 4,
+            ops: 200,
+            keys: 8,
+            workload: || Box::new(workload::list_append::ListAppend::padded(200)),
+            plan_file: None,
+            liveness: LIVENESS,
+            must_reach: super::must_reach::BITROT_EMBEDDED,
+        },
+        Scenario {
             name: "bank-cluster",
             about: "bank transfers on a 3-replica Raft cluster under crashes, partitions and message faults; total conserved",
             topology: Topology::Cluster { nodes: 3 },

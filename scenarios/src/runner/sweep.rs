@@ -191,13 +191,31 @@ pub fn main(args: SweepArgs) -> ExitCode {
     let records = Mutex::new(Vec::new());
     #[allow(clippy::disallowed_methods)] // the sweep's own wall time, for the summary only
     let started = std::time::Instant::now();
+    // Piped or redirected, the bar is hidden (and prints nothing): then each failure
+    // is printed as it happens and a progress line goes to stderr every tenth of the
+    // runs, so a long sweep is not silent until it ends.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let total = jobs.len() as u64;
+    let done = AtomicU64::new(0);
     let report = |r: &RunRecord| {
         if r.failed() {
             let n = failed.fetch_add(1, Ordering::SeqCst) + 1;
             bar.set_message(format!("{n} failed"));
-            bar.println(r.failure_line());
+            if tty {
+                bar.println(r.failure_line());
+            } else {
+                println!("{}", r.failure_line());
+            }
         }
         bar.inc(1);
+        let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+        if !tty && (n % (total / 10).max(1) == 0 || n == total) {
+            eprintln!(
+                "sweep: {n}/{total} runs, {} failed, {:.0} s",
+                failed.load(Ordering::SeqCst),
+                started.elapsed().as_secs_f64()
+            );
+        }
     };
     if args.explore {
         let run = super::explore::sweep_all(&exe, &names, &args, &report);

@@ -3,7 +3,7 @@
 //! simulated node (the observer's notebook), behind a mutex shared by the supervisor
 //! and the nodes' tasks.
 
-use crate::check::durability::{DurabilityError, Oracle, TxnId};
+use crate::check::durability::{DurabilityError, Oracle, TxnId, ViolationKind};
 use crate::check::history::{History, MicroOp};
 use crate::workload::{State, Workload};
 use std::collections::BTreeMap;
@@ -88,6 +88,12 @@ pub struct World {
     pub initial_loaded: bool,
     /// The run's per-seed settings (from its plan), read by each node as it boots.
     pub tuning: crate::runner::tuning::Tuning,
+    /// The plan may rot synced bits (`FaultSpace::bitflips`): a typed corruption
+    /// error after a bit flip is then the engine's correct answer, not a failure.
+    pub media_faults: bool,
+    /// The engine refused damaged bytes (after an injected bit flip): the run ended
+    /// there, every check so far having held.
+    pub corruption_refused: Option<String>,
 }
 
 pub type Shared = Arc<Mutex<World>>;
@@ -125,11 +131,36 @@ impl World {
             oracle_ops: BTreeMap::new(),
             stop: false,
             initial_loaded: false,
+            media_faults: false,
+            corruption_refused: None,
             tuning: Default::default(),
         }
     }
 
     /// Records a failed check (the first few; the run stops at the first).
+    /// The engine reported damaged bytes (`what`). After an injected flip of a synced
+    /// bit, in a run whose plan may rot bits, refusing the damage is the promised
+    /// behaviour (an embedded node has no replica to repair from; an operator restores
+    /// a backup): the run stops there and passes on the checks made so far. Returns
+    /// false — the caller then reports a violation — when no bit was flipped (then the
+    /// "corruption" is the engine misreading its own bytes, e.g. a torn tail it should
+    /// have cut) or the plan does not rot bits.
+    pub fn corruption_refused(&mut self, what: &str) -> bool {
+        let flipped = sim_runtime::faults::get("fs.bitflip") > 0;
+        sim_runtime::cover!(
+            "scenario.media_corruption_refused",
+            self.media_faults && flipped
+        );
+        if !(self.media_faults && flipped) {
+            return false;
+        }
+        if self.corruption_refused.is_none() {
+            self.corruption_refused = Some(what.to_string());
+        }
+        self.stop = true;
+        true
+    }
+
     pub fn violation(&mut self, check: &str, message: impl Into<String>) {
         self.violation_involving(check, message, Involved::default());
     }
@@ -376,7 +407,20 @@ impl World {
         }
         if let Some(oracle) = self.oracle.as_mut() {
             if let Err(e) = oracle.check(state) {
-                self.durability(Some(when), &e);
+                // A flipped bit in the WAL's last records reads exactly like a torn,
+                // unsynced tail, which recovery cuts (`lsm::wal`, "Recovery"): after
+                // bit rot, acknowledged writes lost — and nothing else wrong — are the
+                // damage refused, not a bug. Garbage, a rejected write visible, a write
+                // that reappeared or vanished still fail.
+                let only_lost = matches!(&e, DurabilityError::Violations(vs)
+                    if vs.iter().all(|v| v.kind == ViolationKind::LostWrite));
+                let refused = only_lost
+                    && self.corruption_refused(&format!(
+                        "a flipped bit cost acknowledged writes (the WAL cuts a damaged last record as a torn tail): {when}: {e}"
+                    ));
+                if !refused {
+                    self.durability(Some(when), &e);
+                }
             }
         }
     }
@@ -401,6 +445,50 @@ mod tests {
             .expect("the body passes");
         #[cfg(not(madsim))]
         f();
+    }
+
+    /// After bit rot, acknowledged writes lost are the refused damage (the run ends
+    /// as passed); garbage — a value nobody wrote — is wrong data and fails.
+    #[test]
+    fn after_bit_rot_lost_writes_end_the_run_but_garbage_fails() {
+        in_run(lost_writes_and_garbage_after_bit_rot);
+    }
+
+    fn lost_writes_and_garbage_after_bit_rot() {
+        let acked_write = |w: &mut World| {
+            let mut oracle = Oracle::new();
+            let t = oracle
+                .begin(BTreeMap::from([("k".to_string(), Some("v1".to_string()))]))
+                .expect("unique");
+            oracle.acknowledge(t).expect("in flight");
+            w.oracle = Some(oracle);
+        };
+        // No flip yet: a lost acknowledged write is a failure, media faults or not.
+        let mut w = world(1);
+        w.media_faults = true;
+        acked_write(&mut w);
+        w.check_state(&BTreeMap::new(), "after recovery 1");
+        assert_eq!(w.violations.len(), 1, "{:?}", w.violations);
+        sim_runtime::faults::count("fs.bitflip");
+        // After a flip: the same loss ends the run, passed, saying why.
+        let mut w = world(1);
+        w.media_faults = true;
+        acked_write(&mut w);
+        w.check_state(&BTreeMap::new(), "after recovery 1");
+        assert!(w.violations.is_empty(), "{:?}", w.violations);
+        assert!(w.stop);
+        let why = w.corruption_refused.clone().unwrap_or_default();
+        assert!(why.contains("LostWrite"), "{why}");
+        // But a value no transaction wrote is wrong data: a failure even after a flip.
+        let mut w = world(1);
+        w.media_faults = true;
+        acked_write(&mut w);
+        w.check_state(
+            &BTreeMap::from([("k".to_string(), "garbage".to_string())]),
+            "after recovery 1",
+        );
+        assert_eq!(w.violations.len(), 1, "{:?}", w.violations);
+        assert!(w.corruption_refused.is_none());
     }
 
     #[test]
