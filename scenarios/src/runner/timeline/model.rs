@@ -149,7 +149,9 @@ fn fault_kind(detail: &str) -> Option<String> {
     match kind {
         // Drawn from their own events: the `Node` event, the `Drop` event, sim-net's
         // per-message fault event (which names the link).
+        // (`runner.*`: the runner's own final power loss and fail-stop restarts.)
         "node.crash" | "node.kill" | "node.pause" | "node.clock_skew" => None,
+        k if k.starts_with("runner.") => None,
         "net.drop" | "net.partition_drop" | "net.delay" | "net.dup" | "net.reorder"
         | "net.clog" => None,
         "net" if detail.contains(" drop") => Some("msg-drop".into()),
