@@ -312,10 +312,16 @@ pub fn build(out: &RunOutput) -> Model {
                         detail: d.to_string(),
                     });
                 } else if d == "net heal" || d.starts_with("net unclog ") {
-                    let unclog_only = d != "net heal";
-                    let (close, keep): (Vec<_>, Vec<_>) = open_parts
-                        .drain(..)
-                        .partition(|p| !unclog_only || p.kind == "clog");
+                    // `heal` ends everything; `unclog A -> B` the clog of the same links
+                    // (every clog if none names them).
+                    let unclogged = d.strip_prefix("net unclog ");
+                    let named = |p: &Partition| p.detail.strip_prefix("net clog ") == unclogged;
+                    let any_named = open_parts.iter().any(named);
+                    let (close, keep): (Vec<_>, Vec<_>) =
+                        open_parts.drain(..).partition(|p| match unclogged {
+                            None => true,
+                            Some(_) => p.kind == "clog" && (!any_named || named(p)),
+                        });
                     open_parts = keep;
                     for mut p in close {
                         p.t1 = e.time_ns;
