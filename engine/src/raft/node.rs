@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use rand::{Rng, RngCore};
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use super::log::RaftLog;
 use super::read::ReadQueue;
@@ -282,6 +282,11 @@ impl<S: Storage> RawNode<S> {
 
     /// Becomes a follower of `term` (adopting it if higher, which clears the vote).
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        // A role or term change is a point on the run's timeline (the scenario runner
+        // draws each replica's role and term from these INFO lines and the election's).
+        if term > self.term || !matches!(self.role, RoleState::Follower) {
+            info!(node = self.cfg.id, term, "raft: became follower");
+        }
         if term > self.term {
             self.term = term;
             self.vote = None;

@@ -357,6 +357,11 @@ impl History {
         self.push(op)
     }
 
+    /// The history index of `handle`'s invocation (the transaction's `T<id>`).
+    pub fn index_of(&self, handle: &Handle) -> Option<u64> {
+        self.ops.get(handle.position).map(|o| o.index)
+    }
+
     fn event(&self, kind: OpKind, process: u64, value: Vec<MicroOp>) -> Op {
         Op {
             index: self.ops.last().map_or(0, |o| o.index + 1),

@@ -15,6 +15,9 @@
 //! - A failing run's record carries the one command that reproduces it.
 //! - Checks never read the engine's internals to decide correctness: histories are
 //!   judged from what clients saw.
+//! - A failed check names what it points at ([`world::Involved`]: keys and the
+//!   history indexes of the operations) where it can — durability, linearizability —
+//!   and the timeline ([`timeline`]) highlights exactly those.
 //!
 //! ## Fault model
 //! Power loss and process death with restarts, pauses, clock skew, partitions (one-way
@@ -22,6 +25,8 @@
 //!
 //! ## Non-goals
 //! - Running outside the madsim build: the CLI says how to get one.
+//! - A timeline that scales past what one page can hold: it draws the events the run
+//!   kept (`DEFAULT_KEEP_LIMIT`), aggregating dense kinds rather than sampling them.
 
 #[cfg(madsim)]
 pub mod client;

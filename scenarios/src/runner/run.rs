@@ -5,7 +5,7 @@
 use super::plan::{self, FaultPlan, Horizon};
 use super::record::RunRecord;
 use super::scenario::{Scenario, Topology};
-use super::world::{lock, World};
+use super::world::{lock, Involved, World};
 use crate::check::history::History;
 use crate::workload::{HistoryCheck, KeyChooser};
 use rand::SeedableRng;
@@ -33,6 +33,9 @@ pub struct RunOutput {
     pub escapes: Vec<Escape>,
     /// What a probe run recorded (None: not a probe run).
     pub probe: Option<ProbeLog>,
+    /// The keys and operations the failed check names (empty if it passed or names
+    /// none): the timeline highlights them.
+    pub involved: Involved,
 }
 
 /// The fault plan of `seed`: the scenario's fixed plan, or one drawn from the seed
@@ -182,7 +185,7 @@ fn run_inner(
             "fail".into()
         },
         failed_check: first.as_ref().map(|v| v.check.clone()),
-        message: first.map(|v| v.message),
+        message: first.as_ref().map(|v| v.message.clone()),
         faults,
         marks: report.marks.clone(),
         mark_first_ns: report.mark_first_ns.clone(),
@@ -208,6 +211,7 @@ fn run_inner(
         escape,
         escapes: report.escapes,
         probe: report.probe,
+        involved: first.map(|v| v.involved).unwrap_or_default(),
     }
 }
 
@@ -274,11 +278,31 @@ fn check_history(w: &mut World, history: &History) {
             match crate::check::linear::check(history, &options) {
                 Ok(report) => {
                     if report.valid() == Some(false) {
-                        w.violation("linearizability", report.to_string());
+                        w.violation_involving(
+                            "linearizability",
+                            report.to_string(),
+                            linear_involved(&report),
+                        );
                     }
                 }
                 Err(e) => w.violation("linearizability", format!("unreadable history: {e}")),
             }
         }
     }
+}
+
+/// The operations a linearizability failure names: per failing key, the operation that
+/// cannot be placed and the last few of the longest linearizable prefix (what set the
+/// register it contradicts).
+pub fn linear_involved(report: &crate::check::linear::Report) -> Involved {
+    let mut involved = Involved::default();
+    for f in report.failures() {
+        involved.keys.push(f.key.clone());
+        involved.ops.push(f.blocked.id);
+        let skip = f.linearized.len().saturating_sub(2);
+        involved
+            .ops
+            .extend(f.linearized[skip..].iter().map(|op| op.id));
+    }
+    involved
 }

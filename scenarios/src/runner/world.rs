@@ -3,7 +3,7 @@
 //! simulated node (the observer's notebook), behind a mutex shared by the supervisor
 //! and the nodes' tasks.
 
-use crate::check::durability::{DurabilityError, Oracle, ViolationKind};
+use crate::check::durability::{DurabilityError, Oracle, TxnId, ViolationKind};
 use crate::check::history::{History, MicroOp};
 use crate::workload::{State, Workload};
 use std::collections::BTreeMap;
@@ -14,6 +14,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub struct Violation {
     pub check: String,
     pub message: String,
+    /// What it points at (the timeline highlights these operations).
+    pub involved: Involved,
+}
+
+/// The keys and client operations a failed check names, for the timeline: each
+/// operation by its invocation's history index (the `T<id>` of the reports).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Involved {
+    pub keys: Vec<String>,
+    pub ops: Vec<u64>,
+    /// What the check's message calls an operation, where it numbers them its own way
+    /// (the durability oracle counts only writing transactions).
+    pub aliases: BTreeMap<u64, String>,
 }
 
 /// What a node is doing.
@@ -66,6 +79,9 @@ pub struct World {
     /// Operations taken from the budget when `healed` was set (None: not healed yet).
     pub invoked_at_heal: Option<u64>,
     pub violations: Vec<Violation>,
+    /// The durability oracle's transaction → its invocation's history index, so a
+    /// durability violation can name the operation (see [`Involved`]).
+    oracle_ops: BTreeMap<u64, u64>,
     pub stop: bool,
     /// The workload's initial rows were loaded by an acknowledged transaction: from
     /// now on a state without any of them lost them.
@@ -112,6 +128,7 @@ impl World {
             decided_after_heal: 0,
             invoked_at_heal: None,
             violations: Vec::new(),
+            oracle_ops: BTreeMap::new(),
             stop: false,
             initial_loaded: false,
             media_faults: false,
@@ -145,13 +162,53 @@ impl World {
     }
 
     pub fn violation(&mut self, check: &str, message: impl Into<String>) {
+        self.violation_involving(check, message, Involved::default());
+    }
+
+    /// [`violation`](World::violation) naming the keys and operations involved.
+    pub fn violation_involving(
+        &mut self,
+        check: &str,
+        message: impl Into<String>,
+        involved: Involved,
+    ) {
         if self.violations.len() < 8 {
             self.violations.push(Violation {
                 check: check.into(),
                 message: message.into(),
+                involved,
             });
         }
         self.stop = true;
+    }
+
+    /// A durability violation: its message, and the keys and operations it names.
+    fn durability(&mut self, when: Option<&str>, e: &DurabilityError<String, String>) {
+        let mut involved = Involved::default();
+        let mut name = |key: &String, txn: Option<u64>| {
+            involved.keys.push(key.clone());
+            if let Some((t, op)) = txn.and_then(|t| Some((t, self.oracle_ops.get(&t)?))) {
+                involved.ops.push(*op);
+                involved
+                    .aliases
+                    .insert(*op, format!("the oracle's {}", TxnId(t)));
+            }
+        };
+        match e {
+            DurabilityError::Violations(vs) => {
+                for v in vs {
+                    name(&v.key, v.txn.map(|t| t.0));
+                }
+            }
+            DurabilityError::DuplicateValue { key, first, .. } => name(key, Some(first.0)),
+            DurabilityError::UnknownTxn(_) | DurabilityError::AlreadyEnded { .. } => {}
+        }
+        involved.keys.dedup();
+        let message = match when {
+            Some(w) => format!("{w}: {e}"),
+            None => e.to_string(),
+        };
+        self.violation_involving("durability", message, involved);
     }
 
     /// A fresh process id (Jepsen: a process whose operation is indeterminate is never
@@ -217,7 +274,13 @@ impl World {
     pub fn committing(&mut self, process: u64, writes: &BTreeMap<String, Option<String>>) {
         if let (Some(oracle), Some(open)) = (self.oracle.as_mut(), self.open.get_mut(&process)) {
             match oracle.begin(writes.clone()) {
-                Ok(id) => open.oracle = Some(id),
+                Ok(id) => {
+                    open.oracle = Some(id);
+                    if let Some(index) = open.handle.as_ref().and_then(|h| self.history.index_of(h))
+                    {
+                        self.oracle_ops.insert(id.0, index);
+                    }
+                }
                 Err(e) => {
                     let e = e.to_string();
                     self.violation("runner", format!("durability oracle: {e}"));
@@ -237,8 +300,7 @@ impl World {
         let Some(handle) = open.handle else { return };
         if let (Some(oracle), Some(id)) = (self.oracle.as_mut(), open.oracle) {
             if let Err(e) = oracle.acknowledge(id) {
-                let e = e.to_string();
-                self.violation("durability", e);
+                self.durability(None, &e);
             }
         }
         if let Err(e) = self.history.ok(handle, done) {
@@ -283,8 +345,7 @@ impl World {
         let Some(handle) = open.handle else { return };
         if let (Some(oracle), Some(id)) = (self.oracle.as_mut(), open.oracle) {
             if let Err(e) = oracle.reject(id) {
-                let e = e.to_string();
-                self.violation("durability", e);
+                self.durability(None, &e);
             }
         }
         if let Err(e) = self.history.fail(handle) {
@@ -305,8 +366,7 @@ impl World {
             .filter(|_| !self.unknown_may_apply_later);
         if let (Some(oracle), Some(id)) = (oracle, open.oracle) {
             if let Err(e) = oracle.indeterminate(id) {
-                let e = e.to_string();
-                self.violation("durability", e);
+                self.durability(None, &e);
             }
         }
         if let Err(e) = self.history.info(handle) {
@@ -354,13 +414,12 @@ impl World {
                 // that reappeared or vanished still fail.
                 let only_lost = matches!(&e, DurabilityError::Violations(vs)
                     if vs.iter().all(|v| v.kind == ViolationKind::LostWrite));
-                let message = format!("{when}: {e}");
                 let refused = only_lost
                     && self.corruption_refused(&format!(
-                        "a flipped bit cost acknowledged writes (the WAL cuts a damaged last record as a torn tail): {message}"
+                        "a flipped bit cost acknowledged writes (the WAL cuts a damaged last record as a torn tail): {when}: {e}"
                     ));
                 if !refused {
-                    self.violation("durability", message);
+                    self.durability(Some(when), &e);
                 }
             }
         }
