@@ -27,6 +27,7 @@
 //! ## Non-goals
 //! - Coverage guidance (no instrumentation on stable); the corpus and the format-aware
 //!   mutations stand in for it. Semantic checks beyond "no panic, bounded allocation".
+#![cfg_attr(madsim, allow(rustdoc::broken_intra_doc_links))] // the crate is empty there
 #![cfg(not(madsim))]
 // A command-line tool outside every simulation: it reads and writes its corpus with
 // std::fs and measures wall time to stop.

@@ -60,7 +60,7 @@
 //!   (magic, protocol version, cluster id, token, node id, listen address), at most
 //!   [`handshake::MAX_HANDSHAKE_BYTES`]. The acceptor answers only a hello that passes;
 //!   the connector also checks that it reached the node it dialled.
-//! - **Bounds** (D53; every number a [`Config`] field, defaults in brackets):
+//! - **Bounds** (D53; every number a [`Config`] field, defaults in brackets or parentheses):
 //!   - connect and handshake timeouts [2 s each];
 //!   - an **idle timeout** on inbound connections after the handshake
 //!     ([`Config::idle_timeout`], [30 s]): no byte for that long, or a frame begun and
@@ -70,8 +70,8 @@
 //!     message to send, so a quiet client whose connection was closed as idle
 //!     reconnects with its next message, transparently (at most once-delivery is
 //!     unchanged); Raft peers heartbeat constantly and never go idle;
-//!   - **connection caps**: [`Config::max_inbound_connections`] [1024] in total and
-//!     [`Config::max_inbound_per_ip`] [256] per source IP. A refused connector gets a
+//!   - **connection caps**: [`Config::max_inbound_connections`] (default 1024) in total and
+//!     [`Config::max_inbound_per_ip`] (default 256) per source IP. A refused connector gets a
 //!     refusal frame ([`bounds::REFUSAL_MAGIC`] + the reason) instead of a bare close,
 //!     logs it with `tracing::warn!` and counts it in [`NetStats::refused_by_peer`];
 //!     the acceptor counts it in [`NetStats::inbound_rejected`];
