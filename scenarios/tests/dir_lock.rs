@@ -91,6 +91,7 @@ fn a_second_node_on_a_data_directory_in_use_is_refused() {
             .args(["node", "--id", "1"])
             .args(["--listen", &format!("127.0.0.1:{listen}")])
             .args(["--peers", &format!("1=127.0.0.1:{port}")])
+            .arg("--insecure") // the lock is under test, not the credentials
             .arg("--data")
             .arg(&dir)
             .stdout(Stdio::null())
