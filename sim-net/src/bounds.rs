@@ -29,6 +29,29 @@ pub(crate) fn refusal_frame(reason: &str) -> Vec<u8> {
     frame::encode_payload(&payload, MAX_REFUSAL_BYTES).unwrap_or_default()
 }
 
+/// Writes `frame` (a refusal) to a connection about to be dropped, then lets it close
+/// cleanly: our side shut down (FIN), and what the connector already sent (its hello,
+/// a TLS ClientHello) read and discarded, a little at a time, until it closes too. A
+/// socket closed with unread bytes sends a reset, which can destroy the refusal
+/// before the connector reads it. The caller bounds the whole by a timeout.
+pub(crate) async fn refuse_politely(
+    mut stream: tokio::net::TcpStream,
+    frame: &[u8],
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(frame).await?;
+    stream.flush().await?;
+    stream.shutdown().await?;
+    let mut sink = [0u8; 1024];
+    // At most 64 KiB drained: a connector that keeps sending is not waited for.
+    for _ in 0..64 {
+        if stream.read(&mut sink).await? == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// The reason a refusal payload carries, or None if `payload` is not a refusal.
 pub fn parse_refusal(payload: &[u8]) -> Option<String> {
     let reason = payload.strip_prefix(&REFUSAL_MAGIC)?;

@@ -345,9 +345,8 @@ pub(crate) async fn accept_loop<M: Message>(shared: Arc<Shared<M>>, listener: Tc
 fn refuse<M>(shared: &Shared<M>, stream: TcpStream, why: String) {
     let wait = shared.config.handshake_timeout;
     spawn_task(shared, "net.refuse", async move {
-        let mut stream = stream;
         let frame = bounds::refusal_frame(&why);
-        let _ = sim_runtime::time::timeout(wait, write_frame(&mut stream, &frame)).await;
+        let _ = sim_runtime::time::timeout(wait, bounds::refuse_politely(stream, &frame)).await;
     });
 }
 

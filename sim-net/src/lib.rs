@@ -132,6 +132,8 @@ pub mod faults;
 pub mod frame;
 pub mod handshake;
 mod secure;
+#[cfg(not(madsim))]
+mod sniff;
 mod sink;
 mod stats;
 #[cfg(not(madsim))]

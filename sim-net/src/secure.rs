@@ -35,8 +35,7 @@ pub(crate) enum SecureError {
     #[cfg_attr(not(madsim), allow(dead_code))]
     Closed,
     /// The acceptor refused the connection at a cap, saying why (its refusal frame
-    /// came where its credential was due).
-    #[cfg_attr(not(madsim), allow(dead_code))]
+    /// came where its credential, or its TLS answer, was due).
     Refused(String),
 }
 
@@ -56,7 +55,7 @@ impl From<FrameError> for SecureError {
 pub(crate) enum Stream {
     Plain(TcpStream),
     #[cfg(not(madsim))]
-    TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    TlsClient(Box<tokio_rustls::client::TlsStream<crate::sniff::Sniffed>>),
     #[cfg(not(madsim))]
     TlsServer(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
@@ -142,11 +141,16 @@ mod imp {
             Auth::Simulated(_) => Err(SIMULATED_ONLY.into()),
             Auth::Tls(tls) => {
                 let name = server_name_of(dialled)?;
-                let tls_stream = tls
-                    .connector()
-                    .connect(name, stream)
-                    .await
-                    .map_err(|e| AuthError::Tls(e.to_string()))?;
+                let (sniffed, first) = crate::sniff::Sniffed::new(stream);
+                let tls_stream = match tls.connector().connect(name, sniffed).await {
+                    Ok(s) => s,
+                    // An acceptor at its connection cap answers with a plaintext
+                    // refusal frame instead of TLS: report its reason.
+                    Err(e) => match crate::sniff::refusal_in(&first) {
+                        Some(why) => return Err(SecureError::Refused(why)),
+                        None => return Err(AuthError::Tls(e.to_string()).into()),
+                    },
+                };
                 let identity = leaf_identity(tls_stream.get_ref().1.peer_certificates())?;
                 Ok((Stream::TlsClient(Box::new(tls_stream)), Some(identity)))
             }

@@ -249,3 +249,33 @@ async fn the_node_id_claimed_in_the_hello_must_match_the_certificate() {
     assert_eq!(server.stats().accepted, 0);
     assert!(server.try_recv().is_none());
 }
+
+/// A TLS client refused at the acceptor's per-source cap is told why: the acceptor
+/// answers before any handshake with a plaintext refusal frame, which the connector
+/// finds where the TLS answer was due (`sniff`) and counts as a refusal with its
+/// reason, instead of an unexplained TLS decoding error.
+#[tokio::test]
+async fn a_tls_client_refused_at_a_cap_is_told_why() {
+    let pki = Pki::new();
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal");
+    let server = Endpoint::<Msg>::bind(
+        addr,
+        Config {
+            max_inbound_per_ip: 1,
+            ..Config::new(CLUSTER, 1).with_auth(pki.auth("node-1"))
+        },
+    )
+    .await
+    .expect("bind");
+    // One connection from 127.0.0.1 takes the only slot (it says nothing; the backlog
+    // is accepted in order, and its handshake timeout, 2 s, outlasts what follows).
+    let _held = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let client = bind(CLIENT_ID, pki.auth("client-ops")).await;
+    client.add_peer(1, server.local_addr());
+    let _ = client.send(1, Msg::Ping(1));
+    wait_stats(&client, "the refusal told", |s| s.refused_by_peer >= 1).await;
+    assert_eq!(client.stats().unauthenticated, 0, "{:?}", client.stats());
+    assert!(server.stats().inbound_rejected >= 1, "{:?}", server.stats());
+}
