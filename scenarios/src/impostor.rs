@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engine::raft::{Body, Entry, Message};
+use engine::raft::{Body, Entry, Message, MAX_INDEX};
 use engine::replicated::command::{self, Command, CommitCmd};
 use engine::replicated::{Request, Response, Wire, DEFAULT_CLUSTER_ID};
 use sim_net::{Auth, Config, Endpoint};
@@ -83,27 +83,34 @@ pub fn is_marked(entry: &Entry) -> bool {
 /// marked entry at the log's start and at `at`.
 pub fn forged_raft(term: u64, at: u64) -> Vec<Message> {
     let msg = |body| Message { term, body };
-    let append = |prev_index: u64, prev_term: u64, entries| {
-        msg(Body::Append {
-            prev_index,
-            prev_term,
-            entries,
-            commit: u64::MAX,
-        })
-    };
-    vec![
-        msg(Body::Vote {
-            last_index: u64::MAX,
-            last_term: u64::MAX,
-        }),
-        msg(Body::PreVote {
-            last_index: u64::MAX,
-            last_term: u64::MAX,
-        }),
-        append(at, term, Vec::new()),
-        append(0, 0, vec![marked_entry(1, term)]),
-        append(at, term, vec![marked_entry(at.saturating_add(1), term)]),
-    ]
+    // Absurd numbers (u64::MAX), which Raft's own validation refuses (D52), and the
+    // largest it accepts (`MAX_INDEX`, a last term equal to the message's): only
+    // authentication stops the second kind, so the negative control sees it land.
+    let mut out = Vec::new();
+    for (index, last_term) in [(u64::MAX, u64::MAX), (MAX_INDEX, term)] {
+        let append = |prev_index: u64, prev_term: u64, entries| {
+            msg(Body::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit: index,
+            })
+        };
+        out.extend([
+            msg(Body::Vote {
+                last_index: index,
+                last_term,
+            }),
+            msg(Body::PreVote {
+                last_index: index,
+                last_term,
+            }),
+            append(at, term, Vec::new()),
+            append(0, 0, vec![marked_entry(1, term)]),
+            append(at, term, vec![marked_entry(at.saturating_add(1), term)]),
+        ]);
+    }
+    out
 }
 
 /// A forged client commit writing [`MARKER_KEY`] under client id `client`.
