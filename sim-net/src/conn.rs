@@ -134,6 +134,21 @@ pub(crate) fn trace_msg(kind: EventKind, from: u64, to: u64, size: usize, note: 
     }
 }
 
+/// A message event's note led by the message's variant path (` Raft(AppendEntries)`),
+/// so a trace says what was sent, not only its size. Simulation only: nothing is
+/// computed in the real world, where nothing is traced.
+pub(crate) fn msg_note<M: serde::Serialize>(msg: &M, note: &str) -> String {
+    if !sim_runtime::SIMULATED {
+        return String::new();
+    }
+    let what = sim_runtime::summary::summary(msg);
+    if what.is_empty() {
+        note.to_string()
+    } else {
+        format!(" {what}{note}")
+    }
+}
+
 /// Hands a received message to `recv`.
 pub(crate) async fn push<M: Message>(
     shared: &Shared<M>,
@@ -143,13 +158,14 @@ pub(crate) async fn push<M: Message>(
     size: usize,
     note: &str,
 ) -> Result<(), Close> {
+    let note = msg_note(&msg, note);
     shared
         .inbox
         .send((from, msg, held))
         .await
         .map_err(|_| Close::InboxClosed)?;
     bump(&shared.stats.delivered);
-    trace_msg(EventKind::Deliver, from, shared.config.node_id, size, note);
+    trace_msg(EventKind::Deliver, from, shared.config.node_id, size, &note);
     Ok(())
 }
 

@@ -249,7 +249,7 @@ impl<M: Message> Endpoint<M> {
         match &result {
             Ok(size) => {
                 bump(&shared.stats.sent);
-                conn::trace_msg(EventKind::Send, me, to, *size, "");
+                conn::trace_msg(EventKind::Send, me, to, *size, &conn::msg_note(msg, ""));
             }
             Err(e) => {
                 bump(&shared.stats.send_rejected);
@@ -270,10 +270,11 @@ impl<M: Message> Endpoint<M> {
         if to == shared.config.node_id {
             let copy: M =
                 frame::decode_value(&frame[frame::HEADER_LEN..]).map_err(SendError::Frame)?;
+            let note = conn::msg_note(&copy, " local");
             return match shared.inbox.try_send((to, copy, Held::none())) {
                 Ok(()) => {
                     bump(&shared.stats.delivered);
-                    conn::trace_msg(EventKind::Deliver, to, to, size, " local");
+                    conn::trace_msg(EventKind::Deliver, to, to, size, &note);
                     Ok(size)
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => Err(SendError::QueueFull(to)),

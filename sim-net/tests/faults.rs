@@ -509,3 +509,36 @@ fn same_seed_same_trace_different_seed_different_trace() {
         );
     }
 }
+
+/// A message's events name what it is (its type's or variant's name), not only its
+/// size, so a trace or a timeline can be read without decoding the run.
+#[test]
+fn message_events_name_the_message() {
+    let report = run(12, || async {
+        let (a, b) = pair().await;
+        a.send(2, 1..=3, 10 * MS).await;
+        sleep(Duration::from_millis(200)).await;
+        assert_eq!(b.seqs_from(1), vec![1, 2, 3]);
+    });
+    let details = |kind: sim_runtime::trace::EventKind| -> Vec<String> {
+        report
+            .trace
+            .events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.detail.clone())
+            .collect()
+    };
+    for kind in [
+        sim_runtime::trace::EventKind::Send,
+        sim_runtime::trace::EventKind::Deliver,
+    ] {
+        let seen = details(kind);
+        assert!(!seen.is_empty(), "{kind:?} events recorded");
+        assert!(
+            seen.iter()
+                .all(|d| d.starts_with("net 1->2 ") && d.ends_with("B Msg")),
+            "{kind:?}: {seen:?}"
+        );
+    }
+}
