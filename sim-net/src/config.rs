@@ -54,7 +54,6 @@ pub struct Config {
     /// (simulated world), or nothing ([`Auth::Insecure`], the default of
     /// [`Config::new`]; callers facing a network must choose explicitly).
     pub auth: Auth,
-
 }
 
 /// Default [`Config::max_inbound_per_ip`].

@@ -132,9 +132,9 @@ pub mod faults;
 pub mod frame;
 pub mod handshake;
 mod secure;
+mod sink;
 #[cfg(not(madsim))]
 mod sniff;
-mod sink;
 mod stats;
 #[cfg(not(madsim))]
 pub mod tls;

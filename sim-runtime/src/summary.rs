@@ -181,11 +181,7 @@ impl<'a> ser::Serializer for Names<'a> {
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Stop> {
         Err(Stop)
     }
-    fn serialize_struct(
-        self,
-        name: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStruct, Stop> {
+    fn serialize_struct(self, name: &'static str, _: usize) -> Result<Self::SerializeStruct, Stop> {
         self.out.push(name);
         Err(Stop)
     }

@@ -54,7 +54,10 @@ fn a_mark_reports_its_hits_and_the_virtual_time_of_its_first() {
     });
     let report = Sim::new(1).run(draws);
     let (hits, first) = inside.output.unwrap();
-    assert_eq!(hits, report.marks, "what the run sees of itself is what it reports");
+    assert_eq!(
+        hits, report.marks,
+        "what the run sees of itself is what it reports"
+    );
     assert_eq!(first, report.mark_first_ns);
     assert_eq!(report.marks.get("branchtest.third_draw"), Some(&1));
     let first = report.mark_first_ns["branchtest.third_draw"];

@@ -60,9 +60,7 @@ fn a_space_without_a_kind_never_draws_it() {
             assert!(
                 !matches!(
                     s.fault,
-                    Fault::Partition { .. }
-                        | Fault::PartitionOneWay { .. }
-                        | Fault::Clog { .. }
+                    Fault::Partition { .. } | Fault::PartitionOneWay { .. } | Fault::Clog { .. }
                 ),
                 "{}",
                 s.fault
