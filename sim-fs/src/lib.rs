@@ -74,7 +74,10 @@
 //!   `fs.lost_dir_op`: the fate of unsynced state on power loss (above).
 //! - `fs.bitflip`: one bit of a durable sector flips, at power loss (rate
 //!   `crash_bitflip` per durable file) or on demand (`sim::corrupt_sector`); reads
-//!   return the flipped data, so checksums above must catch it.
+//!   return the flipped data, so checksums above must catch it. A flip at or after
+//!   the start of the newest write a sync made durable is also counted as
+//!   `fs.bitflip_tail`: to a log it reads like a torn tail, which recovery may cut,
+//!   while a flip in bytes an older sync settled must be refused as damage.
 //!
 //! ## Op barrier (simulated world)
 //! For systematic crash points rather than timed ones: `sim::ops_performed(node)`

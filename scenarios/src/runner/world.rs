@@ -94,6 +94,9 @@ pub struct World {
     /// The engine refused damaged bytes (after an injected bit flip): the run ended
     /// there, every check so far having held.
     pub corruption_refused: Option<String>,
+    /// `fs.bitflip_tail` as of the last state check: a loss is excused only by a flip
+    /// in the newest synced bytes since then (D73).
+    tail_flips_seen: u64,
 }
 
 pub type Shared = Arc<Mutex<World>>;
@@ -133,6 +136,7 @@ impl World {
             initial_loaded: false,
             media_faults: false,
             corruption_refused: None,
+            tail_flips_seen: 0,
             tuning: Default::default(),
         }
     }
@@ -405,18 +409,27 @@ impl World {
         if let Err(e) = self.workload.check_state(state) {
             self.violation("invariant", format!("{when}: {e}"));
         }
+        // A flip in the newest synced bytes of a file since the last check: only that
+        // reads like a torn tail (`fs.bitflip_tail`, counted by sim-fs).
+        let tail_flips = sim_runtime::faults::get("fs.bitflip_tail");
+        let new_tail_flip = tail_flips > self.tail_flips_seen;
+        self.tail_flips_seen = tail_flips;
         if let Some(oracle) = self.oracle.as_mut() {
             if let Err(e) = oracle.check(state) {
-                // A flipped bit in the WAL's last records reads exactly like a torn,
-                // unsynced tail, which recovery cuts (`lsm::wal`, "Recovery"): after
-                // bit rot, acknowledged writes lost — and nothing else wrong — are the
-                // damage refused, not a bug. Garbage, a rejected write visible, a write
-                // that reappeared or vanished still fail.
+                // A flipped bit in the WAL's last group of records reads exactly like a
+                // torn, unsynced tail, which recovery cuts (`lsm::wal`, "Recovery"):
+                // acknowledged writes lost — and nothing else wrong — are then the
+                // damage refused, not a bug. Only a flip in the newest synced write of
+                // a file can look so (D73): a flip further back, followed by valid
+                // records, must be refused as corruption, so a loss after it fails, as
+                // do garbage, a rejected write visible, a write that reappeared or
+                // vanished.
                 let only_lost = matches!(&e, DurabilityError::Violations(vs)
                     if vs.iter().all(|v| v.kind == ViolationKind::LostWrite));
                 let refused = only_lost
+                    && new_tail_flip
                     && self.corruption_refused(&format!(
-                        "a flipped bit cost acknowledged writes (the WAL cuts a damaged last record as a torn tail): {when}: {e}"
+                        "a bit flipped in the newest synced bytes cost acknowledged writes (a log cuts a damaged last record as a torn tail): {when}: {e}"
                     ));
                 if !refused {
                     self.durability(Some(when), &e);
@@ -469,8 +482,17 @@ mod tests {
         acked_write(&mut w);
         w.check_state(&BTreeMap::new(), "after recovery 1");
         assert_eq!(w.violations.len(), 1, "{:?}", w.violations);
+        // A flip further back than the newest synced write: a log must refuse it as
+        // corruption, not cut there, so the same loss still fails (D73).
         sim_runtime::faults::count("fs.bitflip");
-        // After a flip: the same loss ends the run, passed, saying why.
+        let mut w = world(1);
+        w.media_faults = true;
+        acked_write(&mut w);
+        w.check_state(&BTreeMap::new(), "after recovery 1");
+        assert_eq!(w.violations.len(), 1, "{:?}", w.violations);
+        // After a flip in the newest synced bytes: the same loss ends the run, passed,
+        // saying why.
+        sim_runtime::faults::count("fs.bitflip_tail");
         let mut w = world(1);
         w.media_faults = true;
         acked_write(&mut w);
@@ -479,6 +501,14 @@ mod tests {
         assert!(w.stop);
         let why = w.corruption_refused.clone().unwrap_or_default();
         assert!(why.contains("LostWrite"), "{why}");
+        // A tail flip excuses only the check right after it: one already seen by an
+        // earlier check (a clean one here) excuses no later loss.
+        let mut w = world(1);
+        w.media_faults = true;
+        w.check_state(&BTreeMap::new(), "after recovery 1");
+        acked_write(&mut w);
+        w.check_state(&BTreeMap::new(), "after recovery 2");
+        assert_eq!(w.violations.len(), 1, "{:?}", w.violations);
         // But a value no transaction wrote is wrong data: a failure even after a flip.
         let mut w = world(1);
         w.media_faults = true;

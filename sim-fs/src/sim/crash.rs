@@ -116,6 +116,7 @@ impl Disk {
                 let byte = dice.rng.gen_range(0..inode.durable.len());
                 let bit: u8 = dice.rng.gen_range(0..8);
                 inode.durable[byte] ^= 1 << bit;
+                inode.count_flip(byte as u64);
                 report.bitflips += 1;
             }
         }
@@ -131,7 +132,6 @@ impl Disk {
         count("fs.lost_set_len", report.lost_set_lens);
         count("fs.reorder", report.reordered_files);
         count("fs.lost_dir_op", report.lost_dir_ops);
-        count("fs.bitflip", report.bitflips);
         self.stats.power_losses += 1;
         #[cfg(debug_assertions)]
         if let Err(e) = self.verify_invariants() {

@@ -143,6 +143,9 @@ impl Disk {
         let pending = std::mem::take(&mut inode.pending);
         for op in &pending {
             op.apply(&mut inode.durable);
+            if let DataOp::Write { offset, .. } = op {
+                inode.synced_tail = Some(*offset);
+            }
         }
         self.stats.syncs += 1;
         self.debug_verify_inode(h.ino);
@@ -211,8 +214,8 @@ impl Disk {
                 *b ^= 1 << bit;
             }
         }
+        inode.count_flip(byte);
         self.debug_verify_inode(ino);
-        sim_runtime::faults::count("fs.bitflip");
         Ok((byte, bit))
     }
 }

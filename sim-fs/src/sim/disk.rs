@@ -95,6 +95,21 @@ pub(crate) struct Inode {
     pub open_handles: u64,
     /// A failed sync dropped pending ops: the cache holds data the disk never will.
     pub diverged: bool,
+    /// Where the last write a successful sync made durable begins. A bit flipped at or
+    /// after it lands in the newest durable bytes, which a log reads as a torn tail
+    /// (`fs.bitflip_tail`); one before it lands in data an older sync settled.
+    pub synced_tail: Option<u64>,
+}
+
+impl Inode {
+    /// Counts a flip of durable byte `byte`: `fs.bitflip`, and `fs.bitflip_tail` too
+    /// when it lands in the newest synced write or after it.
+    pub(crate) fn count_flip(&self, byte: u64) {
+        sim_runtime::faults::count("fs.bitflip");
+        if self.synced_tail.is_some_and(|start| byte >= start) {
+            sim_runtime::faults::count("fs.bitflip_tail");
+        }
+    }
 }
 
 /// An unsynced directory operation. It becomes durable when its `parent()` is synced.

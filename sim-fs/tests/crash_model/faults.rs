@@ -236,6 +236,38 @@ fn corrupt_sector_flips_one_bit_in_that_sector() {
     assert_eq!(fault(&faults, "fs.bitflip"), 1);
 }
 
+/// A flip in the newest synced write (or after its start) is also counted as
+/// `fs.bitflip_tail`: it reads like a torn tail to a log. One in bytes an older sync
+/// settled is not — a log must refuse that as damage, not cut there.
+#[test]
+fn a_flip_in_the_newest_synced_write_is_counted_as_a_tail_flip() {
+    let (_, faults) = run(18, || async {
+        let f = durable_file("/log", &[0x11; 2 * 512]).await;
+        f.write_all_at(&[0x22; 2 * 512], 2 * 512).await.unwrap();
+        f.sync_data().await.unwrap();
+        // An unsynced append does not move the tail: it is not durable yet.
+        f.write_all_at(&[0x33; 512], 4 * 512).await.unwrap();
+        let (byte, _) = sim::corrupt_sector(0, "/log", 0).unwrap();
+        assert!(byte < 512);
+        assert_eq!(
+            sim_runtime::faults::get("fs.bitflip_tail"),
+            0,
+            "sector 0 is older"
+        );
+        let (byte, _) = sim::corrupt_sector(0, "/log", 3).unwrap();
+        assert!((3 * 512..4 * 512).contains(&byte));
+        assert_eq!(sim_runtime::faults::get("fs.bitflip_tail"), 1);
+        let (_, _) = sim::corrupt_sector(0, "/log", 1).unwrap();
+        assert_eq!(
+            sim_runtime::faults::get("fs.bitflip_tail"),
+            1,
+            "sector 1 is older"
+        );
+    });
+    assert_eq!(fault(&faults, "fs.bitflip"), 3);
+    assert_eq!(fault(&faults, "fs.bitflip_tail"), 1);
+}
+
 // ---- Rule 5: configuration, determinism, registration ----
 
 #[test]
