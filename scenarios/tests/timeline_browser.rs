@@ -4,6 +4,10 @@
 //! browser drew — the verdict banner, the lanes with their Raft role and term, the
 //! legend, the shaded partitions, the highlighted operations and the per-key view, and
 //! that no lane carries more marks than a reader can tell apart at the default zoom.
+//! Then a copy of each page with `timeline_interact.js` appended drives the page's own
+//! handlers in the browser (zoom buttons, a drag, the wheel, kind and lane filters, a
+//! click that pins a mark, the range inputs, the link to an operation a failed check
+//! named) and the test asserts what each step did.
 //!
 //! Before issue 20 item 9 the page had none of this: no script (so no zoom or
 //! filter), no role or term, no partition shading, thousands of marks per lane, and no
@@ -105,6 +109,49 @@ fn browse_at(chromium: &Path, page: &Path, fragment: &str) -> (String, PathBuf) 
         png.len()
     );
     (dom, shot)
+}
+
+/// The page's own handlers driven in the browser by `timeline_interact.js` (appended
+/// to a copy of the page): the steps it ran, `(name, status, detail)`, status `ok`,
+/// `FAIL` or `skip`.
+fn interact(chromium: &Path, page: &Path) -> Vec<(String, String, String)> {
+    let html = String::from_utf8(read(page)).expect("the page is UTF-8");
+    let script = include_str!("timeline_interact.js");
+    let copy = page.with_extension("interact.html");
+    write(
+        &copy,
+        &html.replace("</body>", &format!("<script>{script}</script></body>")),
+    );
+    let (dom, _) = browse(chromium, &copy);
+    // The last one: the script's own text names the element too.
+    let (_, report) = dom
+        .rsplit_once("<pre id=\"interaction\">")
+        .expect("the interaction script reported");
+    let text = report.split("</pre>").next().unwrap_or("");
+    text.lines()
+        .map(|l| {
+            let mut parts = l.splitn(3, ' ');
+            let mut next = || parts.next().unwrap_or("").to_string();
+            (next(), next(), next())
+        })
+        .collect()
+}
+
+/// Every step `interact` ran is `ok` or `skip` (nothing to try on this page), and each
+/// of `required` ran and is `ok`.
+fn assert_interactions(steps: &[(String, String, String)], required: &[&str], what: &str) {
+    for (name, status, detail) in steps {
+        assert!(
+            status == "ok" || status == "skip",
+            "{what}: {name} {status}: {detail}"
+        );
+    }
+    for r in required {
+        assert!(
+            steps.iter().any(|(n, s, _)| n == r && s == "ok"),
+            "{what}: step {r} did not pass: {steps:?}"
+        );
+    }
 }
 
 fn write_page(dir: &Path, name: &str, out: &RunOutput) -> PathBuf {
@@ -209,6 +256,26 @@ fn a_browser_shows_roles_partitions_failed_checks_and_aggregates_dense_events() 
         zoomed.contains("data-t0=\"10500000000\" data-t1=\"10520000000\""),
         "the range shown is the one asked for"
     );
+    // The controls work: zoom buttons, drag, wheel, filters, a pinned mark, the range.
+    let steps = interact(&chromium, &page);
+    assert_interactions(
+        &steps,
+        &[
+            "starts-whole",
+            "zoom-in-halves",
+            "drag-pans-earlier",
+            "wheel-zooms-in",
+            "reset-shows-whole-run",
+            "messages-filter-hides",
+            "messages-filter-restores",
+            "lane-filter-hides",
+            "lane-filter-restores",
+            "operations-filter-hides",
+            "click-pins-details",
+            "range-inputs-apply",
+        ],
+        "cluster",
+    );
 
     // The demo with a planted client bug: the durability oracle catches a lost write.
     let sc = scenario::find("demo-unknown-as-acked").expect("a demo");
@@ -231,6 +298,13 @@ fn a_browser_shows_roles_partitions_failed_checks_and_aggregates_dense_events() 
         "the lost write T{lost} is highlighted in the chart"
     );
     assert!(dom.contains("class=\"keysvg\""), "the per-key view");
+    // The banner's link to the lost write zooms the chart to it.
+    let steps = interact(&chromium, &dir.join("timeline-durability.html"));
+    assert_interactions(
+        &steps,
+        &["op-link-zooms-to-it", "click-pins-details"],
+        "durability",
+    );
 
     // A linearizability failure: a register run whose history gains a read of a value
     // nobody wrote (the checker's own verdict and involved operations).
