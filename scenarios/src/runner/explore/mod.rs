@@ -4,18 +4,28 @@
 //! state that needs an unlikely conjunction (a snapshot sent while the follower's log
 //! conflicts, a compaction under an old snapshot during recovery) stays as rare as its
 //! ingredients. The explorer keeps a corpus of the runs that reached *rare* marks —
-//! rare among the runs so far — and spends most of its budget on their children: the
-//! parent's fault plan, mutated (a step moved, repeated, dropped or retargeted, a new
-//! step spliced in from a fresh draw, the per-seed tuning redrawn). Half the children
-//! keep the parent's *seed*: the same schedule, random streams and buggify sites up to
-//! the first mutated fault, where the run branches off — the closest a simulator that
-//! cannot snapshot a run gets to forking it at a rare moment; the other half take a
-//! fresh seed, varying the schedule around what got the parent there. Between 20% and
-//! 80% of the runs stay uniform — a two-armed bandit gives more to whichever kind of
-//! run has lately been finding features no run had — so marks no parent has reached
-//! can still turn up. Parents
-//! are drawn in proportion to the rarity of what they reached (the sum over their
-//! marks of 1 / runs that reached the mark).
+//! rare among the runs so far — and spends most of its budget on their children, of
+//! three kinds:
+//! - **forks** (20%): the parent's run, same seed and plan, branched just after it
+//!   first reached its rarest mark (`sim_runtime::rng::branch_at` salts every random
+//!   stream from then on), so the child reaches the same rare state and varies what
+//!   follows it;
+//! - **a fault at the moment that matters** (30%): the same fork, after the rarest or
+//!   any of the parent's marks, plus one fault of a fresh draw's kinds (crash, kill,
+//!   pause, partition, skew) within 25 ms of that moment, aimed at a random node or
+//!   the leader — states that need a fault *during* something (an interrupted
+//!   snapshot install, a crash between a flush and its manifest edit) are rare for
+//!   uniform seeds because their faults are timed blind;
+//! - **mutants** (50%): the parent's fault plan mutated (a step moved, repeated,
+//!   dropped or retargeted, a step spliced in from a fresh draw, the per-seed tuning
+//!   redrawn), under the parent's seed (the same schedule up to the first mutated
+//!   fault) or a fresh one.
+//!
+//! Between 20% and 80% of the runs stay uniform — a two-armed bandit gives more to
+//! whichever kind of run has lately been finding features no run had — so marks no
+//! parent has reached can still turn up. Parents are drawn in proportion to the
+//! rarity of what they reached (the sum over their marks of 1 / runs that reached the
+//! mark).
 //!
 //! ## Invariants
 //! - Deterministic: the children, their seeds and their plans are a function of the
@@ -25,7 +35,8 @@
 //!   with `replay --seed S --plan FILE`, and the explorer writes that file.
 //!
 //! ## Non-goals
-//! - Forking a run at a mark's first hit (the simulator cannot snapshot a run).
+//! - Snapshotting a run: a fork re-runs its parent's prefix (deterministically) up to
+//!   the branch point.
 
 use super::plan::{self, Branch, FaultPlan, Step, Tuning};
 use super::record::RunRecord;
@@ -140,31 +151,20 @@ impl Explorer {
             }
             let parent = self.pick_parent(&mut rng);
             let roll = rng.gen_range(0..10);
-            let fork = self
-                .rarest(&parent)
-                .and_then(|m| parent.first_ns.get(m).copied())
-                .filter(|_| roll < 4);
-            let (seed, plan) = match fork {
-                Some(at_ns) => {
+            let (seed, plan) = if roll < 2 {
+                match self.fork_at(&parent, &mut rng) {
                     // Fork the parent's run just after it first reached its rarest mark.
-                    let mut plan = parent.plan.clone();
-                    plan.branches.push(Branch {
-                        at_ns: at_ns.saturating_add(1),
-                        salt: rng.gen_range(1..u64::MAX),
-                    });
-                    (parent.seed, plan)
+                    Some(plan) => (parent.seed, plan),
+                    None => self.mutant(&parent, index, &own_plan, &mut rng),
                 }
-                None => {
-                    let fresh = own_plan(index).ok();
-                    let mut plan = mutate(&parent.plan, fresh.as_ref(), self.nodes, &mut rng);
-                    if roll < 7 {
-                        (parent.seed, plan)
-                    } else {
-                        // A fresh seed: the parent's forks meant something for its seed only.
-                        plan.branches.clear();
-                        (index, plan)
-                    }
+            } else if roll < 5 {
+                let fresh = own_plan(index).ok();
+                match self.fault_after_mark(&parent, fresh.as_ref(), &mut rng) {
+                    Some(plan) => (parent.seed, plan),
+                    None => self.mutant(&parent, index, &own_plan, &mut rng),
                 }
+            } else {
+                self.mutant(&parent, index, &own_plan, &mut rng)
             };
             self.children += 1;
             out.push(Job {
@@ -175,6 +175,70 @@ impl Explorer {
             });
         }
         out
+    }
+
+    /// The parent's plan forked just after it first reached its rarest mark.
+    fn fork_at(&self, parent: &Entry, rng: &mut ChaCha8Rng) -> Option<FaultPlan> {
+        let at_ns = parent.first_ns.get(self.rarest(parent)?).copied()?;
+        let mut plan = parent.plan.clone();
+        plan.branches.push(Branch {
+            at_ns: at_ns.saturating_add(1),
+            salt: rng.gen_range(1..u64::MAX),
+        });
+        Some(plan)
+    }
+
+    /// A fault at the moment that matters: the parent's run, forked just after it
+    /// first reached one of its marks (the rarest, or any), with one fault of a fresh
+    /// draw's kinds — a crash, a kill, a pause, a partition — within 25 ms of it, aimed
+    /// at a random node or the leader. A state that needs a fault *during* something
+    /// (an interrupted snapshot install, a crash between a flush and its manifest edit,
+    /// a leader cut off mid-commit) is rare for uniform seeds because the plan's faults
+    /// are timed blind; here they are timed by what the run was doing.
+    fn fault_after_mark(
+        &self,
+        parent: &Entry,
+        fresh: Option<&FaultPlan>,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<FaultPlan> {
+        let fresh = fresh.filter(|f| !f.steps.is_empty())?;
+        let mark = if rng.gen_bool(0.5) {
+            self.rarest(parent)?.to_string()
+        } else {
+            let reached: Vec<&String> = parent.first_ns.keys().collect();
+            (*reached.get(rng.gen_range(0..reached.len().max(1)))?).clone()
+        };
+        let at_ns = parent.first_ns.get(&mark).copied()?;
+        let mut plan = parent.plan.clone();
+        plan.branches.push(Branch {
+            at_ns: at_ns.saturating_add(1),
+            salt: rng.gen_range(1..u64::MAX),
+        });
+        let mut step = fresh.steps[rng.gen_range(0..fresh.steps.len())].clone();
+        step.at_ms = at_ns / 1_000_000 + rng.gen_range(0..25);
+        retarget(&mut step, self.nodes, rng);
+        plan.steps.push(step);
+        plan.steps.sort_by_key(|s| s.at_ms);
+        Some(plan)
+    }
+
+    /// The parent's plan mutated, under its seed or (30%) the child's own.
+    fn mutant(
+        &self,
+        parent: &Entry,
+        index: u64,
+        own_plan: &impl Fn(u64) -> Result<FaultPlan, String>,
+        rng: &mut ChaCha8Rng,
+    ) -> (u64, FaultPlan) {
+        let fresh = own_plan(index).ok();
+        let mut plan = mutate(&parent.plan, fresh.as_ref(), self.nodes, rng);
+        if rng.gen_bool(0.7) {
+            (parent.seed, plan)
+        } else {
+            // A fresh seed: the parent's forks meant something for its seed only.
+            plan.branches.clear();
+            (index, plan)
+        }
     }
 
     /// Folds in one finished run (call in seed order).

@@ -115,6 +115,43 @@ fn exploration_is_a_function_of_the_seeds_and_the_results() {
 }
 
 #[test]
+fn some_children_add_a_fault_just_after_a_mark_of_their_parent() {
+    let mut ex = Explorer::new(0..200, 3);
+    let mut timed = 0;
+    loop {
+        let batch = ex.next_batch(2, own);
+        if batch.is_empty() {
+            break;
+        }
+        for job in batch {
+            let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
+            if let (Some(parent), Some(child)) = (job.parent, &job.plan) {
+                let parents = own(parent).unwrap();
+                // The parent's first hits are at 1 µs: a fault within 25 ms of it, in a
+                // run branched just after it, under the parent's seed.
+                let added = child.steps.len() == parents.steps.len() + 1
+                    && child.branches.iter().any(|b| b.at_ns == 1_001)
+                    && child.steps.iter().any(|s| s.at_ms < 25);
+                if added && job.seed == parent && parents.steps.iter().all(|s| s.at_ms >= 25) {
+                    timed += 1;
+                }
+            }
+            let marks: &[&str] = if job.seed % 13 == 0 {
+                &["a.x"]
+            } else {
+                &["a.y"]
+            };
+            ex.record(&job, plan, &record(job.seed, marks));
+        }
+    }
+    assert!(
+        timed * 6 > ex.children as usize,
+        "about 30% of the children time a fault by a mark: {timed} of {}",
+        ex.children
+    );
+}
+
+#[test]
 fn the_comparison_names_runs_to_first_hit_and_their_ratio() {
     let map = |xs: &[(&str, u64)]| -> BTreeMap<String, u64> {
         xs.iter().map(|(m, n)| (m.to_string(), *n)).collect()
