@@ -303,30 +303,10 @@ impl goldenscript::Runner for Runner {
     }
 }
 
-macro_rules! scripts {
-    ($($name:ident),* $(,)?) => {$(
-        #[test]
-        fn $name() -> std::io::Result<()> {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/mvcc/testscripts/", stringify!($name));
-            goldenscript::run(&mut Runner::new(), path)
-        }
-    )*};
+/// Every script in `testscripts/`, on the reference model (`TxnManager` over
+/// `MemStore`); `golden_db` runs the same files against `Db`.
+#[test]
+fn every_script_on_the_model() {
+    let dir = crate::testscripts::folder("src/mvcc/testscripts");
+    crate::testscripts::run_folder(&dir, Runner::new);
 }
-
-scripts!(
-    dirty_write,
-    dirty_read,
-    lost_update,
-    read_skew,
-    write_skew,
-    phantom,
-    fekete_read_only,
-    writer_commits_before_reader_reads,
-    read_only_then_write,
-    no_false_positives,
-    own_writes,
-    gc,
-    misuse,
-    read_only_safe,
-    read_only_tracked,
-);
