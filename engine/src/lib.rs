@@ -46,6 +46,8 @@ pub mod lsm;
 pub mod mvcc;
 pub mod raft;
 pub mod replicated;
+#[cfg(test)]
+mod testscripts;
 
 pub use db::{Db, DbStats, Error, ReadStats, ReadTxn, Result, Txn};
 pub use lsm::{Options, Rows};

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 #[cfg(not(madsim))]
 pub fn main() -> ExitCode {
+    #[allow(clippy::disallowed_methods)] // the real-world demo's entry point owns its runtime
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

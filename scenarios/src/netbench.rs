@@ -123,7 +123,7 @@ async fn commits(creds: &Creds, mode: Mode, clients: u64, secs: f64) -> Result<f
         let mut cfg = NodeConfig::new(id, addr, peers.clone(), dir.join(format!("node{id}")));
         cfg.cluster_id = CLUSTER;
         cfg.auth = creds.auth(mode, &Identity::Node(id))?;
-        nodes.push(tokio::spawn(run_node(cfg, stop.clone())));
+        nodes.push(sim_runtime::task::spawn(run_node(cfg, stop.clone())));
     }
     let client_auth = creds.auth(mode, &Identity::Client("bench".into()))?;
     let committed = Arc::new(AtomicU64::new(0));
@@ -136,7 +136,7 @@ async fn commits(creds: &Creds, mode: Mode, clients: u64, secs: f64) -> Result<f
     for c in 0..clients {
         let cli = client(&peers, MIN_CLIENT_ID + c, &client_auth).await?;
         let committed = committed.clone();
-        workers.push(tokio::spawn(async move {
+        workers.push(sim_runtime::task::spawn(async move {
             let mut i = 0;
             while (time::now() - start).as_secs_f64() < deadline_secs {
                 if put(&cli, c, i).await.is_ok() {

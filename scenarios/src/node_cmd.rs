@@ -67,6 +67,7 @@ pub fn main(
     if let Err(e) = cfg.validate() {
         return usage(e.to_string());
     }
+    #[allow(clippy::disallowed_methods)] // the real-world node command owns its runtime
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,7 +88,7 @@ pub fn main(
         };
         let stop = Arc::new(Signal::default());
         let raise = stop.clone();
-        tokio::spawn(async move {
+        sim_runtime::task::spawn(async move {
             wait_for_signal().await;
             raise.raise();
         });

@@ -98,6 +98,7 @@ fn a_forged_peer_cannot_join_vote_append_or_write() {
         .map(|(i, p)| (i as u64 + 1, SocketAddr::from(([127, 0, 0, 1], *p))))
         .collect();
     let effects = SharedEffects::default();
+    #[allow(clippy::disallowed_methods)] // a real-world test of real nodes over TCP
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -108,7 +109,7 @@ fn a_forged_peer_cannot_join_vote_append_or_write() {
             let (servers, effects) = (servers.clone(), effects.clone());
             let listen: SocketAddr = "127.0.0.1:0".parse().expect("literal");
             let terms = move || vec![u64::MAX, newest + impostor::PLAUSIBLE_TERM_JUMP];
-            attacks.push(tokio::spawn(impostor::attack(
+            attacks.push(sim_runtime::task::spawn(impostor::attack(
                 disguise,
                 listen,
                 servers,

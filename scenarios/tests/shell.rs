@@ -22,6 +22,7 @@ struct Runner {
 
 impl Runner {
     fn new() -> Runner {
+        #[allow(clippy::disallowed_methods)] // the real-world shell's tests: a runtime per session
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

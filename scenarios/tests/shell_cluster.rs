@@ -25,6 +25,7 @@ fn free_addr() -> SocketAddr {
 /// quorum and says what each did.
 #[test]
 fn a_cluster_without_quorum_is_reported_with_who_answered() {
+    #[allow(clippy::disallowed_methods)] // a real-world test of real nodes over TCP
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -33,7 +34,7 @@ fn a_cluster_without_quorum_is_reported_with_who_answered() {
     let peers: BTreeMap<u64, SocketAddr> = (1..=3).map(|id| (id, free_addr())).collect();
     let reply = rt.block_on(async {
         let stop = Arc::new(Signal::default());
-        let node = tokio::spawn(run_node(
+        let node = sim_runtime::task::spawn(run_node(
             NodeConfig::new(1, peers[&1], peers.clone(), &dir),
             stop.clone(),
         ));

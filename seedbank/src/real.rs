@@ -24,13 +24,14 @@ where
         .unwrap_or_else(|e| panic!("seedbank: cannot create a temporary directory: {e}"));
     let seed = sim_runtime::seed();
     let ctx = Ctx::new(seed, dir.path().to_path_buf(), None, None);
+    #[allow(clippy::disallowed_methods)] // the real-world harness builds the runtime
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("seedbank: cannot build a tokio runtime: {e}"));
     let limit = test.time_limit;
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        runtime.block_on(async move { tokio::time::timeout(limit, body(ctx)).await })
+        runtime.block_on(async move { sim_runtime::time::timeout(limit, body(ctx)).await })
     }));
     drop(runtime);
     let failure = match result {

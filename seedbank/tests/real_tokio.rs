@@ -10,6 +10,7 @@ fn calling_real_tokio_is_reported_as_an_escape_at_the_callers_line() {
     let report = Test::new(seedbank::origin!())
         .seeds(1)
         .sweep(|_ctx: Ctx| async move {
+            #[allow(clippy::disallowed_methods)] // the planted escape this test must report
             let _task = real_tokio::spawn(async {}); // <- real tokio
         });
     let failure = report

@@ -2,6 +2,7 @@
 //! world on a fresh temp directory (tokio runtime) and in the simulated world on
 //! sim-fs (with and without injected latency). The case functions are the same in both
 //! worlds; a behaviour that differs between them fails here.
+#![allow(clippy::unwrap_used)] // an integration test crate: unwrap is an assertion (D70)
 
 use sim_fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -269,6 +270,7 @@ mod world {
             "seedbank-sim-fs-conformance-{}-{name}",
             std::process::id()
         ));
+        #[allow(clippy::disallowed_methods)] // the real backend's suite needs a real runtime
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -6,6 +6,7 @@
 //! sim-runtime's `Node::crash`, so the madsim plugin path (`reset_node` +
 //! `is_power_loss`) is what is exercised.
 #![cfg(madsim)]
+#![allow(clippy::unwrap_used)] // an integration test crate: unwrap is an assertion (D70)
 
 mod common;
 

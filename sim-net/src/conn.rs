@@ -546,6 +546,7 @@ async fn connect<M: Message>(
     addr: SocketAddr,
 ) -> Result<Conn, HsError> {
     let cfg = &shared.config;
+    #[allow(clippy::disallowed_methods)] // sim-net is the one place that opens sockets
     let stream =
         match sim_runtime::time::timeout(cfg.connect_timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,

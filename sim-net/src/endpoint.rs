@@ -154,6 +154,7 @@ impl<M: Message> Endpoint<M> {
     /// on the node that owns the endpoint).
     pub async fn bind(listen: SocketAddr, config: Config) -> io::Result<Self> {
         validate(&config)?;
+        #[allow(clippy::disallowed_methods)] // sim-net is the one place that opens sockets
         let listener = TcpListener::bind(listen).await?;
         let local_addr = listener.local_addr()?;
         let (inbox_tx, inbox_rx) = mpsc::channel(config.inbox_capacity);

@@ -2,6 +2,7 @@
 //! D53): idle handshaken connections, connection caps with a refusal the connector
 //! sees, and frames announced but never finished. Loopback only; each test is fast.
 #![cfg(not(madsim))]
+#![allow(clippy::disallowed_methods)] // sim-net's own real-world tests: real runtimes and raw TCP are the subject
 
 use serde::{Deserialize, Serialize};
 use sim_net::frame::{self, HEADER_LEN};

@@ -1,5 +1,6 @@
 //! Real-world tests: endpoints on 127.0.0.1 (port 0), real TCP, hostile raw peers.
 #![cfg(not(madsim))]
+#![allow(clippy::disallowed_methods)] // sim-net's own real-world tests: real runtimes and raw TCP are the subject
 
 use serde::{Deserialize, Serialize};
 use sim_net::frame::{self, FrameError, HEADER_LEN};

@@ -3,6 +3,7 @@
 //! Every refusal test here fails on the code before issue 19, which had no
 //! credentials: any process that reached the port could speak as any node id.
 #![cfg(not(madsim))]
+#![allow(clippy::disallowed_methods)] // sim-net's own real-world tests: real runtimes and raw TCP are the subject
 
 use serde::{Deserialize, Serialize};
 use sim_net::frame;

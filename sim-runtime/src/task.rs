@@ -115,6 +115,7 @@ impl<F: Future> Future for Traced<F> {
 
 /// Spawns a task on the current node.
 #[track_caller]
+#[allow(clippy::disallowed_methods)] // this is the one sanctioned tokio::spawn
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
@@ -130,6 +131,7 @@ where
 
 /// Spawns a named task on the current node (the name appears in the trace).
 #[track_caller]
+#[allow(clippy::disallowed_methods)] // this is the one sanctioned tokio::spawn
 pub fn spawn_named<F>(name: &str, future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,

@@ -90,6 +90,7 @@ static TOKIO: AtomicU64 = AtomicU64::new(0);
 #[test]
 fn a_task_from_tokio_spawn_is_named_by_its_frames() {
     let d = divergence(check_determinism(&Sim::new(3), || async {
+        #[allow(clippy::disallowed_methods)] // the planted tokio::spawn this test must name
         let t = tokio::spawn(async {
             time::sleep(Duration::from_millis(1)).await;
             let n = TOKIO.fetch_add(1, Ordering::Relaxed);

@@ -1,10 +1,12 @@
 //! sim-runtime in the real world: tokio time, no buggify, seedable streams.
 #![cfg(not(madsim))]
+#![allow(clippy::unwrap_used)] // an integration test crate: unwrap is an assertion (D70)
 
 use rand::Rng;
 use sim_runtime::{buggify, rng, time};
 
 #[tokio::test]
+#[allow(clippy::disallowed_methods)] // #[tokio::test] builds a real runtime: this tests the real world
 async fn real_world_basics() {
     // buggify is always off in the real world.
     assert!((0..1000).all(|_| !buggify!(1.0)));

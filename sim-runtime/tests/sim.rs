@@ -1,6 +1,7 @@
 //! sim-runtime in the simulated world: runs, streams, buggify, nodes, clocks, and the
 //! determinism check (including a planted nondeterminism it must catch).
 #![cfg(madsim)]
+#![allow(clippy::unwrap_used)] // an integration test crate: unwrap is an assertion (D70)
 
 use rand::Rng;
 use sim_runtime::sim::{check_determinism, Determinism, Sim};

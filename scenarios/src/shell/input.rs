@@ -50,6 +50,7 @@ impl Tally {
 
 /// A multi-threaded tokio runtime for a shell session, or the exit code after saying why
 /// it could not start.
+#[allow(clippy::disallowed_methods)] // the real-world shell's entry point owns its runtime
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

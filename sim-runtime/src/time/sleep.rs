@@ -56,6 +56,7 @@ impl Sleep {
     /// A sleep until `global` (global clock), or one already complete for `None`.
     pub(super) fn at_global(global: Option<Instant>) -> Sleep {
         #[cfg(madsim)]
+        #[allow(clippy::disallowed_methods)] // the sanctioned virtual timer
         {
             Sleep {
                 inner: Inner {
@@ -65,6 +66,7 @@ impl Sleep {
             }
         }
         #[cfg(not(madsim))]
+        #[allow(clippy::disallowed_methods)] // the sanctioned real timer
         {
             Sleep {
                 inner: Inner {

@@ -26,6 +26,7 @@ where
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
+    #[allow(clippy::disallowed_methods)] // real-world tests: each runs on its own runtime
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -23,7 +23,7 @@ use crate::mvcc::{
     TxnManager,
 };
 
-struct Runner {
+pub(super) struct Runner {
     mgr: TxnManager<MemStore>,
     txns: BTreeMap<String, TxnId>,
     names: BTreeMap<TxnId, String>,
@@ -31,10 +31,10 @@ struct Runner {
     safe: BTreeMap<TxnId, Timestamp>,
 }
 
-type Res = Result<String, Box<dyn StdError>>;
+pub(super) type Res = Result<String, Box<dyn StdError>>;
 
 impl Runner {
-    fn new() -> Runner {
+    pub(super) fn new() -> Runner {
         Runner {
             mgr: TxnManager::new(MemStore::new()),
             txns: BTreeMap::new(),
@@ -51,21 +51,7 @@ impl Runner {
     }
 
     fn conflict(&self, c: &Conflict) -> String {
-        match c {
-            Conflict::WriteWrite { key, committed } => {
-                format!(
-                    "write-write conflict on {} (committed {committed})",
-                    show(key)
-                )
-            }
-            Conflict::Serialization { t1, pivot, t3 } => format!(
-                "serialization failure: {} →rw {} →rw {} (pivot {})",
-                self.name(t1),
-                self.name(pivot),
-                self.name(t3),
-                self.name(pivot)
-            ),
-        }
+        describe(c, |t| self.name(t))
     }
 
     /// Renders an engine abort as output; passes every other error through.
@@ -102,43 +88,66 @@ impl Runner {
     }
 
     fn state(&self) -> Res {
-        let st = self.mgr.state()?;
-        let mut out = format!("latest {} gc horizon {}\n", st.latest, st.gc_horizon);
-        let list = |v: &[Vec<u8>]| v.iter().map(|k| show(k)).collect::<Vec<_>>().join(",");
-        let names = |v: &[TxnId]| v.iter().map(|t| self.name(t)).collect::<Vec<_>>().join(",");
-        for t in &st.txns {
-            let status = match t.commit_ts {
-                Some(c) => format!("committed {c}"),
-                None => "active".to_string(),
-            };
-            let ranges = t
-                .ranges
-                .iter()
-                .map(|r| r.to_string())
-                .collect::<Vec<_>>()
-                .join(",");
-            writeln!(
+        render_state(&self.mgr.state()?, |t| self.name(t))
+    }
+}
+
+/// The SSI graph as the scripts print it, transactions by script name.
+pub(super) fn render_state(st: &crate::mvcc::ManagerState, name: impl Fn(&TxnId) -> String) -> Res {
+    let mut out = format!("latest {} gc horizon {}\n", st.latest, st.gc_horizon);
+    let list = |v: &[Vec<u8>]| v.iter().map(|k| show(k)).collect::<Vec<_>>().join(",");
+    let names = |v: &[TxnId]| v.iter().map(&name).collect::<Vec<_>>().join(",");
+    for t in &st.txns {
+        let status = match t.commit_ts {
+            Some(c) => format!("committed {c}"),
+            None => "active".to_string(),
+        };
+        let ranges = t
+            .ranges
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        writeln!(
                 out,
                 "{} {status} snapshot {} reads {{{}}} ranges {{{ranges}}} writes {{{}}} in {{{}}} out {{{}}}",
-                self.name(&t.id),
+                name(&t.id),
                 t.snapshot,
                 list(&t.reads),
                 list(&t.writes),
                 names(&t.in_edges),
                 names(&t.out_edges),
             )?;
+    }
+    for (t, c) in &st.doomed {
+        writeln!(out, "{} doomed: {}", name(t), describe(c, &name))?;
+    }
+    for (t, s) in &st.pins {
+        writeln!(out, "{} pins snapshot {s}", name(t))?;
+    }
+    Ok(out)
+}
+
+/// A conflict as the scripts print it, transactions by script name.
+pub(super) fn describe(c: &Conflict, name: impl Fn(&TxnId) -> String) -> String {
+    match c {
+        Conflict::WriteWrite { key, committed } => {
+            format!(
+                "write-write conflict on {} (committed {committed})",
+                show(key)
+            )
         }
-        for (t, c) in &st.doomed {
-            writeln!(out, "{} doomed: {}", self.name(t), self.conflict(c))?;
-        }
-        for (t, s) in &st.pins {
-            writeln!(out, "{} pins snapshot {s}", self.name(t))?;
-        }
-        Ok(out)
+        Conflict::Serialization { t1, pivot, t3 } => format!(
+            "serialization failure: {} →rw {} →rw {} (pivot {})",
+            name(t1),
+            name(pivot),
+            name(t3),
+            name(pivot)
+        ),
     }
 }
 
-fn parse_range(arg: Option<&str>) -> Result<KeyRange, Box<dyn StdError>> {
+pub(super) fn parse_range(arg: Option<&str>) -> Result<KeyRange, Box<dyn StdError>> {
     let Some(arg) = arg else {
         return Ok(KeyRange::all());
     };
@@ -303,30 +312,10 @@ impl goldenscript::Runner for Runner {
     }
 }
 
-macro_rules! scripts {
-    ($($name:ident),* $(,)?) => {$(
-        #[test]
-        fn $name() -> std::io::Result<()> {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/mvcc/testscripts/", stringify!($name));
-            goldenscript::run(&mut Runner::new(), path)
-        }
-    )*};
+/// Every script in `testscripts/`, on the reference model (`TxnManager` over
+/// `MemStore`); `golden_db` runs the same files against `Db`.
+#[test]
+fn every_script_on_the_model() {
+    let dir = crate::testscripts::folder("src/mvcc/testscripts");
+    crate::testscripts::run_folder(&dir, Runner::new);
 }
-
-scripts!(
-    dirty_write,
-    dirty_read,
-    lost_update,
-    read_skew,
-    write_skew,
-    phantom,
-    fekete_read_only,
-    writer_commits_before_reader_reads,
-    read_only_then_write,
-    no_false_positives,
-    own_writes,
-    gc,
-    misuse,
-    read_only_safe,
-    read_only_tracked,
-);

@@ -357,27 +357,9 @@ impl goldenscript::Runner for Runner {
     }
 }
 
-macro_rules! scripts {
-    ($($name:ident),* $(,)?) => {$(
-        #[test]
-        fn $name() -> std::io::Result<()> {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/raft/testscripts/", stringify!($name));
-            goldenscript::run(&mut Runner { cluster: None }, path)
-        }
-    )*};
+/// Every script in `testscripts/`.
+#[test]
+fn every_script() {
+    let dir = crate::testscripts::folder("src/raft/testscripts");
+    crate::testscripts::run_folder(&dir, || Runner { cluster: None });
 }
-
-scripts!(
-    election,
-    split_vote,
-    prevote,
-    check_quorum,
-    leader_rejoin,
-    figure8,
-    backtracking,
-    snapshot,
-    crash_persist,
-    read_index,
-    stale_messages,
-    forged_terms,
-);
