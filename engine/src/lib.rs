@@ -1,6 +1,12 @@
 //! # engine — Seedbank's database: LSM storage, MVCC + SSI transactions, Raft
 //!
 //! ## Model
+//! The modules form a DAG, bottom up (DECISIONS.md D66; `scripts/module-graph --check`
+//! fails CI if an import cycle crosses folders): [`kv`] (keys, values, timestamps, key
+//! ranges) → [`mvcc`] and [`lsm`] (neither imports the other) → [`db`] → [`raft`]
+//! (imports none of them) → [`replicated`]; [`canary`] is a leaf anyone may ask.
+//! - [`kv`]: the shared vocabulary: [`Key`], [`Value`], [`Timestamp`],
+//!   [`kv::KeyRange`], [`kv::WriteSet`], [`kv::Version`] (one committed version of a key).
 //! - [`mvcc`]: a synchronous, I/O-free transaction core. Snapshots at `begin`,
 //!   buffered writes, first-committer-wins, and Serializable Snapshot Isolation after
 //!   Cahill, Röhm & Fekete (SIGMOD 2008) with point *and* range (phantom) read tracking.
@@ -42,11 +48,13 @@
 
 pub mod canary;
 pub mod db;
+pub mod kv;
 pub mod lsm;
 pub mod mvcc;
 pub mod raft;
 pub mod replicated;
 
 pub use db::{Db, DbStats, Error, ReadStats, ReadTxn, Result, Txn};
+pub use kv::{Key, Timestamp, Value};
 pub use lsm::{Options, Rows};
-pub use mvcc::{CommitOutcome, Conflict, Key, Timestamp, TxnId, Value};
+pub use mvcc::{CommitOutcome, Conflict, TxnId};

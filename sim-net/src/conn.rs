@@ -17,6 +17,7 @@ use crate::sink::Sink;
 use crate::stats::{bump, Stats};
 use crate::Message;
 use rand::Rng;
+use sim_runtime::sync::lock;
 use sim_runtime::sync::Signal;
 use sim_runtime::trace::EventKind;
 use std::collections::BTreeMap;
@@ -25,7 +26,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -66,11 +67,6 @@ pub(crate) struct Peer {
 pub(crate) struct Route {
     conn: u64,
     pub queue: mpsc::Sender<Frame>,
-}
-
-/// Locks a mutex, ignoring poisoning (the data is maps of handles, valid either way).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl<M: Message> Shared<M> {

@@ -3,11 +3,12 @@
 use crate::auth::{Auth, Identity};
 use crate::bounds::Held;
 use crate::config::Config;
-use crate::conn::{self, lock, Peer, Shared};
+use crate::conn::{self, Peer, Shared};
 use crate::frame::{self, FrameError};
 use crate::handshake::MAX_HANDSHAKE_BYTES;
 use crate::stats::{bump, NetStats};
 use crate::Message;
+use sim_runtime::sync::lock;
 use sim_runtime::sync::Signal;
 use sim_runtime::trace::EventKind;
 use std::collections::BTreeMap;

@@ -78,6 +78,12 @@ impl From<LsmError> for Error {
     }
 }
 
+impl From<crate::kv::InvalidRange> for Error {
+    fn from(_: crate::kv::InvalidRange) -> Error {
+        Error::InvalidRange
+    }
+}
+
 impl From<mvcc::Error> for Error {
     fn from(e: mvcc::Error) -> Error {
         match e {

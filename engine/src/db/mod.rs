@@ -220,11 +220,7 @@ impl Db {
         self.inner.closed.store(true, Ordering::Release);
         let closed = self.inner.lsm.close().await;
         // Closed (or failed closing): nothing more is written through this handle.
-        let mut lock = self
-            .inner
-            .dir_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut lock = sim_runtime::sync::lock(&self.inner.dir_lock);
         lock.take();
         drop(lock);
         closed?;

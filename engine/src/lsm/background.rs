@@ -27,10 +27,11 @@ use super::codec::{cmp_internal, Entry};
 use super::error::{io, LsmError, Result};
 use super::manifest::{Change, Edit, ManifestWriter};
 use super::sstable::{table_path, write_table, Table, TableBuilder, TableMeta};
-use super::store::{lock, Shared};
+use super::store::Shared;
 use super::version::{Plan, Version};
 use crate::canary::{self, Canary};
-use crate::mvcc::Timestamp;
+use crate::kv::Timestamp;
+use sim_runtime::sync::lock;
 
 /// The task body.
 pub(crate) async fn run(shared: Arc<Shared>, writer: ManifestWriter) {

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use super::codec::{
     cmp_internal, cmp_keys, put_bytes, put_u32, put_u64, seal_crc, verify_crc, Cursor, Entry,
 };
-use crate::mvcc::{Key, Timestamp};
+use crate::kv::{Key, Timestamp};
 
 const TOMBSTONE: u8 = 0;
 const VALUE: u8 = 1;

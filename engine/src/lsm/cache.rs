@@ -153,7 +153,7 @@ impl BlockCache {
     /// The shard of `key`, locked.
     fn lock(&self, key: CacheKey) -> MutexGuard<'_, Inner> {
         let i = (index::mix(key) >> 16) as usize & (self.shards.len() - 1);
-        super::store::lock(&self.shards[i])
+        sim_runtime::sync::lock(&self.shards[i])
     }
 
     /// Number of shards (for tests and stats).
@@ -275,7 +275,7 @@ impl BlockCache {
             ..CacheStats::default()
         };
         for shard in self.shards.iter() {
-            let g = super::store::lock(shard);
+            let g = sim_runtime::sync::lock(shard);
             sum.bytes += g.stats.bytes;
             sum.blocks += g.index.len();
             sum.hits += g.stats.hits;
@@ -289,7 +289,12 @@ impl BlockCache {
     pub fn keys(&self) -> Vec<(u64, u32)> {
         let mut keys: Vec<CacheKey> = Vec::new();
         for shard in self.shards.iter() {
-            keys.extend(super::store::lock(shard).clock.iter().filter_map(|h| h.key));
+            keys.extend(
+                sim_runtime::sync::lock(shard)
+                    .clock
+                    .iter()
+                    .filter_map(|h| h.key),
+            );
         }
         keys.sort_unstable();
         keys
@@ -301,7 +306,7 @@ impl BlockCache {
     pub fn verify_invariants(&self) -> Result<(), String> {
         let mut capacity = 0;
         for (i, shard) in self.shards.iter().enumerate() {
-            let g = super::store::lock(shard);
+            let g = sim_runtime::sync::lock(shard);
             g.verify()?;
             capacity += g.stats.capacity;
             for key in g.clock.iter().filter_map(|h| h.key) {
@@ -443,9 +448,9 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::Timestamp;
     use crate::lsm::block::BlockBuilder;
     use crate::lsm::codec::Entry;
-    use crate::mvcc::Timestamp;
 
     /// A block with one entry whose value has `n` bytes.
     fn block(tag: u64, n: usize) -> Block {

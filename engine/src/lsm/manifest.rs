@@ -32,7 +32,7 @@ use super::codec::{put_bytes, put_u64, Cursor};
 use super::error::{corrupt, io, Result};
 use super::sstable::TableMeta;
 use super::wal::{self, decode_records, encode_record};
-use crate::mvcc::Timestamp;
+use crate::kv::Timestamp;
 
 /// Name of the pointer file.
 pub const CURRENT: &str = "CURRENT";

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use super::codec::{cmp_keys, Entry};
-use crate::mvcc::{Key, KeyRange, Timestamp, Value, Version, WriteSet};
+use crate::kv::{Key, KeyRange, Timestamp, Value, Version, WriteSet};
 
 /// Fixed per-version overhead added to the byte count (map node, timestamp).
 const ENTRY_OVERHEAD: usize = 32;

@@ -23,9 +23,10 @@ use std::sync::{Arc, Mutex};
 use super::error::Result;
 use super::memtable::Memtable;
 use super::scan::{merge, merge_each, Rows, Source};
-use super::store::{lock, State};
+use super::store::State;
 use super::version::Version;
-use crate::mvcc::{Key, KeyRange, Timestamp, Value, Version as MvccVersion};
+use crate::kv::{Key, KeyRange, Timestamp, Value, Version as MvccVersion};
+use sim_runtime::sync::lock;
 
 /// The sources of a read, captured atomically ([`super::LsmStore::read_view`]).
 pub struct ReadView {

@@ -50,7 +50,7 @@ use super::sstable::{table_path, Table, TableBuilder};
 use super::store::{LsmStats, LsmStore, Recovery, Shared, State};
 use super::version::Version;
 use super::wal::{parse_segment_name, segment_path, Wal};
-use crate::mvcc::Timestamp;
+use crate::kv::Timestamp;
 
 /// The files of ours in a store directory.
 #[derive(Debug, Default)]
@@ -375,7 +375,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
     });
     let task =
         sim_runtime::task::spawn_named("lsm.background", background::run(shared.clone(), writer));
-    *super::store::lock(&shared.bg) = Some(task);
+    *sim_runtime::sync::lock(&shared.bg) = Some(task);
     if last_ts > Timestamp::ZERO || recovery.orphans_deleted > 0 {
         tracing::info!(dir = %dir.display(), ?recovery, "lsm store recovered");
     }

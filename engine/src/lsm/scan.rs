@@ -12,7 +12,7 @@ use std::ops::Bound;
 use super::block::{Block, EntryRef};
 use super::error::Result;
 use super::sstable::Table;
-use crate::mvcc::{cmp_keys, Key, KeyRange, Timestamp, Value, Version};
+use crate::kv::{cmp_keys, Key, KeyRange, Timestamp, Value, Version};
 
 /// A table's part of a scan: the blocks it read and, per key of the range, where its
 /// newest version at or below the scan's ts lies (block, row), in key order.

@@ -29,7 +29,7 @@ use super::bloom::{Bloom, Layout};
 use super::cache::BlockCache;
 use super::codec::{cmp_keys, verify_crc, Cursor, Entry};
 use super::error::{corrupt, io, Result};
-use crate::mvcc::{Key, KeyRange, Timestamp, Version};
+use crate::kv::{Key, KeyRange, Timestamp, Version};
 
 /// "SEEDSST1".
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SEEDSST1");

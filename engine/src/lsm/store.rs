@@ -36,7 +36,8 @@ use super::read::ReadView;
 use super::sstable::Table;
 use super::version::Version;
 use super::wal::{segment_path, Hook, Wal, WalWait};
-use crate::mvcc::{Key, KeyRange, Timestamp, Value, Version as MvccVersion, WriteSet};
+use crate::kv::{Key, KeyRange, Timestamp, Value, Version as MvccVersion, WriteSet};
+use sim_runtime::sync::lock;
 
 /// The garbage-collection horizon source: the oldest snapshot any reader may still
 /// use. Compaction keeps, per key, every version newer than it and the newest at or
@@ -154,12 +155,6 @@ pub(crate) struct Shared {
     pub bg: Mutex<Option<sim_runtime::task::JoinHandle<()>>>,
     /// Decoded data blocks of every table of this store (see [`super::cache`]).
     pub cache: Arc<BlockCache>,
-}
-
-/// Locks `m`, ignoring std's poisoning (no code panics while holding these locks, and
-/// fail-stop is tracked explicitly).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {

@@ -16,7 +16,7 @@ use super::codec::cmp_keys;
 use super::manifest::ManifestState;
 use super::options::Options;
 use super::sstable::Table;
-use crate::mvcc::{Key, KeyRange};
+use crate::kv::{Key, KeyRange};
 use std::ops::Bound;
 
 /// An immutable view of the levels; readers hold an `Arc` of it while they read, which

@@ -15,9 +15,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::readonly::ReadPoints;
 use super::ssi::{Ssi, SsiCanary, TxnRecord};
-use super::types::{
-    CommitOutcome, Conflict, Error, Key, KeyRange, StoreError, Timestamp, TxnId, Value, WriteSet,
-};
+use super::types::{CommitOutcome, Conflict, Error, StoreError, TxnId};
+use crate::kv::{Key, KeyRange, Timestamp, Value, WriteSet};
 
 /// The store-free transaction core.
 pub struct TxnCore {
@@ -271,7 +270,7 @@ impl TxnCore {
 
     /// Fail-stop: every later call returns [`Error::Poisoned`].
     pub fn poison(&self, why: &str) {
-        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = sim_runtime::sync::lock(&self.inner);
         if m.poisoned.is_none() {
             m.poisoned = Some(why.to_string());
         }

@@ -131,8 +131,7 @@ pub use self::core::{Prepared, ReadStart, TxnCore};
 pub use manager::{ManagerState, Txn, TxnInfo, TxnManager};
 pub use readonly::ReadOnlyStart;
 pub use ssi::SsiCanary;
-pub use store::{MemStore, Version, VersionedStore};
-pub use types::{
-    cmp_keys, show, CommitOutcome, Conflict, Error, Key, KeyRange, StoreError, Timestamp, TxnId,
-    Value, WriteSet,
-};
+pub use store::{MemStore, VersionedStore};
+pub use types::{CommitOutcome, Conflict, Error, StoreError, TxnId};
+// The shared vocabulary, re-exported: the transaction API speaks it (D66).
+pub use crate::kv::{cmp_keys, show, Key, KeyRange, Timestamp, Value, Version, WriteSet};

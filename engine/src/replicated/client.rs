@@ -44,9 +44,10 @@
 //! ## Non-goals
 //! - Several commits in flight from one client (they are serialized).
 
+use sim_runtime::sync::lock;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 use sim_net::{Config as NetConfig, Endpoint};
@@ -206,10 +207,6 @@ impl std::fmt::Debug for ReplicatedClient {
             .field("client_id", &self.inner.cfg.client_id)
             .finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// What a replica last did when [`ReplicatedClient::call_leader`] asked it.

@@ -74,9 +74,7 @@ pub struct World {
 
 pub type Shared = Arc<Mutex<World>>;
 
-pub fn lock(w: &Shared) -> MutexGuard<'_, World> {
-    w.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub use sim_runtime::sync::lock;
 
 impl World {
     pub fn violation(&mut self, v: String) {

@@ -133,7 +133,7 @@ struct Boots {
 type SharedBoots = Arc<Mutex<Boots>>;
 
 fn boots(b: &SharedBoots) -> std::sync::MutexGuard<'_, Boots> {
-    b.lock().unwrap_or_else(|p| p.into_inner())
+    sim_runtime::sync::lock(b)
 }
 
 /// The workload's planned restart between its two boots.

@@ -65,9 +65,7 @@ pub struct Outcome {
     pub virtual_ms: u128,
 }
 
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub use sim_runtime::sync::lock;
 
 /// The errors that stopped replicas (each followed by a restart from disk).
 pub type FailStops = Arc<Mutex<Vec<String>>>;

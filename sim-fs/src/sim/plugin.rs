@@ -91,9 +91,7 @@ impl Simulator for SimFs {
     }
 }
 
-fn lock(state: &Mutex<FsState>) -> MutexGuard<'_, FsState> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
-}
+use sim_runtime::sync::lock;
 
 impl FsState {
     pub(crate) fn config_for(&self, node: u64) -> FaultConfig {

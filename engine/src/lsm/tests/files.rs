@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::with_dir;
+use crate::kv::{KeyRange, Timestamp};
 use crate::lsm::bloom::Layout;
 use crate::lsm::cache::BlockCache;
 use crate::lsm::codec::Entry;
@@ -15,7 +16,6 @@ use crate::lsm::manifest::{self, Change, Edit, ManifestState, ManifestWriter};
 use crate::lsm::memtable::Memtable;
 use crate::lsm::sstable::{table_path, write_table, Table, TableBuilder, FORMAT_VERSION};
 use crate::lsm::wal::{encode_record, segment_path, Wal, WalError};
-use crate::mvcc::{KeyRange, Timestamp};
 
 /// Versions of 40 keys, some with several versions and tombstones.
 fn sample_entries(keys: usize) -> Memtable {

@@ -12,8 +12,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 
 use super::with_dir;
+use crate::kv::{KeyRange, Timestamp, WriteSet};
 use crate::lsm::{LsmStore, Options};
-use crate::mvcc::{KeyRange, MemStore, Timestamp, VersionedStore, WriteSet};
+use crate::mvcc::{MemStore, VersionedStore};
 
 const KEYS: u8 = 12;
 
@@ -73,7 +74,7 @@ async fn check_get(
 ) -> Result<(), TestCaseError> {
     let got = store.get(&key(k), Timestamp(at)).await.map_err(fail)?;
     let want = model.get(&key(k), Timestamp(at)).map_err(fail)?;
-    let visible = |v: &Option<crate::mvcc::Version>| {
+    let visible = |v: &Option<crate::kv::Version>| {
         v.as_ref().and_then(|v| v.value.clone().map(|x| (v.ts, x)))
     };
     prop_assert_eq!(

@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::with_dir;
+use crate::kv::{KeyRange, Timestamp, WriteSet};
 use crate::lsm::sstable::table_path;
 use crate::lsm::wal::segment_path;
 use crate::lsm::{LsmStore, Options};
-use crate::mvcc::{KeyRange, MemStore, Timestamp, VersionedStore, WriteSet};
+use crate::mvcc::{MemStore, VersionedStore};
 
 /// Key `k` of the tests: `k007`, or with `stem` before it.
 fn key(stem: &str, k: u64) -> Vec<u8> {
