@@ -48,6 +48,7 @@
 
 pub mod canary;
 pub mod db;
+pub mod framing;
 pub mod kv;
 pub mod lsm;
 pub mod mvcc;

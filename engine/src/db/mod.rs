@@ -83,8 +83,7 @@ use std::sync::Arc;
 pub use error::{Error, Result};
 pub use read::{ReadStats, ReadTxn};
 
-use crate::lsm::wal::Hook;
-use crate::lsm::{LsmStats, LsmStore, Options, Recovery};
+use crate::lsm::{Hook, LsmStats, LsmStore, Options, Recovery};
 use crate::mvcc::{
     CommitOutcome, Key, KeyRange, ManagerState, Prepared, ReadStart, StoreError, Timestamp,
     TxnCore, TxnId, Value,

@@ -178,14 +178,10 @@ impl CommonPrefix {
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
-
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 /// Decodes and checks a whole data block into owned entries (compaction's path).
+#[cfg(test)]
 pub fn decode_block(data: &[u8]) -> Result<Vec<Entry>, String> {
     Block::decode(data).map(|b| b.entries().collect())
 }

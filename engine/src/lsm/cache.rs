@@ -157,6 +157,7 @@ impl BlockCache {
     }
 
     /// Number of shards (for tests and stats).
+    #[cfg(test)]
     pub fn shard_count(&self) -> usize {
         self.shards.len()
     }
@@ -286,6 +287,7 @@ impl BlockCache {
     }
 
     /// The keys cached, in key order (for tests).
+    #[cfg(test)]
     pub fn keys(&self) -> Vec<(u64, u32)> {
         let mut keys: Vec<CacheKey> = Vec::new();
         for shard in self.shards.iter() {

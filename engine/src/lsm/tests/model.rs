@@ -181,11 +181,11 @@ fn lsm_store_matches_a_model_through_flushes_compactions_and_reopens() {
 
 #[test]
 fn the_model_test_catches_a_compaction_that_drops_the_newest_visible_version() {
-    crate::lsm::background::sabotage_gc_base(true);
+    crate::lsm::store::sabotage_gc_base(true);
     let result = runner(48).run(&prop::collection::vec(op(), 1..80), |ops| {
         check(ops).map(|_| ())
     });
-    crate::lsm::background::sabotage_gc_base(false);
+    crate::lsm::store::sabotage_gc_base(false);
     match result {
         Err(proptest::test_runner::TestError::Fail(why, _)) => {
             eprintln!("caught; shrunk to: {why}")

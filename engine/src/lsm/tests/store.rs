@@ -254,7 +254,7 @@ fn files_the_manifest_does_not_name_are_deleted_not_trusted() {
         let old_wal = segment_path(&dir, 0);
         sim_fs::write(
             &old_wal,
-            crate::lsm::wal::encode_record(&crate::lsm::codec::encode_commit(
+            crate::framing::encode_record(&crate::lsm::codec::encode_commit(
                 Timestamp(1000),
                 &writes(1),
             ))

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use crate::framing::encode_record;
 use crate::lsm::tests::with_dir;
-use crate::lsm::wal::encode_record;
 use crate::raft::{Entry, HardState, Index, Term};
 use crate::replicated::logfile::{HardStateFile, LogFile};
 use crate::replicated::NodeError;

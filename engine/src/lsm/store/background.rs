@@ -22,15 +22,15 @@
 
 use std::sync::Arc;
 
-use super::cache::BlockCache;
-use super::codec::{cmp_internal, Entry};
-use super::error::{io, LsmError, Result};
-use super::manifest::{Change, Edit, ManifestWriter};
-use super::sstable::{table_path, write_table, Table, TableBuilder, TableMeta};
-use super::store::Shared;
-use super::version::{Plan, Version};
+use super::Shared;
 use crate::canary::{self, Canary};
 use crate::kv::Timestamp;
+use crate::lsm::cache::BlockCache;
+use crate::lsm::codec::{cmp_internal, Entry};
+use crate::lsm::error::{io, LsmError, Result};
+use crate::lsm::manifest::{Change, Edit, ManifestWriter};
+use crate::lsm::sstable::{table_path, write_table, Table, TableBuilder, TableMeta};
+use crate::lsm::version::{Plan, Version};
 use sim_runtime::sync::lock;
 
 /// The task body.
@@ -102,7 +102,10 @@ pub(crate) async fn write_and_open_in(
     write_table(&path, &bytes).await?;
     let table = Table::open(&path, number, Some(meta.size), cache.clone()).await?;
     if *table.meta() != meta {
-        return Err(super::error::corrupt(&path, "table reads back differently"));
+        return Err(crate::lsm::error::corrupt(
+            &path,
+            "table reads back differently",
+        ));
     }
     table.warm_cache(&bytes)?;
     Ok((Arc::new(table), meta))
@@ -166,7 +169,7 @@ async fn flush_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
     sim_runtime::cover!("lsm.flush_retires_wal_segments", !obsolete.is_empty());
     shared.bump();
     for seq in obsolete {
-        remove(&super::wal::segment_path(&shared.dir, seq)).await?;
+        remove(&crate::lsm::wal::segment_path(&shared.dir, seq)).await?;
     }
     sync_dir(shared).await?;
     Ok(true)

@@ -20,12 +20,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::error::Result;
-use super::memtable::Memtable;
-use super::scan::{merge, merge_each, Rows, Source};
-use super::store::State;
-use super::version::Version;
+use super::State;
 use crate::kv::{Key, KeyRange, Timestamp, Value, Version as MvccVersion};
+use crate::lsm::error::Result;
+use crate::lsm::memtable::Memtable;
+use crate::lsm::scan::{merge, merge_each, Rows, Source};
+use crate::lsm::version::Version;
 use sim_runtime::sync::lock;
 
 /// The sources of a read, captured atomically ([`super::LsmStore::read_view`]).
@@ -69,7 +69,7 @@ impl ReadView {
     /// searched newest first and the first hit wins (see [`super::store`]).
     pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<MvccVersion>> {
         // One hash for every filter the read consults (memtables' and tables').
-        let hash = super::bloom::hash(key);
+        let hash = crate::lsm::bloom::hash(key);
         if let Some(v) = lock(&self.mem).get_hashed(key, hash, at) {
             return Ok(Some(v));
         }

@@ -32,12 +32,18 @@ use super::error::{LsmError, Result};
 use super::manifest::ManifestState;
 use super::memtable::Memtable;
 use super::options::Options;
-use super::read::ReadView;
+mod background;
+mod recovery;
+mod view;
+
 use super::sstable::Table;
 use super::version::Version;
 use super::wal::{segment_path, Hook, Wal, WalWait};
 use crate::kv::{Key, KeyRange, Timestamp, Value, Version as MvccVersion, WriteSet};
+#[cfg(all(test, not(madsim)))]
+pub(crate) use background::sabotage_gc_base;
 use sim_runtime::sync::lock;
+pub use view::ReadView;
 
 /// The garbage-collection horizon source: the oldest snapshot any reader may still
 /// use. Compaction keeps, per key, every version newer than it and the newest at or
@@ -115,7 +121,7 @@ pub(crate) struct State {
     pub cursor: Vec<Key>,
     /// The highest GC horizon of any compaction installed since open: a table of
     /// `version` may lack versions that only a read below it would return
-    /// ([`super::read::ReadView::gc_floor`]).
+    /// ([`ReadView::gc_floor`]).
     pub gc_floor: Timestamp,
     pub stats: LsmStats,
 }
@@ -242,9 +248,9 @@ impl std::fmt::Debug for LsmStore {
 
 impl LsmStore {
     /// Opens (creating if needed) the store in `dir` and recovers it; see
-    /// [`super::recovery`].
+    /// [`recovery`].
     pub async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recovery)> {
-        super::recovery::open(dir, opts).await
+        recovery::open(dir, opts).await
     }
 
     /// Logs and applies one commit at `ts` (greater than every ts applied before). The

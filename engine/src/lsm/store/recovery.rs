@@ -1,7 +1,7 @@
 //! Opening a store: manifest → tables, then the WAL, then a fresh manifest.
 //!
 //! 1. Create the directory (and make its entry durable).
-//! 2. Read `CURRENT` and replay the manifest it names ([`super::manifest::recover`]).
+//! 2. Read `CURRENT` and replay the manifest it names ([`crate::lsm::manifest::recover`]).
 //!    No `CURRENT`: a new store — nothing can have been acknowledged before the first
 //!    `CURRENT` was durable, so leftovers of an interrupted first open are deleted.
 //! 3. Open every table the manifest names, checking size, footer, index and filter.
@@ -40,17 +40,17 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 use super::background;
-use super::cache::BlockCache;
-use super::codec::decode_commit;
-use super::error::{corrupt, io, Result};
-use super::manifest::{self, manifest_path, Change, Edit, ManifestState, ManifestWriter};
-use super::memtable::Memtable;
-use super::options::Options;
-use super::sstable::{table_path, Table, TableBuilder};
-use super::store::{LsmStats, LsmStore, Recovery, Shared, State};
-use super::version::Version;
-use super::wal::{parse_segment_name, segment_path, Wal};
+use super::{LsmStats, LsmStore, Recovery, Shared, State};
 use crate::kv::Timestamp;
+use crate::lsm::cache::BlockCache;
+use crate::lsm::codec::decode_commit;
+use crate::lsm::error::{corrupt, io, Result};
+use crate::lsm::manifest::{self, manifest_path, Change, Edit, ManifestState, ManifestWriter};
+use crate::lsm::memtable::Memtable;
+use crate::lsm::options::Options;
+use crate::lsm::sstable::{table_path, Table, TableBuilder};
+use crate::lsm::version::Version;
+use crate::lsm::wal::{parse_segment_name, segment_path, Wal};
 
 /// The files of ours in a store directory.
 #[derive(Debug, Default)]
