@@ -17,7 +17,7 @@ use sim_runtime::node::node_number;
 use sim_runtime::trace::{self, EventKind};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 /// The simulated file system: register it with
 /// `sim_runtime::sim::Sim::new(seed).plugin::<sim_fs::SimFs>()`.
