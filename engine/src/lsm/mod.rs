@@ -15,8 +15,9 @@
 //!   point read that hits is a binary search with no I/O, checksum or decode.
 //! - `manifest`: which tables form the tree, as checksummed edits, with an atomic
 //!   `CURRENT` pointer.
-//! - `version`: the levels of tables, and the choice of the next compaction (L0 → L1 →
-//!   …, triggered by table count and size ratio).
+//! - `table_set`: the set of tables of every level at one moment (`TableSet` — not a
+//!   key's [`crate::kv::Version`]), and the choice of the next compaction (L0 → L1 → …,
+//!   triggered by table count and size ratio).
 //! - `store/` (one folder): [`LsmStore`], the whole engine: `apply` a commit at a ts,
 //!   `get`/`scan` at a snapshot ts through a [`ReadView`] captured atomically
 //!   (`store/view.rs`), open = recover (`store/recovery.rs`), flushes and compactions
@@ -62,7 +63,7 @@ mod options;
 mod scan;
 mod sstable;
 mod store;
-mod version;
+mod table_set;
 mod wal;
 
 #[cfg(test)]

@@ -405,7 +405,7 @@ impl Table {
     }
 
     /// [`Table::get_hashed`] for a key the caller knows lies in the table's key span
-    /// ([`super::version::Version::table_for`] found the table by it): the filter, then
+    /// ([`super::table_set::TableSet::table_for`] found the table by it): the filter, then
     /// at most one block.
     pub async fn get_in_span(
         &self,

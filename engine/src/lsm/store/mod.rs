@@ -37,9 +37,9 @@ mod recovery;
 mod view;
 
 use super::sstable::Table;
-use super::version::Version;
+use super::table_set::TableSet;
 use super::wal::{segment_path, Hook, Wal, WalWait};
-use crate::kv::{Key, KeyRange, Timestamp, Value, Version as MvccVersion, WriteSet};
+use crate::kv::{Key, KeyRange, Timestamp, Value, Version, WriteSet};
 #[cfg(all(test, not(madsim)))]
 pub(crate) use background::sabotage_gc_base;
 use sim_runtime::sync::lock;
@@ -105,7 +105,7 @@ pub(crate) struct State {
     pub mem: Arc<Mutex<Memtable>>,
     /// Oldest first.
     pub imms: VecDeque<Imm>,
-    pub version: Arc<Version>,
+    pub table_set: Arc<TableSet>,
     /// The durable description of the tables.
     pub manifest: ManifestState,
     pub tables: BTreeMap<u64, Arc<Table>>,
@@ -207,7 +207,7 @@ impl Shared {
     pub fn stats(&self) -> LsmStats {
         let st = self.state();
         let mut s = st.stats.clone();
-        s.tables_per_level = st.version.levels.iter().map(Vec::len).collect();
+        s.tables_per_level = st.table_set.levels.iter().map(Vec::len).collect();
         s.immutable_memtables = st.imms.len();
         s.wal_segments = st.wal_segments.len();
         drop(st);
@@ -315,7 +315,7 @@ impl LsmStore {
     /// The newest version of `key` with ts ≤ `at` (a value or a tombstone). `at` must
     /// be at or above the GC horizon of every compaction to come (a registered
     /// snapshot): see [`ReadView::gc_floor`] for reads that are not.
-    pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<MvccVersion>> {
+    pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<Version>> {
         self.read_view()?.get(key, at).await
     }
 
@@ -365,7 +365,7 @@ impl LsmStore {
                 st.imms.is_empty()
                     && !st.stats.compacting
                     && st.force_compaction.is_none()
-                    && st.version.pick(&opts, &st.cursor).is_none()
+                    && st.table_set.pick(&opts, &st.cursor).is_none()
             })
             .await
     }
@@ -401,10 +401,10 @@ impl LsmStore {
         self.shared.state().last_ts
     }
 
-    /// Checks the level invariants ([`Version::check`]) and the block cache's
+    /// Checks the level invariants ([`TableSet::check`]) and the block cache's
     /// accounting ([`BlockCache::verify_invariants`]).
     pub fn check_invariants(&self) -> std::result::Result<(), String> {
-        self.shared.state().version.check()?;
+        self.shared.state().table_set.check()?;
         self.shared.cache.verify_invariants()
     }
 

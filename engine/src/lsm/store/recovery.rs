@@ -49,7 +49,7 @@ use crate::lsm::manifest::{self, manifest_path, Change, Edit, ManifestState, Man
 use crate::lsm::memtable::Memtable;
 use crate::lsm::options::Options;
 use crate::lsm::sstable::{table_path, Table, TableBuilder};
-use crate::lsm::version::Version;
+use crate::lsm::table_set::TableSet;
 use crate::lsm::wal::{parse_segment_name, segment_path, Wal};
 
 /// The files of ours in a store directory.
@@ -341,8 +341,8 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
         .filter(|s| !obsolete_segments.contains(s))
         .collect();
 
-    let version = Arc::new(Version::build(&state, &tables));
-    version.check().map_err(|d| corrupt(dir, d))?;
+    let table_set = Arc::new(TableSet::build(&state, &tables));
+    table_set.check().map_err(|d| corrupt(dir, d))?;
     let levels = state.levels.len();
     let shared = Arc::new(Shared {
         dir: dir.to_path_buf(),
@@ -350,7 +350,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
         state: Mutex::new(State {
             mem: Arc::new(Mutex::new(mem)),
             imms: VecDeque::new(),
-            version,
+            table_set,
             manifest: state,
             tables,
             next_file,

@@ -69,7 +69,7 @@ async fn check_under(stem: &str, store: &LsmStore, model: &MemStore, from_ts: u6
         }
         // Whole, and short ranges with every kind of bound edge at keys spread over
         // the tables of each level (a scan visits only the tables its range meets:
-        // `Version::tables_overlapping`).
+        // `TableSet::tables_overlapping`).
         let mut ranges = vec![
             KeyRange::all(),
             KeyRange::new(key(stem, 5)..key(stem, 20)).unwrap(),
