@@ -71,7 +71,7 @@
 //!   copied) before it merges them; [`Db::scan_each`] only avoids copying the result.
 
 mod error;
-mod read;
+mod read_only;
 #[cfg(test)]
 mod tests;
 
@@ -81,7 +81,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub use error::{Error, Result};
-pub use read::{ReadStats, ReadTxn};
+pub use read_only::{ReadStats, ReadTxn};
 
 use crate::lsm::{Hook, LsmStats, LsmStore, Options, Recovery};
 use crate::mvcc::{
@@ -96,7 +96,7 @@ struct Inner {
     closed: AtomicBool,
     recovery: Recovery,
     /// Counters of the untracked read path ([`read`]).
-    reads: read::ReadCounters,
+    reads: read_only::ReadCounters,
     /// The directory's exclusive lock (D54), released by `close` or when the last
     /// handle goes.
     dir_lock: std::sync::Mutex<Option<sim_fs::DirLock>>,
@@ -178,7 +178,7 @@ impl Db {
                 path,
                 closed: AtomicBool::new(false),
                 recovery,
-                reads: read::ReadCounters::default(),
+                reads: read_only::ReadCounters::default(),
                 dir_lock: std::sync::Mutex::new(Some(dir_lock)),
             }),
         })

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use tracing::{debug, error, info};
 
 use super::node::{LeaderState, RoleState};
-use super::read::ReadQueue;
+use super::read_index::ReadQueue;
 use super::replication::{Progress, ProgressState};
 use super::{Body, Index, NodeId, RawNode, Storage, Term};
 

@@ -111,7 +111,7 @@ mod election;
 mod log;
 mod message;
 mod node;
-mod read;
+mod read_index;
 mod replication;
 pub mod safety;
 mod snapshot;

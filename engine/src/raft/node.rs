@@ -8,7 +8,7 @@ use rand::{Rng, RngCore};
 use tracing::{debug, error, info, warn};
 
 use super::log::RaftLog;
-use super::read::ReadQueue;
+use super::read_index::ReadQueue;
 use super::replication::Progress;
 use super::{
     Body, Config, Entry, Error, HardState, Index, Message, NodeId, ReadState, Ready, Storage, Term,

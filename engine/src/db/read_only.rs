@@ -2,7 +2,7 @@
 //! [`Db::scan`] and [`Db::begin_read_only`] / [`ReadTxn`] (read-only, untracked when
 //! the snapshot is safe). Why each is serializable without being tracked, and how GC
 //! is kept from collecting what it reads, is argued in [`crate::mvcc::readonly`]; the
-//! store side of the GC argument in [`crate::lsm::read`].
+//! store side of the GC argument in [`crate::lsm::ReadView`].
 //!
 //! ```ignore
 //! let v = db.get(b"k").await?;                    // no transaction at all
