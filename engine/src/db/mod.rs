@@ -255,9 +255,9 @@ impl Db {
     }
 
     /// Checks the transaction core's and the levels' invariants.
-    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+    pub fn verify_invariants(&self) -> std::result::Result<(), String> {
         self.inner.core.verify_invariants()?;
-        self.inner.lsm.check_invariants()
+        self.inner.lsm.verify_invariants()
     }
 
     /// Flushes the memtable to a table and waits (maintenance and tests).

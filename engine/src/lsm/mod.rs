@@ -38,7 +38,7 @@
 //! - The block cache changes no result: it holds only blocks that passed every check,
 //!   never mutated; table numbers are never reused within an open store, so a key of
 //!   the cache names one immutable block; it holds at most `block_cache_bytes` (its
-//!   accounting is checked by [`LsmStore::check_invariants`], and after every change
+//!   accounting is checked by [`LsmStore::verify_invariants`], and after every change
 //!   in debug builds); a reopened store starts with an empty cache.
 //!
 //! ## Fault model

@@ -221,7 +221,7 @@ pub async fn recover_and_check_with(world: &Shared, idempotence: bool) -> Result
             )));
         }
     }
-    db.check_invariants()?;
+    db.verify_invariants()?;
     let mut w = lock(world);
     let w = &mut *w;
     if w.clients.is_empty() {

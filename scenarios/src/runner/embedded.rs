@@ -117,7 +117,7 @@ async fn boot(world: &Shared) -> Result<Db, BootError> {
             );
             return Err(BootError::Violated);
         }
-        if let Err(e) = db.check_invariants() {
+        if let Err(e) = db.verify_invariants() {
             w.violation(
                 "invariant",
                 format!("engine invariants after recovery: {e}"),

@@ -403,7 +403,7 @@ impl LsmStore {
 
     /// Checks the level invariants ([`TableSet::check`]) and the block cache's
     /// accounting ([`BlockCache::verify_invariants`]).
-    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+    pub fn verify_invariants(&self) -> std::result::Result<(), String> {
         self.shared.state().table_set.check()?;
         self.shared.cache.verify_invariants()
     }

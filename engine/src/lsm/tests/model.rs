@@ -145,7 +145,7 @@ async fn run_case(dir: std::path::PathBuf, ops: Vec<Op>) -> Result<(u64, u64), T
         }
     }
     store.wait_idle().await.map_err(fail)?;
-    store.check_invariants().map_err(fail)?;
+    store.verify_invariants().map_err(fail)?;
     let stats = store.stats();
     let floor = horizon.load(Ordering::Relaxed);
     for at in floor..=ts {

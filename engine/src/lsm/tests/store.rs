@@ -101,7 +101,7 @@ fn reads_at_snapshots_survive_flush_compaction_and_reopen() {
         store.wait_idle().await.unwrap();
         let stats = store.stats();
         assert!(stats.flushes >= 5 && stats.compactions >= 1, "{stats:?}");
-        store.check_invariants().unwrap();
+        store.verify_invariants().unwrap();
         check(&store, &model, 1).await;
         store.close().await.unwrap();
         drop(store);
@@ -144,7 +144,7 @@ fn keys_with_a_long_common_prefix_read_back_from_every_level() {
                 >= 1,
             "a level of several tables: {stats:?}"
         );
-        store.check_invariants().unwrap();
+        store.verify_invariants().unwrap();
         check_under(stem, &store, &model, 1).await;
         store.close().await.unwrap();
     });
@@ -334,7 +334,7 @@ fn the_block_cache_is_bounded_changes_no_read_and_starts_cold_on_reopen() {
             } else {
                 assert_eq!(s.blocks, 0, "{s:?}");
             }
-            store.check_invariants().unwrap();
+            store.verify_invariants().unwrap();
             // A full compaction replaces every table: the old tables' blocks leave the
             // cache with them, so what is cached belongs to live tables only.
             store.compact_all().await.unwrap();
@@ -349,7 +349,7 @@ fn the_block_cache_is_bounded_changes_no_read_and_starts_cold_on_reopen() {
                 "cached blocks of dropped tables"
             );
             check(&store, &model, 1).await;
-            store.check_invariants().unwrap();
+            store.verify_invariants().unwrap();
             store.close().await.unwrap();
             drop(store);
             let (store, _) = LsmStore::open(&sub, opts).await.unwrap();
