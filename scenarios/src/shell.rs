@@ -58,7 +58,7 @@ pub mod syntax;
 pub use reply::{Reply, HELP};
 
 use engine::replicated::{ClientError, RTxn, ReplicatedClient, TxnOutcome};
-use engine::{CommitOutcome, Conflict, Db, Error, Txn, TxnId};
+use engine::{mvcc, CommitOutcome, Conflict, Db, Error, Txn, TxnId};
 use std::collections::BTreeMap;
 use syntax::quote;
 
@@ -114,15 +114,15 @@ impl Names {
     /// named them.
     fn failure(&self, e: Error) -> Reply {
         match e {
-            Error::Aborted(c) => Reply::Aborted {
+            Error::Txn(mvcc::Error::Aborted(c)) => Reply::Aborted {
                 reason: c.kind().to_string(),
                 detail: self.conflict(&c),
             },
-            Error::NotActive(id) => Reply::Failed(format!(
+            Error::Txn(mvcc::Error::NotActive(id)) => Reply::Failed(format!(
                 "transaction {} is not active (already committed or rolled back)",
                 self.of(id)
             )),
-            Error::ReadOnly(id) => Reply::Failed(format!(
+            Error::Txn(mvcc::Error::ReadOnly(id)) => Reply::Failed(format!(
                 "transaction {} is read-only: it cannot write",
                 self.of(id)
             )),

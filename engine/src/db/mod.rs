@@ -324,7 +324,7 @@ impl Txn {
     fn live(&self) -> Result<()> {
         match &self.state {
             State::Open => Ok(self.db.lsm.check_open()?),
-            State::Finished => Err(Error::NotActive(self.id)),
+            State::Finished => Err(Error::Txn(crate::mvcc::Error::NotActive(self.id))),
             State::Dead(e) => Err(e.clone()),
         }
     }
@@ -394,7 +394,7 @@ impl Txn {
             });
             db.lsm
                 .apply(ts, writes, Some(hook))
-                .map_err(|e| StoreError(Box::new(e)))
+                .map_err(StoreError::new)
         });
         let prepared = match prepared {
             Ok(p) => p,

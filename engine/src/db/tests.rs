@@ -26,7 +26,10 @@ fn transactions_read_their_writes_commit_and_survive_reopen() {
         assert_eq!(t.get(b"c").await.unwrap(), None);
         let ts = committed(t.commit().await.unwrap());
         assert_eq!(ts, Timestamp(1));
-        assert_eq!(t.get(b"a").await, Err(Error::NotActive(t.id())));
+        assert_eq!(
+            t.get(b"a").await,
+            Err(Error::Txn(crate::mvcc::Error::NotActive(t.id())))
+        );
         assert_eq!(db.latest_commit_ts().unwrap(), ts);
         {
             let mut dropped = db.begin();
@@ -46,7 +49,7 @@ fn transactions_read_their_writes_commit_and_survive_reopen() {
         );
         assert_eq!(
             t.scan(b"b".to_vec()..b"a".to_vec()).await,
-            Err(Error::InvalidRange)
+            Err(Error::Txn(crate::mvcc::Error::InvalidRange))
         );
         drop(t);
         db.close().await.unwrap();

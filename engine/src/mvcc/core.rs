@@ -177,13 +177,10 @@ impl TxnCore {
         self.mutate("record_read", |m| {
             let rec = m.active_mut(id)?;
             if observed.is_some_and(|ts| ts > rec.snapshot) {
-                return Err(Error::Store(StoreError(
-                    format!(
-                        "store returned a version at {observed:?} to a read at {}",
-                        rec.snapshot
-                    )
-                    .into(),
-                )));
+                return Err(Error::Store(StoreError::new(format!(
+                    "store returned a version at {observed:?} to a read at {}",
+                    rec.snapshot
+                ))));
             }
             rec.reads.insert(key.to_vec());
             m.after_read(id, |k| k.as_slice() == key)

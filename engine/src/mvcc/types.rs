@@ -2,6 +2,7 @@
 //! ([`crate::kv`]): transaction ids, conflicts, outcomes and errors.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::kv::{show, InvalidRange, Key, Timestamp};
 
@@ -86,14 +87,31 @@ pub enum CommitOutcome {
     Aborted(Conflict),
 }
 
-/// An error from the storage below the transaction layer.
-#[derive(Debug, thiserror::Error)]
+/// An error from the storage below the transaction layer. Shared (`Arc`), so an error
+/// can be cloned and handed to every waiter; two are equal when their messages are.
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("storage error: {0}")]
-pub struct StoreError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+pub struct StoreError(#[source] pub Arc<dyn std::error::Error + Send + Sync>);
+
+impl StoreError {
+    /// Wraps any error (or a message: `StoreError::new("…")`).
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+        StoreError(Arc::from(e.into()))
+    }
+}
+
+impl PartialEq for StoreError {
+    fn eq(&self, other: &StoreError) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for StoreError {}
 
 /// Errors of the transaction layer: misuse, storage failure, and operations on a
-/// transaction the engine has already aborted.
-#[derive(Debug, thiserror::Error)]
+/// transaction the engine has already aborted. [`crate::db::Error`] wraps it
+/// ([`crate::db::Error::Txn`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The transaction was aborted by the engine (a conflict). `get`/`put`/`delete`/`scan`
     /// report this; `commit` reports the same conflict as [`CommitOutcome::Aborted`].

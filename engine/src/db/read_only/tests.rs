@@ -86,7 +86,7 @@ fn point_reads_and_scans_register_nothing_and_see_every_acknowledged_commit() {
         assert_eq!(db.scan(b"b".to_vec()..b"b".to_vec()).await.unwrap(), vec![]);
         assert_eq!(
             db.scan(b"c".to_vec()..b"a".to_vec()).await,
-            Err(Error::InvalidRange)
+            Err(Error::Txn(crate::mvcc::Error::InvalidRange))
         );
         assert_nothing_registered(&db);
         assert_eq!(db.stats().reads, crate::ReadStats::default());
@@ -177,7 +177,10 @@ fn a_safe_read_only_snapshot_holds_gc_back_until_it_ends() {
         assert!(old.iter().all(|(_, v)| v == b"old"), "{old:?}");
         assert_eq!(r.get(b"k03").await.unwrap(), Some(b"old".to_vec()));
         r.commit().await.unwrap();
-        assert_eq!(r.get(b"k03").await, Err(Error::NotActive(r.id().unwrap())));
+        assert_eq!(
+            r.get(b"k03").await,
+            Err(Error::Txn(crate::mvcc::Error::NotActive(r.id().unwrap())))
+        );
         assert_nothing_registered(&db);
         // Unpinned, the old versions go.
         db.compact().await.unwrap();
