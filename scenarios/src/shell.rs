@@ -57,7 +57,7 @@ pub mod syntax;
 
 pub use reply::{Reply, HELP};
 
-use engine::replicated::{ClientError, RTxn, ReplicatedClient, TxnOutcome};
+use engine::replicated::{ClientError, ReplicatedClient, ReplicatedTxn, TxnOutcome};
 use engine::{mvcc, CommitOutcome, Conflict, Db, Error, Txn, TxnId};
 use std::collections::BTreeMap;
 use syntax::quote;
@@ -73,7 +73,7 @@ pub enum Backend {
 /// A transaction of either backend.
 enum AnyTxn {
     Embedded(Txn),
-    Replicated(RTxn),
+    Replicated(ReplicatedTxn),
 }
 
 /// The user's names of this session's embedded transactions, by engine id, kept after
@@ -430,8 +430,8 @@ impl AnyTxn {
 }
 
 /// Runs one operation on a transaction of either kind: the embedded `Txn` and the
-/// replicated `RTxn` have the same methods with different error types, which `$fail`
-/// turns into a reply.
+/// `ReplicatedTxn` have the same methods with different error types, which `$fail` turns
+/// into a reply.
 macro_rules! run_op {
     ($txn:expr, $op:expr, $fail:expr) => {{
         let txn = $txn;

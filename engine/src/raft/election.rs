@@ -56,7 +56,7 @@ impl<S: Storage> RawNode<S> {
     pub(crate) fn in_lease(&self) -> bool {
         self.cfg.check_quorum
             && self.leader.is_some()
-            && self.election_elapsed < self.cfg.election_timeout
+            && self.election_elapsed < self.cfg.election_timeout_ticks
     }
 
     fn last(&self) -> (Index, Term) {

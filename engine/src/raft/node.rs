@@ -123,7 +123,7 @@ impl<S: Storage> RawNode<S> {
             role: RoleState::Follower,
             leader: None,
             election_elapsed: 0,
-            randomized_timeout: config.election_timeout,
+            randomized_timeout: config.election_timeout_ticks,
             cfg: config,
             rng,
             msgs: Vec::new(),
@@ -303,7 +303,7 @@ impl<S: Storage> RawNode<S> {
     }
 
     pub(crate) fn reset_randomized_timeout(&mut self) {
-        let t = self.cfg.election_timeout;
+        let t = self.cfg.election_timeout_ticks;
         self.randomized_timeout = t + self.rng.gen_range(0..t);
     }
 

@@ -57,7 +57,7 @@ use tokio::sync::oneshot;
 
 use crate::raft::{Index, NodeId};
 use crate::replicated::command::{CommitCmd, Outcome};
-pub use crate::replicated::txn::RTxn;
+pub use crate::replicated::txn::ReplicatedTxn;
 use crate::replicated::{NodeStatus, Request, Response, TxnToken, Wire, DEFAULT_CLUSTER_ID};
 use crate::Key;
 
@@ -349,11 +349,11 @@ impl ReplicatedClient {
     }
 
     /// Begins a transaction on the leader.
-    pub async fn begin(&self) -> Result<RTxn, ClientError> {
+    pub async fn begin(&self) -> Result<ReplicatedTxn, ClientError> {
         let deadline = time::now() + self.inner.cfg.begin_deadline;
         match self.call_leader(Request::Begin, deadline).await {
             Ok((node, Response::Begun { token, snapshot })) => {
-                Ok(RTxn::new(self.clone(), node, token, snapshot))
+                Ok(ReplicatedTxn::new(self.clone(), node, token, snapshot))
             }
             Ok((_, other)) => Err(ClientError::Rejected(format!(
                 "unexpected answer to begin: {other:?}"

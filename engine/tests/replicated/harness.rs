@@ -16,7 +16,7 @@ use std::time::Duration;
 use engine::raft::NodeId;
 use engine::replicated::client::MIN_CLIENT_ID;
 use engine::replicated::{
-    run_node, ClientConfig, ClientError, NodeConfig, RTxn, ReplicatedClient, SafetyWatch,
+    run_node, ClientConfig, ClientError, NodeConfig, ReplicatedClient, ReplicatedTxn, SafetyWatch,
     TxnOutcome,
 };
 use rand::seq::SliceRandom;
@@ -187,7 +187,7 @@ async fn one_txn(client: &ReplicatedClient, c: usize, n: u64, rng: &mut impl Rng
 }
 
 async fn body(
-    txn: &mut RTxn,
+    txn: &mut ReplicatedTxn,
     rec: &mut TxnRecord,
     c: usize,
     n: u64,
