@@ -128,8 +128,9 @@ pub use message::{
 pub use node::{RawNode, Role, Status};
 pub use storage::{MemStorage, Storage, StorageError};
 
-/// A node's identity within its group. `0` is not a valid id.
-pub type NodeId = u64;
+/// A node's identity within its group: the workspace's one node identity,
+/// [`sim_runtime::NodeId`]. `0` is not a valid id.
+pub use sim_runtime::NodeId;
 /// A Raft term (§5.1). Term 0 is the initial state before any election.
 pub type Term = u64;
 /// A log index. Entries start at 1; index 0 is the empty log.

@@ -126,7 +126,7 @@ pub async fn node_main(world: Shared) {
     if first_boot {
         // Provisioned before the first start, with no faults: a failed sync of the
         // parent while the engine creates the directory is a known limitation (D16).
-        let node = sim_runtime::task::current_node_number();
+        let node = sim_runtime::task::current_node_id();
         sim_fs::sim::set_node_fault_config(node, FaultConfig::default());
         let made = async {
             sim_fs::create_dir_all(DB).await?;
