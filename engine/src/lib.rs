@@ -10,7 +10,8 @@
 //! - [`mvcc`]: a synchronous, I/O-free transaction core. Snapshots at `begin`,
 //!   buffered writes, first-committer-wins, and Serializable Snapshot Isolation after
 //!   Cahill, Röhm & Fekete (SIGMOD 2008) with point *and* range (phantom) read tracking.
-//!   It runs over any [`mvcc::VersionedStore`]; [`mvcc::MemStore`] is the in-memory one.
+//!   [`Db`] pairs it with the LSM store; the tests also run it over `MemStore`, an
+//!   in-memory reference model compiled for tests only.
 //! - [`lsm`]: the storage layers, all I/O through `sim-fs` so they run unchanged in the
 //!   real and the simulated world: WAL with group commit, memtable, SSTables with
 //!   bloom filters and checksums, a byte-bounded block cache of verified decoded

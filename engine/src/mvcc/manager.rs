@@ -17,7 +17,7 @@ use super::store::VersionedStore;
 use super::types::{CommitOutcome, Error, TxnId};
 use crate::kv::{Key, KeyRange, Timestamp, Value};
 
-pub use super::core::{ManagerState, TxnInfo};
+use super::core::ManagerState;
 
 /// Serializable snapshot isolation over a synchronous [`VersionedStore`]. Every method
 /// is synchronous; the manager may be shared (`&TxnManager` or `Arc<TxnManager>`).

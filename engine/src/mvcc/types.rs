@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::kv::{show, InvalidRange, Key, Timestamp};
 
-/// A transaction's identity, unique for the life of a [`super::TxnManager`]; assigned in
+/// A transaction's identity, unique for the life of a [`super::TxnCore`]; assigned in
 /// `begin` order starting at 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TxnId(pub u64);
