@@ -150,7 +150,7 @@ pub(crate) async fn lock_dir(dir: &Path, holder: &str) -> Result<sim_fs::DirLock
 
 impl Db {
     /// Opens the database in `path`, creating it if needed and recovering it otherwise
-    /// (manifest, tables, then the WAL; see [`crate::lsm::recovery`]).
+    /// (manifest, tables, then the WAL; see `lsm/store/recovery.rs`).
     pub async fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
         let path = path.as_ref().to_path_buf();
         let dir_lock = lock_dir(&path, "embedded database").await?;

@@ -198,7 +198,7 @@ const ENTRY_HEADER: usize = 16;
 ///
 /// Laid out for a point lookup's cache misses, which are most of its cost: from the
 /// cache slot holding the `Block` (a pointer and the common prefix, inline) to the
-/// search array (per row its [`key_prefix`] past the common prefix, then its entry's
+/// search array (per row its `key_prefix` past the common prefix, then its entry's
 /// offset: a binary search touches a few adjacent lines and no key on a prefix
 /// mismatch) to the entry (header, key and value together): three lines where the
 /// first layout (a row array, a key buffer, a prefix array behind an `Arc`) took five.

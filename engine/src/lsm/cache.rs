@@ -58,7 +58,7 @@ use index::Index;
 /// header, slot), so many tiny blocks cannot exceed the bound unnoticed.
 pub const ENTRY_OVERHEAD: usize = 96;
 
-/// Counters of a [`BlockCache`], for stats and tests.
+/// Counters of a store's block cache, for stats and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// The byte bound.

@@ -248,7 +248,7 @@ impl std::fmt::Debug for LsmStore {
 
 impl LsmStore {
     /// Opens (creating if needed) the store in `dir` and recovers it; see
-    /// [`recovery`].
+    /// `store/recovery.rs`.
     pub async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recovery)> {
         recovery::open(dir, opts).await
     }
@@ -401,8 +401,8 @@ impl LsmStore {
         self.shared.state().last_ts
     }
 
-    /// Checks the level invariants ([`TableSet::check`]) and the block cache's
-    /// accounting ([`BlockCache::verify_invariants`]).
+    /// Checks the level invariants (`TableSet::check`) and the block cache's
+    /// accounting (`BlockCache::verify_invariants`).
     pub fn verify_invariants(&self) -> std::result::Result<(), String> {
         self.shared.state().table_set.check()?;
         self.shared.cache.verify_invariants()

@@ -66,7 +66,7 @@ impl ReadView {
     }
 
     /// The newest version of `key` with ts ≤ `at` (a value or a tombstone). Sources are
-    /// searched newest first and the first hit wins (see [`super::store`]).
+    /// searched newest first and the first hit wins (see [`crate::lsm::LsmStore`]).
     pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<Version>> {
         // One hash for every filter the read consults (memtables' and tables').
         let hash = crate::lsm::bloom::hash(key);
