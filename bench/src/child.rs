@@ -314,7 +314,7 @@ fn timed(
                             }
                             Err(e) => {
                                 stop.store(true, Ordering::Relaxed);
-                                let mut slot = sim_runtime::sync::lock(&first_error);
+                                let mut slot = sim_runtime::sync::lock(first_error);
                                 slot.get_or_insert(e);
                                 break;
                             }

@@ -230,7 +230,7 @@ pub fn start(
 
 /// The end-of-run part of the `impostor` check: nothing came back to the impostor.
 pub fn check_answers(world: &Shared, effects: &SharedEffects) {
-    let effects = sim_runtime::sync::lock(&effects);
+    let effects = sim_runtime::sync::lock(effects);
     if effects.sent == 0 {
         lock(world).violation("runner", "the impostor sent nothing");
     }
