@@ -47,6 +47,7 @@
 //! ## Non-goals
 //! - Caching the index or filter blocks (they live in the table, always in memory).
 
+use sim_runtime::sync::lock;
 use std::sync::{Mutex, MutexGuard};
 
 use super::block::Block;
@@ -153,7 +154,7 @@ impl BlockCache {
     /// The shard of `key`, locked.
     fn lock(&self, key: CacheKey) -> MutexGuard<'_, Inner> {
         let i = (index::mix(key) >> 16) as usize & (self.shards.len() - 1);
-        sim_runtime::sync::lock(&self.shards[i])
+        lock(&self.shards[i])
     }
 
     /// Number of shards (for tests and stats).
@@ -276,7 +277,7 @@ impl BlockCache {
             ..CacheStats::default()
         };
         for shard in self.shards.iter() {
-            let g = sim_runtime::sync::lock(shard);
+            let g = lock(shard);
             sum.bytes += g.stats.bytes;
             sum.blocks += g.index.len();
             sum.hits += g.stats.hits;
@@ -291,12 +292,7 @@ impl BlockCache {
     pub fn keys(&self) -> Vec<(u64, u32)> {
         let mut keys: Vec<CacheKey> = Vec::new();
         for shard in self.shards.iter() {
-            keys.extend(
-                sim_runtime::sync::lock(shard)
-                    .clock
-                    .iter()
-                    .filter_map(|h| h.key),
-            );
+            keys.extend(lock(shard).clock.iter().filter_map(|h| h.key));
         }
         keys.sort_unstable();
         keys
@@ -308,7 +304,7 @@ impl BlockCache {
     pub fn verify_invariants(&self) -> Result<(), String> {
         let mut capacity = 0;
         for (i, shard) in self.shards.iter().enumerate() {
-            let g = sim_runtime::sync::lock(shard);
+            let g = lock(shard);
             g.verify()?;
             capacity += g.stats.capacity;
             for key in g.clock.iter().filter_map(|h| h.key) {
