@@ -314,8 +314,7 @@ fn timed(
                             }
                             Err(e) => {
                                 stop.store(true, Ordering::Relaxed);
-                                let mut slot =
-                                    first_error.lock().unwrap_or_else(|p| p.into_inner());
+                                let mut slot = sim_runtime::sync::lock(first_error);
                                 slot.get_or_insert(e);
                                 break;
                             }
@@ -331,7 +330,7 @@ fn timed(
             .collect()
     });
     let elapsed = start.elapsed();
-    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(e) = sim_runtime::sync::into_inner(first_error) {
         return Err(e.into());
     }
     let mut sample = Sample {

@@ -1,10 +1,17 @@
 //! # engine — Seedbank's database: LSM storage, MVCC + SSI transactions, Raft
 //!
 //! ## Model
+//! The modules form a DAG, bottom up (DECISIONS.md D66; `scripts/module-graph --check`
+//! fails CI if an import cycle crosses folders): [`kv`] (keys, values, timestamps, key
+//! ranges) → [`mvcc`] and [`lsm`] (neither imports the other) → [`db`] → [`raft`]
+//! (imports none of them) → [`replicated`]; [`canary`] is a leaf anyone may ask.
+//! - [`kv`]: the shared vocabulary: [`Key`], [`Value`], [`Timestamp`],
+//!   [`kv::KeyRange`], [`kv::WriteSet`], [`kv::Version`] (one committed version of a key).
 //! - [`mvcc`]: a synchronous, I/O-free transaction core. Snapshots at `begin`,
 //!   buffered writes, first-committer-wins, and Serializable Snapshot Isolation after
 //!   Cahill, Röhm & Fekete (SIGMOD 2008) with point *and* range (phantom) read tracking.
-//!   It runs over any [`mvcc::VersionedStore`]; [`mvcc::MemStore`] is the in-memory one.
+//!   [`Db`] pairs it with the LSM store; the tests also run it over `MemStore`, an
+//!   in-memory reference model compiled for tests only.
 //! - [`lsm`]: the storage layers, all I/O through `sim-fs` so they run unchanged in the
 //!   real and the simulated world: WAL with group commit, memtable, SSTables with
 //!   bloom filters and checksums, a byte-bounded block cache of verified decoded
@@ -42,6 +49,8 @@
 
 pub mod canary;
 pub mod db;
+pub mod framing;
+pub mod kv;
 pub mod lsm;
 pub mod mvcc;
 pub mod raft;
@@ -50,5 +59,6 @@ pub mod replicated;
 mod testscripts;
 
 pub use db::{Db, DbStats, Error, ReadStats, ReadTxn, Result, Txn};
+pub use kv::{Key, Timestamp, Value};
 pub use lsm::{Options, Rows};
-pub use mvcc::{CommitOutcome, Conflict, Key, Timestamp, TxnId, Value};
+pub use mvcc::{CommitOutcome, Conflict, TxnId};

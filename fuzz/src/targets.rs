@@ -2,12 +2,11 @@
 //! `seedbank-fuzz seed-corpus` writes and, for checksummed formats, the fix that
 //! recomputes the checksums.
 
-use engine::lsm::block::{Block, BlockBuilder, Index};
-use engine::lsm::bloom::{Bloom, Layout};
-use engine::lsm::codec::{decode_commit, encode_commit, Entry};
-use engine::lsm::manifest::{self, Change, Edit};
-use engine::lsm::sstable::TableMeta;
-use engine::lsm::wal::{decode_records, encode_record};
+use engine::framing::{decode_records, encode_record};
+use engine::lsm::formats::{
+    decode_commit, encode_commit, replay_manifest, Block, BlockBuilder, Bloom, Change, Edit, Entry,
+    Index, Layout, TableMeta,
+};
 use engine::raft::{Body, Message};
 use engine::replicated::command::{self, Command, CommitCmd, KeySpan};
 use engine::replicated::{Request, Response, Wire};
@@ -311,7 +310,7 @@ fn wal(data: &[u8]) {
     for r in &records {
         let _ = decode_commit(r);
     }
-    let _ = engine::lsm::wal::valid_record_after(data, 0);
+    let _ = engine::framing::valid_record_after(data, 0);
 }
 
 /// Recomputes the CRC of every WAL-framed record (`len u32, crc u32, payload`) whose
@@ -374,7 +373,7 @@ fn block_seeds() -> Vec<Vec<u8>> {
 }
 
 fn manifest(data: &[u8]) {
-    let _ = manifest::replay(Path::new("MANIFEST-fuzz"), data, 7);
+    let _ = replay_manifest(Path::new("MANIFEST-fuzz"), data, 7);
 }
 
 fn manifest_seeds() -> Vec<Vec<u8>> {

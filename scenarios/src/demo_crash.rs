@@ -38,19 +38,19 @@ impl Outcome {
     }
 }
 
-/// Encodes record `index` in the WAL's framing (`engine::lsm::wal`: u32 length, CRC32C
+/// Encodes record `index` in the WAL's framing (`engine::framing`: u32 length, CRC32C
 /// over length and payload, payload).
 pub fn encode_record(index: u64) -> Vec<u8> {
     let mut payload = format!("record {index:06} ").into_bytes();
     payload.resize(PAYLOAD_BYTES, b'a' + (index % 26) as u8);
-    engine::lsm::wal::encode_record(&payload).expect("a demo record is far below the size limit")
+    engine::framing::encode_record(&payload).expect("a demo record is far below the size limit")
 }
 
 /// Scans a log image: the number of valid records from the start and the offset where
 /// the valid prefix ends — the WAL's own recovery scan, plus a check that each record is
 /// the one that belongs at its position.
 pub fn scan_log(bytes: &[u8]) -> (u64, u64) {
-    let (records, _) = engine::lsm::wal::decode_records(bytes);
+    let (records, _) = engine::framing::decode_records(bytes);
     let mut offset = 0u64;
     let mut count = 0u64;
     for payload in &records {
@@ -59,7 +59,7 @@ pub fn scan_log(bytes: &[u8]) -> (u64, u64) {
         {
             break;
         }
-        offset += (engine::lsm::wal::HEADER_BYTES + payload.len()) as u64;
+        offset += (engine::framing::HEADER_BYTES + payload.len()) as u64;
         count += 1;
     }
     (count, offset)

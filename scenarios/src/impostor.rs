@@ -57,9 +57,7 @@ pub struct Effects {
 /// The shared record of an attack.
 pub type SharedEffects = Arc<Mutex<Effects>>;
 
-fn lock(e: &SharedEffects) -> std::sync::MutexGuard<'_, Effects> {
-    e.lock().unwrap_or_else(|p| p.into_inner())
-}
+use sim_runtime::sync::lock;
 
 /// A forged entry: the marker, at `index` of `term`.
 pub fn marked_entry(index: u64, term: u64) -> Entry {

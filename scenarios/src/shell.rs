@@ -57,8 +57,8 @@ pub mod syntax;
 
 pub use reply::{Reply, HELP};
 
-use engine::replicated::{ClientError, RTxn, ReplicatedClient, TxnOutcome};
-use engine::{CommitOutcome, Conflict, Db, Error, Txn, TxnId};
+use engine::replicated::{ClientError, ReplicatedClient, ReplicatedTxn, TxnOutcome};
+use engine::{mvcc, CommitOutcome, Conflict, Db, Error, Txn, TxnId};
 use std::collections::BTreeMap;
 use syntax::quote;
 
@@ -73,7 +73,7 @@ pub enum Backend {
 /// A transaction of either backend.
 enum AnyTxn {
     Embedded(Txn),
-    Replicated(RTxn),
+    Replicated(ReplicatedTxn),
 }
 
 /// The user's names of this session's embedded transactions, by engine id, kept after
@@ -114,15 +114,15 @@ impl Names {
     /// named them.
     fn failure(&self, e: Error) -> Reply {
         match e {
-            Error::Aborted(c) => Reply::Aborted {
+            Error::Txn(mvcc::Error::Aborted(c)) => Reply::Aborted {
                 reason: c.kind().to_string(),
                 detail: self.conflict(&c),
             },
-            Error::NotActive(id) => Reply::Failed(format!(
+            Error::Txn(mvcc::Error::NotActive(id)) => Reply::Failed(format!(
                 "transaction {} is not active (already committed or rolled back)",
                 self.of(id)
             )),
-            Error::ReadOnly(id) => Reply::Failed(format!(
+            Error::Txn(mvcc::Error::ReadOnly(id)) => Reply::Failed(format!(
                 "transaction {} is read-only: it cannot write",
                 self.of(id)
             )),
@@ -430,8 +430,8 @@ impl AnyTxn {
 }
 
 /// Runs one operation on a transaction of either kind: the embedded `Txn` and the
-/// replicated `RTxn` have the same methods with different error types, which `$fail`
-/// turns into a reply.
+/// `ReplicatedTxn` have the same methods with different error types, which `$fail` turns
+/// into a reply.
 macro_rules! run_op {
     ($txn:expr, $op:expr, $fail:expr) => {{
         let txn = $txn;

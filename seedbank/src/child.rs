@@ -265,7 +265,7 @@ mod tests {
     use super::*;
     use std::borrow::Cow;
 
-    fn event(index: u64, node: u64, kind: EventKind) -> Event {
+    fn event(index: u64, node: sim_runtime::NodeId, kind: EventKind) -> Event {
         Event {
             index,
             time_ns: index * 1_000,

@@ -89,7 +89,7 @@ impl Ctx {
             let [hi, lo] = i.to_be_bytes();
             SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 10, hi, lo)), SIM_PORT)
         } else {
-            let mut ports = self.inner.ports.lock().unwrap_or_else(|p| p.into_inner());
+            let mut ports = sim_runtime::sync::lock(&self.inner.ports);
             let port = *ports.entry(i).or_insert_with(free_port);
             SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
         }

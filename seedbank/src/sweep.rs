@@ -157,10 +157,7 @@ impl Test {
             if result.failure.is_some() && self.stop_on_failure {
                 stop.store(true, Ordering::SeqCst);
             }
-            results
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(result);
+            sim_runtime::sync::lock(&results).push(result);
         };
         if plan.jobs <= 1 {
             worker();
@@ -173,7 +170,7 @@ impl Test {
                 }
             });
         }
-        let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut results = sim_runtime::sync::into_inner(results);
         results.sort_by_key(|r| r.seed);
         let mut faults = BTreeMap::new();
         let mut coverage = sim_runtime::cover::Coverage::default();
@@ -245,11 +242,11 @@ impl Test {
             if let Some(c) = &net {
                 sim_net::faults::set_config(c.clone());
             }
-            *run_drawn.lock().unwrap_or_else(|p| p.into_inner()) = (fs.clone(), net.clone());
+            *sim_runtime::sync::lock(&run_drawn) = (fs.clone(), net.clone());
             let ctx = Ctx::new(seed, PathBuf::from("/"), fs, net);
             body(ctx).await.into_result()
         });
-        let (fs, net) = std::mem::take(&mut *drawn.lock().unwrap_or_else(|p| p.into_inner()));
+        let (fs, net) = std::mem::take(&mut *sim_runtime::sync::lock(&drawn));
         let (panic_location, escape) = match report.panic {
             Some(p) => (p.location, p.escape),
             None => (None, None),

@@ -87,7 +87,7 @@ impl File {
     }
 
     pub(crate) async fn append(&self, buf: &[u8]) -> io::Result<u64> {
-        let _guard = self.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = sim_runtime::sync::lock(&self.append_lock);
         let offset = self.file.metadata()?.len();
         self.file.write_all_at(buf, offset)?;
         Ok(offset)

@@ -160,7 +160,7 @@ impl InboundCount {
         max_total: usize,
         max_per_ip: usize,
     ) -> Result<Slot, String> {
-        let mut per_ip = crate::conn::lock(&self.per_ip);
+        let mut per_ip = sim_runtime::sync::lock(&self.per_ip);
         let total: usize = per_ip.values().sum();
         if total >= max_total {
             return Err(format!(
@@ -189,7 +189,7 @@ pub(crate) struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut per_ip = crate::conn::lock(&self.count.per_ip);
+        let mut per_ip = sim_runtime::sync::lock(&self.count.per_ip);
         if let Some(n) = per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {

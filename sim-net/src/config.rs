@@ -1,6 +1,7 @@
 //! Endpoint configuration.
 
 use crate::auth::Auth;
+use sim_runtime::NodeId;
 use std::fmt;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ pub struct Config {
     pub token: Option<String>,
     /// This endpoint's node id, sent in the handshake and reported to receivers as the
     /// sender of every message.
-    pub node_id: u64,
+    pub node_id: NodeId,
     /// Largest frame payload accepted or sent (checked before allocating).
     pub max_frame_bytes: usize,
     /// Time allowed for a TCP connect.
@@ -80,7 +81,7 @@ pub(crate) fn validate_bounds(config: &Config) -> Result<(), String> {
 impl Config {
     /// A configuration for node `node_id` of cluster `cluster_id`, no token, defaults
     /// for everything else.
-    pub fn new(cluster_id: u64, node_id: u64) -> Self {
+    pub fn new(cluster_id: u64, node_id: NodeId) -> Self {
         Config {
             cluster_id,
             token: None,

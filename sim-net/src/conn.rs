@@ -17,15 +17,17 @@ use crate::sink::Sink;
 use crate::stats::{bump, Stats};
 use crate::Message;
 use rand::Rng;
+use sim_runtime::sync::lock;
 use sim_runtime::sync::Signal;
 use sim_runtime::trace::EventKind;
+use sim_runtime::NodeId;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -68,11 +70,6 @@ pub(crate) struct Route {
     pub queue: mpsc::Sender<Frame>,
 }
 
-/// Locks a mutex, ignoring poisoning (the data is maps of handles, valid either way).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl<M: Message> Shared<M> {
     pub(crate) fn new(
         config: Config,
@@ -99,7 +96,7 @@ impl<M: Message> Shared<M> {
     /// Has the link task for peer `node` started with `queue`. The task is spawned by
     /// [`link_starter`], so it runs on the endpoint's node whichever task sends (in
     /// simulation a task runs on the node it was spawned from).
-    pub(crate) fn start_link(&self, node: u64, queue: mpsc::Receiver<Frame>) {
+    pub(crate) fn start_link(&self, node: NodeId, queue: mpsc::Receiver<Frame>) {
         // Fails only after shutdown, when there is nothing left to connect.
         let _ = self.links.send((node, queue));
     }
@@ -312,7 +309,7 @@ fn split(stream: Stream, (local, peer): (SocketAddr, SocketAddr)) -> Conn {
 }
 
 /// Whether `node` is in the peer table (the node identities allowed to connect in).
-fn is_peer<M>(shared: &Shared<M>, node: u64) -> bool {
+fn is_peer<M>(shared: &Shared<M>, node: NodeId) -> bool {
     lock(&shared.peers).contains_key(&node)
 }
 
@@ -499,7 +496,7 @@ fn closed<M>(shared: &Shared<M>, remote: u64, peer: SocketAddr, close: Close) {
 /// (D53) is reopened by the next message, not at once.
 pub(crate) async fn run_link<M: Message>(
     shared: Arc<Shared<M>>,
-    node: u64,
+    node: NodeId,
     mut queue: mpsc::Receiver<Frame>,
 ) {
     let cfg = &shared.config;
@@ -542,7 +539,7 @@ pub(crate) async fn run_link<M: Message>(
 /// Opens a connection to `addr` and exchanges hellos, expecting node `node`.
 async fn connect<M: Message>(
     shared: &Shared<M>,
-    node: u64,
+    node: NodeId,
     addr: SocketAddr,
 ) -> Result<Conn, HsError> {
     let cfg = &shared.config;

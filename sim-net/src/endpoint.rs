@@ -3,13 +3,15 @@
 use crate::auth::{Auth, Identity};
 use crate::bounds::Held;
 use crate::config::Config;
-use crate::conn::{self, lock, Peer, Shared};
+use crate::conn::{self, Peer, Shared};
 use crate::frame::{self, FrameError};
 use crate::handshake::MAX_HANDSHAKE_BYTES;
 use crate::stats::{bump, NetStats};
 use crate::Message;
+use sim_runtime::sync::lock;
 use sim_runtime::sync::Signal;
 use sim_runtime::trace::EventKind;
+use sim_runtime::NodeId;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
@@ -202,7 +204,7 @@ impl<M: Message> Endpoint<M> {
 
     /// Adds `node_id` at `addr` to the peer table, or changes its address (the next
     /// connection attempt uses the new one). Nothing connects until the first send.
-    pub fn add_peer(&self, node_id: u64, addr: SocketAddr) {
+    pub fn add_peer(&self, node_id: NodeId, addr: SocketAddr) {
         lock(&self.shared.peers)
             .entry(node_id)
             .and_modify(|p| p.addr = addr)
@@ -211,7 +213,7 @@ impl<M: Message> Endpoint<M> {
 
     /// Removes `node_id` from the peer table; its link closes and unsent messages are
     /// dropped. Returns whether it was there.
-    pub fn remove_peer(&self, node_id: u64) -> bool {
+    pub fn remove_peer(&self, node_id: NodeId) -> bool {
         lock(&self.shared.peers).remove(&node_id).is_some()
     }
 

@@ -8,6 +8,7 @@
 
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
+use sim_runtime::NodeId;
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -30,7 +31,7 @@ pub struct Hello {
     /// The sender's shared secret, if configured.
     pub token: Option<String>,
     /// The sender's node id.
-    pub node_id: u64,
+    pub node_id: NodeId,
     /// The address the sender listens on (informational; replies to the sender go back
     /// over the connection it opened unless it is in the receiver's peer table).
     pub listen_addr: Option<SocketAddr>,

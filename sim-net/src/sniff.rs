@@ -43,7 +43,7 @@ impl Sniffed {
 
 /// The reason of a refusal frame at the start of `first`, if that is what it holds.
 pub(crate) fn refusal_in(first: &FirstBytes) -> Option<String> {
-    let bytes = first.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let bytes = sim_runtime::sync::lock(first).clone();
     match frame::decode(&bytes, MAX_REFUSAL_BYTES) {
         Ok(Some((payload, _))) => parse_refusal(payload),
         _ => None,
@@ -60,7 +60,7 @@ impl AsyncRead for Sniffed {
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled {
-            let mut first = this.first.lock().unwrap_or_else(|p| p.into_inner());
+            let mut first = sim_runtime::sync::lock(&this.first);
             let room = KEEP.saturating_sub(first.len());
             let new = &buf.filled()[before..];
             first.extend_from_slice(&new[..new.len().min(room)]);

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sim_net::frame::{self, HEADER_LEN};
 use sim_net::handshake::{Hello, MAX_HANDSHAKE_BYTES};
 use sim_net::{Config, Endpoint, NetStats};
+use sim_runtime::NodeId;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -81,7 +82,7 @@ async fn echo_server(config: Config) -> Endpoint<Msg> {
 
 /// A raw TCP connection from `source` that completes the handshake as `node` and then
 /// says nothing; None if the server refused it.
-async fn idle_connection(server: SocketAddr, source: IpAddr, node: u64) -> Option<TcpStream> {
+async fn idle_connection(server: SocketAddr, source: IpAddr, node: NodeId) -> Option<TcpStream> {
     let socket = TcpSocket::new_v4().expect("socket");
     socket
         .bind(SocketAddr::new(source, 0))
@@ -98,7 +99,7 @@ async fn idle_connection(server: SocketAddr, source: IpAddr, node: u64) -> Optio
 }
 
 /// Whether a fresh client endpoint gets an answer from `server` within [`WAIT`].
-async fn client_is_served(server: SocketAddr, node: u64) -> (bool, NetStats) {
+async fn client_is_served(server: SocketAddr, node: NodeId) -> (bool, NetStats) {
     let client = Endpoint::<Msg>::bind(
         "127.0.0.1:0".parse().expect("addr"),
         Config::new(CLUSTER, node),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sim_net::frame::{self, FrameError, HEADER_LEN};
 use sim_net::handshake::{Hello, MAX_HANDSHAKE_BYTES};
 use sim_net::{Config, Endpoint, NetStats, SendError};
+use sim_runtime::NodeId;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -56,11 +57,11 @@ fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().expect("literal address")
 }
 
-fn config(node: u64) -> Config {
+fn config(node: NodeId) -> Config {
     Config::new(CLUSTER, node).with_token(TOKEN)
 }
 
-async fn endpoint(node: u64) -> Endpoint<Msg> {
+async fn endpoint(node: NodeId) -> Endpoint<Msg> {
     Endpoint::bind(loopback(), config(node))
         .await
         .expect("bind 127.0.0.1:0")

@@ -10,6 +10,7 @@ use sim_net::frame;
 use sim_net::handshake::{Hello, MAX_HANDSHAKE_BYTES};
 use sim_net::tls::{generate_dev_certs, DevCertFile, TlsAuth};
 use sim_net::{Auth, Config, Endpoint, Identity, NetStats};
+use sim_runtime::NodeId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +65,7 @@ impl Pki {
     }
 }
 
-async fn bind(node: u64, auth: Auth) -> Endpoint<Msg> {
+async fn bind(node: NodeId, auth: Auth) -> Endpoint<Msg> {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal");
     Endpoint::bind(addr, Config::new(CLUSTER, node).with_auth(auth))
         .await

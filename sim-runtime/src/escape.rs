@@ -64,7 +64,7 @@ fn install_hook() {
                 backtrace: Backtrace::force_capture(),
             };
             // Keep the last panic: a panic the body caught itself came earlier.
-            *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(captured);
+            *crate::sync::lock(&slot) = Some(captured);
         }));
     });
 }

@@ -81,6 +81,12 @@ pub mod sim;
 
 pub use trace::{record, EventKind};
 
+/// A node's identity: the one spelling every layer uses for it (sim-fs's disks, sim-net's
+/// endpoints, Raft's voters, traces, probes). In the simulated world it is madsim's node
+/// number (1, 2, …; 0 is the supervisor, outside any node); madsim's own handle type is
+/// `node::MadsimNodeId`, and `node::node_id_of` turns one into a `NodeId`.
+pub type NodeId = u64;
+
 /// True when this build is the simulated world (`--cfg madsim`).
 pub const SIMULATED: bool = cfg!(madsim);
 

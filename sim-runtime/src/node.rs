@@ -21,10 +21,11 @@ use madsim::runtime::{Handle, NodeHandle};
 use std::future::Future;
 use std::net::IpAddr;
 
-pub use madsim::task::NodeId;
+pub use madsim::task::NodeId as MadsimNodeId;
 
-/// The number madsim prints for `id` (madsim keeps the field private).
-pub fn node_number(id: NodeId) -> u64 {
+/// The [`NodeId`](crate::NodeId) of madsim's node `id`: the number madsim prints for it
+/// (madsim keeps the field private).
+pub fn node_id_of(id: MadsimNodeId) -> crate::NodeId {
     id.to_string().parse().unwrap_or(u64::MAX)
 }
 
@@ -91,7 +92,7 @@ impl NodeBuilder {
             });
         }
         let inner = builder.build();
-        let n = node_number(inner.id());
+        let n = node_id_of(inner.id());
         number.store(n, std::sync::atomic::Ordering::Relaxed);
         trace::record(
             EventKind::Node,
@@ -129,7 +130,7 @@ impl std::fmt::Debug for Node {
 
 impl Node {
     /// madsim's id of this node.
-    pub fn id(&self) -> NodeId {
+    pub fn id(&self) -> MadsimNodeId {
         self.inner.id()
     }
 
@@ -257,7 +258,7 @@ impl Node {
 
 /// For simulator plugins: whether the `reset_node` call being handled for `node` is a
 /// power loss ([`Node::crash`]) rather than a process death ([`Node::kill`]).
-pub fn is_power_loss(node: NodeId) -> bool {
-    let n = node_number(node);
+pub fn is_power_loss(node: MadsimNodeId) -> bool {
+    let n = node_id_of(node);
     state::with(|s| s.power_loss.contains(&n))
 }

@@ -20,6 +20,7 @@
 #![cfg_attr(not(madsim), allow(dead_code))] // the real world has no probe runs
 
 use crate::escape::{self, Frame};
+use crate::NodeId;
 use serde::{Deserialize, Serialize};
 use std::backtrace::Backtrace;
 use std::cell::Cell;
@@ -78,7 +79,7 @@ impl Window {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskOrigin {
     pub name: String,
-    pub node: u64,
+    pub node: NodeId,
     /// `file:line` of the spawn (the caller of `task::spawn`, `Node::spawn`, a node's
     /// init, or the run's main task).
     pub spawned_at: String,
@@ -94,7 +95,7 @@ pub struct Entry {
     /// What happened: the event's kind and detail, or the probe point.
     pub what: String,
     pub task: u64,
-    pub node: u64,
+    pub node: NodeId,
     pub time_ns: u64,
     /// The `file:line` the event names (empty for a probe point or a poll).
     pub recorded_at: String,
@@ -176,7 +177,7 @@ impl Probe {
         index: u64,
         what: fmt::Arguments<'_>,
         task: u64,
-        node: u64,
+        node: NodeId,
         time_ns: u64,
         file: &str,
         line: u32,

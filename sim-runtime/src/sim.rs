@@ -221,7 +221,7 @@ impl Sim {
                 Duration::from_nanos(st.recorder.last_time_ns()),
             ),
         };
-        let captured = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let captured = crate::sync::lock(&slot).take();
         let panic = match (&output, captured) {
             (Err(message), Some(c)) => Some(PanicAt {
                 escape: escape::classify(&c, message),

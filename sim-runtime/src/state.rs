@@ -132,7 +132,7 @@ mod imp {
     }
 
     pub(crate) fn with<R>(f: impl FnOnce(&mut RunState) -> R) -> R {
-        let mut guard = global().lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = crate::sync::lock(global());
         f(&mut guard)
     }
 

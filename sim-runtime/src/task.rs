@@ -6,6 +6,7 @@
 //! Events recorded while a task is being polled carry its id and node.
 
 use crate::trace::{self, EventKind};
+use crate::NodeId;
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
@@ -23,15 +24,15 @@ pub fn current_id() -> u64 {
     CURRENT.with(|c| c.get().0)
 }
 
-/// Node number of the traced task being polled (0: the supervisor, or unknown).
-pub fn current_node_number() -> u64 {
+/// The node of the traced task being polled (0: the supervisor, or unknown).
+pub fn current_node_id() -> crate::NodeId {
     CURRENT.with(|c| c.get().1)
 }
 
 /// A future that records its polls and sets the current task while polled.
 pub struct Traced<F> {
     id: u64,
-    node: u64,
+    node: NodeId,
     inner: F,
 }
 
@@ -39,7 +40,7 @@ impl<F> Traced<F> {
     /// Wraps `inner` as a new task of the current run on `node`, recording the spawn at
     /// the caller's location.
     #[track_caller]
-    pub fn new(inner: F, node: u64, name: &str) -> Self {
+    pub fn new(inner: F, node: NodeId, name: &str) -> Self {
         Self::spawned_from(inner, node, name, std::panic::Location::caller())
     }
 
@@ -49,7 +50,7 @@ impl<F> Traced<F> {
     #[track_caller]
     pub fn spawned_from(
         inner: F,
-        node: u64,
+        node: NodeId,
         name: &str,
         origin: &'static std::panic::Location<'static>,
     ) -> Self {
@@ -122,7 +123,7 @@ where
     F::Output: Send + 'static,
 {
     if crate::SIMULATED {
-        let traced = Traced::new(future, current_node_number(), "");
+        let traced = Traced::new(future, current_node_id(), "");
         tokio::spawn(traced)
     } else {
         tokio::spawn(future)
@@ -138,7 +139,7 @@ where
     F::Output: Send + 'static,
 {
     if crate::SIMULATED {
-        let traced = Traced::new(future, current_node_number(), name);
+        let traced = Traced::new(future, current_node_id(), name);
         tokio::spawn(traced)
     } else {
         tokio::spawn(future)

@@ -12,6 +12,7 @@
 //! In the real world nothing is recorded unless [`set_recording`] turns it on.
 
 use crate::state;
+use crate::NodeId;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::fmt;
@@ -68,7 +69,7 @@ pub struct Event {
     /// Virtual nanoseconds since the run started.
     pub time_ns: u64,
     /// Simulated node id (0 is the supervisor).
-    pub node: u64,
+    pub node: NodeId,
     /// Seedbank task id within the run (0: a task not spawned through sim-runtime).
     pub task: u64,
     pub kind: EventKind,
@@ -361,7 +362,7 @@ pub fn record_at(kind: EventKind, detail: impl fmt::Display, file: &'static str,
 struct EventRef<'a> {
     index: u64,
     time_ns: u64,
-    node: u64,
+    node: NodeId,
     task: u64,
     kind: EventKind,
     detail: &'a str,
@@ -427,7 +428,7 @@ fn context() -> (u64, u64) {
     let time_ns = madsim::time::TimeHandle::try_current()
         .map(|t| u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX))
         .unwrap_or(0);
-    (crate::task::current_node_number(), time_ns)
+    (crate::task::current_node_id(), time_ns)
 }
 
 #[cfg(not(madsim))]

@@ -400,7 +400,7 @@ fn a_nodes_first_incarnation_has_its_number_and_clock() {
                 let s = s.clone();
                 async move {
                     time::sleep(Duration::from_millis(1)).await;
-                    s.store(sim_runtime::task::current_node_number(), Ordering::Relaxed);
+                    s.store(sim_runtime::task::current_node_id(), Ordering::Relaxed);
                     std::future::pending::<()>().await
                 }
             })

@@ -1,25 +1,21 @@
 //! Errors of the embedded database.
 
 use crate::lsm::LsmError;
-use crate::mvcc::{self, Conflict, TxnId};
+use crate::mvcc::{self, Conflict};
 
 /// An error of a [`super::Db`] call. A serialization conflict at commit is *not* an
-/// error but [`crate::mvcc::CommitOutcome::Aborted`]; [`Error::Aborted`] is what the
-/// other calls of a transaction the engine already aborted return.
+/// error but [`crate::mvcc::CommitOutcome::Aborted`]; `Error::Txn(mvcc::Error::Aborted)`
+/// is what the other calls of a transaction the engine already aborted return
+/// ([`Error::conflict`] finds it).
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
-    /// The transaction was aborted by the engine (a conflict); retry all of it.
-    #[error("transaction aborted: {0}")]
-    Aborted(Conflict),
-    /// The transaction has already committed or rolled back.
-    #[error("{0} is not active (already committed, rolled back, or unknown)")]
-    NotActive(TxnId),
-    /// A write in a transaction begun read-only.
-    #[error("{0} is read-only: it cannot write")]
-    ReadOnly(TxnId),
-    /// A scan range whose start lies after its end.
-    #[error("invalid key range: start is after end")]
-    InvalidRange,
+    /// The transaction layer refused the call: [`mvcc::Error::Aborted`] (a conflict;
+    /// retry all of it), [`mvcc::Error::NotActive`] (already committed or rolled back),
+    /// [`mvcc::Error::ReadOnly`] (a write in a transaction begun read-only) or
+    /// [`mvcc::Error::InvalidRange`]. Never `Store` or `Poisoned`: a failure below the
+    /// transaction layer is this database's [`Error::Poisoned`].
+    #[error(transparent)]
+    Txn(mvcc::Error),
     /// An earlier write or fsync failed: every call fails until the database is reopened
     /// (which recovers it from disk).
     #[error("database poisoned by an earlier failure (fail-stop; reopen it): {0}")]
@@ -52,7 +48,7 @@ impl Error {
     /// The conflict, when this error means "aborted, retry".
     pub fn conflict(&self) -> Option<&Conflict> {
         match self {
-            Error::Aborted(c) => Some(c),
+            Error::Txn(e) => e.conflict(),
             _ => None,
         }
     }
@@ -78,16 +74,19 @@ impl From<LsmError> for Error {
     }
 }
 
+impl From<crate::kv::InvalidRange> for Error {
+    fn from(e: crate::kv::InvalidRange) -> Error {
+        Error::Txn(e.into())
+    }
+}
+
 impl From<mvcc::Error> for Error {
     fn from(e: mvcc::Error) -> Error {
         match e {
-            mvcc::Error::Aborted(c) => Error::Aborted(c),
-            mvcc::Error::NotActive(id) => Error::NotActive(id),
-            mvcc::Error::ReadOnly(id) => Error::ReadOnly(id),
-            mvcc::Error::InvalidRange => Error::InvalidRange,
             mvcc::Error::Poisoned(why) => Error::Poisoned(why),
             // The core reports a failed apply (log + memtable) and poisons itself.
             mvcc::Error::Store(e) => Error::Poisoned(e.to_string()),
+            e => Error::Txn(e),
         }
     }
 }

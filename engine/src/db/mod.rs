@@ -71,7 +71,7 @@
 //!   copied) before it merges them; [`Db::scan_each`] only avoids copying the result.
 
 mod error;
-mod read;
+mod read_only;
 #[cfg(test)]
 mod tests;
 
@@ -81,10 +81,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub use error::{Error, Result};
-pub use read::{ReadStats, ReadTxn};
+pub use read_only::{ReadStats, ReadTxn};
 
-use crate::lsm::wal::Hook;
-use crate::lsm::{LsmStats, LsmStore, Options, Recovery};
+use crate::lsm::{Hook, LsmStats, LsmStore, Options, Recovery};
 use crate::mvcc::{
     CommitOutcome, Key, KeyRange, ManagerState, Prepared, ReadStart, StoreError, Timestamp,
     TxnCore, TxnId, Value,
@@ -97,7 +96,7 @@ struct Inner {
     closed: AtomicBool,
     recovery: Recovery,
     /// Counters of the untracked read path ([`read`]).
-    reads: read::ReadCounters,
+    reads: read_only::ReadCounters,
     /// The directory's exclusive lock (D54), released by `close` or when the last
     /// handle goes.
     dir_lock: std::sync::Mutex<Option<sim_fs::DirLock>>,
@@ -151,7 +150,7 @@ pub(crate) async fn lock_dir(dir: &Path, holder: &str) -> Result<sim_fs::DirLock
 
 impl Db {
     /// Opens the database in `path`, creating it if needed and recovering it otherwise
-    /// (manifest, tables, then the WAL; see [`crate::lsm::recovery`]).
+    /// (manifest, tables, then the WAL; see `lsm/store/recovery.rs`).
     pub async fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
         let path = path.as_ref().to_path_buf();
         let dir_lock = lock_dir(&path, "embedded database").await?;
@@ -179,7 +178,7 @@ impl Db {
                 path,
                 closed: AtomicBool::new(false),
                 recovery,
-                reads: read::ReadCounters::default(),
+                reads: read_only::ReadCounters::default(),
                 dir_lock: std::sync::Mutex::new(Some(dir_lock)),
             }),
         })
@@ -220,11 +219,7 @@ impl Db {
         self.inner.closed.store(true, Ordering::Release);
         let closed = self.inner.lsm.close().await;
         // Closed (or failed closing): nothing more is written through this handle.
-        let mut lock = self
-            .inner
-            .dir_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut lock = sim_runtime::sync::lock(&self.inner.dir_lock);
         lock.take();
         drop(lock);
         closed?;
@@ -260,9 +255,9 @@ impl Db {
     }
 
     /// Checks the transaction core's and the levels' invariants.
-    pub fn check_invariants(&self) -> std::result::Result<(), String> {
+    pub fn verify_invariants(&self) -> std::result::Result<(), String> {
         self.inner.core.verify_invariants()?;
-        self.inner.lsm.check_invariants()
+        self.inner.lsm.verify_invariants()
     }
 
     /// Flushes the memtable to a table and waits (maintenance and tests).
@@ -329,7 +324,7 @@ impl Txn {
     fn live(&self) -> Result<()> {
         match &self.state {
             State::Open => Ok(self.db.lsm.check_open()?),
-            State::Finished => Err(Error::NotActive(self.id)),
+            State::Finished => Err(Error::Txn(crate::mvcc::Error::NotActive(self.id))),
             State::Dead(e) => Err(e.clone()),
         }
     }
@@ -399,7 +394,7 @@ impl Txn {
             });
             db.lsm
                 .apply(ts, writes, Some(hook))
-                .map_err(|e| StoreError(Box::new(e)))
+                .map_err(StoreError::new)
         });
         let prepared = match prepared {
             Ok(p) => p,

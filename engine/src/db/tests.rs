@@ -26,7 +26,10 @@ fn transactions_read_their_writes_commit_and_survive_reopen() {
         assert_eq!(t.get(b"c").await.unwrap(), None);
         let ts = committed(t.commit().await.unwrap());
         assert_eq!(ts, Timestamp(1));
-        assert_eq!(t.get(b"a").await, Err(Error::NotActive(t.id())));
+        assert_eq!(
+            t.get(b"a").await,
+            Err(Error::Txn(crate::mvcc::Error::NotActive(t.id())))
+        );
         assert_eq!(db.latest_commit_ts().unwrap(), ts);
         {
             let mut dropped = db.begin();
@@ -46,7 +49,7 @@ fn transactions_read_their_writes_commit_and_survive_reopen() {
         );
         assert_eq!(
             t.scan(b"b".to_vec()..b"a".to_vec()).await,
-            Err(Error::InvalidRange)
+            Err(Error::Txn(crate::mvcc::Error::InvalidRange))
         );
         drop(t);
         db.close().await.unwrap();
@@ -56,7 +59,7 @@ fn transactions_read_their_writes_commit_and_survive_reopen() {
         assert_eq!(db.latest_commit_ts().unwrap(), ts);
         assert_eq!(db.begin().get(b"b").await.unwrap(), Some(b"2".to_vec()));
         assert_eq!(db.recovery().replayed, 1);
-        db.check_invariants().unwrap();
+        db.verify_invariants().unwrap();
         db.close().await.unwrap();
     });
 }
@@ -82,7 +85,7 @@ fn write_skew_is_an_outcome_not_an_error() {
         }
         let on_call = db.begin().scan(..).await.unwrap();
         assert!(on_call.iter().any(|(_, v)| v == b"on"), "{on_call:?}");
-        db.check_invariants().unwrap();
+        db.verify_invariants().unwrap();
         db.close().await.unwrap();
     });
 }
@@ -135,7 +138,7 @@ fn an_old_snapshot_outlives_overwrites_flushes_and_compactions() {
             rows.iter().all(|(_, v)| v.starts_with(b"new14")),
             "{rows:?}"
         );
-        db.check_invariants().unwrap();
+        db.verify_invariants().unwrap();
         db.close().await.unwrap();
     });
 }
@@ -281,7 +284,7 @@ fn wait_idle_returns_once_flushes_and_compactions_are_done() {
         // Idle stays idle: a second wait returns with nothing new done.
         db.wait_idle().await.unwrap();
         assert_eq!(db.stats().lsm.compactions, s.compactions);
-        db.check_invariants().unwrap();
+        db.verify_invariants().unwrap();
         db.close().await.unwrap();
         assert_eq!(db.wait_idle().await, Err(Error::Closed));
     })

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use super::codec::{
     cmp_internal, cmp_keys, put_bytes, put_u32, put_u64, seal_crc, verify_crc, Cursor, Entry,
 };
-use crate::mvcc::{Key, Timestamp};
+use crate::kv::{Key, Timestamp};
 
 const TOMBSTONE: u8 = 0;
 const VALUE: u8 = 1;
@@ -178,14 +178,10 @@ impl CommonPrefix {
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
-
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 /// Decodes and checks a whole data block into owned entries (compaction's path).
+#[cfg(test)]
 pub fn decode_block(data: &[u8]) -> Result<Vec<Entry>, String> {
     Block::decode(data).map(|b| b.entries().collect())
 }
@@ -202,7 +198,7 @@ const ENTRY_HEADER: usize = 16;
 ///
 /// Laid out for a point lookup's cache misses, which are most of its cost: from the
 /// cache slot holding the `Block` (a pointer and the common prefix, inline) to the
-/// search array (per row its [`key_prefix`] past the common prefix, then its entry's
+/// search array (per row its `key_prefix` past the common prefix, then its entry's
 /// offset: a binary search touches a few adjacent lines and no key on a prefix
 /// mismatch) to the entry (header, key and value together): three lines where the
 /// first layout (a row array, a key buffer, a prefix array behind an `Arc`) took five.

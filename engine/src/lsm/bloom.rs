@@ -124,7 +124,7 @@ impl Bloom {
         self.may_contain_hash(hash(key))
     }
 
-    /// [`Bloom::may_contain`] for a key whose [`hash`] is `h`.
+    /// [`Bloom::may_contain`] for a key whose `hash` is `h`.
     ///
     /// `Spread` probes the same bits as `add` with two divisions instead of `k`:
     /// `h1 + i·h2 < 2^38` never wraps, so `(h1 + i·h2) mod m` is the running sum of

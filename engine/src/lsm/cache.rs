@@ -47,6 +47,7 @@
 //! ## Non-goals
 //! - Caching the index or filter blocks (they live in the table, always in memory).
 
+use sim_runtime::sync::lock;
 use std::sync::{Mutex, MutexGuard};
 
 use super::block::Block;
@@ -58,7 +59,7 @@ use index::Index;
 /// header, slot), so many tiny blocks cannot exceed the bound unnoticed.
 pub const ENTRY_OVERHEAD: usize = 96;
 
-/// Counters of a [`BlockCache`], for stats and tests.
+/// Counters of a store's block cache, for stats and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// The byte bound.
@@ -153,10 +154,11 @@ impl BlockCache {
     /// The shard of `key`, locked.
     fn lock(&self, key: CacheKey) -> MutexGuard<'_, Inner> {
         let i = (index::mix(key) >> 16) as usize & (self.shards.len() - 1);
-        super::store::lock(&self.shards[i])
+        lock(&self.shards[i])
     }
 
     /// Number of shards (for tests and stats).
+    #[cfg(test)]
     pub fn shard_count(&self) -> usize {
         self.shards.len()
     }
@@ -275,7 +277,7 @@ impl BlockCache {
             ..CacheStats::default()
         };
         for shard in self.shards.iter() {
-            let g = super::store::lock(shard);
+            let g = lock(shard);
             sum.bytes += g.stats.bytes;
             sum.blocks += g.index.len();
             sum.hits += g.stats.hits;
@@ -286,10 +288,11 @@ impl BlockCache {
     }
 
     /// The keys cached, in key order (for tests).
+    #[cfg(test)]
     pub fn keys(&self) -> Vec<(u64, u32)> {
         let mut keys: Vec<CacheKey> = Vec::new();
         for shard in self.shards.iter() {
-            keys.extend(super::store::lock(shard).clock.iter().filter_map(|h| h.key));
+            keys.extend(lock(shard).clock.iter().filter_map(|h| h.key));
         }
         keys.sort_unstable();
         keys
@@ -301,7 +304,7 @@ impl BlockCache {
     pub fn verify_invariants(&self) -> Result<(), String> {
         let mut capacity = 0;
         for (i, shard) in self.shards.iter().enumerate() {
-            let g = super::store::lock(shard);
+            let g = lock(shard);
             g.verify()?;
             capacity += g.stats.capacity;
             for key in g.clock.iter().filter_map(|h| h.key) {
@@ -443,9 +446,9 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::Timestamp;
     use crate::lsm::block::BlockBuilder;
     use crate::lsm::codec::Entry;
-    use crate::mvcc::Timestamp;
 
     /// A block with one entry whose value has `n` bytes.
     fn block(tag: u64, n: usize) -> Block {

@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use crate::mvcc::{Key, Timestamp, Value};
+use crate::kv::{Key, Timestamp, Value};
 
 /// One stored version: the user key, the commit ts that wrote it, and the value or a
 /// tombstone (`None`).
@@ -29,7 +29,7 @@ pub fn cmp_internal(a_key: &[u8], a_ts: Timestamp, b_key: &[u8], b_ts: Timestamp
     cmp_keys(a_key, b_key).then(b_ts.cmp(&a_ts))
 }
 
-pub use crate::mvcc::cmp_keys;
+pub use crate::kv::cmp_keys;
 
 /// Appends `v` as little-endian bytes.
 pub fn put_u32(out: &mut Vec<u8>, v: u32) {
@@ -123,7 +123,7 @@ pub fn seal_crc(out: &mut Vec<u8>) {
 
 /// The WAL payload of one commit: `ts: u64  count: u32  (key, kind: u8, [value])*`,
 /// keys and values as u32 length + bytes, kind 0 a delete and 1 a put.
-pub fn encode_commit(ts: Timestamp, writes: &crate::mvcc::WriteSet) -> Vec<u8> {
+pub fn encode_commit(ts: Timestamp, writes: &crate::kv::WriteSet) -> Vec<u8> {
     let mut out = Vec::new();
     put_u64(&mut out, ts.0);
     put_u32(
@@ -144,11 +144,11 @@ pub fn encode_commit(ts: Timestamp, writes: &crate::mvcc::WriteSet) -> Vec<u8> {
 }
 
 /// Decodes [`encode_commit`]'s output.
-pub fn decode_commit(bytes: &[u8]) -> Option<(Timestamp, crate::mvcc::WriteSet)> {
+pub fn decode_commit(bytes: &[u8]) -> Option<(Timestamp, crate::kv::WriteSet)> {
     let mut c = Cursor::new(bytes);
     let ts = Timestamp(c.u64()?);
     let n = c.u32()? as usize;
-    let mut writes = crate::mvcc::WriteSet::new();
+    let mut writes = crate::kv::WriteSet::new();
     for _ in 0..n {
         let k = c.bytes()?.to_vec();
         let v = match c.u8()? {
@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn commit_records_round_trip_and_reject_nonsense() {
-        let mut w = crate::mvcc::WriteSet::new();
+        let mut w = crate::kv::WriteSet::new();
         w.insert(b"a".to_vec(), Some(b"1".to_vec()));
         w.insert(b"b".to_vec(), None);
         let bytes = encode_commit(Timestamp(7), &w);
@@ -245,7 +245,7 @@ mod tests {
         extra.push(0);
         assert_eq!(decode_commit(&extra), None);
         assert_eq!(
-            decode_commit(&encode_commit(Timestamp(0), &crate::mvcc::WriteSet::new())),
+            decode_commit(&encode_commit(Timestamp(0), &crate::kv::WriteSet::new())),
             None
         );
     }

@@ -41,6 +41,12 @@ pub enum LsmError {
     InvalidOptions(String),
 }
 
+impl From<crate::framing::TooLarge> for LsmError {
+    fn from(e: crate::framing::TooLarge) -> LsmError {
+        LsmError::Wal(WalError::from(e))
+    }
+}
+
 impl LsmError {
     /// Whether this error reports damaged bytes on disk (as opposed to a failed
     /// operation that may succeed on retry or after a reopen).

@@ -1,7 +1,7 @@
 //! The manifest: which tables make up the tree, and the log position they cover.
 //!
 //! ## Format
-//! A manifest file `MANIFEST-<n>` is a sequence of WAL-framed records ([`wal::encode_record`]:
+//! A manifest file `MANIFEST-<n>` is a sequence of framed records ([`crate::framing`]:
 //! length, CRC32C, payload); each payload is one [`Edit`], a list of [`Change`]s applied
 //! atomically. The first record is a snapshot of the whole state; later records are the
 //! edits of flushes and compactions, each appended and `sync_data`ed before the store
@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use super::codec::{put_bytes, put_u64, Cursor};
 use super::error::{corrupt, io, Result};
 use super::sstable::TableMeta;
-use super::wal::{self, decode_records, encode_record};
-use crate::mvcc::Timestamp;
+use crate::framing::{decode_records, encode_record, valid_record_after};
+use crate::kv::Timestamp;
 
 /// Name of the pointer file.
 pub const CURRENT: &str = "CURRENT";
@@ -273,7 +273,7 @@ pub fn replay(path: &Path, bytes: &[u8], levels: usize) -> Result<ManifestState>
     if records.is_empty() {
         return Err(corrupt(path, "manifest has no valid snapshot record"));
     }
-    if wal::valid_record_after(bytes, valid_end) {
+    if valid_record_after(bytes, valid_end) {
         return Err(corrupt(
             path,
             format!("damaged record at byte {valid_end} followed by valid ones"),
@@ -315,7 +315,6 @@ pub async fn recover(dir: &Path, levels: usize) -> Result<Option<(ManifestState,
 pub struct ManifestWriter {
     file: sim_fs::File,
     path: PathBuf,
-    number: u64,
 }
 
 impl ManifestWriter {
@@ -344,7 +343,7 @@ impl ManifestWriter {
             .await
             .map_err(|e| io("sync_dir", dir, e))?;
         install_current(dir, number).await?;
-        Ok(ManifestWriter { file, path, number })
+        Ok(ManifestWriter { file, path })
     }
 
     /// Appends `edit` and syncs it: when this returns Ok the edit is durable.
@@ -358,11 +357,6 @@ impl ManifestWriter {
             .sync_data()
             .await
             .map_err(|e| io("sync manifest", &self.path, e))
-    }
-
-    /// The manifest's file number.
-    pub fn number(&self) -> u64 {
-        self.number
     }
 }
 

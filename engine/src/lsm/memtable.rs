@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use super::codec::{cmp_keys, Entry};
-use crate::mvcc::{Key, KeyRange, Timestamp, Value, Version, WriteSet};
+use crate::kv::{Key, KeyRange, Timestamp, Value, Version, WriteSet};
 
 /// Fixed per-version overhead added to the byte count (map node, timestamp).
 const ENTRY_OVERHEAD: usize = 32;
@@ -40,6 +40,7 @@ impl Default for Memtable {
 
 impl Memtable {
     /// An empty memtable.
+    #[cfg(test)]
     pub fn new() -> Memtable {
         Memtable::default()
     }
@@ -86,6 +87,7 @@ impl Memtable {
     /// The newest version of `key` with ts ≤ `at`: the first entry at or after
     /// `(key, Reverse(at))`, if it is a version of `key`. The bound borrows `key`
     /// ([`VersionKey`]): a lookup copies nothing but the value it returns.
+    #[cfg(test)]
     pub fn get(&self, key: &[u8], at: Timestamp) -> Option<Version> {
         self.get_hashed(key, super::bloom::hash(key), at)
     }
@@ -164,6 +166,7 @@ impl Memtable {
     }
 
     /// Number of versions.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -174,6 +177,7 @@ impl Memtable {
     }
 
     /// The newest ts applied.
+    #[cfg(test)]
     pub fn max_ts(&self) -> Timestamp {
         self.max_ts
     }

@@ -1,25 +1,29 @@
 //! # Storage: a log-structured merge tree, all I/O through `sim-fs`
 //!
-//! The layers, bottom up:
-//! - [`wal`]: the write-ahead log: CRC32C-framed records, group commit (one fsync for
-//!   many commits), ordered segment rotation, torn-tail recovery.
-//! - [`memtable`]: versions in memory, `(key, Reverse(ts)) → value | tombstone`.
-//! - [`block`], [`bloom`], [`sstable`]: immutable sorted tables of versions: ~4 KiB
+//! The layers, bottom up (private modules; the public surface is the re-exports below
+//! and [`formats`]; `scripts/module-graph --check` keeps their imports acyclic):
+//! - `wal`: the write-ahead log: records in [`crate::framing`], group commit (one fsync
+//!   for many commits), ordered segment rotation, torn-tail recovery.
+//! - `memtable`: versions in memory, `(key, Reverse(ts)) → value | tombstone`.
+//! - `block`, `bloom`, `sstable`: immutable sorted tables of versions: ~4 KiB
 //!   prefix-compressed data blocks, a block index, a bloom filter checked before any
 //!   data block is read, a footer with magic, version and offsets; a CRC32C on every
 //!   block and the footer, verified after every read from disk.
-//! - [`cache`]: the block cache, one per open store, bounded by
+//! - `cache`: the block cache, one per open store, bounded by
 //!   [`Options::block_cache_bytes`]: verified, decoded data blocks keyed by (table
 //!   number, block index), CLOCK eviction, shared by readers as immutable `Arc`s, so a
 //!   point read that hits is a binary search with no I/O, checksum or decode.
-//! - [`manifest`]: which tables form the tree, as checksummed edits, with an atomic
+//! - `manifest`: which tables form the tree, as checksummed edits, with an atomic
 //!   `CURRENT` pointer.
-//! - [`version`], [`background`]: the levels, flushes and leveled compaction (L0 → L1 →
-//!   …, triggered by table count and size ratio), with garbage collection of versions
-//!   below the oldest live snapshot.
-//! - [`store`], [`read`], [`recovery`]: [`LsmStore`], the whole engine: `apply` a
-//!   commit at a ts, `get`/`scan` at a snapshot ts through a [`ReadView`] captured
-//!   atomically, open = recover.
+//! - `table_set`: the set of tables of every level at one moment (`TableSet` — not a
+//!   key's [`crate::kv::Version`]), and the choice of the next compaction (L0 → L1 → …,
+//!   triggered by table count and size ratio).
+//! - `store/` (one folder): [`LsmStore`], the whole engine: `apply` a commit at a ts,
+//!   `get`/`scan` at a snapshot ts through a [`ReadView`] captured atomically
+//!   (`store/view.rs`), open = recover (`store/recovery.rs`), flushes and compactions
+//!   with garbage collection of versions below the oldest live snapshot
+//!   (`store/background.rs`). Only `store/` imports the store; everything else is
+//!   below it.
 //!
 //! Every version is `(user key, commit ts, value or tombstone)`; a read at ts `at`
 //! returns per key the newest version with ts ≤ `at`.
@@ -34,7 +38,7 @@
 //! - The block cache changes no result: it holds only blocks that passed every check,
 //!   never mutated; table numbers are never reused within an open store, so a key of
 //!   the cache names one immutable block; it holds at most `block_cache_bytes` (its
-//!   accounting is checked by [`LsmStore::check_invariants`], and after every change
+//!   accounting is checked by [`LsmStore::verify_invariants`], and after every change
 //!   in debug builds); a reopened store starts with an empty cache.
 //!
 //! ## Fault model
@@ -48,30 +52,37 @@
 //! - A bit flip in the *last* WAL record is indistinguishable from a torn write and is
 //!   cut like one; every other damage to synced bytes is reported.
 
-pub mod background;
-pub mod block;
-pub mod bloom;
-pub mod cache;
-pub mod codec;
-pub mod error;
-pub mod manifest;
-pub mod memtable;
-pub mod options;
-pub mod read;
-pub mod recovery;
-pub mod scan;
-pub mod sstable;
-pub mod store;
-pub mod version;
-pub mod wal;
+mod block;
+mod bloom;
+mod cache;
+mod codec;
+mod error;
+mod manifest;
+mod memtable;
+mod options;
+mod scan;
+mod sstable;
+mod store;
+mod table_set;
+mod wal;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use cache::{BlockCache, CacheStats};
-pub use codec::Entry;
+pub use cache::CacheStats;
 pub use error::LsmError;
 pub use options::Options;
-pub use read::ReadView;
 pub use scan::Rows;
-pub use store::{HorizonFn, LsmStats, LsmStore, Poisoner, Recovery};
+pub use store::{HorizonFn, LsmStats, LsmStore, Poisoner, ReadView, Recovery};
+pub(crate) use wal::Hook;
+pub use wal::WalError;
+
+/// The on-disk formats' encoders and decoders, public for the fuzz targets (`fuzz/`,
+/// D55) and their corpus generator; nothing else outside the crate needs them.
+pub mod formats {
+    pub use super::block::{Block, BlockBuilder, Index};
+    pub use super::bloom::{Bloom, Layout};
+    pub use super::codec::{decode_commit, encode_commit, Entry};
+    pub use super::manifest::{replay as replay_manifest, Change, Edit};
+    pub use super::sstable::TableMeta;
+}

@@ -24,7 +24,7 @@ pub struct Options {
     /// Commits wait while this many frozen memtables await their flush.
     pub max_immutable_memtables: usize,
     /// Bound of the block cache of decoded data blocks, shared by all tables of the
-    /// store ([`super::cache`]); 0 disables it. 256 MiB by default (DECISIONS.md D33):
+    /// store (`lsm/cache.rs`); 0 disables it. 256 MiB by default (DECISIONS.md D33):
     /// a miss costs a `pread`, a checksum and a decode, about half of a point read's
     /// time when half the data fits; redb and sled default to 1 GiB.
     pub block_cache_bytes: usize,

@@ -12,7 +12,7 @@ use std::ops::Bound;
 use super::block::{Block, EntryRef};
 use super::error::Result;
 use super::sstable::Table;
-use crate::mvcc::{cmp_keys, Key, KeyRange, Timestamp, Value, Version};
+use crate::kv::{cmp_keys, Key, KeyRange, Timestamp, Value, Version};
 
 /// A table's part of a scan: the blocks it read and, per key of the range, where its
 /// newest version at or below the scan's ts lies (block, row), in key order.
@@ -28,11 +28,6 @@ impl TableRows {
         self.rows.len()
     }
 
-    /// Whether it holds no key.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// Row `i` (`i < len()`).
     pub fn get(&self, i: usize) -> EntryRef<'_> {
         let (b, r) = self.rows[i];
@@ -40,6 +35,7 @@ impl TableRows {
     }
 
     /// Owned copies (for tests and tools).
+    #[cfg(test)]
     pub fn to_versions(&self) -> Vec<(Key, Version)> {
         (0..self.len())
             .map(|i| {
@@ -114,6 +110,7 @@ impl Table {
 
     /// Per key in `range`, the newest version with ts ≤ `at` (tombstones included),
     /// owned.
+    #[cfg(test)]
     pub async fn scan(&self, range: &KeyRange, at: Timestamp) -> Result<Vec<(Key, Version)>> {
         Ok(self.scan_rows(range, at).await?.to_versions())
     }

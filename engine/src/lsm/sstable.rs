@@ -29,7 +29,7 @@ use super::bloom::{Bloom, Layout};
 use super::cache::BlockCache;
 use super::codec::{cmp_keys, verify_crc, Cursor, Entry};
 use super::error::{corrupt, io, Result};
-use crate::mvcc::{Key, KeyRange, Timestamp, Version};
+use crate::kv::{Key, KeyRange, Timestamp, Version};
 
 /// "SEEDSST1".
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SEEDSST1");
@@ -262,16 +262,13 @@ impl Table {
     }
 
     /// Where its filter's probes land (fixed by the file's format version).
+    #[cfg(test)]
     pub fn filter_layout(&self) -> Layout {
         self.bloom.layout()
     }
 
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Data blocks read so far (for tests of the bloom filter).
+    #[cfg(test)]
     pub fn blocks_read(&self) -> u64 {
         self.blocks_read.load(AtomicOrdering::Relaxed)
     }
@@ -387,6 +384,7 @@ impl Table {
     /// The newest version of `key` with ts ≤ `at`. Consults the key span and the bloom
     /// filter first (no I/O, no allocation), then reads at most one data block (from
     /// the cache when it can) and binary-searches it.
+    #[cfg(test)]
     pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<Version>> {
         self.get_hashed(key, super::bloom::hash(key), at).await
     }
@@ -407,7 +405,7 @@ impl Table {
     }
 
     /// [`Table::get_hashed`] for a key the caller knows lies in the table's key span
-    /// ([`super::version::Version::table_for`] found the table by it): the filter, then
+    /// ([`super::table_set::TableSet::table_for`] found the table by it): the filter, then
     /// at most one block.
     pub async fn get_in_span(
         &self,

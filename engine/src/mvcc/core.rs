@@ -15,9 +15,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::readonly::ReadPoints;
 use super::ssi::{Ssi, SsiCanary, TxnRecord};
-use super::types::{
-    CommitOutcome, Conflict, Error, Key, KeyRange, StoreError, Timestamp, TxnId, Value, WriteSet,
-};
+use super::types::{CommitOutcome, Conflict, Error, StoreError, TxnId};
+use crate::kv::{Key, KeyRange, Timestamp, Value, WriteSet};
 
 /// The store-free transaction core.
 pub struct TxnCore {
@@ -178,13 +177,10 @@ impl TxnCore {
         self.mutate("record_read", |m| {
             let rec = m.active_mut(id)?;
             if observed.is_some_and(|ts| ts > rec.snapshot) {
-                return Err(Error::Store(StoreError(
-                    format!(
-                        "store returned a version at {observed:?} to a read at {}",
-                        rec.snapshot
-                    )
-                    .into(),
-                )));
+                return Err(Error::Store(StoreError::new(format!(
+                    "store returned a version at {observed:?} to a read at {}",
+                    rec.snapshot
+                ))));
             }
             rec.reads.insert(key.to_vec());
             m.after_read(id, |k| k.as_slice() == key)
@@ -271,7 +267,7 @@ impl TxnCore {
 
     /// Fail-stop: every later call returns [`Error::Poisoned`].
     pub fn poison(&self, why: &str) {
-        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = sim_runtime::sync::lock(&self.inner);
         if m.poisoned.is_none() {
             m.poisoned = Some(why.to_string());
         }

@@ -14,9 +14,10 @@ use super::readonly::ReadOnlyStart;
 #[cfg(any(test, feature = "canary"))]
 use super::ssi::SsiCanary;
 use super::store::VersionedStore;
-use super::types::{CommitOutcome, Error, Key, KeyRange, Timestamp, TxnId, Value};
+use super::types::{CommitOutcome, Error, TxnId};
+use crate::kv::{Key, KeyRange, Timestamp, Value};
 
-pub use super::core::{ManagerState, TxnInfo};
+use super::core::ManagerState;
 
 /// Serializable snapshot isolation over a synchronous [`VersionedStore`]. Every method
 /// is synchronous; the manager may be shared (`&TxnManager` or `Arc<TxnManager>`).
@@ -50,7 +51,7 @@ impl<S: VersionedStore> TxnManager<S> {
     }
 
     fn store(&self) -> MutexGuard<'_, S> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+        sim_runtime::sync::lock(&self.store)
     }
 
     /// Begins a transaction (TLA+ `Begin`): its snapshot is the latest commit ts.

@@ -5,9 +5,9 @@
 //! commit-ordering and read-only refinements of Ports & Grittner (VLDB 2012). It is
 //! synchronous, I/O-free and storage-agnostic: [`TxnCore`] holds the whole protocol and
 //! never touches a store; the caller reads committed data itself, *outside* the core's
-//! lock, and reports what it read. [`TxnManager`] pairs the core with a synchronous
-//! [`VersionedStore`] ([`MemStore`] is the in-memory reference); the asynchronous
-//! [`crate::Db`] pairs it with the LSM store.
+//! lock, and reports what it read. The asynchronous [`crate::Db`] pairs it with the LSM
+//! store; for the tests, `TxnManager` pairs it with a synchronous `VersionedStore`
+//! (`MemStore`, the in-memory reference model; all three are compiled for tests only).
 //!
 //! ```text
 //!   Txn handle ──► TxnManager / Db ──► TxnCore (one Mutex, no I/O)
@@ -32,7 +32,7 @@
 //!     commit ts > its snapshot whose write set meets what it read. This is the case
 //!     naive SSI implementations miss: the writer committed *before* the reader's read
 //!     was recorded — including in the window between the store read and its record.
-//!   - *writer side* ([`TxnManager::commit`]): the committing writer looks at the read
+//!   - *writer side* ([`TxnCore::prepare_commit`]): the committing writer looks at the read
 //!     sets and scanned ranges of every concurrent transaction, active or committed
 //!     after the writer's snapshot.
 //! - Dangerous structure: `T1 →rw T2 →rw T3` where T3 committed first of the three
@@ -84,7 +84,7 @@
 //! concurrent transactions that buffered one of the keys. An `apply` failure poisons
 //! the core (fail-stop): the store may hold part of the commit. Then
 //! [`TxnCore::publish`] moves the visibility watermark (the snapshot of new
-//! transactions) once the commit is durable; [`TxnManager`] publishes at once (its
+//! transactions) once the commit is durable; `TxnManager` publishes at once (its
 //! store is memory), [`crate::Db`] when the WAL fsync returns (see [`crate::db`]).
 //!
 //! ## Invariants (checked by [`TxnCore::verify_invariants`] after every operation in
@@ -110,29 +110,35 @@
 //! [`TxnCore::record_scan`]; `Write` → [`TxnCore::put`] / [`TxnCore::delete`];
 //! `Commit` → [`TxnCore::prepare_commit`] when validation passes (then `publish`);
 //! `Abort` → [`TxnCore::rollback`], a failed validation, and the engine dooming a
-//! transaction. [`TxnManager`] and [`crate::Db`] call these in this order.
+//! transaction. [`crate::Db`] (and the tests' `TxnManager`) call these in this order.
 //!
 //! ## Non-goals
 //! - Granularity escalation (page or predicate locks): read sets and ranges are exact,
 //!   and memory is bounded only by the number of concurrent transactions.
-//! - Streaming scans: [`TxnManager::scan`] returns the whole range.
+//! - Streaming scans: a scan returns the whole range.
 
 mod core;
+// The synchronous manager over a `VersionedStore`, and `MemStore`: the reference model
+// the tests run the protocol (and the LSM store) against; compiled for tests only, so
+// the public transaction handles are `Db`'s and the replicated client's (D69).
+#[cfg(test)]
 mod manager;
 pub mod readonly;
 mod ssi;
+#[cfg(test)]
 mod store;
 mod types;
 
 #[cfg(test)]
 mod tests;
 
-pub use self::core::{Prepared, ReadStart, TxnCore};
-pub use manager::{ManagerState, Txn, TxnInfo, TxnManager};
+pub use self::core::{ManagerState, Prepared, ReadStart, TxnCore, TxnInfo};
+#[cfg(test)]
+pub use manager::{Txn, TxnManager};
 pub use readonly::ReadOnlyStart;
 pub use ssi::SsiCanary;
-pub use store::{MemStore, Version, VersionedStore};
-pub use types::{
-    cmp_keys, show, CommitOutcome, Conflict, Error, Key, KeyRange, StoreError, Timestamp, TxnId,
-    Value, WriteSet,
-};
+#[cfg(test)]
+pub use store::{MemStore, VersionedStore};
+pub use types::{CommitOutcome, Conflict, Error, StoreError, TxnId};
+// The shared vocabulary, re-exported: the transaction API speaks it (D66).
+pub use crate::kv::{cmp_keys, show, Key, KeyRange, Timestamp, Value, Version, WriteSet};

@@ -58,7 +58,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::core::{Inner, TxnCore};
 use super::ssi::{SsiCanary, TxnRecord};
-use super::types::{Error, Timestamp, TxnId};
+use super::types::{Error, TxnId};
+use crate::kv::Timestamp;
 
 /// Lock-free copies of what untracked reads need from the core. Written only under
 /// the core's lock, after every operation ([`ReadPoints::sync`]).

@@ -12,7 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::types::{Conflict, Key, KeyRange, Timestamp, TxnId, WriteSet};
+use super::types::{Conflict, TxnId};
+use crate::kv::{Key, KeyRange, Timestamp, WriteSet};
 
 /// A deliberately injectable SSI bug (DESIGN.md "Canary bugs"). Each one removes one
 /// check; the exhaustive and property tests assert that every one of them lets a

@@ -19,16 +19,8 @@
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
-use super::types::{Key, KeyRange, StoreError, Timestamp, Value, WriteSet};
-
-/// One committed version of a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version {
-    /// The commit timestamp that wrote it.
-    pub ts: Timestamp,
-    /// The value; `None` is a tombstone (the key was deleted).
-    pub value: Option<Value>,
-}
+use super::types::StoreError;
+use crate::kv::{Key, KeyRange, Timestamp, Value, Version, WriteSet};
 
 /// Multi-version committed storage, as the transaction manager needs it.
 pub trait VersionedStore {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use tracing::{debug, error, info};
 
 use super::node::{LeaderState, RoleState};
-use super::read::ReadQueue;
+use super::read_index::ReadQueue;
 use super::replication::{Progress, ProgressState};
 use super::{Body, Index, NodeId, RawNode, Storage, Term};
 
@@ -56,7 +56,7 @@ impl<S: Storage> RawNode<S> {
     pub(crate) fn in_lease(&self) -> bool {
         self.cfg.check_quorum
             && self.leader.is_some()
-            && self.election_elapsed < self.cfg.election_timeout
+            && self.election_elapsed < self.cfg.election_timeout_ticks
     }
 
     fn last(&self) -> (Index, Term) {

@@ -54,12 +54,12 @@
 //! - Roles (§5.1): follower, pre-candidate (thesis §9.6), candidate, leader. Terms only
 //!   grow; a message from a higher term makes the receiver a follower of that term,
 //!   except pre-vote traffic, which never changes anyone's term.
-//! - Election (§5.2, §5.4.1): randomized timeouts in `[election_timeout,
-//!   2·election_timeout)` ticks drawn from the caller's RNG; pre-vote first (thesis
-//!   §9.6), so a partitioned node does not inflate terms; a vote only for a candidate
-//!   whose log is at least as up-to-date (the election restriction); leader stickiness
-//!   (thesis §4.2.3): while a node has heard from a live leader within the election
-//!   timeout it ignores vote and pre-vote requests.
+//! - Election (§5.2, §5.4.1): randomized timeouts in `[election_timeout_ticks,
+//!   2·election_timeout_ticks)` ticks drawn from the caller's RNG; pre-vote first
+//!   (thesis §9.6), so a partitioned node does not inflate terms; a vote only for a
+//!   candidate whose log is at least as up-to-date (the election restriction); leader
+//!   stickiness (thesis §4.2.3): while a node has heard from a live leader within the
+//!   election timeout it ignores vote and pre-vote requests.
 //! - Check-quorum (thesis §6.2): every election timeout, a leader that heard from
 //!   less than a quorum (itself included) during that window steps down — so an
 //!   isolated leader is gone within two election timeouts.
@@ -111,7 +111,7 @@ mod election;
 mod log;
 mod message;
 mod node;
-mod read;
+mod read_index;
 mod replication;
 pub mod safety;
 mod snapshot;
@@ -128,8 +128,9 @@ pub use message::{
 pub use node::{RawNode, Role, Status};
 pub use storage::{MemStorage, Storage, StorageError};
 
-/// A node's identity within its group. `0` is not a valid id.
-pub type NodeId = u64;
+/// A node's identity within its group: the workspace's one node identity,
+/// [`sim_runtime::NodeId`]. `0` is not a valid id.
+pub use sim_runtime::NodeId;
 /// A Raft term (§5.1). Term 0 is the initial state before any election.
 pub type Term = u64;
 /// A log index. Entries start at 1; index 0 is the empty log.
@@ -157,9 +158,9 @@ pub struct Config {
     pub voters: BTreeSet<NodeId>,
     /// Base election timeout in ticks; each node waits a random `[t, 2t)` (§5.2).
     /// Also the check-quorum window and the leader-stickiness window.
-    pub election_timeout: u64,
-    /// Ticks between leader heartbeats; must be less than `election_timeout`.
-    pub heartbeat_interval: u64,
+    pub election_timeout_ticks: u64,
+    /// Ticks between leader heartbeats; must be less than `election_timeout_ticks`.
+    pub heartbeat_interval_ticks: u64,
     /// Run a pre-vote round before a real election (thesis §9.6).
     pub pre_vote: bool,
     /// Leader steps down without a quorum of recent contact (thesis §6.2); followers
@@ -180,8 +181,8 @@ impl Config {
         Config {
             id,
             voters: voters.into_iter().collect(),
-            election_timeout: 10,
-            heartbeat_interval: 1,
+            election_timeout_ticks: 10,
+            heartbeat_interval_ticks: 1,
             pre_vote: true,
             check_quorum: true,
             max_entries_per_message: 64,
@@ -198,8 +199,10 @@ impl Config {
         if !self.voters.contains(&self.id) {
             return bad("the node's own id must be one of the voters");
         }
-        if self.heartbeat_interval == 0 || self.heartbeat_interval >= self.election_timeout {
-            return bad("need 0 < heartbeat_interval < election_timeout");
+        if self.heartbeat_interval_ticks == 0
+            || self.heartbeat_interval_ticks >= self.election_timeout_ticks
+        {
+            return bad("need 0 < heartbeat_interval_ticks < election_timeout_ticks");
         }
         if self.max_entries_per_message == 0 {
             return bad("max_entries_per_message must be at least 1");

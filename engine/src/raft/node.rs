@@ -8,7 +8,7 @@ use rand::{Rng, RngCore};
 use tracing::{debug, error, info, warn};
 
 use super::log::RaftLog;
-use super::read::ReadQueue;
+use super::read_index::ReadQueue;
 use super::replication::Progress;
 use super::{
     Body, Config, Entry, Error, HardState, Index, Message, NodeId, ReadState, Ready, Storage, Term,
@@ -123,7 +123,7 @@ impl<S: Storage> RawNode<S> {
             role: RoleState::Follower,
             leader: None,
             election_elapsed: 0,
-            randomized_timeout: config.election_timeout,
+            randomized_timeout: config.election_timeout_ticks,
             cfg: config,
             rng,
             msgs: Vec::new(),
@@ -303,7 +303,7 @@ impl<S: Storage> RawNode<S> {
     }
 
     pub(crate) fn reset_randomized_timeout(&mut self) {
-        let t = self.cfg.election_timeout;
+        let t = self.cfg.election_timeout_ticks;
         self.randomized_timeout = t + self.rng.gen_range(0..t);
     }
 

@@ -166,7 +166,10 @@ impl<S: Storage> RawNode<S> {
     }
 
     pub(crate) fn tick_leader(&mut self) {
-        let (hb, et) = (self.cfg.heartbeat_interval, self.cfg.election_timeout);
+        let (hb, et) = (
+            self.cfg.heartbeat_interval_ticks,
+            self.cfg.election_timeout_ticks,
+        );
         self.election_elapsed += 1;
         if self.election_elapsed >= et {
             self.election_elapsed = 0;

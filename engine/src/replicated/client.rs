@@ -44,9 +44,10 @@
 //! ## Non-goals
 //! - Several commits in flight from one client (they are serialized).
 
+use sim_runtime::sync::lock;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use rand::Rng;
 use sim_net::{Config as NetConfig, Endpoint};
@@ -56,7 +57,7 @@ use tokio::sync::oneshot;
 
 use crate::raft::{Index, NodeId};
 use crate::replicated::command::{CommitCmd, Outcome};
-pub use crate::replicated::txn::RTxn;
+pub use crate::replicated::txn::ReplicatedTxn;
 use crate::replicated::{NodeStatus, Request, Response, TxnToken, Wire, DEFAULT_CLUSTER_ID};
 use crate::Key;
 
@@ -208,10 +209,6 @@ impl std::fmt::Debug for ReplicatedClient {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// What a replica last did when [`ReplicatedClient::call_leader`] asked it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Answer {
@@ -352,11 +349,11 @@ impl ReplicatedClient {
     }
 
     /// Begins a transaction on the leader.
-    pub async fn begin(&self) -> Result<RTxn, ClientError> {
+    pub async fn begin(&self) -> Result<ReplicatedTxn, ClientError> {
         let deadline = time::now() + self.inner.cfg.begin_deadline;
         match self.call_leader(Request::Begin, deadline).await {
             Ok((node, Response::Begun { token, snapshot })) => {
-                Ok(RTxn::new(self.clone(), node, token, snapshot))
+                Ok(ReplicatedTxn::new(self.clone(), node, token, snapshot))
             }
             Ok((_, other)) => Err(ClientError::Rejected(format!(
                 "unexpected answer to begin: {other:?}"

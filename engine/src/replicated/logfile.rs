@@ -1,7 +1,7 @@
 //! The durable Raft log and hard state of one node, in its `raft/` directory.
 //!
 //! ## Format
-//! - `raft/log`: a sequence of CRC32C-framed records ([`crate::lsm::wal::encode_record`]:
+//! - `raft/log`: a sequence of CRC32C-framed records ([`crate::framing`]:
 //!   length, checksum of length and payload, payload). The first record is
 //!   [`LogRecord::Start`], the compaction point `(index, term)`; each later one is
 //!   [`LogRecord::Entry`], with contiguous indices from `start + 1`.
@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lsm::wal::{decode_records, encode_record, valid_record_after};
+use crate::framing::{decode_records, encode_record, valid_record_after, HEADER_BYTES};
 use crate::raft::{Entry, HardState, Index, NodeId, Term};
 use crate::replicated::NodeError;
 
@@ -269,7 +269,7 @@ impl LogFile {
 }
 
 fn frame_len(payload: usize) -> u64 {
-    (crate::lsm::wal::HEADER_BYTES + payload) as u64
+    (HEADER_BYTES + payload) as u64
 }
 
 /// Writes a complete log through `log.tmp` + rename; returns the open file, the entry

@@ -4,7 +4,7 @@
 //! persists its log ([`logfile`]), applies committed commands to an embedded
 //! [`crate::Db`] (the state machine, [`state`]), and serves clients over a
 //! `sim_net::Endpoint<`[`Wire`]`>`. A [`ReplicatedClient`] finds the leader, runs
-//! interactive transactions ([`RTxn`]) and commits them through the log.
+//! interactive transactions ([`ReplicatedTxn`]) and commits them through the log.
 //!
 //! ```text
 //!  client ── Begin ──► leader: ReadIndex (thesis §6.4) → wait applied ≥ read index
@@ -84,7 +84,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use client::{ClientConfig, ClientError, RTxn, ReplicatedClient, TxnOutcome};
+pub use client::{ClientConfig, ClientError, ReplicatedClient, ReplicatedTxn, TxnOutcome};
 pub use command::{Command, CommitCmd, KeySpan, Outcome};
 pub use node::run_node;
 pub use watch::SafetyWatch;

@@ -158,8 +158,8 @@ impl Node {
         storage.set_hard_state(state);
         let voters: BTreeSet<u64> = cfg.peers.keys().copied().collect();
         let raft_cfg = RaftConfig {
-            election_timeout: cfg.election_ticks,
-            heartbeat_interval: cfg.heartbeat_ticks,
+            election_timeout_ticks: cfg.election_ticks,
+            heartbeat_interval_ticks: cfg.heartbeat_ticks,
             max_entries_per_message: cfg.max_entries_per_message,
             applied: a,
             ..RaftConfig::new(cfg.id, voters.iter().copied())

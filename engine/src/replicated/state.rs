@@ -80,7 +80,7 @@ enum Step {
 impl From<crate::Error> for Step {
     fn from(e: crate::Error) -> Step {
         match e {
-            crate::Error::Aborted(_) => Step::Retry,
+            crate::Error::Txn(crate::mvcc::Error::Aborted(_)) => Step::Retry,
             e => Step::Fatal(NodeError::Db(e)),
         }
     }

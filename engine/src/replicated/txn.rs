@@ -1,4 +1,4 @@
-//! [`RTxn`]: an interactive transaction of a [`ReplicatedClient`].
+//! [`ReplicatedTxn`]: an interactive transaction of a [`ReplicatedClient`].
 //!
 //! Reads go to the leader that began the transaction and are served from its snapshot;
 //! writes are buffered here; the read set (keys and ranges) is remembered so the commit
@@ -33,7 +33,7 @@ enum TxnState {
 }
 
 /// An interactive transaction of a [`ReplicatedClient`]. Dropping it rolls it back.
-pub struct RTxn {
+pub struct ReplicatedTxn {
     client: ReplicatedClient,
     node: NodeId,
     token: TxnToken,
@@ -44,9 +44,9 @@ pub struct RTxn {
     state: TxnState,
 }
 
-impl std::fmt::Debug for RTxn {
+impl std::fmt::Debug for ReplicatedTxn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RTxn")
+        f.debug_struct("ReplicatedTxn")
             .field("node", &self.node)
             .field("token", &self.token)
             .field("snapshot", &self.snapshot)
@@ -73,14 +73,14 @@ fn span_of(range: &impl RangeBounds<Key>) -> Result<KeySpan, ClientError> {
     Ok(KeySpan { start, end })
 }
 
-impl RTxn {
+impl ReplicatedTxn {
     pub(super) fn new(
         client: ReplicatedClient,
         node: NodeId,
         token: TxnToken,
         snapshot: Index,
-    ) -> RTxn {
-        RTxn {
+    ) -> ReplicatedTxn {
+        ReplicatedTxn {
             client,
             node,
             token,
@@ -239,7 +239,7 @@ impl RTxn {
     }
 }
 
-impl Drop for RTxn {
+impl Drop for ReplicatedTxn {
     fn drop(&mut self) {
         if matches!(self.state, TxnState::Open) {
             self.client

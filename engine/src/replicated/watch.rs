@@ -38,7 +38,7 @@ impl SafetyWatch {
 
     /// The newest leader seen; a poisoned lock still holds a valid value.
     fn leader_slot(&self) -> std::sync::MutexGuard<'_, Option<(u64, NodeId)>> {
-        self.leader.lock().unwrap_or_else(|p| p.into_inner())
+        sim_runtime::sync::lock(&self.leader)
     }
 
     fn note_role(&self, node: NodeId, view: &NodeView) {
@@ -58,7 +58,7 @@ impl SafetyWatch {
     }
 
     fn check(&self, step: impl FnOnce(&mut SafetyChecker) -> Result<(), Violation>) {
-        let mut checker = self.checker.lock().unwrap_or_else(|p| p.into_inner());
+        let mut checker = sim_runtime::sync::lock(&self.checker);
         if let Err(v) = step(&mut checker) {
             let recent = checker.recent_events().join("\n    ");
             drop(checker);

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use engine::{CommitOutcome, Db, Error, Options};
@@ -74,9 +74,7 @@ pub struct World {
 
 pub type Shared = Arc<Mutex<World>>;
 
-pub fn lock(w: &Shared) -> MutexGuard<'_, World> {
-    w.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub use sim_runtime::sync::lock;
 
 impl World {
     pub fn violation(&mut self, v: String) {
@@ -128,7 +126,7 @@ pub async fn node_main(world: Shared) {
     if first_boot {
         // Provisioned before the first start, with no faults: a failed sync of the
         // parent while the engine creates the directory is a known limitation (D16).
-        let node = sim_runtime::task::current_node_number();
+        let node = sim_runtime::task::current_node_id();
         sim_fs::sim::set_node_fault_config(node, FaultConfig::default());
         let made = async {
             sim_fs::create_dir_all(DB).await?;
@@ -223,7 +221,7 @@ pub async fn recover_and_check_with(world: &Shared, idempotence: bool) -> Result
             )));
         }
     }
-    db.check_invariants()?;
+    db.verify_invariants()?;
     let mut w = lock(world);
     let w = &mut *w;
     if w.clients.is_empty() {

@@ -25,6 +25,7 @@
 //! 3. recovery and the oracle again: what was committed after the first recovery
 //!    survives the second crash.
 
+use sim_runtime::NodeId;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -133,7 +134,7 @@ struct Boots {
 type SharedBoots = Arc<Mutex<Boots>>;
 
 fn boots(b: &SharedBoots) -> std::sync::MutexGuard<'_, Boots> {
-    b.lock().unwrap_or_else(|p| p.into_inner())
+    sim_runtime::sync::lock(b)
 }
 
 /// The workload's planned restart between its two boots.
@@ -180,7 +181,7 @@ async fn fail(world: &Shared, v: String) {
 async fn node_main(world: Shared, b: SharedBoots, k: Option<u64>) {
     let stage = boots(&b).stage;
     lock(&world).phase = Some(Phase::Recovering);
-    let me = sim_runtime::task::current_node_number();
+    let me = sim_runtime::task::current_node_id();
     if stage == Stage::Create {
         let provisioned = async {
             sim_fs::create_dir_all(DB).await?;
@@ -384,7 +385,7 @@ async fn supervise(
 }
 
 /// Whether a WAL segment of `node` has unsynced writes.
-fn unsynced_wal(node: u64) -> bool {
+fn unsynced_wal(node: NodeId) -> bool {
     sim_fs::sim::durable_paths(node).iter().any(|p| {
         p.file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with("wal-"))

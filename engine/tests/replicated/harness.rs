@@ -10,13 +10,13 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use engine::raft::NodeId;
 use engine::replicated::client::MIN_CLIENT_ID;
 use engine::replicated::{
-    run_node, ClientConfig, ClientError, NodeConfig, RTxn, ReplicatedClient, SafetyWatch,
+    run_node, ClientConfig, ClientError, NodeConfig, ReplicatedClient, ReplicatedTxn, SafetyWatch,
     TxnOutcome,
 };
 use rand::seq::SliceRandom;
@@ -65,9 +65,7 @@ pub struct Outcome {
     pub virtual_ms: u128,
 }
 
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub use sim_runtime::sync::lock;
 
 /// The errors that stopped replicas (each followed by a restart from disk).
 pub type FailStops = Arc<Mutex<Vec<String>>>;
@@ -189,7 +187,7 @@ async fn one_txn(client: &ReplicatedClient, c: usize, n: u64, rng: &mut impl Rng
 }
 
 async fn body(
-    txn: &mut RTxn,
+    txn: &mut ReplicatedTxn,
     rec: &mut TxnRecord,
     c: usize,
     n: u64,

@@ -4,6 +4,7 @@
 //! refused or dropped, nothing may stop a replica, and the cluster must go on serving
 //! with its term untouched.
 
+use sim_runtime::NodeId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,12 @@ use super::harness::{
 };
 
 /// Sends `req` from `ep` to `node` and waits a little for the answer.
-async fn ask(ep: &sim_net::Endpoint<Wire>, node: u64, id: u64, req: Request) -> Option<Response> {
+async fn ask(
+    ep: &sim_net::Endpoint<Wire>,
+    node: NodeId,
+    id: u64,
+    req: Request,
+) -> Option<Response> {
     let _ = ep.send(node, Wire::Request { id, req });
     sim_runtime::time::timeout(Duration::from_millis(300), async {
         loop {

@@ -5,6 +5,7 @@
 use crate::{Msg, CLUSTER_ID};
 use sim_net::{Config, Endpoint};
 use sim_runtime::time::{self, Duration};
+use sim_runtime::NodeId;
 use std::io;
 use std::net::SocketAddr;
 
@@ -47,7 +48,7 @@ impl Client {
     }
 
     /// Sends the next increment to `node` and waits for its acknowledgement.
-    pub async fn incr(&mut self, node: u64) -> IncrOutcome {
+    pub async fn incr(&mut self, node: NodeId) -> IncrOutcome {
         let seq = self.next_seq;
         self.next_seq += 1;
         if self.endpoint.send(node, Msg::Incr { seq }).is_err() {
@@ -64,7 +65,7 @@ impl Client {
     }
 
     /// Asks `node` for its view of every slot.
-    pub async fn read(&mut self, node: u64) -> Option<Vec<u64>> {
+    pub async fn read(&mut self, node: NodeId) -> Option<Vec<u64>> {
         let req = self.next_req;
         self.next_req += 1;
         self.endpoint.send(node, Msg::Read { req }).ok()?;

@@ -291,7 +291,7 @@ fn apply(nodes: &Arc<Vec<Node>>, net: &Arc<Mutex<NetFaults>>, fault: &Fault) {
 }
 
 fn lock_net(net: &Mutex<NetFaults>) -> std::sync::MutexGuard<'_, NetFaults> {
-    net.lock().unwrap_or_else(|p| p.into_inner())
+    sim_runtime::sync::lock(net)
 }
 
 /// The whole state, read by a fresh client once the cluster serves again.

@@ -117,7 +117,7 @@ async fn boot(world: &Shared) -> Result<Db, BootError> {
             );
             return Err(BootError::Violated);
         }
-        if let Err(e) = db.check_invariants() {
+        if let Err(e) = db.verify_invariants() {
             w.violation(
                 "invariant",
                 format!("engine invariants after recovery: {e}"),
@@ -183,7 +183,7 @@ async fn load(world: &Shared, db: &Db, rows: &[(String, String)]) -> Result<(), 
 /// be dropped while the page cache still shows it, and sim-fs cannot re-dirty a
 /// directory entry): a known limitation, DECISIONS.md D16.
 pub(super) async fn provision(dir: &str) -> std::io::Result<()> {
-    let node = sim_runtime::task::current_node_number();
+    let node = sim_runtime::task::current_node_id();
     sim_fs::sim::set_node_fault_config(node, sim_fs::FaultConfig::default());
     let made = async {
         sim_fs::create_dir_all(dir).await?;

@@ -103,7 +103,7 @@ impl ImpostorWatch {
     }
 
     fn forged(&self, term: u64) -> bool {
-        let effects = self.effects.lock().unwrap_or_else(|p| p.into_inner());
+        let effects = sim_runtime::sync::lock(&self.effects);
         effects.forged_terms.contains(&term)
     }
 
@@ -230,7 +230,7 @@ pub fn start(
 
 /// The end-of-run part of the `impostor` check: nothing came back to the impostor.
 pub fn check_answers(world: &Shared, effects: &SharedEffects) {
-    let effects = effects.lock().unwrap_or_else(|p| p.into_inner());
+    let effects = sim_runtime::sync::lock(effects);
     if effects.sent == 0 {
         lock(world).violation("runner", "the impostor sent nothing");
     }

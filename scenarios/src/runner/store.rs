@@ -6,7 +6,7 @@
 //! refusal ([`TxError::Conflict`], [`TxError::Failed`] — nothing was applied) or an
 //! unknown outcome ([`TxError::Unknown`] — the commit may or may not have happened).
 
-use engine::replicated::{ClientError, RTxn, ReplicatedClient, TxnOutcome};
+use engine::replicated::{ClientError, ReplicatedClient, ReplicatedTxn, TxnOutcome};
 use engine::{CommitOutcome, Db};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -96,7 +96,7 @@ enum TxInner {
     EmbeddedRead(engine::ReadTxn),
     /// Reads with no transaction: each one at the newest acknowledged state.
     EmbeddedUntracked(Db),
-    Cluster(RTxn),
+    Cluster(ReplicatedTxn),
 }
 
 fn read_only(what: &str) -> engine::Error {

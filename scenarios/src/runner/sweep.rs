@@ -220,7 +220,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
     if args.explore {
         let run = super::explore::sweep_all(&exe, &names, &args, &report);
         match run {
-            Ok(all) => *records.lock().unwrap_or_else(|p| p.into_inner()) = all,
+            Ok(all) => *sim_runtime::sync::lock(&records) = all,
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::from(2);
@@ -237,7 +237,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
         };
         let r = run_child(&exe, scenario, *seed, args.check_determinism, None);
         report(&r);
-        records.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+        sim_runtime::sync::lock(&records).push(r);
     };
     // Worker threads hand out jobs to child processes; the simulation is in the children.
     std::thread::scope(|s| {
@@ -247,7 +247,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
     });
     bar.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
-    let mut records = records.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut records = sim_runtime::sync::into_inner(records);
     records.sort_by(|a, b| (a.seed, &a.scenario).cmp(&(b.seed, &b.scenario)));
     print!("{}", table(&records, wall));
     let failures: Vec<&RunRecord> = records.iter().filter(|r| r.failed()).collect();

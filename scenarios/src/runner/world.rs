@@ -7,7 +7,7 @@ use crate::check::durability::{DurabilityError, Oracle, TxnId, ViolationKind};
 use crate::check::history::{History, MicroOp};
 use crate::workload::{State, Workload};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// A failed check: which, and what it saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,9 +101,7 @@ pub struct World {
 
 pub type Shared = Arc<Mutex<World>>;
 
-pub fn lock(w: &Shared) -> MutexGuard<'_, World> {
-    w.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub use sim_runtime::sync::lock;
 
 impl World {
     pub fn new(workload: Arc<dyn Workload>, ops_budget: u64) -> World {

@@ -7,19 +7,20 @@ use crate::sim::disk::{normalize, Disk, HandleRef};
 use crate::sim::faults::Dice;
 use crate::sim::plugin::{current_node, try_with_disk, with_disk};
 use sim_runtime::trace::{self, EventKind};
+use sim_runtime::NodeId;
 use std::io;
 use std::path::{Path, PathBuf};
 
 /// An open simulated file: a handle on one node's disk, valid for one process epoch.
 #[derive(Debug)]
 pub(crate) struct File {
-    node: u64,
+    node: NodeId,
     handle: HandleRef,
     path: PathBuf,
 }
 
 /// Sleeps the latency drawn for one operation on `node`, if any.
-async fn latency(node: u64) {
+async fn latency(node: NodeId) {
     if let Some(d) = with_disk(node, |_, dice| dice.latency()) {
         sim_runtime::time::sleep(d).await;
     }
@@ -28,7 +29,7 @@ async fn latency(node: u64) {
 /// Runs one op (`what`, on `path`) on `node`'s disk if its op barrier admits it;
 /// otherwise the op never runs and this never returns.
 async fn gated<R>(
-    node: u64,
+    node: NodeId,
     what: &str,
     path: &Path,
     f: impl FnOnce(&mut Disk, &mut Dice) -> io::Result<R>,
@@ -177,7 +178,7 @@ pub(crate) async fn exists(path: &Path) -> io::Result<bool> {
 /// A held directory lock on a node's simulated disk, for one process epoch.
 #[derive(Debug)]
 pub(crate) struct DirLock {
-    node: u64,
+    node: NodeId,
     dir: PathBuf,
     epoch: u64,
 }

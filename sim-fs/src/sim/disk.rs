@@ -15,6 +15,7 @@
 use crate::sim::barrier::OpBarrier;
 use crate::sim::stats::FsStats;
 use crate::FaultConfig;
+use sim_runtime::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -205,7 +206,7 @@ pub(crate) struct HandleRef {
 /// One node's disk.
 #[derive(Debug)]
 pub(crate) struct Disk {
-    pub node: u64,
+    pub node: NodeId,
     /// Bumped on every kill/crash: handles of an older epoch are dead.
     pub epoch: u64,
     next_ino: Ino,
@@ -243,7 +244,7 @@ pub(crate) fn normalize(path: &Path) -> io::Result<PathBuf> {
 }
 
 impl Disk {
-    pub(crate) fn new(node: u64) -> Self {
+    pub(crate) fn new(node: NodeId) -> Self {
         let root = || BTreeMap::from([(PathBuf::from("/"), Entry::Dir)]);
         Disk {
             node,

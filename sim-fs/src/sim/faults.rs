@@ -5,6 +5,7 @@
 use crate::FaultConfig;
 use rand::Rng;
 use sim_runtime::rng::StreamRng;
+use sim_runtime::NodeId;
 use std::time::Duration;
 
 /// The random source and fault rates for one operation on one node.
@@ -14,12 +15,12 @@ pub(crate) struct Dice {
 }
 
 /// Name of `node`'s random stream.
-pub(crate) fn stream_name(node: u64) -> String {
+pub(crate) fn stream_name(node: NodeId) -> String {
     format!("fs.node{node}")
 }
 
 impl Dice {
-    pub(crate) fn new(node: u64, cfg: FaultConfig) -> Self {
+    pub(crate) fn new(node: NodeId, cfg: FaultConfig) -> Self {
         Dice {
             cfg,
             rng: sim_runtime::rng::stream(stream_name(node)),

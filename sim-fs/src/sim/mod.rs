@@ -27,6 +27,7 @@ pub use crate::config::{CrashConfig, FaultConfig, LatencyConfig};
 
 use crate::sim::disk::{normalize, Entry};
 use plugin::{with_disk, with_state};
+use sim_runtime::NodeId;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -44,18 +45,18 @@ pub fn set_fault_config(cfg: FaultConfig) {
 }
 
 /// Sets `node`'s own fault configuration, overriding the global one.
-pub fn set_node_fault_config(node: u64, cfg: FaultConfig) {
+pub fn set_node_fault_config(node: NodeId, cfg: FaultConfig) {
     valid(&cfg);
     with_disk(node, |d, _| d.config = Some(cfg));
 }
 
 /// Removes `node`'s override: it follows the global configuration again.
-pub fn clear_node_fault_config(node: u64) {
+pub fn clear_node_fault_config(node: NodeId) {
     with_disk(node, |d, _| d.config = None);
 }
 
 /// The configuration in force on `node`.
-pub fn fault_config(node: u64) -> FaultConfig {
+pub fn fault_config(node: NodeId) -> FaultConfig {
     with_state(|st| st.config_for(node))
 }
 
@@ -63,7 +64,7 @@ pub fn fault_config(node: u64) -> FaultConfig {
 /// units from the file's start) of the durable image of the file at `path` on `node`;
 /// reads show the flipped byte unless newer unsynced data covers it. Counted as
 /// `fs.bitflip`. Returns the byte offset and bit number flipped.
-pub fn corrupt_sector(node: u64, path: impl AsRef<Path>, sector: u64) -> io::Result<(u64, u8)> {
+pub fn corrupt_sector(node: NodeId, path: impl AsRef<Path>, sector: u64) -> io::Result<(u64, u8)> {
     let path = normalize(path.as_ref())?;
     let res = with_disk(node, |d, dice| d.corrupt_sector(&path, sector, dice));
     sim_runtime::trace::record(
@@ -79,7 +80,7 @@ pub fn corrupt_sector(node: u64, path: impl AsRef<Path>, sector: u64) -> io::Res
 /// What a power loss that lost every unsynced change would leave at `path` on `node`:
 /// the durable image of the file its durable directory entry names (`None`: no durable
 /// entry, or a directory).
-pub fn durable_contents(node: u64, path: impl AsRef<Path>) -> Option<Vec<u8>> {
+pub fn durable_contents(node: NodeId, path: impl AsRef<Path>) -> Option<Vec<u8>> {
     let path = normalize(path.as_ref()).ok()?;
     with_disk(node, |d, _| match d.durable_ns.get(&path) {
         Some(Entry::File(ino)) => Some(d.inodes[ino].durable.clone()),
@@ -89,7 +90,7 @@ pub fn durable_contents(node: u64, path: impl AsRef<Path>) -> Option<Vec<u8>> {
 
 /// The synced image of the file the *cached* namespace names at `path` (its data is
 /// durable even if its directory entry is not).
-pub fn synced_contents(node: u64, path: impl AsRef<Path>) -> Option<Vec<u8>> {
+pub fn synced_contents(node: NodeId, path: impl AsRef<Path>) -> Option<Vec<u8>> {
     let path = normalize(path.as_ref()).ok()?;
     with_disk(node, |d, _| match d.cached_ns.get(&path) {
         Some(Entry::File(ino)) => Some(d.inodes[ino].durable.clone()),
@@ -98,7 +99,7 @@ pub fn synced_contents(node: u64, path: impl AsRef<Path>) -> Option<Vec<u8>> {
 }
 
 /// What the running system reads at `path` on `node` (the page cache).
-pub fn cached_contents(node: u64, path: impl AsRef<Path>) -> Option<Vec<u8>> {
+pub fn cached_contents(node: NodeId, path: impl AsRef<Path>) -> Option<Vec<u8>> {
     let path = normalize(path.as_ref()).ok()?;
     with_disk(node, |d, _| match d.cached_ns.get(&path) {
         Some(Entry::File(ino)) => Some(d.inodes[ino].cached.clone()),
@@ -107,7 +108,7 @@ pub fn cached_contents(node: u64, path: impl AsRef<Path>) -> Option<Vec<u8>> {
 }
 
 /// Unsynced data operations (writes and `set_len`s) of the file at `path` on `node`.
-pub fn pending_data_ops(node: u64, path: impl AsRef<Path>) -> Option<usize> {
+pub fn pending_data_ops(node: NodeId, path: impl AsRef<Path>) -> Option<usize> {
     let path = normalize(path.as_ref()).ok()?;
     with_disk(node, |d, _| match d.cached_ns.get(&path) {
         Some(Entry::File(ino)) => Some(d.inodes[ino].pending.len()),
@@ -116,17 +117,17 @@ pub fn pending_data_ops(node: u64, path: impl AsRef<Path>) -> Option<usize> {
 }
 
 /// Unsynced directory operations on `node`.
-pub fn pending_dir_ops(node: u64) -> usize {
+pub fn pending_dir_ops(node: NodeId) -> usize {
     with_disk(node, |d, _| d.pending_dir.len())
 }
 
 /// Every path (files and directories) of `node`'s durable namespace, sorted.
-pub fn durable_paths(node: u64) -> Vec<PathBuf> {
+pub fn durable_paths(node: NodeId) -> Vec<PathBuf> {
     with_disk(node, |d, _| d.durable_ns.keys().cloned().collect())
 }
 
 /// `node`'s operation counters.
-pub fn stats(node: u64) -> FsStats {
+pub fn stats(node: NodeId) -> FsStats {
     with_disk(node, |d, _| {
         let mut s = d.stats.clone();
         s.inodes = d.inodes.len() as u64;
@@ -135,7 +136,7 @@ pub fn stats(node: u64) -> FsStats {
 }
 
 /// What `node`'s most recent power loss did (`None`: it has not lost power).
-pub fn last_crash_report(node: u64) -> Option<CrashReport> {
+pub fn last_crash_report(node: NodeId) -> Option<CrashReport> {
     with_state(|st| st.last_crash.get(&node).cloned())
 }
 
@@ -144,7 +145,7 @@ pub fn last_crash_report(node: u64) -> Option<CrashReport> {
 /// replayed (unless a failed sync dropped some), namespaces and pending directory ops
 /// only name existing inodes, cached entries have parent directories, and no inode
 /// lingers that nothing refers to.
-pub fn verify_invariants(node: u64) -> Result<(), String> {
+pub fn verify_invariants(node: NodeId) -> Result<(), String> {
     with_disk(node, |d, _| d.verify_invariants())
 }
 
@@ -174,7 +175,7 @@ pub fn random_fault_config() -> FaultConfig {
 /// operations in the same order: run it once without a limit to learn the count `N`,
 /// then once per `k` in `1..=N` with `set_op_limit(node, Some(base + k))`, crash the
 /// node once [`ops_held`] shows it froze, and check recovery.
-pub fn set_op_limit(node: u64, limit: Option<u64>) {
+pub fn set_op_limit(node: NodeId, limit: Option<u64>) {
     with_disk(node, |d, _| d.barrier.set_limit(limit));
     sim_runtime::trace::record(
         sim_runtime::EventKind::File,
@@ -184,12 +185,12 @@ pub fn set_op_limit(node: u64, limit: Option<u64>) {
 
 /// File operations `node` has executed in this run, across restarts (see
 /// [`set_op_limit`] for what counts).
-pub fn ops_performed(node: u64) -> u64 {
+pub fn ops_performed(node: NodeId) -> u64 {
     with_disk(node, |d, _| d.barrier.performed)
 }
 
 /// Operations the barrier has held on `node` since the limit was last set (`0`: the
 /// node has not reached its limit). A crash clears the limit but not this count.
-pub fn ops_held(node: u64) -> u64 {
+pub fn ops_held(node: NodeId) -> u64 {
     with_disk(node, |d, _| d.barrier.held)
 }

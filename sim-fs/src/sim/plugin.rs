@@ -12,12 +12,12 @@ use crate::sim::disk::Disk;
 use crate::sim::faults::Dice;
 use crate::FaultConfig;
 use madsim::plugin::Simulator;
-use madsim::task::NodeId;
-use sim_runtime::node::node_number;
+use sim_runtime::node::{node_id_of, MadsimNodeId};
 use sim_runtime::trace::{self, EventKind};
+use sim_runtime::NodeId;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 /// The simulated file system: register it with
 /// `sim_runtime::sim::Sim::new(seed).plugin::<sim_fs::SimFs>()`.
@@ -61,16 +61,16 @@ impl Simulator for SimFs {
         SimFs { state }
     }
 
-    fn create_node(&self, id: NodeId) {
-        let n = node_number(id);
+    fn create_node(&self, id: MadsimNodeId) {
+        let n = node_id_of(id);
         lock(&self.state)
             .disks
             .entry(n)
             .or_insert_with(|| Disk::new(n));
     }
 
-    fn reset_node(&self, id: NodeId) {
-        let n = node_number(id);
+    fn reset_node(&self, id: MadsimNodeId) {
+        let n = node_id_of(id);
         let power_loss = sim_runtime::node::is_power_loss(id);
         let mut st = lock(&self.state);
         let cfg = st.config_for(n);
@@ -91,12 +91,10 @@ impl Simulator for SimFs {
     }
 }
 
-fn lock(state: &Mutex<FsState>) -> MutexGuard<'_, FsState> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
-}
+use sim_runtime::sync::lock;
 
 impl FsState {
-    pub(crate) fn config_for(&self, node: u64) -> FaultConfig {
+    pub(crate) fn config_for(&self, node: NodeId) -> FaultConfig {
         self.disks
             .get(&node)
             .and_then(|d| d.config.clone())
@@ -117,7 +115,7 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut FsState) -> R) -> R {
 }
 
 /// Runs `f` on `node`'s disk with that node's fault dice.
-pub(crate) fn with_disk<R>(node: u64, f: impl FnOnce(&mut Disk, &mut Dice) -> R) -> R {
+pub(crate) fn with_disk<R>(node: NodeId, f: impl FnOnce(&mut Disk, &mut Dice) -> R) -> R {
     with_state(|st| {
         let cfg = st.config_for(node);
         let disk = st.disks.get_mut(&node).unwrap_or_else(|| {
@@ -128,7 +126,7 @@ pub(crate) fn with_disk<R>(node: u64, f: impl FnOnce(&mut Disk, &mut Dice) -> R)
 }
 
 /// Like [`with_disk`] but a no-op when the plugin or the node is gone (for `Drop`).
-pub(crate) fn try_with_disk(node: u64, f: impl FnOnce(&mut Disk)) {
+pub(crate) fn try_with_disk(node: NodeId, f: impl FnOnce(&mut Disk)) {
     if let Some(state) = registered() {
         if let Ok(mut guard) = state.try_lock() {
             if let Some(disk) = guard.disks.get_mut(&node) {
@@ -140,5 +138,5 @@ pub(crate) fn try_with_disk(node: u64, f: impl FnOnce(&mut Disk)) {
 
 /// The node the current task runs on (0: the supervisor / main task).
 pub fn current_node() -> u64 {
-    node_number(madsim::plugin::node())
+    node_id_of(madsim::plugin::node())
 }

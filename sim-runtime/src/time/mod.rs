@@ -98,7 +98,7 @@ fn global_now() -> Instant {
 
 #[cfg(madsim)]
 fn clock_of_current_node() -> (i64, i64) {
-    let node = crate::task::current_node_number();
+    let node = crate::task::current_node_id();
     crate::state::with(|s| s.clocks.get(&node).copied().unwrap_or((0, 0)))
 }
 

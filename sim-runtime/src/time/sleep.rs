@@ -142,7 +142,7 @@ impl Drop for Inner {
 
 #[cfg(madsim)]
 mod relay {
-    use std::sync::{Arc, Mutex, PoisonError};
+    use std::sync::{Arc, Mutex};
     use std::task::{Wake, Waker};
 
     /// What madsim's timer heap wakes: the task's newest waker, or nobody once the
@@ -160,7 +160,7 @@ mod relay {
 
         /// Points an armed relay at `waker`; false if it has fired (or was disarmed).
         pub(super) fn point_at(&self, waker: &Waker) -> bool {
-            let mut slot = self.waker.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut slot = crate::sync::lock(&self.waker);
             match slot.as_ref() {
                 Some(w) if w.will_wake(waker) => true,
                 Some(_) => {
@@ -172,10 +172,7 @@ mod relay {
         }
 
         pub(super) fn disarm(&self) {
-            self.waker
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
+            crate::sync::lock(&self.waker).take();
         }
     }
 
@@ -185,11 +182,7 @@ mod relay {
         }
 
         fn wake_by_ref(self: &Arc<Self>) {
-            let waker = self
-                .waker
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
+            let waker = crate::sync::lock(&self.waker).take();
             if let Some(w) = waker {
                 w.wake();
             }

@@ -2,10 +2,10 @@
 //! ready for [`super::write_table`].
 
 use super::{filter_layout, TableMeta, FOOTER_BYTES, FORMAT_VERSION, MAGIC};
+use crate::kv::{Key, Timestamp};
 use crate::lsm::block::{BlockBuilder, Index, IndexEntry};
 use crate::lsm::bloom::Bloom;
 use crate::lsm::codec::{put_u32, put_u64, seal_crc, Entry};
-use crate::mvcc::{Key, Timestamp};
 
 /// Builds one table in memory.
 #[derive(Debug)]

@@ -12,8 +12,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 
 use super::with_dir;
+use crate::kv::{KeyRange, Timestamp, WriteSet};
 use crate::lsm::{LsmStore, Options};
-use crate::mvcc::{KeyRange, MemStore, Timestamp, VersionedStore, WriteSet};
+use crate::mvcc::{MemStore, VersionedStore};
 
 const KEYS: u8 = 12;
 
@@ -73,7 +74,7 @@ async fn check_get(
 ) -> Result<(), TestCaseError> {
     let got = store.get(&key(k), Timestamp(at)).await.map_err(fail)?;
     let want = model.get(&key(k), Timestamp(at)).map_err(fail)?;
-    let visible = |v: &Option<crate::mvcc::Version>| {
+    let visible = |v: &Option<crate::kv::Version>| {
         v.as_ref().and_then(|v| v.value.clone().map(|x| (v.ts, x)))
     };
     prop_assert_eq!(
@@ -144,7 +145,7 @@ async fn run_case(dir: std::path::PathBuf, ops: Vec<Op>) -> Result<(u64, u64), T
         }
     }
     store.wait_idle().await.map_err(fail)?;
-    store.check_invariants().map_err(fail)?;
+    store.verify_invariants().map_err(fail)?;
     let stats = store.stats();
     let floor = horizon.load(Ordering::Relaxed);
     for at in floor..=ts {
@@ -180,11 +181,11 @@ fn lsm_store_matches_a_model_through_flushes_compactions_and_reopens() {
 
 #[test]
 fn the_model_test_catches_a_compaction_that_drops_the_newest_visible_version() {
-    crate::lsm::background::sabotage_gc_base(true);
+    crate::lsm::store::sabotage_gc_base(true);
     let result = runner(48).run(&prop::collection::vec(op(), 1..80), |ops| {
         check(ops).map(|_| ())
     });
-    crate::lsm::background::sabotage_gc_base(false);
+    crate::lsm::store::sabotage_gc_base(false);
     match result {
         Err(proptest::test_runner::TestError::Fail(why, _)) => {
             eprintln!("caught; shrunk to: {why}")

@@ -7,10 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::with_dir;
+use crate::kv::{KeyRange, Timestamp, WriteSet};
 use crate::lsm::sstable::table_path;
 use crate::lsm::wal::segment_path;
 use crate::lsm::{LsmStore, Options};
-use crate::mvcc::{KeyRange, MemStore, Timestamp, VersionedStore, WriteSet};
+use crate::mvcc::{MemStore, VersionedStore};
 
 /// Key `k` of the tests: `k007`, or with `stem` before it.
 fn key(stem: &str, k: u64) -> Vec<u8> {
@@ -68,7 +69,7 @@ async fn check_under(stem: &str, store: &LsmStore, model: &MemStore, from_ts: u6
         }
         // Whole, and short ranges with every kind of bound edge at keys spread over
         // the tables of each level (a scan visits only the tables its range meets:
-        // `Version::tables_overlapping`).
+        // `TableSet::tables_overlapping`).
         let mut ranges = vec![
             KeyRange::all(),
             KeyRange::new(key(stem, 5)..key(stem, 20)).unwrap(),
@@ -100,7 +101,7 @@ fn reads_at_snapshots_survive_flush_compaction_and_reopen() {
         store.wait_idle().await.unwrap();
         let stats = store.stats();
         assert!(stats.flushes >= 5 && stats.compactions >= 1, "{stats:?}");
-        store.check_invariants().unwrap();
+        store.verify_invariants().unwrap();
         check(&store, &model, 1).await;
         store.close().await.unwrap();
         drop(store);
@@ -143,7 +144,7 @@ fn keys_with_a_long_common_prefix_read_back_from_every_level() {
                 >= 1,
             "a level of several tables: {stats:?}"
         );
-        store.check_invariants().unwrap();
+        store.verify_invariants().unwrap();
         check_under(stem, &store, &model, 1).await;
         store.close().await.unwrap();
     });
@@ -253,7 +254,7 @@ fn files_the_manifest_does_not_name_are_deleted_not_trusted() {
         let old_wal = segment_path(&dir, 0);
         sim_fs::write(
             &old_wal,
-            crate::lsm::wal::encode_record(&crate::lsm::codec::encode_commit(
+            crate::framing::encode_record(&crate::lsm::codec::encode_commit(
                 Timestamp(1000),
                 &writes(1),
             ))
@@ -333,7 +334,7 @@ fn the_block_cache_is_bounded_changes_no_read_and_starts_cold_on_reopen() {
             } else {
                 assert_eq!(s.blocks, 0, "{s:?}");
             }
-            store.check_invariants().unwrap();
+            store.verify_invariants().unwrap();
             // A full compaction replaces every table: the old tables' blocks leave the
             // cache with them, so what is cached belongs to live tables only.
             store.compact_all().await.unwrap();
@@ -348,7 +349,7 @@ fn the_block_cache_is_bounded_changes_no_read_and_starts_cold_on_reopen() {
                 "cached blocks of dropped tables"
             );
             check(&store, &model, 1).await;
-            store.check_invariants().unwrap();
+            store.verify_invariants().unwrap();
             store.close().await.unwrap();
             drop(store);
             let (store, _) = LsmStore::open(&sub, opts).await.unwrap();

@@ -29,7 +29,7 @@
 //! one synchronous step after its fsync, so it is never half answered.
 
 use super::{io_err, WalError};
-use crate::lsm::store::lock;
+use sim_runtime::sync::lock;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,16 +1,9 @@
 //! Write-ahead log with group commit.
 //!
 //! ## Format
-//! One file per segment, `wal-<seq:016>.log`, a sequence of records:
-//!
-//! ```text
-//! +-----------+-----------+---------------------------+
-//! | len: u32  | crc: u32  | payload: len bytes        |
-//! +-----------+-----------+---------------------------+
-//! ```
-//! `crc` is CRC32C of `len` (little-endian bytes) followed by the payload, so a torn
-//! length is caught as well as a torn payload. Lengths above [`MAX_RECORD_BYTES`] are
-//! invalid.
+//! One file per segment, `wal-<seq:016>.log`, a sequence of records in the engine's one
+//! record framing, [`crate::framing`] (length, CRC32C, payload), shared with the
+//! manifest and the Raft log file.
 //!
 //! ## Group commit
 //! Committers queue their records and wait; a waiter that finds the log idle leads: it
@@ -36,8 +29,8 @@
 //! and the strict rule for older segments below stands.
 //!
 //! ## Recovery
-//! [`Wal::recover`] reads a segment from the start and keeps records while they are
-//! complete and their checksum holds. In the newest segment the first bad record ends
+//! [`Wal::recover_segment`] reads a segment from the start and keeps records while they
+//! are complete and their checksum holds. In the newest segment the first bad record ends
 //! the log: the tail after it — torn by a power loss — is cut off (`set_len` +
 //! `sync_all`) before anything new is appended, so a later record can never sit behind
 //! garbage. Only the last, unsynced batch can be torn, so a valid record *after* a bad
@@ -66,13 +59,9 @@ mod group;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::framing::{decode_records, encode_record, valid_record_after, TooLarge};
 use group::{Group, Request, Writer};
 pub use group::{Hook, WalWait};
-
-/// Largest record the log accepts (and believes on recovery).
-pub const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
-/// Bytes of framing per record.
-pub const HEADER_BYTES: usize = 8;
 
 /// WAL errors.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -83,7 +72,7 @@ pub enum WalError {
     /// An earlier write or fsync failed; reopen the database.
     #[error("wal poisoned by an earlier failure (fail-stop): {0}")]
     Poisoned(String),
-    /// A record larger than [`MAX_RECORD_BYTES`].
+    /// A record larger than [`MAX_RECORD_BYTES`](crate::framing::MAX_RECORD_BYTES).
     #[error("wal record of {0} bytes exceeds the maximum")]
     TooLarge(usize),
     /// The log was closed (or its database dropped): nothing more is written.
@@ -98,59 +87,17 @@ pub enum WalError {
     },
 }
 
+impl From<TooLarge> for WalError {
+    fn from(e: TooLarge) -> WalError {
+        WalError::TooLarge(e.0)
+    }
+}
+
 fn io_err(path: &Path, e: std::io::Error) -> WalError {
     WalError::Io {
         path: path.display().to_string(),
         message: e.to_string(),
     }
-}
-
-/// Frames `payload` as one record.
-pub fn encode_record(payload: &[u8]) -> Result<Vec<u8>, WalError> {
-    if payload.len() > MAX_RECORD_BYTES {
-        return Err(WalError::TooLarge(payload.len()));
-    }
-    let len = (payload.len() as u32).to_le_bytes();
-    let mut crc = crc32c::crc32c(&len);
-    crc = crc32c::crc32c_append(crc, payload);
-    let mut out = Vec::with_capacity(HEADER_BYTES + payload.len());
-    out.extend_from_slice(&len);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(payload);
-    Ok(out)
-}
-
-/// The record starting at `offset` of `bytes`, if one starts there and is intact.
-fn record_at(bytes: &[u8], offset: usize) -> Option<&[u8]> {
-    let header = bytes.get(offset..offset.checked_add(HEADER_BYTES)?)?;
-    let len_bytes = [header[0], header[1], header[2], header[3]];
-    let len = u32::from_le_bytes(len_bytes) as usize;
-    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    if len > MAX_RECORD_BYTES {
-        return None;
-    }
-    let start = offset + HEADER_BYTES;
-    let payload = bytes.get(start..start + len)?;
-    (crc32c::crc32c_append(crc32c::crc32c(&len_bytes), payload) == crc).then_some(payload)
-}
-
-/// The valid records of a segment image, and the byte offset where they end.
-pub fn decode_records(bytes: &[u8]) -> (Vec<Vec<u8>>, u64) {
-    let mut records = Vec::new();
-    let mut offset = 0usize;
-    while let Some(payload) = record_at(bytes, offset) {
-        records.push(payload.to_vec());
-        offset += HEADER_BYTES + payload.len();
-    }
-    (records, offset as u64)
-}
-
-/// Whether an intact record starts anywhere after `bad` (the offset where
-/// [`decode_records`] stopped). A torn tail never holds one; damage to durable records
-/// usually does.
-pub fn valid_record_after(bytes: &[u8], bad: u64) -> bool {
-    let bad = bad as usize;
-    (bad + 1..bytes.len().saturating_sub(HEADER_BYTES - 1)).any(|o| record_at(bytes, o).is_some())
 }
 
 /// The path of segment `seq` in `dir`.
@@ -189,12 +136,6 @@ impl std::fmt::Debug for Wal {
 }
 
 impl Wal {
-    /// Reads the segment at `path` (if any) as the newest segment: cuts its torn tail
-    /// durably and returns its valid records. Does not open it for appending.
-    pub async fn recover(path: &Path) -> Result<Recovered, WalError> {
-        Wal::recover_segment(path, true).await
-    }
-
     /// Reads the segment at `path`. `newest`: it may end in a torn tail, which is cut
     /// durably; otherwise any bad byte is [`WalError::Corrupt`]. In both cases a valid
     /// record after a bad one is corruption.
@@ -240,7 +181,8 @@ impl Wal {
     }
 
     /// Opens (creating if needed) the segment at `path` for appending, after
-    /// [`Wal::recover`] has cut any torn tail. Creating the file syncs its directory.
+    /// [`Wal::recover_segment`] has cut any torn tail. Creating the file syncs its
+    /// directory.
     /// `dir` is the segment directory's shared fail-stop syncer (every task that adds
     /// entries to it syncs through the same one: see [`sim_fs::FailStopDir`]).
     /// `preallocate` bytes of zeros are kept synced ahead of the records (see
@@ -258,6 +200,7 @@ impl Wal {
     }
 
     /// Appends `payload` durably: returns once an fsync covering it has returned.
+    #[cfg(test)]
     pub async fn append(&self, payload: &[u8]) -> Result<(), WalError> {
         self.submit(payload, None)?.wait().await
     }
@@ -288,48 +231,5 @@ impl Wal {
             Err(WalError::Stopped) => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    /// The path of the segment the log was opened on.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_round_trip_and_stop_at_damage() {
-        let mut log = Vec::new();
-        for i in 0..5u8 {
-            log.extend(encode_record(&vec![i; 100 + usize::from(i)]).unwrap());
-        }
-        let (recs, end) = decode_records(&log);
-        assert_eq!(recs.len(), 5);
-        assert_eq!(end, log.len() as u64);
-        // Torn: any strict prefix of the last record ends the log at record 4.
-        let four_end = decode_records(&log[..log.len() - 104 - HEADER_BYTES]).1;
-        for cut in four_end as usize..log.len() {
-            let (r, e) = decode_records(&log[..cut]);
-            assert_eq!(r.len(), 4, "cut at {cut}");
-            assert_eq!(e, four_end);
-        }
-        // A flipped bit anywhere in record 2 ends the log after record 1.
-        let two_start = decode_records(&log).0[..2]
-            .iter()
-            .map(|r| r.len() + HEADER_BYTES)
-            .sum::<usize>();
-        for bit in [0, 3, 4, 7, 8, 50] {
-            let mut damaged = log.clone();
-            damaged[two_start + bit] ^= 0x10;
-            assert_eq!(decode_records(&damaged).0.len(), 2, "flip at +{bit}");
-        }
-        // A huge length is rejected without reading past the buffer.
-        let mut huge = Vec::new();
-        huge.extend(u32::MAX.to_le_bytes());
-        huge.extend([0u8; 4]);
-        assert_eq!(decode_records(&huge), (vec![], 0));
     }
 }

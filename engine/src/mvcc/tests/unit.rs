@@ -106,7 +106,7 @@ impl VersionedStore for FailingStore {
     }
     fn apply(&mut self, ts: Timestamp, writes: &WriteSet) -> Result<(), StoreError> {
         if self.fail_apply {
-            return Err(StoreError("injected EIO".into()));
+            return Err(StoreError::new("injected EIO"));
         }
         self.inner.apply(ts, writes)
     }

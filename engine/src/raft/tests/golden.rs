@@ -184,8 +184,8 @@ impl goldenscript::Runner for Runner {
                 };
                 let nodes = get(&mut args, "nodes", 3)?;
                 let mut cfg = Config::new(1, [1]);
-                cfg.election_timeout = get(&mut args, "election_timeout", 10)?;
-                cfg.heartbeat_interval = get(&mut args, "heartbeat", 2)?;
+                cfg.election_timeout_ticks = get(&mut args, "election_timeout", 10)?;
+                cfg.heartbeat_interval_ticks = get(&mut args, "heartbeat", 2)?;
                 cfg.max_entries_per_message = get(&mut args, "max_entries", 64)? as usize;
                 let seed = get(&mut args, "seed", 0)?;
                 cfg.pre_vote = args

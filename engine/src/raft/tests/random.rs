@@ -226,8 +226,8 @@ pub(super) fn run_seed(seed: u64, n: u64) -> Res<Stats> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (n << 56));
     let faults = Faults::draw(&mut rng);
     let mut cfg = Config::new(1, [1]);
-    cfg.election_timeout = 10;
-    cfg.heartbeat_interval = rng.gen_range(1..4);
+    cfg.election_timeout_ticks = 10;
+    cfg.heartbeat_interval_ticks = rng.gen_range(1..4);
     cfg.max_entries_per_message = rng.gen_range(1..8);
     // Safety must not depend on these; liveness holds either way once healed.
     cfg.pre_vote = rng.gen_bool(0.8);

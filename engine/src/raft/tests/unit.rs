@@ -54,11 +54,11 @@ fn bad_configs_are_refused() {
             ..Config::new(1, [0, 1])
         },
         Config {
-            heartbeat_interval: 10,
+            heartbeat_interval_ticks: 10,
             ..Config::new(1, [1, 2, 3])
         },
         Config {
-            heartbeat_interval: 0,
+            heartbeat_interval_ticks: 0,
             ..Config::new(1, [1, 2, 3])
         },
         Config {

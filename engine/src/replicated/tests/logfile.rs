@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use crate::framing::encode_record;
 use crate::lsm::tests::with_dir;
-use crate::lsm::wal::encode_record;
 use crate::raft::{Entry, HardState, Index, Term};
 use crate::replicated::logfile::{HardStateFile, LogFile};
 use crate::replicated::NodeError;
@@ -185,7 +185,7 @@ fn hard_state_keeps_the_last_save_and_survives_a_damaged_slot() {
 #[test]
 fn a_failed_first_save_leaves_no_file_to_refuse() {
     with_dir(|dir| async move {
-        let node = sim_runtime::task::current_node_number();
+        let node = sim_runtime::task::current_node_id();
         for failing in [
             sim_fs::FaultConfig {
                 write_eio: 1.0,

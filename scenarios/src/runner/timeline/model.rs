@@ -6,12 +6,13 @@
 use crate::runner::run::RunOutput;
 use serde::Serialize;
 use sim_runtime::trace::{Event, EventKind};
+use sim_runtime::NodeId;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// One lane: a simulated node.
 #[derive(Debug, Serialize)]
 pub struct Lane {
-    pub node: u64,
+    pub node: NodeId,
     pub name: String,
     /// `supervisor`, `replica`, `clients`, `db` or `node`.
     pub kind: &'static str,
@@ -20,7 +21,7 @@ pub struct Lane {
 /// A replica's Raft role from `t0` to `t1`.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct RoleSpan {
-    pub node: u64,
+    pub node: NodeId,
     pub t0: u64,
     pub t1: u64,
     /// `leader`, `candidate`, `precandidate`, `follower`.
@@ -32,7 +33,7 @@ pub struct RoleSpan {
 #[derive(Debug, Serialize)]
 pub struct Mark {
     pub t: u64,
-    pub node: u64,
+    pub node: NodeId,
     /// The category the legend and the filters name (see `CATEGORIES` in page.js).
     pub kind: String,
     pub detail: String,
@@ -41,7 +42,7 @@ pub struct Mark {
 /// A state with a duration on one lane: `down` (crash or kill → restart), `paused`.
 #[derive(Debug, Serialize)]
 pub struct Span {
-    pub node: u64,
+    pub node: NodeId,
     pub t0: u64,
     pub t1: u64,
     pub kind: &'static str,
@@ -188,7 +189,7 @@ pub fn build(out: &RunOutput) -> Model {
     let mut in_flight: BTreeMap<(u64, u64, String), VecDeque<(u64, u64)>> = BTreeMap::new();
 
     let close_role =
-        |roles: &mut Vec<RoleSpan>, node: u64, now: u64, cur: (u64, &'static str, u64)| {
+        |roles: &mut Vec<RoleSpan>, node: NodeId, now: u64, cur: (u64, &'static str, u64)| {
             roles.push(RoleSpan {
                 node,
                 t0: cur.0,

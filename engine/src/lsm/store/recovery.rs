@@ -1,7 +1,7 @@
 //! Opening a store: manifest → tables, then the WAL, then a fresh manifest.
 //!
 //! 1. Create the directory (and make its entry durable).
-//! 2. Read `CURRENT` and replay the manifest it names ([`super::manifest::recover`]).
+//! 2. Read `CURRENT` and replay the manifest it names ([`crate::lsm::manifest::recover`]).
 //!    No `CURRENT`: a new store — nothing can have been acknowledged before the first
 //!    `CURRENT` was durable, so leftovers of an interrupted first open are deleted.
 //! 3. Open every table the manifest names, checking size, footer, index and filter.
@@ -40,17 +40,17 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 use super::background;
-use super::cache::BlockCache;
-use super::codec::decode_commit;
-use super::error::{corrupt, io, Result};
-use super::manifest::{self, manifest_path, Change, Edit, ManifestState, ManifestWriter};
-use super::memtable::Memtable;
-use super::options::Options;
-use super::sstable::{table_path, Table, TableBuilder};
-use super::store::{LsmStats, LsmStore, Recovery, Shared, State};
-use super::version::Version;
-use super::wal::{parse_segment_name, segment_path, Wal};
-use crate::mvcc::Timestamp;
+use super::{LsmStats, LsmStore, Recovery, Shared, State};
+use crate::kv::Timestamp;
+use crate::lsm::cache::BlockCache;
+use crate::lsm::codec::decode_commit;
+use crate::lsm::error::{corrupt, io, Result};
+use crate::lsm::manifest::{self, manifest_path, Change, Edit, ManifestState, ManifestWriter};
+use crate::lsm::memtable::Memtable;
+use crate::lsm::options::Options;
+use crate::lsm::sstable::{table_path, Table, TableBuilder};
+use crate::lsm::table_set::TableSet;
+use crate::lsm::wal::{parse_segment_name, segment_path, Wal};
 
 /// The files of ours in a store directory.
 #[derive(Debug, Default)]
@@ -341,8 +341,8 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
         .filter(|s| !obsolete_segments.contains(s))
         .collect();
 
-    let version = Arc::new(Version::build(&state, &tables));
-    version.check().map_err(|d| corrupt(dir, d))?;
+    let table_set = Arc::new(TableSet::build(&state, &tables));
+    table_set.check().map_err(|d| corrupt(dir, d))?;
     let levels = state.levels.len();
     let shared = Arc::new(Shared {
         dir: dir.to_path_buf(),
@@ -350,7 +350,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
         state: Mutex::new(State {
             mem: Arc::new(Mutex::new(mem)),
             imms: VecDeque::new(),
-            version,
+            table_set,
             manifest: state,
             tables,
             next_file,
@@ -375,7 +375,7 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
     });
     let task =
         sim_runtime::task::spawn_named("lsm.background", background::run(shared.clone(), writer));
-    *super::store::lock(&shared.bg) = Some(task);
+    *sim_runtime::sync::lock(&shared.bg) = Some(task);
     if last_ts > Timestamp::ZERO || recovery.orphans_deleted > 0 {
         tracing::info!(dir = %dir.display(), ?recovery, "lsm store recovered");
     }

@@ -2,7 +2,7 @@
 //! [`Db::scan`] and [`Db::begin_read_only`] / [`ReadTxn`] (read-only, untracked when
 //! the snapshot is safe). Why each is serializable without being tracked, and how GC
 //! is kept from collecting what it reads, is argued in [`crate::mvcc::readonly`]; the
-//! store side of the GC argument in [`crate::lsm::read`].
+//! store side of the GC argument in [`crate::lsm::ReadView`].
 //!
 //! ```ignore
 //! let v = db.get(b"k").await?;                    // no transaction at all
@@ -157,7 +157,8 @@ impl Db {
     /// The live rows of `range` in the newest acknowledged state, as a read-only
     /// transaction of one scan: untracked when the watermark is a safe snapshot (no
     /// transaction that may still write predates it), else tracked and committed. Only
-    /// then can it fail with [`Error::Aborted`] (Fekete's read-only anomaly): retry.
+    /// then can it fail with an `Aborted` [`Error::Txn`] (Fekete's read-only anomaly):
+    /// retry.
     pub async fn scan(&self, range: impl RangeBounds<Key>) -> Result<Vec<(Key, Value)>> {
         Ok(self.scan_rows(range).await?.into_pairs())
     }
@@ -177,7 +178,7 @@ impl Db {
     /// engine's blocks and memtables, nothing copied — as the peers' iterators lend
     /// theirs. Same snapshot and serializability as [`Db::scan`]; `visit` sees rows only
     /// of a scan that cannot abort any more (a tracked scan is committed first), so an
-    /// [`Error::Aborted`] comes before any row.
+    /// an `Aborted` [`Error::Txn`] comes before any row.
     pub async fn scan_each(
         &self,
         range: impl RangeBounds<Key>,
@@ -339,7 +340,7 @@ impl ReadTxn {
                 Ok(Some(*snapshot))
             }
             Mode::Tracked(_) => Ok(None),
-            Mode::Finished(id) => Err(Error::NotActive(*id)),
+            Mode::Finished(id) => Err(Error::Txn(crate::mvcc::Error::NotActive(*id))),
             Mode::Dead(e) => Err(e.clone()),
         }
     }
@@ -380,7 +381,7 @@ impl ReadTxn {
     }
 
     /// Ends it. `Ok` means every value it read belongs to one serializable history; a
-    /// tracked transaction the engine aborted at a read reports [`Error::Aborted`]
+    /// tracked transaction the engine aborted at a read reports an `Aborted` [`Error::Txn`]
     /// again here (retry it). A read-only commit logs nothing and waits for nothing.
     pub async fn commit(&mut self) -> Result<()> {
         let id = self.id().unwrap_or(TxnId(0));
@@ -392,16 +393,16 @@ impl ReadTxn {
                 // Read-only: validation always passes unless a read doomed it, and
                 // `apply` is never called (it has nothing to log).
                 let prepared = self.db.core.prepare_commit(t.id, |ts, _| {
-                    Err::<(), _>(StoreError(
-                        format!("read-only transaction at {ts} has writes").into(),
-                    ))
+                    Err::<(), _>(StoreError::new(format!(
+                        "read-only transaction at {ts} has writes"
+                    )))
                 })?;
                 match prepared {
                     Prepared::Committed { .. } => Ok(()),
-                    Prepared::Aborted(c) => Err(Error::Aborted(c)),
+                    Prepared::Aborted(c) => Err(Error::Txn(crate::mvcc::Error::Aborted(c))),
                 }
             }
-            Mode::Finished(id) => Err(Error::NotActive(id)),
+            Mode::Finished(id) => Err(Error::Txn(crate::mvcc::Error::NotActive(id))),
             Mode::Dead(e) => Err(e),
         }
     }
@@ -412,7 +413,7 @@ impl ReadTxn {
         match std::mem::replace(&mut self.mode, Mode::Finished(id)) {
             Mode::Safe { pin, .. } => Ok(self.db.core.unpin(pin)?),
             Mode::Tracked(mut t) => t.rollback().await,
-            Mode::Finished(id) => Err(Error::NotActive(id)),
+            Mode::Finished(id) => Err(Error::Txn(crate::mvcc::Error::NotActive(id))),
             Mode::Dead(e) => Err(e),
         }
     }

@@ -1,7 +1,7 @@
 //! The tree's shape at one moment: the open tables of every level, and which
 //! compaction to run next.
 //!
-//! Invariants (checked by [`Version::check`]):
+//! Invariants (checked by [`TableSet::check`]):
 //! - Level 0 tables are ordered newest first (descending file number) and may overlap;
 //!   a newer level-0 table holds only versions newer than an older one's.
 //! - In every deeper level tables are sorted by key and do not overlap, and a user key
@@ -16,13 +16,13 @@ use super::codec::cmp_keys;
 use super::manifest::ManifestState;
 use super::options::Options;
 use super::sstable::Table;
-use crate::mvcc::{Key, KeyRange};
+use crate::kv::{Key, KeyRange};
 use std::ops::Bound;
 
 /// An immutable view of the levels; readers hold an `Arc` of it while they read, which
 /// keeps the tables' files open even after a compaction deletes them.
 #[derive(Debug, Default)]
-pub struct Version {
+pub struct TableSet {
     /// Per level, its tables (see the module invariants for their order).
     pub levels: Vec<Vec<Arc<Table>>>,
     /// Per level, its tables' largest keys as a search array ([`Fences`]); empty for
@@ -30,7 +30,7 @@ pub struct Version {
     fences: Vec<Fences>,
 }
 
-/// The largest keys of a sorted level's tables, for [`Version::table_for`]: the prefix
+/// The largest keys of a sorted level's tables, for [`TableSet::table_for`]: the prefix
 /// they all share inline, then per table the next 8 bytes ([`key_prefix`]) in one
 /// array. A point read searches it without following a pointer per step (table, then
 /// its key) as a search over the tables' metadata did; it reads a table's key only
@@ -105,12 +105,12 @@ pub struct Plan {
     pub next: Vec<Arc<Table>>,
 }
 
-impl Version {
+impl TableSet {
     /// The version the manifest `state` describes, from the open `tables`.
     pub fn build(
         state: &ManifestState,
         tables: &std::collections::BTreeMap<u64, Arc<Table>>,
-    ) -> Version {
+    ) -> TableSet {
         let mut levels: Vec<Vec<Arc<Table>>> = state
             .levels
             .iter()
@@ -131,7 +131,7 @@ impl Version {
                 }
             })
             .collect();
-        Version { levels, fences }
+        TableSet { levels, fences }
     }
 
     /// Checks the ordering invariants of the module doc that need no I/O.

@@ -22,15 +22,16 @@
 
 use std::sync::Arc;
 
-use super::cache::BlockCache;
-use super::codec::{cmp_internal, Entry};
-use super::error::{io, LsmError, Result};
-use super::manifest::{Change, Edit, ManifestWriter};
-use super::sstable::{table_path, write_table, Table, TableBuilder, TableMeta};
-use super::store::{lock, Shared};
-use super::version::{Plan, Version};
+use super::Shared;
 use crate::canary::{self, Canary};
-use crate::mvcc::Timestamp;
+use crate::kv::Timestamp;
+use crate::lsm::cache::BlockCache;
+use crate::lsm::codec::{cmp_internal, Entry};
+use crate::lsm::error::{io, LsmError, Result};
+use crate::lsm::manifest::{Change, Edit, ManifestWriter};
+use crate::lsm::sstable::{table_path, write_table, Table, TableBuilder, TableMeta};
+use crate::lsm::table_set::{Plan, TableSet};
+use sim_runtime::sync::lock;
 
 /// The task body.
 pub(crate) async fn run(shared: Arc<Shared>, writer: ManifestWriter) {
@@ -101,7 +102,10 @@ pub(crate) async fn write_and_open_in(
     write_table(&path, &bytes).await?;
     let table = Table::open(&path, number, Some(meta.size), cache.clone()).await?;
     if *table.meta() != meta {
-        return Err(super::error::corrupt(&path, "table reads back differently"));
+        return Err(crate::lsm::error::corrupt(
+            &path,
+            "table reads back differently",
+        ));
     }
     table.warm_cache(&bytes)?;
     Ok((Arc::new(table), meta))
@@ -154,7 +158,7 @@ async fn flush_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
             st.tables.insert(t.meta().number, t);
         }
         st.imms.pop_front();
-        st.version = Arc::new(Version::build(&st.manifest, &st.tables));
+        st.table_set = Arc::new(TableSet::build(&st.manifest, &st.tables));
         st.stats.flushes += 1;
         let obsolete: Vec<u64> = st.wal_segments.range(..log).copied().collect();
         for s in &obsolete {
@@ -165,7 +169,7 @@ async fn flush_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
     sim_runtime::cover!("lsm.flush_retires_wal_segments", !obsolete.is_empty());
     shared.bump();
     for seq in obsolete {
-        remove(&super::wal::segment_path(&shared.dir, seq)).await?;
+        remove(&crate::lsm::wal::segment_path(&shared.dir, seq)).await?;
     }
     sync_dir(shared).await?;
     Ok(true)
@@ -175,19 +179,19 @@ async fn flush_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
 async fn compact_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
     let plan = {
         let mut st = shared.state();
-        let version = st.version.clone();
-        let mut plan = version.pick(&shared.opts, &st.cursor);
+        let table_set = st.table_set.clone();
+        let mut plan = table_set.pick(&shared.opts, &st.cursor);
         if plan.is_none() {
             // A manual full compaction: every level in turn, top down, all of its tables,
             // the last level into itself.
             while let Some(level) = st.force_compaction {
-                if level >= version.levels.len() {
+                if level >= table_set.levels.len() {
                     st.force_compaction = None;
-                } else if version.levels[level].is_empty() {
+                } else if table_set.levels[level].is_empty() {
                     st.force_compaction = Some(level + 1);
                 } else {
                     st.force_compaction = Some(level + 1);
-                    plan = Some(version.plan_all(level));
+                    plan = Some(table_set.plan_all(level));
                     break;
                 }
             }
@@ -249,8 +253,8 @@ async fn compact(
         )));
     }
     let out_level = plan.out_level;
-    let version = shared.state().version.clone();
-    let (kept, dropped, tombstones) = gc(all, horizon, |k| version.below_may_hold(out_level, k));
+    let table_set = shared.state().table_set.clone();
+    let (kept, dropped, tombstones) = gc(all, horizon, |k| table_set.below_may_hold(out_level, k));
 
     let mut outputs: Vec<(Arc<Table>, TableMeta)> = Vec::new();
     let mut b = TableBuilder::new(shared.opts.block_bytes, shared.opts.bloom_bits_per_key);
@@ -328,7 +332,7 @@ async fn compact(
         for (t, _) in &outputs {
             st.tables.insert(t.meta().number, t.clone());
         }
-        st.version = Arc::new(Version::build(&st.manifest, &st.tables));
+        st.table_set = Arc::new(TableSet::build(&st.manifest, &st.tables));
         if let Some(last) = plan.inputs.iter().map(|t| t.meta().largest.clone()).max() {
             st.cursor[plan.level] = last;
         }
@@ -337,7 +341,7 @@ async fn compact(
         // In the same step as the install: a view that holds these outputs sees it.
         st.gc_floor = st.gc_floor.max(horizon);
         if cfg!(debug_assertions) {
-            if let Err(e) = st.version.check() {
+            if let Err(e) = st.table_set.check() {
                 panic!("lsm level invariant broken by compaction: {e}");
             }
         }

@@ -32,11 +32,18 @@ use super::error::{LsmError, Result};
 use super::manifest::ManifestState;
 use super::memtable::Memtable;
 use super::options::Options;
-use super::read::ReadView;
+mod background;
+mod recovery;
+mod view;
+
 use super::sstable::Table;
-use super::version::Version;
+use super::table_set::TableSet;
 use super::wal::{segment_path, Hook, Wal, WalWait};
-use crate::mvcc::{Key, KeyRange, Timestamp, Value, Version as MvccVersion, WriteSet};
+use crate::kv::{Key, KeyRange, Timestamp, Value, Version, WriteSet};
+#[cfg(all(test, not(madsim)))]
+pub(crate) use background::sabotage_gc_base;
+use sim_runtime::sync::lock;
+pub use view::ReadView;
 
 /// The garbage-collection horizon source: the oldest snapshot any reader may still
 /// use. Compaction keeps, per key, every version newer than it and the newest at or
@@ -98,7 +105,7 @@ pub(crate) struct State {
     pub mem: Arc<Mutex<Memtable>>,
     /// Oldest first.
     pub imms: VecDeque<Imm>,
-    pub version: Arc<Version>,
+    pub table_set: Arc<TableSet>,
     /// The durable description of the tables.
     pub manifest: ManifestState,
     pub tables: BTreeMap<u64, Arc<Table>>,
@@ -114,7 +121,7 @@ pub(crate) struct State {
     pub cursor: Vec<Key>,
     /// The highest GC horizon of any compaction installed since open: a table of
     /// `version` may lack versions that only a read below it would return
-    /// ([`super::read::ReadView::gc_floor`]).
+    /// ([`ReadView::gc_floor`]).
     pub gc_floor: Timestamp,
     pub stats: LsmStats,
 }
@@ -154,12 +161,6 @@ pub(crate) struct Shared {
     pub bg: Mutex<Option<sim_runtime::task::JoinHandle<()>>>,
     /// Decoded data blocks of every table of this store (see [`super::cache`]).
     pub cache: Arc<BlockCache>,
-}
-
-/// Locks `m`, ignoring std's poisoning (no code panics while holding these locks, and
-/// fail-stop is tracked explicitly).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {
@@ -206,7 +207,7 @@ impl Shared {
     pub fn stats(&self) -> LsmStats {
         let st = self.state();
         let mut s = st.stats.clone();
-        s.tables_per_level = st.version.levels.iter().map(Vec::len).collect();
+        s.tables_per_level = st.table_set.levels.iter().map(Vec::len).collect();
         s.immutable_memtables = st.imms.len();
         s.wal_segments = st.wal_segments.len();
         drop(st);
@@ -247,9 +248,9 @@ impl std::fmt::Debug for LsmStore {
 
 impl LsmStore {
     /// Opens (creating if needed) the store in `dir` and recovers it; see
-    /// [`super::recovery`].
+    /// `store/recovery.rs`.
     pub async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recovery)> {
-        super::recovery::open(dir, opts).await
+        recovery::open(dir, opts).await
     }
 
     /// Logs and applies one commit at `ts` (greater than every ts applied before). The
@@ -314,7 +315,7 @@ impl LsmStore {
     /// The newest version of `key` with ts ≤ `at` (a value or a tombstone). `at` must
     /// be at or above the GC horizon of every compaction to come (a registered
     /// snapshot): see [`ReadView::gc_floor`] for reads that are not.
-    pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<MvccVersion>> {
+    pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<Version>> {
         self.read_view()?.get(key, at).await
     }
 
@@ -364,7 +365,7 @@ impl LsmStore {
                 st.imms.is_empty()
                     && !st.stats.compacting
                     && st.force_compaction.is_none()
-                    && st.version.pick(&opts, &st.cursor).is_none()
+                    && st.table_set.pick(&opts, &st.cursor).is_none()
             })
             .await
     }
@@ -400,10 +401,10 @@ impl LsmStore {
         self.shared.state().last_ts
     }
 
-    /// Checks the level invariants ([`Version::check`]) and the block cache's
-    /// accounting ([`BlockCache::verify_invariants`]).
-    pub fn check_invariants(&self) -> std::result::Result<(), String> {
-        self.shared.state().version.check()?;
+    /// Checks the level invariants (`TableSet::check`) and the block cache's
+    /// accounting (`BlockCache::verify_invariants`).
+    pub fn verify_invariants(&self) -> std::result::Result<(), String> {
+        self.shared.state().table_set.check()?;
         self.shared.cache.verify_invariants()
     }
 

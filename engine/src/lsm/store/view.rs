@@ -7,7 +7,7 @@
 //!   memtable under the same lock; freezing moves a memtable to the frozen list, and a
 //!   flush installs its table and drops the frozen memtable in one step.
 //! - It stays readable for as long as it is held: memtables only grow (at timestamps
-//!   above any snapshot a reader already has), the [`Version`] is immutable, and its
+//!   above any snapshot a reader already has), the [`TableSet`] is immutable, and its
 //!   tables keep their files open (a compaction deletes an input's directory entry;
 //!   the open handle still reads it, on Linux and in `sim-fs` alike).
 //! - Versions a read at `at` needs are in it if `at ≥` [`ReadView::gc_floor`]: each
@@ -20,19 +20,20 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::error::Result;
-use super::memtable::Memtable;
-use super::scan::{merge, merge_each, Rows, Source};
-use super::store::{lock, State};
-use super::version::Version;
-use crate::mvcc::{Key, KeyRange, Timestamp, Value, Version as MvccVersion};
+use super::State;
+use crate::kv::{Key, KeyRange, Timestamp, Value, Version};
+use crate::lsm::error::Result;
+use crate::lsm::memtable::Memtable;
+use crate::lsm::scan::{merge, merge_each, Rows, Source};
+use crate::lsm::table_set::TableSet;
+use sim_runtime::sync::lock;
 
 /// The sources of a read, captured atomically ([`super::LsmStore::read_view`]).
 pub struct ReadView {
     mem: Arc<Mutex<Memtable>>,
     /// Newest first.
     imms: Vec<Arc<Mutex<Memtable>>>,
-    version: Arc<Version>,
+    table_set: Arc<TableSet>,
     gc_floor: Timestamp,
 }
 
@@ -51,7 +52,7 @@ impl ReadView {
         ReadView {
             mem: st.mem.clone(),
             imms: st.imms.iter().rev().map(|i| i.mem.clone()).collect(),
-            version: st.version.clone(),
+            table_set: st.table_set.clone(),
             gc_floor: st.gc_floor,
         }
     }
@@ -65,10 +66,10 @@ impl ReadView {
     }
 
     /// The newest version of `key` with ts ≤ `at` (a value or a tombstone). Sources are
-    /// searched newest first and the first hit wins (see [`super::store`]).
-    pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<MvccVersion>> {
+    /// searched newest first and the first hit wins (see [`crate::lsm::LsmStore`]).
+    pub async fn get(&self, key: &[u8], at: Timestamp) -> Result<Option<Version>> {
         // One hash for every filter the read consults (memtables' and tables').
-        let hash = super::bloom::hash(key);
+        let hash = crate::lsm::bloom::hash(key);
         if let Some(v) = lock(&self.mem).get_hashed(key, hash, at) {
             return Ok(Some(v));
         }
@@ -77,13 +78,13 @@ impl ReadView {
                 return Ok(Some(v));
             }
         }
-        for t in &self.version.levels[0] {
+        for t in &self.table_set.levels[0] {
             if let Some(v) = t.get_hashed(key, hash, at).await? {
                 return Ok(Some(v));
             }
         }
-        for level in 1..self.version.levels.len() {
-            if let Some(t) = self.version.table_for(level, key) {
+        for level in 1..self.table_set.levels.len() {
+            if let Some(t) = self.table_set.table_for(level, key) {
                 if let Some(v) = t.get_in_span(key, hash, at).await? {
                     return Ok(Some(v));
                 }
@@ -126,8 +127,8 @@ impl ReadView {
         for imm in &self.imms {
             sources.push(Source::Owned(lock(imm).scan(range, at)));
         }
-        for level in 0..self.version.levels.len() {
-            for t in self.version.tables_overlapping(level, range) {
+        for level in 0..self.table_set.levels.len() {
+            for t in self.table_set.tables_overlapping(level, range) {
                 sources.push(Source::Table(t.scan_rows(range, at).await?));
             }
         }

@@ -86,7 +86,7 @@ fn point_reads_and_scans_register_nothing_and_see_every_acknowledged_commit() {
         assert_eq!(db.scan(b"b".to_vec()..b"b".to_vec()).await.unwrap(), vec![]);
         assert_eq!(
             db.scan(b"c".to_vec()..b"a".to_vec()).await,
-            Err(Error::InvalidRange)
+            Err(Error::Txn(crate::mvcc::Error::InvalidRange))
         );
         assert_nothing_registered(&db);
         assert_eq!(db.stats().reads, crate::ReadStats::default());
@@ -137,7 +137,7 @@ fn a_read_point_a_compaction_overtook_pins_and_reads_again() {
         assert_eq!(db.scan_from(all, Some(at)).await.unwrap().len(), 2);
         assert_eq!(db.stats().reads.repinned, 2);
         assert_nothing_registered(&db);
-        db.check_invariants().unwrap();
+        db.verify_invariants().unwrap();
         db.close().await.unwrap();
     });
 }
@@ -177,14 +177,17 @@ fn a_safe_read_only_snapshot_holds_gc_back_until_it_ends() {
         assert!(old.iter().all(|(_, v)| v == b"old"), "{old:?}");
         assert_eq!(r.get(b"k03").await.unwrap(), Some(b"old".to_vec()));
         r.commit().await.unwrap();
-        assert_eq!(r.get(b"k03").await, Err(Error::NotActive(r.id().unwrap())));
+        assert_eq!(
+            r.get(b"k03").await,
+            Err(Error::Txn(crate::mvcc::Error::NotActive(r.id().unwrap())))
+        );
         assert_nothing_registered(&db);
         // Unpinned, the old versions go.
         db.compact().await.unwrap();
         assert!(db.stats().lsm.versions_dropped > before.versions_dropped);
         let now = db.scan(..).await.unwrap();
         assert!(now.iter().all(|(_, v)| v.starts_with(b"new9")), "{now:?}");
-        db.check_invariants().unwrap();
+        db.verify_invariants().unwrap();
         db.close().await.unwrap();
     });
 }
@@ -495,7 +498,7 @@ async fn race(dir: std::path::PathBuf, seed: u64) -> (crate::ReadStats, u64) {
             .all(|t| t.commit_ts.is_some() && t.writes.is_empty()),
         "{st:?}"
     );
-    db.check_invariants().unwrap();
+    db.verify_invariants().unwrap();
     let stats = db.stats();
     assert!(stats.lsm.compactions > 0, "{stats:?}");
     db.close().await.unwrap();
