@@ -151,7 +151,9 @@ impl DbSide {
                         Handle::Ro(r) if !r.is_tracked() => {
                             return Err("a safe read-only transaction has no writes".into())
                         }
-                        Handle::Ro(r) => Err(Error::ReadOnly(r.id().unwrap_or(TxnId(0)))),
+                        Handle::Ro(r) => Err(Error::Txn(crate::mvcc::Error::ReadOnly(
+                            r.id().unwrap_or(TxnId(0)),
+                        ))),
                     };
                     let line = aborted(&self.names, r, |()| String::new())?;
                     if !line.is_empty() {
@@ -248,7 +250,9 @@ fn aborted<T>(
 ) -> Res {
     match r {
         Ok(v) => Ok(ok(v)),
-        Err(Error::Aborted(c)) => Ok(format!("aborted: {}", describe(&c, |t| name_of(names, t)))),
+        Err(Error::Txn(crate::mvcc::Error::Aborted(c))) => {
+            Ok(format!("aborted: {}", describe(&c, |t| name_of(names, t))))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -374,7 +378,7 @@ impl goldenscript::Runner for Both {
 
     fn end_script(&mut self) -> Result<(), Box<dyn std::error::Error>> {
         goldenscript::Runner::end_script(&mut self.model)?;
-        Ok(self.db.db.check_invariants()?)
+        Ok(self.db.db.verify_invariants()?)
     }
 }
 
