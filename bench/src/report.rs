@@ -17,7 +17,7 @@ pub const JSON_FIELDS: [&str; 7] = [
 ];
 
 /// The result of one workload on one engine. The first seven fields are the contract
-/// of `--json` (DESIGN.md, issue 7); the rest are extra detail.
+/// of `--json` (D24, issue 7); the rest are extra detail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub engine: String,

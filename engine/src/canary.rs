@@ -1,6 +1,9 @@
-//! Canary bugs: deliberate, named defects the simulator must catch (DESIGN.md
-//! "Canary bugs"). Compiled in only with the `canary` cargo feature, and then switched
-//! on per run by name, so the default build cannot contain them.
+//! Canary bugs: deliberate, named defects the simulator must catch. Compiled in only
+//! with the `canary` cargo feature, and then switched on per run by name, so the
+//! default build cannot contain them. The contract: a meta-test sees each one caught
+//! within a stated number of seeds (`scenarios/tests/canaries.rs`, and this crate's
+//! `tests/crash.rs` and `tests/replicated.rs`); a harness that cannot fail is worse
+//! than none.
 
 /// A deliberate bug.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,6 +1,6 @@
-//! The `seedbank` command line (DESIGN.md "Command line"). Commands that are not built
-//! yet are present, say so in `--help`, and exit with status 2 and the issue that
-//! builds them. Simulation commands in a real-world build say how to get the madsim one.
+//! The `seedbank` command line: each command, its flags and its exit codes are the clap
+//! definitions below (`seedbank --help`); the README walks through them. Simulation
+//! commands in a real-world build say how to get the madsim one.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

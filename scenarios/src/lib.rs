@@ -2,9 +2,13 @@
 //!
 //! ## Model
 //! A scenario is a workload, a topology, a fault plan and the checks that must hold.
-//! Today this crate holds the CLI skeleton, the crash demo (a simulated node loses power
-//! mid-write and recovery shows what survived) and `check-determinism` for it; the
-//! scenario runner (sweeps, fault plans as data, oracles, shrinking) is issue 5.
+//! - [`runner`]: scenarios, fault plans as data, one run, sweeps, replay, shrinking,
+//!   exploration, coverage promises, the HTML timeline; [`workload`]: what the clients
+//!   do; [`check`]: the checkers their history must pass (pure library code).
+//! - [`cli`]: the `seedbank` command line; the crash demo ([`demo_crash`]: a simulated
+//!   node loses power mid-write and recovery shows what survived), the write-skew demo,
+//!   [`determinism`] (`check-determinism`), and [`chatter`], the simulator's benchmark
+//!   workload.
 //!
 //! The real-world commands live here too: the shell, `seedbank node` with its
 //! credentials (`credentials`: `--certs DIR`, `--cert/--key/--ca`, `--insecure`, and

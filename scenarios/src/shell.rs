@@ -1,5 +1,5 @@
 //! `seedbank shell --path DIR`: an interactive embedded database with named concurrent
-//! transactions (DESIGN.md "The shell"); `seedbank shell --connect ADDR[,ADDR…]`: the
+//! transactions (the contract: "Model" below; D56, D57); `seedbank shell --connect ADDR[,ADDR…]`: the
 //! same commands and answers against a replicated cluster ([`connect`]).
 //!
 //! ## Model

@@ -1,4 +1,4 @@
-//! The canary meta-test (DESIGN.md "Canary bugs"): with each of the engine's deliberate
+//! The canary meta-test (the canaries: `engine/src/canary.rs`): with each of the engine's deliberate
 //! bugs switched on, a sweep of the named scenario must fail the named check within a
 //! stated number of seeds. A harness that cannot fail is worse than none. Run with
 //! `cargo simtest -p scenarios --features canary --test canaries`.

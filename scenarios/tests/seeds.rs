@@ -1,4 +1,4 @@
-//! Replays the regression seed corpus (DESIGN.md "seeds/"): every line of every
+//! Replays the regression seed corpus (its format: `seeds/README.md`): every line of every
 //! `seeds/<scenario>.seeds` whose scenario the runner knows must pass today.
 //! (`demo-crash.seeds` is replayed by tests/demo.rs.)
 #![cfg(madsim)]

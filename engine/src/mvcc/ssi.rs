@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::types::{Conflict, TxnId};
 use crate::kv::{Key, KeyRange, Timestamp, WriteSet};
 
-/// A deliberately injectable SSI bug (DESIGN.md "Canary bugs"). Each one removes one
+/// A deliberately injectable SSI bug (the canaries: `engine/src/canary.rs`). Each one removes one
 /// check; the exhaustive and property tests assert that every one of them lets a
 /// non-serializable history through, so those tests are known to have teeth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,4 +1,4 @@
-//! Fault plans as data (DESIGN.md "Fault plan as data").
+//! Fault plans as data (D14).
 //!
 //! Before a run starts, its faults are drawn from the seed into an explicit
 //! [`FaultPlan`]: the disk and network fault rates that hold for the whole run, and a
