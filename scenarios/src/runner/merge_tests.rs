@@ -122,7 +122,9 @@ fn long_seed_lists_are_shortened_to_ranges() {
 fn a_promise_no_shard_can_judge_is_judged_over_the_merged_runs() {
     let sc = crate::runner::scenario::find("bitrot-embedded").expect("built in");
     let m = sc.must_reach[0];
-    let (from, to) = (0, m.within);
+    // Each shard of 0..3S holds S runs, as many as the promise's bound: counting runs
+    // would judge (and fail) it; its seeds are not all of 0..S, so it must not.
+    let (from, to) = (0, 3 * m.within);
     let part = |k: u64| -> Vec<RunRecord> {
         (from..to)
             .filter(|s| s % 3 == k - 1)
