@@ -40,7 +40,8 @@ pub enum Command {
     },
     /// Sweep seeds over scenarios (all of them if none named), each run in a fresh
     /// process; prints a summary per scenario and the command that reproduces each
-    /// failure. Exit 1 if any run failed.
+    /// failure. Exit 1 if any run failed or a must-reach promise was missed (judged
+    /// only when seeds 0..S all ran).
     Sweep {
         scenarios: Vec<String>,
         /// Seed range, A..B (B exclusive), or N for 0..N.

@@ -32,6 +32,12 @@ pub enum MergeError {
     },
     #[error("{file}:{line}: the line does not say which sweep wrote it (written by `run`, or an older seedbank?); rerun the shard with `sweep --json`")]
     Untagged { file: String, line: usize },
+    #[error("{file}:{line}: a sweep tag that cannot be ({why})")]
+    BadTag {
+        file: String,
+        line: usize,
+        why: String,
+    },
     #[error("{file}: written by `sweep --explore`, whose runs repeat seeds: it cannot be merged")]
     Explore { file: String },
     #[error(
@@ -113,6 +119,16 @@ fn read_shard(path: &Path) -> Result<Option<Shard>, MergeError> {
         if tag.explore {
             return Err(MergeError::Explore { file });
         }
+        if tag.from >= tag.to || tag.shards == 0 || tag.shard == 0 || tag.shard > tag.shards {
+            return Err(MergeError::BadTag {
+                file,
+                line: line_no,
+                why: format!(
+                    "seeds {}..{}, shard {}/{}",
+                    tag.from, tag.to, tag.shard, tag.shards
+                ),
+            });
+        }
         let s = shard.get_or_insert_with(|| Shard {
             file: file.clone(),
             tag: tag.clone(),
@@ -132,6 +148,9 @@ fn read_shard(path: &Path) -> Result<Option<Shard>, MergeError> {
     }
     Ok(shard)
 }
+
+/// How many missing seeds a refusal lists (it says how many there are in all).
+const GAPS_LISTED: usize = 200;
 
 /// Seeds as a short list: runs of consecutive seeds as `a..=b`, at most 20 items.
 pub fn seed_list(seeds: &[u64]) -> String {
@@ -234,8 +253,12 @@ fn fit(shards: Vec<Shard>) -> Result<(Vec<RunRecord>, SweepTag), MergeError> {
                 seeds: seed_list(&twice),
             });
         }
+        // The first gaps only: a range is as large as its tag says, not as its runs.
+        let present = count.range(tag.from..tag.to).count() as u64;
+        let missing = (tag.to - tag.from) - present;
         let gaps: Vec<u64> = (tag.from..tag.to)
             .filter(|s| !count.contains_key(s))
+            .take(GAPS_LISTED)
             .collect();
         let outside: Vec<u64> = count
             .keys()
@@ -256,10 +279,10 @@ fn fit(shards: Vec<Shard>) -> Result<(Vec<RunRecord>, SweepTag), MergeError> {
             return Err(MergeError::Gaps {
                 scenario: name.clone(),
                 range: format!("{}..{}", tag.from, tag.to),
-                seeds: if gaps.is_empty() {
-                    "none".into()
-                } else {
-                    seed_list(&gaps)
+                seeds: match missing {
+                    0 => "none".into(),
+                    n if n > gaps.len() as u64 => format!("{}; {n} seeds in all", seed_list(&gaps)),
+                    _ => seed_list(&gaps),
                 },
                 shards,
             });

@@ -111,6 +111,30 @@ fn every_misfit_is_refused_with_its_seeds_named() {
 }
 
 #[test]
+fn a_tag_that_cannot_be_is_refused_and_a_huge_gap_is_counted_not_listed() {
+    let dir = host::scratch_dir("merge-tag").expect("scratch");
+    for (shard, shards, from, to) in [(0, 3, 0, 6), (4, 3, 0, 6), (1, 0, 0, 6), (1, 1, 6, 6)] {
+        let mut r = tagged("a", 0, shard, shards);
+        if let Some(t) = r.sweep.as_mut() {
+            (t.from, t.to) = (from, to);
+        }
+        let p = dir.join("bad-tag.jsonl");
+        host::write(&p, &serde_json::to_string(&r).expect("json")).expect("write");
+        assert!(
+            matches!(merge(&[p]), Err(MergeError::BadTag { line: 1, .. })),
+            "{shard}/{shards} {from}..{to}"
+        );
+    }
+    let mut s = shard(1, 1, &["a"]);
+    s.tag.to = u64::MAX;
+    let e = fit(vec![s]).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("6..=205; {} seeds in all", u64::MAX - 6)),
+        "{e}"
+    );
+}
+
+#[test]
 fn long_seed_lists_are_shortened_to_ranges() {
     assert_eq!(seed_list(&[1, 2, 3, 5, 7, 8]), "1..=3, 5, 7..=8");
     let many: Vec<u64> = (0..100).map(|s| s * 2).collect();
