@@ -40,7 +40,8 @@ pub enum Command {
     },
     /// Sweep seeds over scenarios (all of them if none named), each run in a fresh
     /// process; prints a summary per scenario and the command that reproduces each
-    /// failure. Exit 1 if any run failed.
+    /// failure. Exit 1 if any run failed or a must-reach promise was missed (judged
+    /// only when seeds 0..S all ran).
     Sweep {
         scenarios: Vec<String>,
         /// Seed range, A..B (B exclusive), or N for 0..N.
@@ -59,7 +60,8 @@ pub enum Command {
         #[arg(long)]
         save_failures: bool,
         /// Take every N-th seed starting at the K-th (K/N, 1-based), to split a sweep
-        /// across machines.
+        /// across machines; `auto/N` takes K from JOB_COMPLETION_INDEX + 1 (the 0-based
+        /// index a Kubernetes Indexed Job gives each pod). `merge` joins the parts.
         #[arg(long)]
         shard: Option<String>,
         /// Targeted exploration: after the first runs, spend most seeds on mutated
@@ -70,6 +72,22 @@ pub enum Command {
         /// coverage mark, how many runs each took to reach it first.
         #[arg(long, requires = "explore")]
         compare: bool,
+    },
+    /// Merge the `--json` files of a sweep's shards (`sweep --shard K/N --json FILE`)
+    /// into one report: the summary a single sweep prints, must-reach promises judged
+    /// over all the runs, optionally JUnit XML for CI. Refuses shards that do not fit
+    /// (another seed range or shard count, a seed missing or present twice). Exit 1 if
+    /// any run failed or a promise was missed, 2 if the shards do not fit together.
+    Merge {
+        /// The shards' `--json` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Write a JUnit XML report (one testsuite per scenario, one testcase per seed).
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write the merged runs as one sweep's JSON lines.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// Replay one seed (optionally under a plan file) and write what it did: history,
     /// full trace, an HTML timeline.

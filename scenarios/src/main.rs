@@ -94,6 +94,13 @@ fn main() -> ExitCode {
                 compare,
             })
         }
+        Command::Merge { files, junit, json } => {
+            scenarios::runner::merge::main(scenarios::runner::merge::MergeArgs {
+                files,
+                junit,
+                json,
+            })
+        }
         Command::Demo {
             demo: Demo::Crash { seed },
         } => scenarios::demo_crash::main(seed),

@@ -1,5 +1,6 @@
 //! The scenario runner: scenarios, fault plans as data, one run, sweeps, replay,
-//! shrinking, the seed corpus.
+//! shrinking, the seed corpus; merging a sharded sweep's parts into one report
+//! (`merge`, with JUnit XML for CI dashboards: `junit`, checked by `xml`).
 //!
 //! ## Model
 //! A [`scenario::Scenario`] names a workload, a topology, the fault kinds it may suffer
@@ -39,6 +40,8 @@ pub mod explore;
 pub mod host;
 #[cfg(madsim)]
 pub mod impostor;
+pub mod junit;
+pub mod merge;
 pub mod must_reach;
 pub mod plan;
 pub mod record;
@@ -54,6 +57,7 @@ pub mod sweep;
 pub mod timeline;
 pub mod tuning;
 pub mod world;
+pub mod xml;
 
 /// Fault counter of the power loss the runner itself injects after the workload, before
 /// its final recovery check (not a planned fault: `node.crash` counts only those).

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use sim_runtime::cover::{Coverage, MustReach};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One run of one scenario at one seed (a line of `sweep --json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +50,26 @@ pub struct RunRecord {
     /// the run ended there, passing on the checks made so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corruption_refused: Option<String>,
+    /// Which sweep wrote this line (`sweep --json` sets it; a child's result has none):
+    /// what `merge` checks shards against each other with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepTag>,
+}
+
+/// The sweep a `--json` line came from: its seed range, its shard, its wall time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepTag {
+    /// The whole sweep's seeds, `from..to` (`to` exclusive), before sharding.
+    pub from: u64,
+    pub to: u64,
+    /// This part: shard `shard` of `shards` (1-based; `1` of `1` when not sharded).
+    pub shard: u64,
+    pub shards: u64,
+    /// The part's wall time, seconds (the same on each of its lines).
+    pub wall_s: f64,
+    /// Written by `sweep --explore`: seeds repeat, so such a file cannot be merged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explore: bool,
 }
 
 impl RunRecord {
@@ -81,6 +101,7 @@ impl RunRecord {
             deterministic: None,
             plan_file: None,
             corruption_refused: None,
+            sweep: None,
         }
     }
 
@@ -124,6 +145,25 @@ pub struct Summary {
     pub wall_time_ms: f64,
     /// Which coverage marks the runs reached.
     pub coverage: Coverage,
+    /// The distinct seeds run (a must-reach promise within S seeds is judged only once
+    /// all of `0..S` ran).
+    pub seeds: BTreeSet<u64>,
+}
+
+impl Summary {
+    /// Whether the runs can judge `m`: every seed of `0..m.within` ran.
+    pub fn judges(&self, m: &MustReach) -> bool {
+        self.seeds.range(..m.within).count() as u64 == m.within
+    }
+
+    /// The promises of `must` these runs can judge, or that they kept anyway (a run
+    /// reached the mark).
+    fn decided(&self, must: &[MustReach]) -> Vec<MustReach> {
+        must.iter()
+            .filter(|m| self.judges(m) || self.coverage.reached.contains_key(m.mark))
+            .copied()
+            .collect()
+    }
 }
 
 /// Totals per scenario, in name order.
@@ -137,6 +177,7 @@ pub fn summarize(records: &[RunRecord]) -> BTreeMap<String, Summary> {
             *s.faults.entry(k.clone()).or_insert(0) += n;
         }
         s.coverage.add(r.seed, &r.marks);
+        s.seeds.insert(r.seed);
         s.operations += r.operations;
         s.virtual_time_ms += r.virtual_time_ms;
         s.wall_time_ms += r.wall_time_ms;
@@ -144,21 +185,43 @@ pub fn summarize(records: &[RunRecord]) -> BTreeMap<String, Summary> {
     out
 }
 
-/// The must-reach marks a sweep missed: per scenario, those it ran enough seeds to
-/// judge and never reached.
+/// The must-reach marks a sweep missed: per scenario, those no run reached although
+/// every seed of `0..within` ran (D74: a shard, or a sweep not starting at 0, does not
+/// judge a promise; the merged shards do).
 pub fn missed_marks(records: &[RunRecord]) -> Vec<(String, MustReach)> {
     let mut out = Vec::new();
     for (name, s) in summarize(records) {
         if let Some(sc) = super::scenario::find(&name) {
             out.extend(
                 s.coverage
-                    .missed(sc.must_reach)
+                    .missed(&s.decided(sc.must_reach))
                     .into_iter()
                     .map(|m| (name.clone(), m)),
             );
         }
     }
     out
+}
+
+/// What a sweep — or `merge` of a sweep's shards — ends with: the table, each failure
+/// with its reproduce command, each missed must-reach promise; and whether all is well
+/// (no run failed, no promise missed), which decides the exit status.
+pub fn report(records: &[RunRecord], wall_s: f64) -> (String, bool) {
+    let mut out = table(records, wall_s);
+    let mut clean = true;
+    for r in records.iter().filter(|r| r.failed()) {
+        out.push_str(&r.failure_line());
+        out.push('\n');
+        clean = false;
+    }
+    for (scenario, m) in missed_marks(records) {
+        out.push_str(&format!(
+            "MUST-REACH MISSED {scenario}: no seed reached coverage mark {} (stated: within {} seeds)\n",
+            m.mark, m.within
+        ));
+        clean = false;
+    }
+    (out, clean)
 }
 
 /// The summary table a sweep ends with; `wall_s` is the sweep's elapsed time.
@@ -190,7 +253,22 @@ pub fn table(records: &[RunRecord], wall_s: f64) -> String {
             }
         ));
         if let Some(sc) = super::scenario::find(name) {
-            out.push_str(&s.coverage.render(sc.mark_universe(), sc.must_reach, "    "));
+            out.push_str(
+                &s.coverage
+                    .render(sc.mark_universe(), &s.decided(sc.must_reach), "    "),
+            );
+            let open = sc
+                .must_reach
+                .iter()
+                .filter(|m| !s.judges(m) && !s.coverage.reached.contains_key(m.mark));
+            for m in open {
+                out.push_str(&format!(
+                    "    must-reach {} not judged: {} of seeds 0..{} ran\n",
+                    m.mark,
+                    s.seeds.range(..m.within).count(),
+                    m.within
+                ));
+            }
         }
     }
     let runs = records.len() as f64;

@@ -202,6 +202,7 @@ fn run_inner(
         deterministic: None,
         plan_file: None,
         corruption_refused: w.corruption_refused.clone(),
+        sweep: None,
     };
     RunOutput {
         record,

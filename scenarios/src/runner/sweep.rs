@@ -4,7 +4,7 @@
 //! seed replays the same alone as in a sweep. Worker threads only hand out jobs and
 //! collect results; none of this is inside a simulated run.
 
-use super::record::{table, RunRecord};
+use super::record::{RunRecord, SweepTag};
 use super::{host, scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::ops::Range;
@@ -55,13 +55,37 @@ pub fn parse_seeds(s: &str) -> Result<Range<u64>, String> {
     }
 }
 
-/// Parses `K/N` with 1 ≤ K ≤ N.
+/// The environment variable a Kubernetes Indexed Job sets in each pod: its completion
+/// index, 0-based. `--shard auto/N` takes shard `JOB_COMPLETION_INDEX + 1` of N.
+pub const COMPLETION_INDEX_VAR: &str = "JOB_COMPLETION_INDEX";
+
+/// Parses `K/N` with 1 ≤ K ≤ N, or `auto/N`: K from `JOB_COMPLETION_INDEX` (0-based).
 pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    parse_shard_with(s, std::env::var(COMPLETION_INDEX_VAR).ok())
+}
+
+/// [`parse_shard`] with the completion index given (`None`: not set).
+pub fn parse_shard_with(s: &str, completion_index: Option<String>) -> Result<(u64, u64), String> {
     let (k, n) = s
         .split_once('/')
-        .ok_or_else(|| format!("--shard wants K/N, got {s:?}"))?;
-    let k: u64 = k.parse().map_err(|e| format!("bad shard {s:?}: {e}"))?;
+        .ok_or_else(|| format!("--shard wants K/N or auto/N, got {s:?}"))?;
     let n: u64 = n.parse().map_err(|e| format!("bad shard {s:?}: {e}"))?;
+    let k: u64 = if k == "auto" {
+        let index = completion_index.ok_or_else(|| {
+            format!("--shard {s}: {COMPLETION_INDEX_VAR} is not set (a Kubernetes Indexed Job sets it; else give K/N)")
+        })?;
+        let index: u64 = index.trim().parse().map_err(|e| {
+            format!("--shard {s}: {COMPLETION_INDEX_VAR}={index:?} is not a number: {e}")
+        })?;
+        if index >= n {
+            return Err(format!(
+                "--shard {s}: {COMPLETION_INDEX_VAR}={index} but there are {n} shards (indexes 0..{n}): does the Job's completions match N?"
+            ));
+        }
+        index + 1
+    } else {
+        k.parse().map_err(|e| format!("bad shard {s:?}: {e}"))?
+    };
     if n == 0 || k == 0 || k > n {
         return Err(format!("--shard K/N needs 1 <= K <= N, got {s:?}"));
     }
@@ -249,15 +273,25 @@ pub fn main(args: SweepArgs) -> ExitCode {
     let wall = started.elapsed().as_secs_f64();
     let mut records = sim_runtime::sync::into_inner(records);
     records.sort_by(|a, b| (a.seed, &a.scenario).cmp(&(b.seed, &b.scenario)));
-    print!("{}", table(&records, wall));
-    let failures: Vec<&RunRecord> = records.iter().filter(|r| r.failed()).collect();
-    for r in &failures {
-        println!("{}", r.failure_line());
-    }
+    let (summary, clean) = super::record::report(&records, wall);
+    print!("{summary}");
     if let Some(path) = &args.json {
+        let (shard, shards) = args.shard.unwrap_or((1, 1));
+        let tag = SweepTag {
+            from: args.seeds.start,
+            to: args.seeds.end,
+            shard,
+            shards,
+            wall_s: wall,
+            explore: args.explore,
+        };
         let lines: String = records
             .iter()
-            .filter_map(|r| serde_json::to_string(r).ok())
+            .map(|r| RunRecord {
+                sweep: Some(tag.clone()),
+                ..r.clone()
+            })
+            .filter_map(|r| serde_json::to_string(&r).ok())
             .map(|l| l + "\n")
             .collect();
         if let Err(e) = host::write(path, &lines) {
@@ -266,7 +300,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
         }
     }
     if args.save_failures {
-        for r in &failures {
+        for r in records.iter().filter(|r| r.failed()) {
             let line =
                 format!(
                 "{}  # {}: {} — found by `seedbank sweep`; pinned by scenarios/tests/seeds.rs\n",
@@ -280,14 +314,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
             }
         }
     }
-    let missed = super::record::missed_marks(&records);
-    for (scenario, m) in &missed {
-        println!(
-            "MUST-REACH MISSED {scenario}: no seed reached coverage mark {} (stated: within {} seeds)",
-            m.mark, m.within
-        );
-    }
-    if failures.is_empty() && missed.is_empty() {
+    if clean {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -307,6 +334,14 @@ mod tests {
         assert_eq!(parse_shard("2/3"), Ok((2, 3)));
         assert!(parse_shard("0/3").is_err());
         assert!(parse_shard("4/3").is_err());
+        // A Kubernetes Indexed Job's pod: JOB_COMPLETION_INDEX is 0-based, K is 1-based.
+        assert_eq!(parse_shard_with("auto/3", Some("0".into())), Ok((1, 3)));
+        assert_eq!(parse_shard_with("auto/3", Some("2".into())), Ok((3, 3)));
+        let unset = parse_shard_with("auto/3", None).unwrap_err();
+        assert!(unset.contains("JOB_COMPLETION_INDEX is not set"), "{unset}");
+        let beyond = parse_shard_with("auto/3", Some("3".into())).unwrap_err();
+        assert!(beyond.contains("completions match N"), "{beyond}");
+        assert!(parse_shard_with("auto/3", Some("x".into())).is_err());
         let names = vec!["a".to_string()];
         let all: Vec<u64> = (1..=3)
             .flat_map(|k| jobs(&names, 0..10, Some((k, 3))))
