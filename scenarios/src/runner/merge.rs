@@ -13,7 +13,7 @@
 //! - Must-reach promises are judged over the merged runs (D74): a promise within S seeds
 //!   fails only when seeds `0..S` all ran and none reached the mark.
 
-use super::record::{report, RunRecord, SweepTag};
+use super::record::{json_lines, report, RunRecord, SweepTag};
 use super::{host, junit, xml};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -340,15 +340,7 @@ pub fn main(args: MergeArgs) -> ExitCode {
         }
     }
     if let Some(path) = &args.json {
-        let lines: String = records
-            .iter()
-            .map(|r| RunRecord {
-                sweep: Some(tag.clone()),
-                ..r.clone()
-            })
-            .filter_map(|r| serde_json::to_string(&r).ok())
-            .map(|l| l + "\n")
-            .collect();
+        let lines = json_lines(&records, &tag);
         if let Err(e) = host::write(path, &lines) {
             eprintln!("seedbank merge: {e}");
             return ExitCode::from(2);

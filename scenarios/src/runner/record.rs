@@ -57,6 +57,20 @@ pub struct RunRecord {
 }
 
 /// The sweep a `--json` line came from: its seed range, its shard, its wall time.
+/// `records` as `--json` writes them: one JSON object per line, each tagged with the
+/// sweep (or merge) that produced it.
+pub fn json_lines(records: &[RunRecord], tag: &SweepTag) -> String {
+    records
+        .iter()
+        .map(|r| RunRecord {
+            sweep: Some(tag.clone()),
+            ..r.clone()
+        })
+        .filter_map(|r| serde_json::to_string(&r).ok())
+        .map(|l| l + "\n")
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepTag {
     /// The whole sweep's seeds, `from..to` (`to` exclusive), before sharding.

@@ -4,7 +4,7 @@
 //! seed replays the same alone as in a sweep. Worker threads only hand out jobs and
 //! collect results; none of this is inside a simulated run.
 
-use super::record::{RunRecord, SweepTag};
+use super::record::{json_lines, RunRecord, SweepTag};
 use super::{host, scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::ops::Range;
@@ -285,15 +285,7 @@ pub fn main(args: SweepArgs) -> ExitCode {
             wall_s: wall,
             explore: args.explore,
         };
-        let lines: String = records
-            .iter()
-            .map(|r| RunRecord {
-                sweep: Some(tag.clone()),
-                ..r.clone()
-            })
-            .filter_map(|r| serde_json::to_string(&r).ok())
-            .map(|l| l + "\n")
-            .collect();
+        let lines = json_lines(&records, &tag);
         if let Err(e) = host::write(path, &lines) {
             eprintln!("{e}");
             return ExitCode::from(2);
