@@ -9,12 +9,15 @@
 //! double-run check fails on code that is deterministic. A user's `static`s and
 //! `OnceLock`s do the same.
 //!
-//! So by default (`Isolation::Process`) the harness re-executes the test binary for
-//! every run — `<test binary> <name> --exact --test-threads=1` with
+//! So each run gets a process of its own. With `Isolation::Exec` the harness
+//! re-executes the test binary for every run — `<test binary> <name> --exact --test-threads=1` with
 //! `SEEDBANK_CHILD_SEED` and `SEEDBANK_CHILD_OUT` set — and the child runs that one
 //! seed (still on a fresh thread and runtime, through `Sim::run`) and writes what
 //! happened to `SEEDBANK_CHILD_OUT` (postcard). The reproduce command does exactly the
-//! same, so a seed replays byte for byte whether it ran in a sweep or alone.
+//! same, so a seed replays byte for byte whether it ran in a sweep or alone. With
+//! `Isolation::Process` (the default) the same child is started once per worker as a
+//! fork server and each run is forked from it (`crate::forkserver`): the same clean
+//! slate for the price of a `fork`.
 
 use serde::{Deserialize, Serialize};
 use sim_fs::FaultConfig;
@@ -23,7 +26,7 @@ use sim_runtime::escape::Escape;
 use sim_runtime::probe::{ProbeLog, Window};
 use sim_runtime::trace::{Checkpoint, Event, EventKind, Trace};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -42,7 +45,7 @@ const AROUND_AFTER: usize = 5;
 const ENV_SEED: &str = "SEEDBANK_CHILD_SEED";
 const ENV_OUT: &str = "SEEDBANK_CHILD_OUT";
 const ENV_FULL: &str = "SEEDBANK_CHILD_FULL_TRACE";
-const ENV_SWEEP: &str = "SEEDBANK_CHILD_SWEEP";
+pub(crate) const ENV_SWEEP: &str = "SEEDBANK_CHILD_SWEEP";
 /// A probe run over this window of events (`sim_runtime::probe::Window::to_arg`).
 const ENV_PROBE: &str = "SEEDBANK_CHILD_PROBE";
 
@@ -158,6 +161,46 @@ pub(crate) struct ChildRequest {
     pub sweep: u32,
     /// Run as a probe run over this window.
     pub probe: Option<Window>,
+    /// A fork-served run's stdout/stderr file (`None`: a child's own, captured by the
+    /// parent).
+    pub log: Option<PathBuf>,
+}
+
+/// Whether the harness started this process to run seeds (`seedbank::in_child_process`).
+pub(crate) fn in_child_process() -> bool {
+    std::env::var_os(ENV_SEED).is_some() || std::env::var_os("SEEDBANK_CHILD_SERVE").is_some()
+}
+
+/// The sweep ordinal a child or fork server was started for (0: the first).
+pub(crate) fn sweep_ordinal_from_env() -> u32 {
+    std::env::var(ENV_SWEEP)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A fork server is not itself a one-seed child: whatever request its parent
+/// inherited is removed.
+pub(crate) fn clear_request_env(command: &mut Command) {
+    for var in [ENV_SEED, ENV_OUT, ENV_FULL, ENV_PROBE] {
+        command.env_remove(var);
+    }
+}
+
+/// Reads and decodes a run's outcome file (`None`: missing or undecodable).
+pub(crate) fn read_result(path: &Path) -> Option<RunOutcome> {
+    #[allow(clippy::disallowed_methods)] // the harness's own result file, outside any simulated run
+    let bytes = std::fs::read(path).ok()?;
+    postcard::from_bytes(&bytes).ok()
+}
+
+/// The last 20 lines of a log file (empty if there is none).
+pub(crate) fn tail(path: &Path) -> String {
+    #[allow(clippy::disallowed_methods)] // the harness's own log file
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().rev().take(20).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join("\n")
 }
 
 /// In a child process: what to run.
@@ -166,13 +209,11 @@ pub(crate) fn child_request() -> Option<ChildRequest> {
         seed: std::env::var(ENV_SEED).ok()?.parse().ok()?,
         out: PathBuf::from(std::env::var_os(ENV_OUT)?),
         full_trace: std::env::var_os(ENV_FULL).is_some_and(|v| v == "1"),
-        sweep: std::env::var(ENV_SWEEP)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
+        sweep: sweep_ordinal_from_env(),
         probe: std::env::var(ENV_PROBE)
             .ok()
             .and_then(|w| Window::from_arg(&w)),
+        log: None,
     })
 }
 
@@ -200,7 +241,7 @@ impl RunOutcome {
 }
 
 /// In a child process: writes the outcome for the parent.
-pub(crate) fn write_result(path: &PathBuf, outcome: &RunOutcome) {
+pub(crate) fn write_result(path: &Path, outcome: &RunOutcome) {
     let bytes = postcard::to_allocvec(outcome).expect("a run outcome always encodes");
     #[allow(clippy::disallowed_methods)] // the harness's own result file, outside any simulated run
     if let Err(e) = std::fs::write(path, bytes) {

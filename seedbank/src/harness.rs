@@ -96,10 +96,18 @@ pub enum DeterminismCheck {
 /// Where each run of a seed happens (simulation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isolation {
-    /// In a fresh process of the test binary, on a fresh thread (the default): nothing
-    /// a run leaves in process-wide state (statics, tokio's RNG counter) reaches the
-    /// next, so a seed replays byte for byte whether it ran in a sweep or alone.
+    /// In a process of its own, on a fresh thread (the default): nothing a run leaves
+    /// in process-wide state (statics, tokio's RNG counter) reaches the next, so a seed
+    /// replays byte for byte whether it ran in a sweep or alone. On Unix each run is
+    /// forked from a server process of the test binary that stopped just before the
+    /// sweep and never runs a seed itself (a clean slate at the cost of a `fork`); a
+    /// seed checked twice runs once in a fresh process and once forked, so the two
+    /// ways are compared on every checked seed. Elsewhere, as [`Isolation::Exec`].
     Process,
+    /// In a fresh process of the test binary started for this run alone (what the
+    /// reproduce command does): the slowest, and the reference the fork server is
+    /// checked against. `SEEDBANK_ISOLATION=exec`.
+    Exec,
     /// On a fresh thread of this process. Faster to start; process-wide state leaks
     /// between runs. Doctests and `main`s, which a child process cannot select, always
     /// use it.
@@ -322,7 +330,7 @@ impl Test {
     }
 
     /// Where each run happens (default [`Isolation::Process`]);
-    /// `SEEDBANK_ISOLATION=thread|process` overrides it.
+    /// `SEEDBANK_ISOLATION=thread|process|exec` overrides it.
     pub fn isolation(mut self, isolation: Isolation) -> Self {
         self.isolation = isolation;
         self
@@ -419,10 +427,11 @@ impl EnvOverrides {
             o.isolation = match get("SEEDBANK_ISOLATION").as_deref().map(str::trim) {
                 None => None,
                 Some("process") => Some(Isolation::Process),
+                Some("exec") => Some(Isolation::Exec),
                 Some("thread") => Some(Isolation::Thread),
                 Some(other) => {
                     return Err(format!(
-                        "SEEDBANK_ISOLATION={other:?}: expected process or thread"
+                        "SEEDBANK_ISOLATION={other:?}: expected process, exec or thread"
                     ))
                 }
             };

@@ -55,7 +55,7 @@
 //! | `SEEDBANK_SEEDS=N` or `A..B` | run seeds `0..N`, or `A..B` (B exclusive), instead of the test's own |
 //! | `SEEDBANK_JOBS=N` | run N seeds at once (each still on its own fresh thread); `0` = one per core |
 //! | `SEEDBANK_CHECK_DETERMINISM=1` | run every seed twice and fail on any difference between the traces, naming the first divergent event and its source line; `only` = the same but the test's own verdict is ignored (for `git bisect run`); `0` = never. Unset: the first seed of each sweep runs twice |
-//! | `SEEDBANK_ISOLATION=thread` | run seeds on fresh threads of the test process instead of fresh processes (faster to start, but process-wide state leaks between runs) |
+//! | `SEEDBANK_ISOLATION=thread` | run seeds on fresh threads of the test process instead of processes of their own (faster to start, but process-wide state leaks between runs); `=exec` starts a fresh process for every run instead of forking it from a server (the slow reference) |
 //! | `SEEDBANK_TRACE=1` | print every run's trace events as they happen, each run opened by a header line; task polls and spawns hidden (`=all` shows them) |
 //!
 //! [`Test::ignore_env`] makes a test use only its own seeds and determinism setting
@@ -86,6 +86,8 @@
 #[cfg(madsim)]
 mod child;
 mod ctx;
+#[cfg(all(madsim, unix))]
+mod forkserver;
 mod harness;
 #[cfg(not(madsim))]
 mod real;
@@ -134,6 +136,17 @@ pub use sim_fs as fs;
 pub use sim_net as net;
 pub use sim_runtime as runtime;
 pub use sim_runtime::{buggify, cover, rng, task, time, SIMULATED};
+
+/// Whether this process is one the harness started to run seeds — a one-seed child or
+/// a fork server, which run the test function again up to its sweep — rather than the
+/// test run itself. Code around a sweep that must happen once (creating or removing a
+/// file outside the simulation) checks it. Always `false` in the real world.
+pub fn in_child_process() -> bool {
+    #[cfg(madsim)]
+    return child::in_child_process();
+    #[cfg(not(madsim))]
+    false
+}
 
 /// Where a test lives, taken at the call site: `seedbank::origin!()`. The harness uses
 /// it to print the command that reproduces a failure (`-p <package> --test <target>`).

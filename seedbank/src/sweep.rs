@@ -75,6 +75,7 @@ impl Test {
         let named = self.name != "main" && self.name != "unnamed";
         let isolation = match env.isolation.unwrap_or(self.isolation) {
             Isolation::Process if named => Isolation::Process,
+            Isolation::Exec if named => Isolation::Exec,
             _ => Isolation::Thread,
         };
         Plan {
@@ -109,6 +110,20 @@ impl Test {
     {
         let body = Arc::new(body);
         let ordinal = child::next_sweep_ordinal();
+        #[cfg(unix)]
+        if let Some(sweep) = crate::forkserver::serving() {
+            // We are a fork server: serve this sweep's seeds, each in a forked process.
+            crate::forkserver::serve(|request| {
+                if sweep != ordinal {
+                    return self.refuse_second_sweep();
+                }
+                let mut outcome = self.run_here(request.seed, &body, request.probe);
+                if !request.full_trace {
+                    outcome.slim();
+                }
+                outcome
+            });
+        }
         if let Some(request) = child::child_request() {
             // We are the child process of a sweep: run the one seed and report it.
             let outcome = if request.sweep == ordinal {
@@ -118,12 +133,7 @@ impl Test {
                 }
                 outcome
             } else {
-                RunOutcome::refused(format!(
-                    "process isolation runs a test function again for each seed, so it supports one \
-                     sweep per test function, and {} starts more than one: split it, or give it \
-                     .isolation(seedbank::Isolation::Thread)",
-                    self.name
-                ))
+                self.refuse_second_sweep()
             };
             child::write_result(&request.out, &outcome);
             // Nothing after the sweep in this test may run: it would act on a report
@@ -158,6 +168,12 @@ impl Test {
                 stop.store(true, Ordering::SeqCst);
             }
             sim_runtime::sync::lock(&results).push(result);
+        };
+        let worker = || {
+            worker();
+            // This worker's fork server, if it started one, has served its share.
+            #[cfg(unix)]
+            crate::forkserver::shutdown();
         };
         if plan.jobs <= 1 {
             worker();
@@ -198,6 +214,17 @@ impl Test {
             failures: results.into_iter().filter_map(|r| r.failure).collect(),
             wall_time: started.elapsed(),
         }
+    }
+
+    /// What a child (or fork server) answers when its request is for a later sweep of
+    /// the test function than the one it reached.
+    fn refuse_second_sweep(&self) -> RunOutcome {
+        RunOutcome::refused(format!(
+            "process isolation runs a test function again for each seed, so it supports one \
+             sweep per test function, and {} starts more than one: split it, or give it \
+             .isolation(seedbank::Isolation::Thread)",
+            self.name
+        ))
     }
 
     fn replays_one_seed(&self) -> bool {
@@ -278,6 +305,7 @@ impl Test {
         plan: &Plan,
         full_trace: bool,
         probe: Option<Window>,
+        fresh: bool,
     ) -> Result<RunOutcome, String>
     where
         F: Fn(Ctx) -> Fut + Send + Sync + 'static,
@@ -285,7 +313,11 @@ impl Test {
         Fut::Output: Outcome,
     {
         match plan.isolation {
-            Isolation::Process => {
+            #[cfg(unix)]
+            Isolation::Process if !fresh => {
+                crate::forkserver::run_forked(&self.name, plan.sweep, seed, full_trace, probe)
+            }
+            Isolation::Process | Isolation::Exec => {
                 child::run_in_child(&self.name, plan.sweep, seed, full_trace, probe)
             }
             Isolation::Thread => Ok(self.run_here(seed, body, probe)),
@@ -305,7 +337,10 @@ impl Test {
         Fut: Future + 'static,
         Fut::Output: Outcome,
     {
-        let first = match self.run_once(seed, body, plan, twice, None) {
+        // A seed checked twice runs first in a fresh process and then (with
+        // `Isolation::Process`) forked from the server: the comparison also verifies
+        // that a forked run starts from the slate a fresh process has.
+        let first = match self.run_once(seed, body, plan, twice, None, twice) {
             Ok(run) => run,
             Err(e) => {
                 // The child could not run: report it as this seed's failure.
@@ -328,7 +363,7 @@ impl Test {
         // An escape recognised in the first run's panic is the verdict: both runs would
         // fail alike, which proves nothing about determinism.
         if twice && first.escape.is_none() {
-            match self.run_once(seed, body, plan, true, None) {
+            match self.run_once(seed, body, plan, true, None, false) {
                 Ok(second) => {
                     if let Determinism::Differs(mut d) =
                         compare(seed, &first.trace(), &second.trace())
@@ -371,8 +406,13 @@ impl Test {
         Fut::Output: Outcome,
     {
         follow_up(d, |window: Window| {
-            let a = self.run_once(seed, body, plan, true, Some(window)).ok()?;
-            let b = self.run_once(seed, body, plan, true, Some(window)).ok()?;
+            // As the double run that found the divergence: fresh, then forked.
+            let a = self
+                .run_once(seed, body, plan, true, Some(window), true)
+                .ok()?;
+            let b = self
+                .run_once(seed, body, plan, true, Some(window), false)
+                .ok()?;
             Some(((a.trace(), a.probe), (b.trace(), b.probe)))
         })
     }

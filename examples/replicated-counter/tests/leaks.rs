@@ -107,9 +107,9 @@ fn real_socket_is_localised() {
 
 #[test]
 fn real_disk_is_localised() {
-    // The test function runs again in each run's child process: only the parent, before
-    // and after the sweep, removes the planted leak's file.
-    let parent = std::env::var_os("SEEDBANK_CHILD_SEED").is_none();
+    // The test function runs again in each run's child process (and fork server): only
+    // the parent, before and after the sweep, removes the planted leak's file.
+    let parent = !seedbank::in_child_process();
     #[allow(clippy::disallowed_methods)] // the planted leak's own file
     let clean = || parent.then(|| std::fs::remove_file(plants::real_disk_path("harness")));
     let _ = clean();
