@@ -58,6 +58,8 @@
 //! - Liveness: whether the system answered after the faults healed is judged by the
 //!   runner, online, against its own deadline (not a property of a finished history).
 
+#![warn(missing_docs)]
+
 pub mod durability;
 pub mod elle;
 mod graph;

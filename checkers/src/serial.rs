@@ -64,8 +64,11 @@ pub type State = BTreeMap<Bytes, Bytes>;
 /// A range read: its start, its end (exclusive), and the rows it returned in key order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scan {
+    /// First key of the range.
     pub start: Bytes,
+    /// End of the range (exclusive).
     pub end: Bytes,
+    /// The rows it returned, in key order.
     pub rows: Vec<(Bytes, Bytes)>,
 }
 
@@ -98,6 +101,7 @@ pub struct Txn {
     pub scans: Vec<Scan>,
     /// The last write per key: `Some(value)`, or `None` for a delete.
     pub writes: BTreeMap<Bytes, Option<Bytes>>,
+    /// How it ended.
     pub outcome: Outcome,
 }
 
@@ -155,9 +159,11 @@ impl fmt::Display for Kind {
 /// One violation, with its evidence in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
+    /// What it breaks.
     pub kind: Kind,
     /// The transactions involved (by [`Txn::name`]); empty for the final state.
     pub txns: Vec<String>,
+    /// The evidence in words.
     pub message: String,
 }
 
@@ -223,7 +229,11 @@ fn replay(committed: &[&Txn], bad: &mut Vec<Violation>) -> State {
     let mut state = State::new();
     for t in committed {
         let (point, read_only) = t.place().unwrap_or_default();
-        let at = format!("{} (at {point}{})", t.name, if read_only { ", read-only" } else { "" });
+        let at = format!(
+            "{} (at {point}{})",
+            t.name,
+            if read_only { ", read-only" } else { "" }
+        );
         for (k, v) in &t.reads {
             let want = state.get(k);
             if v.as_ref() != want {
@@ -246,7 +256,10 @@ fn replay(committed: &[&Txn], bad: &mut Vec<Violation>) -> State {
                 Vec::new()
             };
             let same = want.len() == s.rows.len()
-                && want.iter().zip(&s.rows).all(|((k, v), (rk, rv))| *k == rk && *v == rv);
+                && want
+                    .iter()
+                    .zip(&s.rows)
+                    .all(|((k, v), (rk, rv))| *k == rk && *v == rv);
             if !same {
                 bad.push(Violation {
                     kind: Kind::Read,
@@ -331,6 +344,9 @@ fn durability(want: &State, found: &State, bad: &mut Vec<Violation>) {
     bad.push(Violation {
         kind: Kind::Durability,
         txns: Vec::new(),
-        message: format!("the final state differs from the replay: {}", diff.join("; ")),
+        message: format!(
+            "the final state differs from the replay: {}",
+            diff.join("; ")
+        ),
     });
 }

@@ -53,7 +53,11 @@ fn good() -> Vec<Txn> {
         read(txn("ro", 21, 25, Outcome::Committed(2)), "x", Some("2")),
         write(txn("del", 22, 30, Outcome::Committed(3)), "y", None),
         write(txn("abort", 5, 40, Outcome::Aborted), "x", Some("9")),
-        write(txn("fail", 5, 40, Outcome::Failed("no leader".into())), "z", Some("8")),
+        write(
+            txn("fail", 5, 40, Outcome::Failed("no leader".into())),
+            "z",
+            Some("8"),
+        ),
     ]
 }
 
@@ -69,12 +73,21 @@ fn a_good_history_passes() {
 fn a_stale_read_is_caught() {
     let mut h = good();
     // Reads x=1 at point 3, after the write of x=2 at 2.
-    h.push(read(txn("stale", 31, 35, Outcome::Committed(3)), "x", Some("1")));
+    h.push(read(
+        txn("stale", 31, 35, Outcome::Committed(3)),
+        "x",
+        Some("1"),
+    ));
     let v = check(&h, Some(&state(&[("x", "2")])));
     assert_eq!(v.len(), 1, "{v:?}");
     assert_eq!(v[0].kind, Kind::Read);
     assert_eq!(v[0].txns, vec!["stale".to_string()]);
-    assert!(v[0].to_string().contains("read x=1 but the claimed order holds 2"), "{}", v[0]);
+    assert!(
+        v[0].to_string()
+            .contains("read x=1 but the claimed order holds 2"),
+        "{}",
+        v[0]
+    );
 }
 
 #[test]
@@ -82,7 +95,11 @@ fn a_double_apply_is_caught() {
     // w1's write applied again after rmw: a later read sees x=1 where the order holds 2,
     // and the final state shows it too.
     let mut h = good();
-    h.push(read(txn("after", 31, 35, Outcome::Committed(4)), "x", Some("1")));
+    h.push(read(
+        txn("after", 31, 35, Outcome::Committed(4)),
+        "x",
+        Some("1"),
+    ));
     let fin = state(&[("x", "1")]);
     assert_eq!(kinds(&h, Some(&fin)), vec![Kind::Read, Kind::Durability]);
 }
@@ -98,7 +115,11 @@ fn a_lost_acknowledged_write_is_caught() {
 #[test]
 fn an_aborted_write_seen_is_caught() {
     let mut h = good();
-    h.push(read(txn("dirty", 31, 35, Outcome::Committed(3)), "x", Some("9")));
+    h.push(read(
+        txn("dirty", 31, 35, Outcome::Committed(3)),
+        "x",
+        Some("9"),
+    ));
     let fin = state(&[("x", "9")]);
     assert_eq!(kinds(&h, Some(&fin)), vec![Kind::Read, Kind::Durability]);
 }
@@ -162,7 +183,9 @@ fn an_unknown_outcome_is_caught() {
     let v = check(&h, Some(&state(&[("x", "2")])));
     assert_eq!(v.len(), 1, "{v:?}");
     assert_eq!(v[0].kind, Kind::Indefinite);
-    assert!(v[0].to_string().contains("lost ended with an unknown outcome: timeout"));
+    assert!(v[0]
+        .to_string()
+        .contains("lost ended with an unknown outcome: timeout"));
 }
 
 #[test]
@@ -200,5 +223,8 @@ fn a_wrong_point_is_caught_by_the_reads() {
     h[1].outcome = Outcome::Committed(0);
     let fin = state(&[("x", "2")]);
     let k = kinds(&h, Some(&fin));
-    assert!(k.contains(&Kind::Read) && k.contains(&Kind::RealTime), "{k:?}");
+    assert!(
+        k.contains(&Kind::Read) && k.contains(&Kind::RealTime),
+        "{k:?}"
+    );
 }
