@@ -5,16 +5,16 @@
 //! range reads with writes), under faults drawn per seed: power loss with torn and
 //! lost writes, symmetric and one-way partitions, message drop/duplication/reordering/
 //! delay, clock skew and drift. After the heal, every client's outcome must become
-//! definite and the checks of `replicated/check.rs` must hold (serializability by
-//! replay, real-time order, durability of every acknowledged commit, nothing applied
-//! twice), plus the Raft safety checker over every node's transitions.
+//! definite and the replay of the claimed serial order (`checkers::serial`) must hold
+//! (serializability by replay, distinct points, real-time order, durability of every
+//! acknowledged commit, nothing applied twice), plus the Raft safety checker over every
+//! node's transitions.
 //!
 //! With `--features canary`, `ApplyRetryTwice` and `RaftCommitWithoutQuorum` must each
 //! be caught within a stated number of seeds.
 #![cfg(madsim)]
 
 mod replicated {
-    pub mod check;
     pub mod harness;
     pub mod hostile;
 }

@@ -4,7 +4,8 @@
 //! A scenario is a workload, a topology, a fault plan and the checks that must hold.
 //! - [`runner`]: scenarios, fault plans as data, one run, sweeps, replay, shrinking,
 //!   exploration, coverage promises, the HTML timeline; [`workload`]: what the clients
-//!   do; [`check`]: the checkers their history must pass (pure library code).
+//!   do; [`check`]: the checkers their history must pass (the `checkers` crate,
+//!   re-exported here so `scenarios::check::…` paths keep working).
 //! - [`cli`]: the `seedbank` command line; the crash demo ([`demo_crash`]: a simulated
 //!   node loses power mid-write and recovery shows what survived), the write-skew demo,
 //!   [`determinism`] (`check-determinism`), and [`chatter`], the simulator's benchmark
@@ -30,7 +31,8 @@
 //! - Real-world fault injection: faults exist only in the simulated world.
 
 pub mod chatter;
-pub mod check;
+/// The history checkers: the [`checkers`] crate (pure library code; D78).
+pub use checkers as check;
 pub mod cli;
 pub mod credentials;
 pub mod demo_crash;

@@ -4,8 +4,9 @@
 //! (power loss with torn writes), symmetric and one-way partitions, message
 //! drop/duplication/reordering/delay and clock skew from the seed. After the faults heal,
 //! the clients finish, a final read takes the whole state, and the checks run: the Raft
-//! safety checker over every node's transitions, and the history checker
-//! ([`super::check`]).
+//! safety checker over every node's transitions, and the history checker: the replay
+//! of the claimed serial order ([`checkers::serial`]; each committed transaction claims
+//! its Raft log index, each read-only one its snapshot index).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -26,7 +27,7 @@ use sim_runtime::node::{self, Node};
 use sim_runtime::sync::Signal;
 use sim_runtime::time::{elapsed, sleep};
 
-use super::check::{check_history, Kv, Result as TxnResult, TxnRecord};
+use checkers::serial::{self, Outcome as TxnResult, Scan, State as Kv, Txn as TxnRecord};
 
 const PORT: u16 = 7000;
 const KEYS: usize = 6;
@@ -154,30 +155,19 @@ fn key(k: usize) -> Vec<u8> {
 /// One transaction of client `c`, number `n`: reads, scans and writes drawn from
 /// `rng`; every written value is unique (`c<c>.<n>.<key>`).
 async fn one_txn(client: &ReplicatedClient, c: usize, n: u64, rng: &mut impl Rng) -> TxnRecord {
-    let mut rec = TxnRecord {
-        client: c,
-        n,
-        invoke: elapsed(),
-        complete: elapsed(),
-        reads: Vec::new(),
-        scans: Vec::new(),
-        writes: BTreeMap::new(),
-        result: TxnResult::Failed(String::new()),
-    };
+    let mut rec = TxnRecord::new(format!("c{c}#{n}"), elapsed());
     let mut txn = match client.begin().await {
         Ok(t) => t,
         Err(e) => {
-            rec.result = TxnResult::Failed(e.to_string());
+            rec.outcome = TxnResult::Failed(e.to_string());
             rec.complete = elapsed();
             return rec;
         }
     };
     let result = body(&mut txn, &mut rec, c, n, rng).await;
-    rec.result = match result {
-        Ok(TxnOutcome::Committed { index }) => TxnResult::Committed {
-            index,
-            read_only: rec.writes.is_empty(),
-        },
+    // A transaction that wrote nothing is read-only: its index is its snapshot's.
+    rec.outcome = match result {
+        Ok(TxnOutcome::Committed { index }) => TxnResult::Committed(index),
         Ok(TxnOutcome::Aborted { .. }) => TxnResult::Aborted,
         Err(ClientError::UnknownOutcome { why, .. }) => TxnResult::Unknown(why),
         Err(e) => TxnResult::Failed(e.to_string()),
@@ -237,7 +227,7 @@ async fn body(
         let b = rng.gen_range(a + 1..=KEYS);
         let (start, end) = (key(a), key(b));
         let rows = txn.scan(start.clone()..end.clone()).await?;
-        rec.scans.push((start, end, rows));
+        rec.scans.push(Scan { start, end, rows });
         let k = keys[0];
         txn.put(key(k), value(k)).await?;
         rec.writes.insert(key(k), Some(value(k)));
@@ -269,7 +259,7 @@ async fn client_loop(c: usize, n: usize, stop: Arc<AtomicBool>, log: Arc<Mutex<V
     while !stop.load(Ordering::Relaxed) {
         i += 1;
         let rec = one_txn(&client, c, i, &mut rng).await;
-        let failed = matches!(rec.result, TxnResult::Failed(_));
+        let failed = matches!(rec.outcome, TxnResult::Failed(_));
         lock(&log).push(rec);
         if failed {
             sleep(Duration::from_millis(rng.gen_range(10..60))).await;
@@ -454,25 +444,28 @@ async fn run_body(plan: Plan) -> Outcome {
     }
     let final_state = client_node.spawn(final_read(plan.nodes)).await;
     let history = std::mem::take(&mut *lock(&log));
-    match final_state {
-        Ok(Ok(state)) => out.violations.extend(check_history(&history, Some(&state))),
+    let judged = match final_state {
+        Ok(Ok(state)) => serial::check(&history, Some(&state)),
         Ok(Err(e)) => {
             out.violations.push(e);
-            out.violations.extend(check_history(&history, None));
+            serial::check(&history, None)
         }
-        Err(e) => out.violations.push(format!("final read panicked: {e}")),
-    }
+        Err(e) => {
+            out.violations.push(format!("final read panicked: {e}"));
+            Vec::new()
+        }
+    };
+    out.violations
+        .extend(judged.iter().take(10).map(|v| v.to_string()));
     out.violations
         .extend(lock(&watch.violations).iter().cloned());
     out.snapshots_installed = watch.safety.snapshots_installed();
     for t in &history {
-        match t.result {
-            TxnResult::Committed {
-                read_only: true, ..
-            } => out.read_only += 1,
-            TxnResult::Committed { .. } => out.committed += 1,
-            TxnResult::Aborted => out.aborted += 1,
-            _ => out.failed += 1,
+        match (t.place(), &t.outcome) {
+            (Some((_, true)), _) => out.read_only += 1,
+            (Some(_), _) => out.committed += 1,
+            (None, TxnResult::Aborted) => out.aborted += 1,
+            (None, _) => out.failed += 1,
         }
     }
     out

@@ -7,6 +7,7 @@ mod elle;
 mod history;
 mod linear;
 mod props;
+mod serial;
 
 use super::history::{History, MicroOp};
 

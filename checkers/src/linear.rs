@@ -37,6 +37,7 @@ use std::fmt;
 
 use super::history::{History, Key, MicroOp, Outcome, ReadValue};
 
+/// How hard the search may try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     /// Search steps per key before giving up with [`Verdict::Unknown`].
@@ -56,6 +57,7 @@ impl Default for Options {
 pub enum RegOp {
     /// A read that returned this (`None`: never written).
     Read(Option<i64>),
+    /// A write of this value.
     Write(i64),
     /// Compare-and-set `old` → `new`; it succeeded (a failed cas is a `fail` op).
     Cas(i64, i64),
@@ -66,11 +68,13 @@ pub enum RegOp {
 pub struct RegisterOp {
     /// The invocation's index (`T<id>`).
     pub id: u64,
+    /// The client process.
     pub process: u64,
     /// The invocation's index (the earliest instant it may take effect).
     pub invoke: u64,
     /// The completion's index for `ok`; `None` for an `info` operation.
     pub complete: Option<u64>,
+    /// Its micro-ops on this key, in order.
     pub ops: Vec<RegOp>,
 }
 
@@ -119,10 +123,13 @@ const SHOWN: usize = 12;
 /// and the operation whose return came before it could be placed after that prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
+    /// The key.
     pub key: Key,
+    /// The longest linearizable prefix found, in its order.
     pub linearized: Vec<RegisterOp>,
     /// The register after `linearized`.
     pub state: Option<i64>,
+    /// The operation that returned before it could be placed.
     pub blocked: RegisterOp,
 }
 
@@ -150,18 +157,24 @@ impl fmt::Display for Failure {
     }
 }
 
+/// One key's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
+    /// Some order of its operations fits the register and real time.
     Linearizable,
+    /// None does: the evidence.
     NotLinearizable(Box<Failure>),
     /// The step budget ran out after this many steps.
     Unknown {
+        /// Search steps taken.
         steps: u64,
     },
 }
 
+/// The verdict on a history, per key.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Report {
+    /// Each key's verdict.
     pub keys: BTreeMap<Key, Verdict>,
 }
 
@@ -182,6 +195,7 @@ impl Report {
         }
     }
 
+    /// The keys proven not linearizable, with their evidence.
     pub fn failures(&self) -> impl Iterator<Item = &Failure> {
         self.keys.values().filter_map(|v| match v {
             Verdict::NotLinearizable(f) => Some(&**f),
@@ -216,7 +230,9 @@ impl fmt::Display for Report {
 /// A history this checker cannot read (list-append micro-ops).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinearError {
+    /// The operation's index.
     pub txn: u64,
+    /// What this checker cannot read in it.
     pub message: String,
 }
 

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use crate::check::elle;
-use crate::check::history::{Handle, History, MicroOp, ReadValue};
-use crate::check::linear::{self, Options};
+use crate::elle;
+use crate::history::{Handle, History, MicroOp, ReadValue};
+use crate::linear::{self, Options};
 
 const PROCESSES: u64 = 4;
 

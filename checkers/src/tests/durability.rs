@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::check::durability::{DurabilityError, Evidence, Oracle, Outcome, ViolationKind};
+use crate::durability::{DurabilityError, Evidence, Oracle, Outcome, ViolationKind};
 
 type O = Oracle<&'static str, &'static str>;
 type Writes = BTreeMap<&'static str, Option<&'static str>>;
@@ -217,7 +217,7 @@ fn valid_complex_run() {
 
 #[test]
 fn reports_cut_long_values_and_keep_short_ones() {
-    use crate::check::durability::{brief, BRIEF_CHARS};
+    use crate::durability::{brief, BRIEF_CHARS};
     assert_eq!(brief("1,2"), "\"1,2\"");
     let padded = format!("1,2|{}", ".".repeat(1000));
     let cut = brief(padded.as_str());

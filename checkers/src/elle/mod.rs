@@ -62,18 +62,30 @@ use infer::Checker;
 /// Candidate edges tried per component and anomaly class.
 pub const MAX_CANDIDATES: usize = 256;
 
+/// The anomalies the checker names (Adya's, plus the history faults it finds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AnomalyKind {
+    /// Write cycle: a cycle of ww edges only (dirty write).
     G0,
+    /// Aborted read: a read saw an element appended by a failed transaction.
     G1a,
+    /// Intermediate read: a read ended on an element its appender later followed.
     G1b,
+    /// Circular information flow: a cycle of ww and wr edges.
     G1c,
+    /// Read skew: a cycle with exactly one rw edge.
     GSingle,
+    /// Anti-dependency cycle: a cycle with more than one rw edge (write skew).
     G2,
+    /// Two reads of a key, neither a prefix of the other.
     IncompatibleOrder,
+    /// An element appears twice in one read.
     DuplicateElements,
+    /// A read holds an element nobody appended.
     GarbageRead,
+    /// A transaction's read misses its own earlier appends.
     Internal,
+    /// Not a list-append history (register micro-ops, an element appended twice).
     Malformed,
 }
 
@@ -98,8 +110,11 @@ impl fmt::Display for AnomalyKind {
 /// One anomaly and its proof: the cycle (empty for non-cycle anomalies) and prose.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Anomaly {
+    /// What it is.
     pub kind: AnomalyKind,
+    /// The cycle that proves it (empty for a non-cycle anomaly).
     pub cycle: Vec<Step>,
+    /// The evidence in words.
     pub explanation: String,
 }
 
@@ -119,9 +134,12 @@ impl fmt::Display for Anomaly {
     }
 }
 
+/// The verdict on a history: valid, or the anomalies found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
+    /// No anomaly was found.
     pub valid: bool,
+    /// Every anomaly found, in a deterministic order.
     pub anomalies: Vec<Anomaly>,
 }
 

@@ -59,15 +59,20 @@ impl fmt::Display for TxnId {
 /// What the client was told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// Begun, no reply yet: it may commit at any time.
     InFlight,
+    /// Committed: its writes must be present after every recovery.
     Acknowledged,
+    /// A definite abort: its writes must never be visible.
     Rejected,
+    /// Unknown (a timeout, a crash): all of it took effect, or none, for good.
     Indeterminate,
 }
 
 /// What recoveries showed about a transaction that was not acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evidence {
+    /// Nothing yet: no recovery has shown it applied or proven it absent.
     None,
     /// Seen applied by check number `n` (1-based); it must stay.
     Applied(u64),
@@ -75,26 +80,39 @@ pub enum Evidence {
     Absent(u64),
 }
 
+/// What a durability violation breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ViolationKind {
+    /// An acknowledged (or once observed) write is gone.
     LostWrite,
+    /// A rejected transaction's write is visible.
     RejectedVisible,
+    /// An indeterminate transaction is visible on one key and contradicted on another.
     HalfApplied,
+    /// An indeterminate transaction seen applied by an earlier check is gone.
     Vanished,
+    /// An indeterminate transaction proven absent by an earlier check is visible.
     Reappeared,
+    /// A value no transaction wrote.
     Garbage,
+    /// A deleted key is back with a value older than the delete.
     ResurrectedDelete,
+    /// A transaction a check saw applied was later reported rejected.
     AppliedThenRejected,
 }
 
+/// One durability violation and its evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation<K, V> {
+    /// What it breaks.
     pub kind: ViolationKind,
+    /// The key whose state shows it.
     pub key: K,
     /// The transaction whose write is at stake.
     pub txn: Option<TxnId>,
     /// What the state showed for `key` (`None`: absent).
     pub observed: Option<V>,
+    /// The evidence in words (transactions, values, check numbers).
     pub explanation: String,
 }
 
@@ -122,18 +140,25 @@ impl<K, V> fmt::Display for Violation<K, V> {
 /// A misuse of the oracle, or the violations a check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DurabilityError<K, V> {
+    /// No transaction has this id.
     UnknownTxn(TxnId),
     /// The transaction already has an outcome.
     AlreadyEnded {
+        /// The transaction.
         txn: TxnId,
+        /// The outcome it already has.
         outcome: Outcome,
     },
     /// `value` was already written to `key` by `first`.
     DuplicateValue {
+        /// The key.
         key: K,
+        /// The repeated value.
         value: V,
+        /// The transaction that wrote it first.
         first: TxnId,
     },
+    /// A check found these violations (at least one).
     Violations(Vec<Violation<K, V>>),
 }
 
@@ -211,6 +236,7 @@ impl<K: Ord + Clone + Debug, V: Ord + Clone + Debug> Default for Oracle<K, V> {
 }
 
 impl<K: Ord + Clone + Debug, V: Ord + Clone + Debug> Oracle<K, V> {
+    /// An oracle over an empty store, with no transactions.
     pub fn new() -> Oracle<K, V> {
         Oracle {
             txns: Vec::new(),
@@ -335,10 +361,12 @@ impl<K: Ord + Clone + Debug, V: Ord + Clone + Debug> Oracle<K, V> {
         }
     }
 
+    /// What the client of `id` was told (`None`: no such transaction).
     pub fn outcome(&self, id: TxnId) -> Option<Outcome> {
         self.txn(id).ok().map(|t| t.outcome)
     }
 
+    /// What recoveries showed about `id` (`None`: no such transaction).
     pub fn evidence(&self, id: TxnId) -> Option<Evidence> {
         self.txn(id).ok().map(|t| t.evidence)
     }

@@ -1,7 +1,7 @@
 //! The history model: the Jepsen JSON-lines format both ways, and its invariants.
 
 use super::{append, read};
-use crate::check::history::{History, HistoryError, MicroOp, Outcome, ReadValue};
+use crate::history::{History, HistoryError, MicroOp, Outcome, ReadValue};
 
 const SAMPLE: &str = r#"{"index":0,"type":"invoke","process":1,"value":[["append","x",1],["r","x",null]]}
 {"index":1,"type":"invoke","process":2,"value":[["w","y",3],["r","y",null],["cas","y",[3,4]]]}

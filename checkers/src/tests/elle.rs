@@ -1,9 +1,9 @@
 //! The Elle checker: one bad history per anomaly, and good ones.
 
 use super::{append, fail, info, ok, read};
-use crate::check::elle::{check, AnomalyKind, Report};
-use crate::check::graph::EdgeKind;
-use crate::check::history::{History, MicroOp};
+use crate::elle::{check, AnomalyKind, Report};
+use crate::graph::EdgeKind;
+use crate::history::{History, MicroOp};
 
 fn kinds(r: &Report) -> Vec<AnomalyKind> {
     r.anomalies.iter().map(|a| a.kind).collect()

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Anomaly, AnomalyKind};
-use crate::check::graph::{Edge, EdgeKind, Graph, TxnId};
-use crate::check::history::{Key, MicroOp, Outcome, ReadValue, Txn};
+use crate::graph::{Edge, EdgeKind, Graph, TxnId};
+use crate::history::{Key, MicroOp, Outcome, ReadValue, Txn};
 
 /// Who appended an element.
 struct Appender {
@@ -110,7 +110,7 @@ impl<'a> Checker<'a> {
                         format!(
                             "T{} has the register op {}; this checker needs list-append",
                             t.id,
-                            crate::check::history::json(op)
+                            crate::history::json(op)
                         ),
                     ),
                     MicroOp::Read(..) => {}

@@ -1,8 +1,8 @@
 //! The linearizability checker: classic bad register histories, and good ones with
 //! overlapping and indeterminate operations.
 
-use crate::check::history::{History, MicroOp};
-use crate::check::linear::{check, check_key, partition, Options, Verdict};
+use crate::history::{History, MicroOp};
+use crate::linear::{check, check_key, partition, Options, Verdict};
 
 fn w(v: i64) -> Vec<MicroOp> {
     vec![MicroOp::write("x", v)]

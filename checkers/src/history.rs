@@ -45,16 +45,22 @@ pub type Key = String;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OpKind {
+    /// A client began an operation.
     Invoke,
+    /// It happened, with the values it read.
     Ok,
+    /// It definitely did not happen.
     Fail,
+    /// Unknown: it may or may not have happened.
     Info,
 }
 
 /// What a read returned: a list (list-append) or an integer (a register).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ReadValue {
+    /// A list-append read: the whole list.
     List(Vec<i64>),
+    /// A register read.
     Int(i64),
 }
 
@@ -72,12 +78,15 @@ pub enum MicroOp {
 }
 
 impl MicroOp {
+    /// Append `value` to the list at `key`.
     pub fn append(key: impl Into<Key>, value: i64) -> MicroOp {
         MicroOp::Append(key.into(), value)
     }
+    /// Set the register `key` to `value`.
     pub fn write(key: impl Into<Key>, value: i64) -> MicroOp {
         MicroOp::Write(key.into(), value)
     }
+    /// If register `key` is `old`, set it to `new`.
     pub fn cas(key: impl Into<Key>, old: i64, new: i64) -> MicroOp {
         MicroOp::Cas(key.into(), old, new)
     }
@@ -94,6 +103,7 @@ impl MicroOp {
         MicroOp::Read(key.into(), value.map(ReadValue::Int))
     }
 
+    /// The key it touches.
     pub fn key(&self) -> &str {
         match self {
             MicroOp::Append(k, _)
@@ -192,11 +202,16 @@ impl<'de> Deserialize<'de> for MicroOp {
 /// One event of a history (one JSON line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Op {
+    /// Position in the history; strictly increasing.
     pub index: u64,
+    /// Invocation or completion (JSON `type`).
     #[serde(rename = "type")]
     pub kind: OpKind,
+    /// The client process.
     pub process: u64,
+    /// The transaction's micro-ops.
     pub value: Vec<MicroOp>,
+    /// When it happened, in nanoseconds (JSON `time`), if recorded.
     #[serde(rename = "time", default, skip_serializing_if = "Option::is_none")]
     pub time_ns: Option<u64>,
 }
@@ -205,26 +220,50 @@ pub struct Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HistoryError {
     /// A JSON line that is not an event (1-based line number).
-    Parse { line: usize, message: String },
+    Parse {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
     /// An event's index does not exceed the previous one.
-    IndexOrder { index: u64, previous: u64 },
+    IndexOrder {
+        /// The event's index.
+        index: u64,
+        /// The index before it.
+        previous: u64,
+    },
     /// An invocation by a process that already has one outstanding.
     Busy {
+        /// The offending event.
         index: u64,
+        /// The process.
         process: u64,
+        /// Its outstanding invocation's index.
         outstanding: u64,
     },
     /// A completion by a process with nothing outstanding.
-    NoInvocation { index: u64, process: u64 },
+    NoInvocation {
+        /// The completion's index.
+        index: u64,
+        /// The process.
+        process: u64,
+    },
     /// An `ok` completion whose micro-ops do not match its invocation's.
     Mismatch {
+        /// The completion.
         index: u64,
+        /// The invocation it was meant to complete.
         invoke: u64,
+        /// What differs.
         message: String,
     },
     /// A handle that does not name an outstanding invocation (one from another
     /// history).
-    StaleHandle { process: u64 },
+    StaleHandle {
+        /// The handle's process.
+        process: u64,
+    },
 }
 
 impl fmt::Display for HistoryError {
@@ -268,7 +307,9 @@ pub struct Handle {
 /// How a transaction ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Outcome {
+    /// Completed `ok`: it took effect.
     Ok,
+    /// Completed `fail`: it did not.
     Fail,
     /// Completed `info`, or never completed.
     Info,
@@ -279,7 +320,9 @@ pub enum Outcome {
 pub struct Txn<'a> {
     /// The invocation's index: the transaction's name (`T<id>`) in reports.
     pub id: u64,
+    /// The client process.
     pub process: u64,
+    /// How it ended.
     pub outcome: Outcome,
     /// The completion's index; `None` if the history ends first.
     pub complete: Option<u64>,
@@ -298,14 +341,17 @@ pub struct History {
 }
 
 impl History {
+    /// An empty history.
     pub fn new() -> History {
         History::default()
     }
 
+    /// Every event, in index order.
     pub fn ops(&self) -> &[Op] {
         &self.ops
     }
 
+    /// No events yet.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }

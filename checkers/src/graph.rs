@@ -28,7 +28,9 @@ pub enum EdgeKind {
 /// A labelled edge: the kind and the key it was inferred from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Edge {
+    /// The dependency.
     pub kind: EdgeKind,
+    /// The key it was inferred from.
     pub key: Key,
 }
 
@@ -46,8 +48,11 @@ impl fmt::Display for Edge {
 /// One step of a cycle: `from -edge-> to`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
+    /// The source transaction.
     pub from: TxnId,
+    /// The dependency.
     pub edge: Edge,
+    /// The target transaction.
     pub to: TxnId,
 }
 
