@@ -230,6 +230,12 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
         }
     }
     recovery.last_ts = last_ts;
+    // The replay kept only commits after the tables' `last_ts`, in increasing order.
+    debug_assert!(mem
+        .entries()
+        .map(|e| e.ts)
+        .max()
+        .map_or(true, |newest| newest == last_ts && last_ts > state.last_ts));
 
     // 5. Orphans.
     let mut next_file = state.next_file.max(listing.max_number() + 1);
