@@ -13,7 +13,6 @@ use engine::replicated::{Request, Response, Wire};
 use engine::Timestamp;
 use sim_net::frame::{self, HEADER_LEN};
 use sim_net::handshake::Hello;
-use std::future::Future;
 use std::path::Path;
 
 /// One fuzz target.

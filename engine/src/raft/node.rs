@@ -470,6 +470,8 @@ impl<S: Storage> RawNode<S> {
         }
         if let Some(last) = ready.entries.last() {
             self.log.storage.append(&ready.entries)?;
+            // Storage (the caller's, perhaps) now holds them through `last`.
+            debug_assert_eq!(self.log.storage.term(last.index), Ok(last.term));
             self.log.stable_to(last.index, last.term);
         }
         if let Some(hs) = ready.hard_state {

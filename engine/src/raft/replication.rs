@@ -427,6 +427,7 @@ impl<S: Storage> RawNode<S> {
         if let Some(pr) = self.progress_mut(from) {
             // Strictly back, never below what is known to match.
             pr.next_index = next.min(index).max(match_index.saturating_add(1));
+            debug_assert!(pr.next_index > pr.match_index);
             pr.state = ProgressState::Probe { sent: false };
         }
         self.send_append(from);

@@ -137,6 +137,9 @@ async fn flush_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
         }
         let number = shared.state().alloc_file();
         let (table, meta) = write_and_open(shared, b, number).await?;
+        // The edit's `LastTs(max_ts)` covers the table: recovery skips WAL records at or
+        // below it.
+        debug_assert!(meta.max_ts <= max_ts);
         sync_dir(shared).await?;
         changes.push(Change::AddTable { level: 0, meta });
         added = Some(table);
