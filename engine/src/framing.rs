@@ -41,6 +41,8 @@ pub fn encode_record(payload: &[u8]) -> Result<Vec<u8>, TooLarge> {
     out.extend_from_slice(&len);
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(payload);
+    // The pair of `record_at`'s checks: what is written reads back as the payload.
+    debug_assert_eq!(record_at(&out, 0), Some(payload), "a record must read back");
     Ok(out)
 }
 
@@ -66,6 +68,10 @@ pub fn decode_records(bytes: &[u8]) -> (Vec<Vec<u8>>, u64) {
         records.push(payload.to_vec());
         offset += HEADER_BYTES + payload.len();
     }
+    debug_assert!(
+        offset <= bytes.len(),
+        "the valid prefix lies within the image"
+    );
     (records, offset as u64)
 }
 
@@ -74,6 +80,12 @@ pub fn decode_records(bytes: &[u8]) -> (Vec<Vec<u8>>, u64) {
 /// usually does.
 pub fn valid_record_after(bytes: &[u8], bad: u64) -> bool {
     let bad = bad as usize;
+    // `bad` comes from `decode_records` over the same image, not from the disk.
+    debug_assert!(
+        bad <= bytes.len(),
+        "offset {bad} beyond an image of {}",
+        bytes.len()
+    );
     (bad + 1..bytes.len().saturating_sub(HEADER_BYTES - 1)).any(|o| record_at(bytes, o).is_some())
 }
 

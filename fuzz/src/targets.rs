@@ -13,7 +13,6 @@ use engine::replicated::{Request, Response, Wire};
 use engine::Timestamp;
 use sim_net::frame::{self, HEADER_LEN};
 use sim_net::handshake::Hello;
-use std::future::Future;
 use std::path::Path;
 
 /// One fuzz target.
@@ -95,20 +94,8 @@ pub fn target(name: &str) -> Option<&'static Target> {
     TARGETS.iter().find(|t| t.name == name)
 }
 
-/// Polls a future that never waits (decoders over in-memory bytes) to completion.
-fn poll_now<F: Future>(f: F) -> Option<F::Output> {
-    let mut f = std::pin::pin!(f);
-    struct Noop;
-    impl std::task::Wake for Noop {
-        fn wake(self: std::sync::Arc<Self>) {}
-    }
-    let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
-    let mut cx = std::task::Context::from_waker(&waker);
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => Some(v),
-        std::task::Poll::Pending => None,
-    }
-}
+// Polls a future that never waits (decoders over in-memory bytes) to completion.
+use sim_runtime::task::poll_once as poll_now;
 
 // ---- sim-net: frames and handshakes ----
 

@@ -26,7 +26,14 @@ pub(crate) fn refusal_frame(reason: &str) -> Vec<u8> {
     }
     payload.extend_from_slice(&reason.as_bytes()[..cut]);
     // Cannot fail: the payload is at most MAX_REFUSAL_BYTES.
-    frame::encode_payload(&payload, MAX_REFUSAL_BYTES).unwrap_or_default()
+    let frame = frame::encode_payload(&payload, MAX_REFUSAL_BYTES).unwrap_or_default();
+    // The pair of the connector's `read_hello`: it reads a refusal, not a hello.
+    debug_assert!(frame::decode(&frame, MAX_REFUSAL_BYTES)
+        .ok()
+        .flatten()
+        .and_then(|(p, _)| parse_refusal(p))
+        .is_some());
+    frame
 }
 
 /// Writes `frame` (a refusal) to a connection about to be dropped, then lets it close
@@ -112,6 +119,8 @@ impl Budget for ConnBudget {
     }
 
     fn release(&mut self, n: usize) {
+        // A reader releases only bytes it reserved for the frame it is reading.
+        debug_assert!(n <= self.held, "release of {n} with {} held", self.held);
         let n = n.min(self.held);
         self.held -= n;
         self.sem.add_permits(n);
@@ -190,6 +199,8 @@ pub(crate) struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut per_ip = sim_runtime::sync::lock(&self.count.per_ip);
+        // A slot is counted from `admit` until this drop.
+        debug_assert!(per_ip.get(&self.ip).is_some_and(|&n| n > 0));
         if let Some(n) = per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -224,16 +235,7 @@ mod tests {
 
     /// Polls a future that must be ready at once.
     fn now<F: std::future::Future>(f: F) -> F::Output {
-        struct Noop;
-        impl std::task::Wake for Noop {
-            fn wake(self: Arc<Self>) {}
-        }
-        let waker = std::task::Waker::from(Arc::new(Noop));
-        let mut cx = std::task::Context::from_waker(&waker);
-        match std::pin::pin!(f).poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("not ready"),
-        }
+        sim_runtime::task::poll_once(f).expect("ready at once")
     }
 
     /// Reserved bytes come back when released, when the message holding them goes,

@@ -121,6 +121,7 @@ pub fn encode_payload(payload: &[u8], max: usize) -> Result<Vec<u8>, FrameError>
     out.extend_from_slice(&[0u8; HEADER_LEN]);
     out.extend_from_slice(payload);
     fill_header(&mut out);
+    debug_assert!(reads_back(&out, max));
     Ok(out)
 }
 
@@ -131,7 +132,13 @@ pub fn encode_value<T: Serialize + ?Sized>(value: &T, max: usize) -> Result<Vec<
     let mut out = postcard::to_extend(value, vec![0u8; HEADER_LEN]).map_err(FrameError::Encode)?;
     check_len((out.len() - HEADER_LEN) as u64, max)?;
     fill_header(&mut out);
+    debug_assert!(reads_back(&out, max));
     Ok(out)
+}
+
+/// The pair of a reader's checks: an encoded frame is one whole frame to [`decode`].
+fn reads_back(frame: &[u8], max: usize) -> bool {
+    matches!(decode(frame, max), Ok(Some((_, used))) if used == frame.len())
 }
 
 /// Decodes a payload (as returned by [`decode`] or [`read_frame`]) as a `T`.
@@ -241,7 +248,11 @@ pub async fn read_frame_paced<R: AsyncRead + Unpin, B: Budget>(
     }
     .await;
     match outcome {
-        Ok(()) => Ok(Some(payload)),
+        Ok(()) => {
+            // Grown a chunk at a time, and never past the announced length.
+            debug_assert_eq!(payload.len(), len);
+            Ok(Some(payload))
+        }
         Err(e) => {
             budget.release(payload.len());
             Err(e)
@@ -282,6 +293,11 @@ fn parse_header(header: &[u8]) -> (u32, u32) {
 fn fill_header(frame: &mut [u8]) {
     let (header, payload) = frame.split_at_mut(HEADER_LEN);
     // The length fits: callers check it against `max`, and `check_len` rejects > u32::MAX.
+    assert!(
+        u32::try_from(payload.len()).is_ok(),
+        "frame of {} bytes",
+        payload.len()
+    );
     let len = payload.len() as u32;
     header[0..4].copy_from_slice(&len.to_le_bytes());
     header[4..8].copy_from_slice(&crc32c::crc32c(payload).to_le_bytes());
@@ -401,20 +417,7 @@ mod tests {
         );
     }
 
-    /// Polls a future once with a no-op waker.
-    fn futures_lite_poll<F: Future>(f: F) -> Option<F::Output> {
-        let mut f = std::pin::pin!(f);
-        struct Noop;
-        impl std::task::Wake for Noop {
-            fn wake(self: std::sync::Arc<Self>) {}
-        }
-        let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
-        let mut cx = std::task::Context::from_waker(&waker);
-        match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => Some(v),
-            std::task::Poll::Pending => None,
-        }
-    }
+    use sim_runtime::task::poll_once as futures_lite_poll;
 
     /// A frame split over many reads arrives whole and releases nothing it holds.
     #[test]

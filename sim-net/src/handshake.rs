@@ -103,14 +103,17 @@ impl std::error::Error for HandshakeError {}
 impl Hello {
     /// The hello `config`'s node sends, announcing `listen_addr`.
     pub fn new(config: &Config, listen_addr: Option<SocketAddr>) -> Self {
-        Hello {
+        let hello = Hello {
             magic: MAGIC,
             version: PROTOCOL_VERSION,
             cluster_id: config.cluster_id,
             token: config.token.clone(),
             node_id: config.node_id,
             listen_addr,
-        }
+        };
+        // The pair of `check` at the acceptor: a peer configured as we are accepts it.
+        debug_assert_eq!(hello.check(config), Ok(()));
+        hello
     }
 
     /// Checks a received hello against our `config`.

@@ -145,3 +145,20 @@ where
         tokio::spawn(future)
     }
 }
+
+/// Polls `f` once with a waker that does nothing: for futures that never wait
+/// (decoders over in-memory bytes, tests of bounded buffers). `None` if it is pending.
+/// The one no-op waker of the workspace (`std::task::Waker::noop` is newer than the
+/// workspace's minimum Rust version).
+pub fn poll_once<F: Future>(f: F) -> Option<F::Output> {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    match std::pin::pin!(f).poll(&mut cx) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
+}

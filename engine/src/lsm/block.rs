@@ -104,6 +104,8 @@ impl BlockBuilder {
 
     /// The encoded block (with count and checksum); the builder is reset.
     pub fn finish(&mut self) -> Vec<u8> {
+        // `Block::decode` refuses an empty block: a table must never hold one.
+        assert!(self.count > 0, "an empty data block");
         let mut out = std::mem::take(&mut self.buf);
         put_u32(&mut out, self.count);
         seal_crc(&mut out);
@@ -244,6 +246,10 @@ impl EntryRef<'_> {
 
 /// The decoded entry at `off` of `data` (written by [`Block::decode`], so in bounds).
 fn entry_at(data: &[u8], off: usize) -> EntryRef<'_> {
+    debug_assert!(
+        off + ENTRY_HEADER <= data.len(),
+        "entry offset {off} beyond the block"
+    );
     let word = |at: usize| u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes"));
     let ts = u64::from_le_bytes(data[off..off + 8].try_into().expect("8 bytes"));
     let (key_len, val_len) = (word(off + 8) as usize, word(off + 12));
@@ -341,12 +347,18 @@ impl Block {
             w[..c.len()].copy_from_slice(c);
             u64::from_ne_bytes(w)
         }));
-        Ok(Block {
+        let block = Block {
             words: words.into(),
             len,
             data_at,
             common,
-        })
+        };
+        // The pair of `BlockBuilder::add`'s order check, as the search will see it.
+        debug_assert!((1..len).all(|i| {
+            let (a, b) = (block.get(i - 1), block.get(i));
+            cmp_internal(a.key, a.ts, b.key, b.ts).is_lt()
+        }));
+        Ok(block)
     }
 
     /// Number of versions (never 0).
@@ -441,7 +453,10 @@ impl Block {
     /// The newest version of `key` with ts ≤ `at`, if the block holds one.
     pub fn find(&self, key: &[u8], at: Timestamp) -> Option<EntryRef<'_>> {
         let i = self.seek(key, at);
-        (i < self.len).then(|| self.get(i)).filter(|e| e.key == key)
+        let found = (i < self.len).then(|| self.get(i)).filter(|e| e.key == key);
+        // The search over prefixes past the common bytes lands on a version ≤ `at`.
+        debug_assert!(found.map_or(true, |e| e.ts <= at));
+        found
     }
 
     /// The versions from position `from` on, in internal order.
@@ -482,6 +497,14 @@ pub struct Index {
 impl Index {
     /// The encoded index block.
     pub fn encode(&self) -> Vec<u8> {
+        // What `Index::decode` checks, asserted where it is written: at least one
+        // block, blocks tiling the data from offset 0, rows in strict internal order.
+        assert!(!self.blocks.is_empty(), "an index of no blocks");
+        debug_assert_eq!(self.blocks[0].offset, 0);
+        debug_assert!(self.blocks.windows(2).all(|w| {
+            w[0].offset + u64::from(w[0].len) == w[1].offset
+                && cmp_internal(&w[0].last_key, w[0].last_ts, &w[1].last_key, w[1].last_ts).is_lt()
+        }));
         let mut out = Vec::new();
         put_bytes(&mut out, &self.smallest_key);
         put_u64(&mut out, self.smallest_ts.0);

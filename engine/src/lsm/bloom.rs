@@ -56,7 +56,10 @@ pub fn hash(key: &[u8]) -> u64 {
 
 /// The line of a `Local` filter of `lines` lines that `h` picks.
 fn line_of(h: u64, lines: usize) -> usize {
-    (((h & 0xffff_ffff) * lines as u64) >> 32) as usize
+    let line = (((h & 0xffff_ffff) * lines as u64) >> 32) as usize;
+    // Multiply-shift maps 32 hash bits onto 0..lines (and a filter has a line).
+    debug_assert!(line < lines);
+    line
 }
 
 /// The bits (0..512) of a line that `h` sets, `k` of them, in probe order.
@@ -143,6 +146,8 @@ impl Bloom {
                     if bit >= m {
                         bit -= m;
                     }
+                    // One subtraction reduces it (see above): `add` probed this bit.
+                    debug_assert!(bit < m);
                 }
                 true
             }
@@ -164,6 +169,8 @@ impl Bloom {
                 .collect(),
         };
         out.push(self.k);
+        // The pair of `Bloom::decode`, which `Table::open` runs on what is written.
+        debug_assert_eq!(Bloom::decode(&out, self.layout()).as_ref(), Some(self));
         out
     }
 

@@ -346,6 +346,8 @@ impl Inner {
         };
         self.index.insert(key, cached);
         self.stats.bytes += charge;
+        // Callers evict (or refuse) first: a shard never holds more than its share.
+        debug_assert!(self.stats.bytes <= self.stats.capacity);
     }
 
     /// Removes the entry at position `at` (occupied) from the face and the index; its

@@ -67,6 +67,7 @@ impl<'a> Cursor<'a> {
         let end = self.pos.checked_add(n)?;
         let out = self.buf.get(self.pos..end)?;
         self.pos = end;
+        debug_assert!(self.pos <= self.buf.len(), "a cursor never passes its end");
         Some(out)
     }
 
@@ -124,6 +125,11 @@ pub fn seal_crc(out: &mut Vec<u8>) {
 /// The WAL payload of one commit: `ts: u64  count: u32  (key, kind: u8, [value])*`,
 /// keys and values as u32 length + bytes, kind 0 a delete and 1 a put.
 pub fn encode_commit(ts: Timestamp, writes: &crate::kv::WriteSet) -> Vec<u8> {
+    // `decode_commit` refuses ts 0 (no commit has it): such a record would be unreadable.
+    assert!(
+        ts > Timestamp::ZERO,
+        "a commit record needs a commit timestamp"
+    );
     let mut out = Vec::new();
     put_u64(&mut out, ts.0);
     put_u32(
@@ -140,6 +146,11 @@ pub fn encode_commit(ts: Timestamp, writes: &crate::kv::WriteSet) -> Vec<u8> {
             }
         }
     }
+    // The pair of `decode_commit`'s checks: the record reads back as written.
+    debug_assert!(
+        decode_commit(&out).is_some_and(|(t, w)| t == ts && &w == writes),
+        "a commit record must decode to itself"
+    );
     out
 }
 
@@ -244,9 +255,9 @@ mod tests {
         let mut extra = bytes.clone();
         extra.push(0);
         assert_eq!(decode_commit(&extra), None);
-        assert_eq!(
-            decode_commit(&encode_commit(Timestamp(0), &crate::kv::WriteSet::new())),
-            None
-        );
+        // A record at ts 0 (which `encode_commit` refuses to write) is refused too.
+        let mut zero = bytes.clone();
+        zero[..8].copy_from_slice(&0u64.to_le_bytes());
+        assert_eq!(decode_commit(&zero), None);
     }
 }

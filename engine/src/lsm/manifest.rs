@@ -81,10 +81,20 @@ const LAST: u8 = 5;
 impl Edit {
     /// The record payload.
     pub fn encode(&self) -> Vec<u8> {
+        // `Edit::decode` refuses an empty edit: a manifest holding one would not reopen.
+        assert!(!self.0.is_empty(), "an empty manifest edit");
         let mut out = Vec::new();
         for c in &self.0 {
             match c {
                 Change::AddTable { level, meta } => {
+                    // The pair of `ManifestState::apply`'s "impossible description".
+                    assert!(
+                        meta.smallest <= meta.largest
+                            && meta.entries > 0
+                            && meta.min_ts <= meta.max_ts,
+                        "table {} described impossibly",
+                        meta.number
+                    );
                     out.push(ADD);
                     out.push(*level);
                     put_u64(&mut out, meta.number);
@@ -114,6 +124,11 @@ impl Edit {
                 }
             }
         }
+        debug_assert_eq!(
+            Edit::decode(&out).as_ref(),
+            Ok(self),
+            "an edit must decode to itself"
+        );
         out
     }
 
@@ -248,7 +263,10 @@ impl ManifestState {
 /// The text of `CURRENT` for manifest `number`.
 fn current_text(number: u64) -> String {
     let line = format!("MANIFEST-{number:016}");
-    format!("{line}\n{:08x}\n", crc32c::crc32c(line.as_bytes()))
+    let text = format!("{line}\n{:08x}\n", crc32c::crc32c(line.as_bytes()));
+    // The pair of `parse_current`, which recovery runs on what this writes.
+    debug_assert_eq!(parse_current(text.as_bytes()), Some(number));
+    text
 }
 
 /// Parses `CURRENT`; `None` if it is not exactly what `current_text` writes.
@@ -329,7 +347,13 @@ impl ManifestWriter {
             .open(&path)
             .await
             .map_err(|e| io("create manifest", &path, e))?;
-        let record = encode_record(&state.snapshot().encode())?;
+        let snapshot = state.snapshot();
+        // The pair of `replay`: the snapshot rebuilds exactly this state.
+        debug_assert!({
+            let mut rebuilt = ManifestState::new(state.levels.len());
+            rebuilt.apply(&snapshot).is_ok() && rebuilt == *state
+        });
+        let record = encode_record(&snapshot.encode())?;
         file.append(&record)
             .await
             .map_err(|e| io("write manifest", &path, e))?;

@@ -99,14 +99,19 @@ impl Memtable {
             return None;
         }
         let from: &dyn VersionKey = &(key, Reverse(at));
-        self.map
+        let found = self
+            .map
             .range::<dyn VersionKey, _>((Bound::Included(from), Bound::Unbounded))
             .next()
             .filter(|((k, _), _)| k.as_slice() == key)
             .map(|((_, Reverse(ts)), value)| Version {
                 ts: *ts,
                 value: value.clone(),
-            })
+            });
+        // The borrowed bound orders as the owned keys do: the first version at or
+        // after `(key, at)` is at or below `at`.
+        debug_assert!(found.as_ref().map_or(true, |v| v.ts <= at));
+        found
     }
 
     /// Per key in `range`, the newest version with ts ≤ `at` (tombstones included), in

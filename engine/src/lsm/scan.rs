@@ -97,6 +97,8 @@ impl Table {
                 if e.ts > at || kept.is_some_and(|k| cmp_keys(k, e.key).is_eq()) {
                     continue;
                 }
+                // One row per key, in key order (also across blocks).
+                debug_assert!(kept.map_or(true, |k| cmp_keys(k, e.key).is_lt()));
                 kept = Some(e.key);
                 out.rows
                     .push((b, u32::try_from(r).expect("under 2^32 rows")));
@@ -230,6 +232,8 @@ pub fn merge(sources: Vec<Source>) -> Rows {
     // largest source alone regrew the buffer in most scans).
     let mut out = Rows::with_capacity(sources.iter().map(Source::len).sum());
     merge_each(sources, |key, value| out.push(key, value));
+    // The merge's contract: at most one row per key, in key order.
+    debug_assert!((1..out.len()).all(|i| cmp_keys(out.get(i - 1).0, out.get(i).0).is_lt()));
     out
 }
 

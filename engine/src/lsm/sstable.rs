@@ -96,6 +96,10 @@ pub use builder::TableBuilder;
 /// Creates `path` (which must not exist), writes `bytes` and syncs the data. The
 /// directory entry is not yet durable: the caller syncs the directory.
 pub async fn write_table(path: &Path, bytes: &[u8]) -> Result<()> {
+    assert!(
+        bytes.len() > FOOTER_BYTES,
+        "a table holds data blocks and a footer"
+    );
     let file = sim_fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -152,6 +156,8 @@ struct Footer {
 }
 
 fn decode_footer(bytes: &[u8], file_len: u64) -> std::result::Result<Footer, String> {
+    // The caller refused a file too short to hold a footer before reading one.
+    debug_assert!(file_len >= FOOTER_BYTES as u64);
     let payload = verify_crc(bytes).ok_or("footer checksum mismatch")?;
     let mut c = Cursor::new(payload);
     let magic = c.u64().ok_or("footer truncated")?;
@@ -231,6 +237,8 @@ impl Table {
             max_ts: Timestamp(f.max_ts),
             entries: f.entries,
         };
+        // Established by `Index::decode`'s order check (the pair of `Index::encode`).
+        debug_assert!(cmp_keys(&meta.smallest, &meta.largest).is_le());
         let (first, last) = (&index.blocks[0].last_key, index.largest_key());
         let common = CommonPrefix::of(first, last);
         let prefixes = index
@@ -453,6 +461,11 @@ impl Table {
                 format!("{} entries, footer says {}", out.len(), self.meta.entries),
             ));
         }
+        // Established by `check_block` (each block against its index rows): what
+        // compaction merges is in strict internal order, across blocks too.
+        debug_assert!(out
+            .windows(2)
+            .all(|w| super::codec::cmp_internal(&w[0].key, w[0].ts, &w[1].key, w[1].ts).is_lt()));
         Ok(out)
     }
 }

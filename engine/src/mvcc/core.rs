@@ -452,6 +452,12 @@ impl Inner {
         let snapshot = rec.snapshot;
         let keys: Vec<Key> = rec.writes.keys().cloned().collect();
         let ts = self.allocated.next();
+        // Snapshot isolation: a commit lands after the snapshot it read (snapshots are
+        // published timestamps, at most `allocated`).
+        debug_assert!(
+            ts > snapshot,
+            "commit at {ts} not after its snapshot {snapshot}"
+        );
         // Step 1: validate, changing nothing. First committer wins (already enforced at
         // each write and by dooming at each commit; re-checked here), then SSI.
         for key in &keys {

@@ -66,6 +66,7 @@ impl<S: Storage> RawNode<S> {
     /// Thesis §9.6: ask whether we *could* win the next term without changing any
     /// term, so a node that cannot win (partitioned, or behind) disrupts no one.
     fn become_pre_candidate(&mut self) {
+        debug_assert!(!matches!(self.role, RoleState::Leader(_)));
         info!(
             node = self.cfg.id,
             term = self.term,
@@ -99,6 +100,7 @@ impl<S: Storage> RawNode<S> {
 
     /// §5.2: increment the term, vote for ourselves, request votes.
     fn become_candidate(&mut self) {
+        debug_assert!(!matches!(self.role, RoleState::Leader(_)));
         let Some(next_term) = self.term.checked_add(1) else {
             error!(
                 node = self.cfg.id,
@@ -139,6 +141,12 @@ impl<S: Storage> RawNode<S> {
     /// Won the election: initialise progress (§5.3: nextIndex = last + 1), append the
     /// term's no-op (§8) and announce ourselves.
     fn become_leader(&mut self) {
+        // Only a candidate that a quorum voted for, in its own term.
+        assert!(
+            matches!(self.role, RoleState::Candidate { .. }) && self.tally() == Some(true),
+            "leader without a quorum of votes"
+        );
+        debug_assert_eq!(self.vote, Some(self.cfg.id));
         info!(node = self.cfg.id, term = self.term, "raft: became leader");
         // Entries past the commit index are all of older terms here: the new leader
         // may commit them only through an entry of its own term (§5.4.2, Figure 8).
@@ -182,6 +190,8 @@ impl<S: Storage> RawNode<S> {
             RoleState::PreCandidate { votes } | RoleState::Candidate { votes } => votes,
             _ => return None,
         };
+        // `step` takes votes from voters only: a quorum is counted over them.
+        debug_assert!(votes.keys().all(|v| self.cfg.voters.contains(v)));
         let granted = votes.values().filter(|&&g| g).count();
         let refused = votes.len() - granted;
         let q = self.cfg.quorum();
@@ -233,6 +243,8 @@ impl<S: Storage> RawNode<S> {
             self.send_with_term(from, reply_term, Body::PreVoteResponse { granted });
         } else {
             if granted {
+                // A vote binds our own term only (`step` adopted the request's term).
+                debug_assert_eq!(term, self.term);
                 // Persisted (through the Ready contract) before the answer is sent.
                 self.vote = Some(from);
                 self.election_elapsed = 0;

@@ -72,6 +72,8 @@ impl<S: Storage> RaftLog<S> {
 
     /// Last index (the snapshot's if the log is empty).
     pub(crate) fn last_index(&self) -> Index {
+        // Index 0 is the empty log's compaction point: entries start at 1.
+        debug_assert!(self.unstable.offset >= 1);
         self.unstable.offset + self.unstable.entries.len() as Index - 1
     }
 
@@ -126,6 +128,13 @@ impl<S: Storage> RaftLog<S> {
             let b = (hi - off) as usize;
             out.extend_from_slice(&self.unstable.entries[a..b]);
         }
+        // What storage handed back (read from its disk) joins the unstable tail
+        // seamlessly: exactly `lo..hi`, one index after another.
+        debug_assert!(out
+            .iter()
+            .enumerate()
+            .all(|(k, e)| e.index == lo + k as Index));
+        debug_assert_eq!(out.len() as Index, hi.saturating_sub(lo));
         Ok(out)
     }
 
@@ -135,6 +144,28 @@ impl<S: Storage> RaftLog<S> {
         let Some(first) = entries.first() else {
             return;
         };
+        // The caller's checks, asserted where the log changes: the entries attach to
+        // the log (no gap), replace nothing committed, follow one another and never
+        // lower the term at the attachment point (`MemStorage::append` and the
+        // follower's `Message::validate` refuse the same, with typed errors).
+        assert!(
+            first.index <= self.last_index() + 1,
+            "append at {} leaves a gap after {}",
+            first.index,
+            self.last_index()
+        );
+        assert!(
+            first.index > self.commit,
+            "append at {} rewrites committed entries (commit {})",
+            first.index,
+            self.commit
+        );
+        debug_assert!(entries
+            .windows(2)
+            .all(|w| w[1].index == w[0].index + 1 && w[1].term >= w[0].term));
+        debug_assert!(self
+            .term(first.index - 1)
+            .map_or(true, |prev| prev <= first.term));
         let u = &mut self.unstable;
         let end = u.offset + u.entries.len() as Index;
         if first.index == end {
@@ -161,6 +192,14 @@ impl<S: Storage> RaftLog<S> {
 
     /// Replaces the log with a snapshot from the leader (§7).
     pub(crate) fn restore(&mut self, snapshot: Snapshot) {
+        // A snapshot holds committed entries only; restoring an older one would lower
+        // the commit index.
+        assert!(
+            snapshot.meta.index > self.commit,
+            "snapshot at {} does not pass commit {}",
+            snapshot.meta.index,
+            self.commit
+        );
         self.commit = snapshot.meta.index;
         self.unstable.offset = snapshot.meta.index + 1;
         self.unstable.entries.clear();

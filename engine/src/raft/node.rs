@@ -282,6 +282,11 @@ impl<S: Storage> RawNode<S> {
 
     /// Becomes a follower of `term` (adopting it if higher, which clears the vote).
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        debug_assert!(
+            term >= self.term,
+            "term {term} would go back from {}",
+            self.term
+        );
         // A role or term change is a point on the run's timeline (the scenario runner
         // draws each replica's role and term from these INFO lines and the election's).
         if term > self.term || !matches!(self.role, RoleState::Follower) {
@@ -313,7 +318,26 @@ impl<S: Storage> RawNode<S> {
     }
 
     pub(crate) fn send_with_term(&mut self, to: NodeId, term: Term, body: Body) {
-        self.msgs.push((to, Message { term, body }));
+        // Messages carry our own term; only pre-vote traffic carries the proposed one.
+        debug_assert!(
+            term == self.term
+                || (term > self.term
+                    && matches!(
+                        body,
+                        Body::PreVote { .. } | Body::PreVoteResponse { granted: true }
+                    )),
+            "message in term {term} from a node in term {}",
+            self.term
+        );
+        debug_assert!(to != self.cfg.id && self.cfg.voters.contains(&to));
+        let msg = Message { term, body };
+        // The pair of `step`'s check at the receiver: we send nothing it must drop.
+        debug_assert_eq!(
+            msg.validate(self.term),
+            Ok(()),
+            "a receiver would drop this message"
+        );
+        self.msgs.push((to, msg));
     }
 
     /// The log is about to lose its entries from `from` on (a conflicting append or a
@@ -324,6 +348,8 @@ impl<S: Storage> RawNode<S> {
     /// steps several messages between Readies could acknowledge an entry it no longer
     /// holds, and a stale leader could count it toward a quorum.
     pub(crate) fn discard_stale_msgs(&mut self, from: Index) {
+        // Only entries past the commit index are ever truncated.
+        debug_assert!(from > self.log.commit);
         let before = self.msgs.len();
         self.msgs.retain(|(_, m)| match &m.body {
             Body::AppendResponse {
@@ -415,6 +441,15 @@ impl<S: Storage> RawNode<S> {
             messages: std::mem::take(&mut self.msgs),
             read_states: std::mem::take(&mut self.read_states),
         };
+        // Committed entries are handed out once each, in order, through the commit index.
+        debug_assert!(rd
+            .committed_entries
+            .first()
+            .map_or(true, |e| e.index == from));
+        debug_assert!(rd
+            .committed_entries
+            .last()
+            .map_or(true, |e| e.index == self.log.commit));
         // Everything through the commit index is now handed out (a snapshot's index is
         // its commit index).
         self.log.applying = self.log.commit;
@@ -435,6 +470,8 @@ impl<S: Storage> RawNode<S> {
         }
         if let Some(last) = ready.entries.last() {
             self.log.storage.append(&ready.entries)?;
+            // Storage (the caller's, perhaps) now holds them through `last`.
+            debug_assert_eq!(self.log.storage.term(last.index), Ok(last.term));
             self.log.stable_to(last.index, last.term);
         }
         if let Some(hs) = ready.hard_state {

@@ -98,6 +98,9 @@ impl<S: Storage> RawNode<S> {
     }
 
     fn start_read_round(&mut self, requests: Vec<(NodeId, Vec<u8>)>) {
+        // Step 1 of the read index (thesis §6.4): the leader's commit index is
+        // current only once an entry of its own term committed.
+        debug_assert!(self.committed_in_term());
         let index = self.log.commit;
         if self.cfg.quorum() == 1 {
             for (requester, ctx) in requests {
@@ -155,6 +158,8 @@ impl<S: Storage> RawNode<S> {
     }
 
     fn complete_read(&mut self, requester: NodeId, ctx: Vec<u8>, index: Option<Index>) {
+        // A read index is a commit index this leader reached.
+        debug_assert!(index.map_or(true, |i| i <= self.log.commit));
         if requester == self.cfg.id {
             self.read_states.push(ReadState { ctx, index });
         } else {

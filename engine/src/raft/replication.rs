@@ -59,6 +59,11 @@ impl<S: Storage> RawNode<S> {
 
     /// Appends one entry of the current term to the leader's log.
     pub(crate) fn leader_append(&mut self, data: Option<Vec<u8>>) -> Index {
+        assert!(
+            matches!(self.role, RoleState::Leader(_)),
+            "only a leader appends entries of its own"
+        );
+        debug_assert!(self.log.last_term() <= self.term);
         let index = self.log.last_index() + 1;
         let entry = Entry {
             index,
@@ -109,6 +114,7 @@ impl<S: Storage> RawNode<S> {
         ) {
             return;
         }
+        debug_assert!(pr.match_index < pr.next_index);
         let prev_index = pr.next_index - 1;
         let hi = (self.log.last_index() + 1)
             .min(pr.next_index + self.cfg.max_entries_per_message as Index);
@@ -225,6 +231,8 @@ impl<S: Storage> RawNode<S> {
         let Some(&q) = matched.get(self.cfg.quorum() - 1) else {
             return false;
         };
+        // No follower is known to store more than the leader holds.
+        debug_assert!(q <= self.log.last_index(), "quorum match {q} past the log");
         if q <= self.log.commit {
             return false;
         }
@@ -235,6 +243,7 @@ impl<S: Storage> RawNode<S> {
             return false;
         }
         self.log.commit_to(q);
+        debug_assert_eq!(self.log.commit, q);
         self.release_waiting_reads();
         true
     }
@@ -311,9 +320,15 @@ impl<S: Storage> RawNode<S> {
                 sim_runtime::cover!("raft.follower_truncates_conflicting_entries");
                 self.discard_stale_msgs(conflict);
             }
+            // `accept_leader` let this append through, so we are not the leader: a
+            // leader never truncates its own log (Leader Append-Only, Figure 3).
+            debug_assert!(!matches!(self.role, RoleState::Leader(_)));
             let start = (conflict - prev_index - 1) as usize;
             self.log.append(&entries[start..]);
         }
+        // The pair of the leader's consistency check: we now hold its entry at
+        // `last_new` with its term (Log Matching).
+        debug_assert!(self.log.matches(last.0, last.1));
         // Cannot wrap: validated entries follow prev_index one by one, below MAX_INDEX.
         let last_new = last.0;
         self.log.commit_to(commit.min(last_new));
@@ -380,6 +395,8 @@ impl<S: Storage> RawNode<S> {
             let advanced = index > pr.match_index;
             pr.match_index = pr.match_index.max(index);
             pr.next_index = pr.next_index.max(index.saturating_add(1));
+            // Checked above: a follower acknowledges only what the leader holds.
+            debug_assert!(pr.match_index <= last && pr.match_index < pr.next_index);
             match pr.state {
                 ProgressState::Probe { .. } => pr.state = ProgressState::Replicate,
                 ProgressState::Snapshot { index: s } if pr.match_index >= s => {
@@ -410,6 +427,7 @@ impl<S: Storage> RawNode<S> {
         if let Some(pr) = self.progress_mut(from) {
             // Strictly back, never below what is known to match.
             pr.next_index = next.min(index).max(match_index.saturating_add(1));
+            debug_assert!(pr.next_index > pr.match_index);
             pr.state = ProgressState::Probe { sent: false };
         }
         self.send_append(from);

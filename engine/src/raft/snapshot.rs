@@ -29,6 +29,10 @@ impl<S: Storage> RawNode<S> {
             )));
         }
         self.log.storage.create_snapshot(index, data)?;
+        // Storage recorded it with the term its log holds at `index`.
+        let meta = self.log.storage.snapshot().meta;
+        debug_assert_eq!(meta.index, index);
+        debug_assert_eq!(Ok(meta.term), self.log.storage.term(index));
         self.debug_check();
         Ok(())
     }
@@ -43,6 +47,7 @@ impl<S: Storage> RawNode<S> {
             )));
         }
         self.log.storage.compact(index)?;
+        debug_assert!(self.log.storage.first_index() > index);
         self.debug_check();
         Ok(())
     }
@@ -57,6 +62,13 @@ impl<S: Storage> RawNode<S> {
             );
             return;
         }
+        // The snapshot agrees with the log it replaces (where the log still knows the
+        // term) and holds nothing from a later term.
+        debug_assert!(snapshot.meta.term <= self.term);
+        debug_assert!(self
+            .log
+            .term(snapshot.meta.index)
+            .map_or(true, |t| t == snapshot.meta.term));
         let Some(pr) = self
             .leader_state_mut()
             .and_then(|ld| ld.progress.get_mut(&peer))
@@ -120,7 +132,10 @@ impl<S: Storage> RawNode<S> {
             sim_runtime::cover!("raft.snapshot_installed_on_lagging_follower");
             self.discard_stale_msgs(self.log.commit + 1);
             self.log.restore(snapshot);
+            debug_assert_eq!(self.log.last_index(), meta.index);
         }
+        // Either way the snapshot's entries are now committed here.
+        debug_assert!(self.log.commit >= meta.index);
         self.send(
             from,
             Body::AppendResponse {

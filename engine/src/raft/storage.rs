@@ -176,6 +176,8 @@ impl Storage for MemStorage {
         }
         self.entries.truncate(keep);
         self.entries.extend_from_slice(rest);
+        // Positions and indexes still line up: entry `k` is index `compacted + 1 + k`.
+        debug_assert_eq!(self.last_index(), rest[rest.len() - 1].index);
         Ok(())
     }
 
@@ -223,6 +225,7 @@ impl Storage for MemStorage {
         let drop = (index - self.compacted.index) as usize;
         self.entries.drain(..drop);
         self.compacted = SnapshotMeta { index, term };
+        debug_assert!(self.entries.first().map_or(true, |e| e.index == index + 1));
         Ok(())
     }
 }

@@ -70,6 +70,8 @@ pub enum LogRecord {
 fn frame(rec: &LogRecord) -> Result<Vec<u8>, NodeError> {
     let payload = postcard::to_allocvec(rec)
         .map_err(|e| NodeError::Config(format!("cannot encode a log record: {e}")))?;
+    // The pair of `LogFile::open`'s decoding: the record reads back as written.
+    debug_assert!(postcard::from_bytes::<LogRecord>(&payload).is_ok_and(|r| r == *rec));
     encode_record(&payload).map_err(|e| NodeError::Config(e.to_string()))
 }
 
@@ -216,6 +218,14 @@ impl LogFile {
                 self.last_index()
             )));
         }
+        // What `open` refuses to read back, never written: indexes one after another,
+        // terms never falling (from the entry they follow on).
+        debug_assert!(entries
+            .windows(2)
+            .all(|w| w[1].index == w[0].index + 1 && w[1].term >= w[0].term));
+        debug_assert!(self
+            .term(first - 1)
+            .is_some_and(|prev| prev <= entries[0].term));
         if first <= self.last_index() {
             let keep = (first - self.start.0 - 1) as usize;
             let cut = self.offsets[keep];
@@ -248,6 +258,8 @@ impl LogFile {
         self.end += buf.len() as u64;
         self.offsets.extend(offsets);
         self.terms.extend(entries.iter().map(|e| e.term));
+        debug_assert_eq!(self.offsets.len(), self.terms.len());
+        debug_assert_eq!(Some(self.last_index()), entries.last().map(|e| e.index));
         Ok(())
     }
 
@@ -419,6 +431,21 @@ impl HardStateFile {
 
     /// Durably saves `hs`.
     pub async fn save(&mut self, hs: HardState) -> Result<(), NodeError> {
+        // Figure 2's persistent state only moves forward: the term never falls, a vote
+        // once cast is not changed within its term, the commit index never falls.
+        let old = self.state;
+        debug_assert!(hs.term >= old.term, "term {} after {}", hs.term, old.term);
+        debug_assert!(
+            hs.term > old.term || old.vote.is_none() || hs.vote == old.vote,
+            "second vote in term {}",
+            hs.term
+        );
+        debug_assert!(
+            hs.commit >= old.commit,
+            "commit {} after {}",
+            hs.commit,
+            old.commit
+        );
         let version = self
             .version
             .checked_add(1)

@@ -286,6 +286,9 @@ impl Node {
                 self.log.append(&rd.entries).await?;
             }
             if let Some(hs) = rd.hard_state {
+                // The pair of `RaftLog::new`'s refusal on open ("commit beyond the last
+                // stored index"): the entries a commit index covers are durable first.
+                debug_assert!(hs.commit <= self.log.last_index());
                 self.hs.save(hs).await?;
             }
             self.raw.advance(&rd)?;

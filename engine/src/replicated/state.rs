@@ -121,6 +121,8 @@ impl StateMachine {
                 entry.index, self.applied.0
             )));
         }
+        // Terms along the log never fall (the leader's log, applied in order).
+        debug_assert!(entry.term >= self.applied.1);
         for _ in 0..APPLY_RETRIES {
             match self.try_apply(entry).await {
                 Ok(applied) => {
@@ -181,6 +183,8 @@ impl StateMachine {
             .unwrap_or((0, 0));
         let mut data = vec![SNAPSHOT_VERSION];
         data.extend(postcard::to_allocvec(&rows).unwrap_or_default());
+        // The pair of `install`'s decoding on the receiving replica.
+        debug_assert_eq!(decode_snapshot(&data).as_ref(), Ok(&rows));
         Ok((SnapshotMeta { index, term }, data))
     }
 

@@ -41,6 +41,8 @@ impl<V> Index<V> {
 
     /// The home slot of `key` in a table of `n` (a power of two) slots.
     fn home(key: CacheKey, n: usize) -> usize {
+        // The mask below needs a power of two (`grow` doubles from 16).
+        debug_assert!(n.is_power_of_two());
         // The high bits of a Fibonacci hash are the well-mixed ones.
         (mix(key) >> (64 - n.trailing_zeros().max(1))) as usize & (n - 1)
     }
@@ -85,6 +87,8 @@ impl<V> Index<V> {
         }
         self.slots[i] = Some((key, value));
         self.len += 1;
+        // At most half full, so every probe meets an empty slot and ends.
+        debug_assert!(self.len * 2 <= self.slots.len());
     }
 
     fn grow(&mut self) {
@@ -119,6 +123,8 @@ impl<V> Index<V> {
             }
             j = (j + 1) & (n - 1);
         }
+        // The backward shift left no copy behind and no other member stranded.
+        debug_assert!(self.slot_of(key).is_none());
         Some(value)
     }
 

@@ -1,11 +1,11 @@
 //! [`TableBuilder`]: one table encoded in memory (data blocks, filter, index, footer),
 //! ready for [`super::write_table`].
 
-use super::{filter_layout, TableMeta, FOOTER_BYTES, FORMAT_VERSION, MAGIC};
+use super::{decode_footer, filter_layout, TableMeta, FOOTER_BYTES, FORMAT_VERSION, MAGIC};
 use crate::kv::{Key, Timestamp};
 use crate::lsm::block::{BlockBuilder, Index, IndexEntry};
 use crate::lsm::bloom::Bloom;
-use crate::lsm::codec::{put_u32, put_u64, seal_crc, Entry};
+use crate::lsm::codec::{cmp_internal, cmp_keys, put_u32, put_u64, seal_crc, Entry};
 
 /// Builds one table in memory.
 #[derive(Debug)]
@@ -56,6 +56,14 @@ impl TableBuilder {
 
     /// Adds the next entry (strictly after the previous one in internal order).
     pub fn add(&mut self, e: &Entry) {
+        // Within a block the block builder checks the order; across a cut, this does
+        // (`Index::decode` and `Table::check_block` refuse a table that breaks it).
+        if let (true, Some(prev)) = (self.block.is_empty(), self.index.last()) {
+            assert!(
+                cmp_internal(&prev.last_key, prev.last_ts, &e.key, e.ts).is_lt(),
+                "table entries out of order across a block boundary"
+            );
+        }
         if self.first.is_none() {
             self.first = Some((e.key.clone(), e.ts));
         }
@@ -74,6 +82,11 @@ impl TableBuilder {
     fn cut_block(&mut self) {
         let (last_key, last_ts) = self.block.last().cloned().expect("non-empty block");
         let bytes = self.block.finish();
+        // Blocks tile the data region: each starts where the previous one ended.
+        debug_assert_eq!(
+            self.index.last().map_or(0, |p| p.offset + u64::from(p.len)),
+            self.out.len() as u64
+        );
         self.index.push(IndexEntry {
             last_key,
             last_ts,
@@ -115,6 +128,10 @@ impl TableBuilder {
         let index_bytes = index.encode();
         let index_off = self.out.len() as u64;
         self.out.extend_from_slice(&index_bytes);
+        assert!(
+            u32::try_from(index_bytes.len()).is_ok() && u32::try_from(filter.len()).is_ok(),
+            "index and filter blocks under 4 GiB (the footer holds u32 lengths)"
+        );
         let mut footer = Vec::with_capacity(FOOTER_BYTES);
         put_u64(&mut footer, MAGIC);
         put_u32(&mut footer, self.format_version);
@@ -126,8 +143,14 @@ impl TableBuilder {
         put_u64(&mut footer, self.min_ts.0);
         put_u64(&mut footer, self.max_ts.0);
         seal_crc(&mut footer);
-        debug_assert_eq!(footer.len(), FOOTER_BYTES);
         self.out.extend_from_slice(&footer);
+        // The pair of `decode_footer`'s checks: the footer describes this file.
+        let size = self.out.len() as u64;
+        assert!(
+            decode_footer(&self.out[self.out.len() - FOOTER_BYTES..], size).is_ok(),
+            "a table's footer must describe the table"
+        );
+        assert!(self.min_ts <= self.max_ts && cmp_keys(&smallest, &largest).is_le());
         let meta = TableMeta {
             number,
             size: self.out.len() as u64,

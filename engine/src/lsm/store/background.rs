@@ -137,6 +137,9 @@ async fn flush_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
         }
         let number = shared.state().alloc_file();
         let (table, meta) = write_and_open(shared, b, number).await?;
+        // The edit's `LastTs(max_ts)` covers the table: recovery skips WAL records at or
+        // below it.
+        debug_assert!(meta.max_ts <= max_ts);
         sync_dir(shared).await?;
         changes.push(Change::AddTable { level: 0, meta });
         added = Some(table);
@@ -148,6 +151,12 @@ async fn flush_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
         Change::LastTs(max_ts),
     ]);
     let edit = Edit(changes);
+    {
+        // What replay's `ManifestState::apply` requires, asserted before it is durable:
+        // log number and last ts never go backwards (flushes run oldest first).
+        let st = shared.state();
+        assert!(log >= st.manifest.log_number && max_ts >= st.manifest.last_ts);
+    }
     writer.append(&edit).await?;
     let obsolete: Vec<u64> = {
         let mut st = shared.state();
@@ -159,6 +168,11 @@ async fn flush_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
         }
         st.imms.pop_front();
         st.table_set = Arc::new(TableSet::build(&st.manifest, &st.tables));
+        debug_assert_eq!(
+            st.table_set.check(),
+            Ok(()),
+            "a flush broke the level invariants"
+        );
         st.stats.flushes += 1;
         let obsolete: Vec<u64> = st.wal_segments.range(..log).copied().collect();
         for s in &obsolete {
@@ -283,6 +297,8 @@ async fn compact(
         );
     }
     sync_dir(shared).await.map_err(Failure::Write)?;
+    // Output is cut only between user keys: the tables of the level do not overlap.
+    debug_assert!(outputs.windows(2).all(|w| w[0].1.largest < w[1].1.smallest));
     sim_runtime::cover!("lsm.compaction_splits_output", outputs.len() > 1);
     sim_runtime::cover!(
         "lsm.compaction_into_a_lower_level_with_overlap",
@@ -318,6 +334,19 @@ async fn compact(
     }));
     changes.push(Change::NextFile(shared.state().next_file));
     let edit = Edit(changes);
+    {
+        // What replay's `ManifestState::apply` requires: outputs are new numbers,
+        // inputs are tables the manifest holds at their levels.
+        let st = shared.state();
+        debug_assert!(outputs
+            .iter()
+            .all(|(_, m)| m.number >= st.manifest.next_file));
+        debug_assert!(inputs.iter().all(|(level, n)| st
+            .manifest
+            .levels
+            .get(usize::from(*level))
+            .is_some_and(|l| l.contains_key(n))));
+    }
     writer.append(&edit).await.map_err(Failure::Write)?;
     {
         let mut st = shared.state();
@@ -362,6 +391,7 @@ pub fn gc(
     horizon: Timestamp,
     below_may_hold: impl Fn(&[u8]) -> bool,
 ) -> (Vec<Entry>, u64, u64) {
+    let input = entries.len() as u64;
     let mut kept = Vec::with_capacity(entries.len());
     let (mut dropped, mut tombstones) = (0u64, 0u64);
     let mut base_seen_for: Option<Vec<u8>> = None;
@@ -391,6 +421,8 @@ pub fn gc(
         );
         kept.push(e);
     }
+    // Every version is kept or counted as dropped (the stats report the drops).
+    debug_assert_eq!(kept.len() as u64 + dropped, input);
     (kept, dropped, tombstones)
 }
 

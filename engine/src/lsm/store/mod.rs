@@ -128,6 +128,8 @@ pub(crate) struct State {
 
 impl State {
     pub fn alloc_file(&mut self) -> u64 {
+        // Numbers at and above the manifest's `next_file` were never named by it.
+        debug_assert!(self.next_file >= self.manifest.next_file);
         let n = self.next_file;
         self.next_file += 1;
         n
@@ -288,6 +290,13 @@ impl LsmStore {
             return Ok(());
         }
         let seq = st.alloc_file();
+        // Segments and frozen memtables are in log order: replay relies on it, and a
+        // flush's `LogNumber` edit must not go backwards.
+        assert!(st.wal_segments.last().map_or(true, |&last| last < seq));
+        assert!(st
+            .imms
+            .back()
+            .map_or(true, |prev| prev.log < seq && prev.max_ts < st.last_ts));
         let rotate = self
             .shared
             .wal

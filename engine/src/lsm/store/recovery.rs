@@ -230,6 +230,12 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
         }
     }
     recovery.last_ts = last_ts;
+    // The replay kept only commits after the tables' `last_ts`, in increasing order.
+    debug_assert!(mem
+        .entries()
+        .map(|e| e.ts)
+        .max()
+        .map_or(true, |newest| newest == last_ts && last_ts > state.last_ts));
 
     // 5. Orphans.
     let mut next_file = state.next_file.max(listing.max_number() + 1);
@@ -288,6 +294,9 @@ pub(crate) async fn open(dir: &Path, opts: Options) -> Result<(LsmStore, Recover
         let number = next_file;
         next_file += 1;
         let (table, meta) = background::write_and_open_in(dir, b, number, &cache).await?;
+        // It holds exactly the replayed commits: after the tables' `last_ts`, up to the
+        // `LastTs` the edit below records.
+        debug_assert!(meta.min_ts > state.last_ts && meta.max_ts == last_ts);
         sim_fs::sync_dir(dir)
             .await
             .map_err(|e| io("sync_dir", dir, e))?;

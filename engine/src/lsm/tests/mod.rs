@@ -1,6 +1,8 @@
 //! Tests of the storage layers that need a file system: they run in both worlds (a temp
-//! directory on the real disk, or a simulated disk under madsim).
+//! directory on the real disk, or a simulated disk under madsim). `asserts` needs none:
+//! it sees the formats' write-side assertions fire.
 
+mod asserts;
 mod files;
 mod group;
 #[cfg(not(madsim))]

@@ -68,7 +68,12 @@ struct Ticket {
 
 impl Ticket {
     fn answer(&self, result: Result<(), WalError>) {
-        *lock(&self.outcome) = Some(result);
+        let mut outcome = lock(&self.outcome);
+        // Each request is answered once: a batch is answered whole or, when its leader
+        // is dropped, requeued unanswered.
+        debug_assert!(outcome.is_none(), "a WAL request answered twice");
+        *outcome = Some(result);
+        drop(outcome);
         self.wake.notify_one();
     }
 
@@ -169,6 +174,8 @@ impl Writer {
                 if let Some((_, target)) = extended {
                     self.allocated = target;
                 }
+                // With preallocation, synced zeros always lie ahead of the records.
+                debug_assert!(self.preallocate == 0 || self.allocated >= self.end);
             }
             Err(e) => self.poison(e),
         }
@@ -306,6 +313,7 @@ impl Group {
     fn release(&self, writer: Option<Writer>, unanswered: VecDeque<Queued>) {
         let mut st = lock(&self.state);
         if writer.is_some() {
+            debug_assert!(st.writer.is_none(), "two leaders held the WAL writer");
             st.writer = writer;
         }
         for q in unanswered.into_iter().rev() {
@@ -393,6 +401,23 @@ impl Leader {
                         buf.extend_from_slice(record);
                         n += 1;
                     }
+                    // The pair of recovery's `decode_records`: the batch is whole
+                    // records, every one of them read back.
+                    debug_assert_eq!(
+                        crate::framing::decode_records(&buf),
+                        (
+                            self.batch
+                                .iter()
+                                .take(n)
+                                .filter_map(|q| match &q.req {
+                                    Request::Append { record, .. } =>
+                                        Some(record[crate::framing::HEADER_BYTES..].to_vec()),
+                                    _ => None,
+                                })
+                                .collect::<Vec<_>>(),
+                            buf.len() as u64
+                        )
+                    );
                     let result = writer.write_batch(&buf).await;
                     // No await from here to the last answer: a batch is answered whole.
                     for q in self.batch.drain(..n) {

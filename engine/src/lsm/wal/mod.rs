@@ -102,7 +102,10 @@ fn io_err(path: &Path, e: std::io::Error) -> WalError {
 
 /// The path of segment `seq` in `dir`.
 pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
-    dir.join(format!("wal-{seq:016}.log"))
+    let path = dir.join(format!("wal-{seq:016}.log"));
+    // The pair of recovery's listing: the name parses back to its number.
+    debug_assert_eq!(parse_segment_name(&path), Some(seq));
+    path
 }
 
 /// The sequence number of a segment file name, if `path` names one.
