@@ -31,6 +31,7 @@ pub struct Sim {
     keep_limit: usize,
     buggify: bool,
     probe: Option<Window>,
+    record: bool,
 }
 
 impl std::fmt::Debug for Sim {
@@ -93,6 +94,7 @@ impl Sim {
             keep_limit: trace::DEFAULT_KEEP_LIMIT,
             buggify: true,
             probe: None,
+            record: true,
         }
     }
 
@@ -138,6 +140,16 @@ impl Sim {
     /// holds what each task did there, with the user frames of its stack.
     pub fn probe(mut self, window: Window) -> Self {
         self.probe = Some(window);
+        self
+    }
+
+    /// Turns the trace off for the run (default on): for measuring what recording costs,
+    /// nothing else. The run does the same work and reaches the same verdicts (no
+    /// component decides anything from the trace), but its report's trace is empty
+    /// (count 0, the empty digest), so it cannot take part in a determinism check, a
+    /// probe or a replay's printout.
+    pub fn record(mut self, on: bool) -> Self {
+        self.record = on;
         self
     }
 
@@ -201,6 +213,7 @@ impl Sim {
         let slot: escape::Slot = Arc::new(std::sync::Mutex::new(None));
         escape::capture_on_this_thread(slot.clone());
         trace::configure(&mut run_state.recorder, self.keep_limit, self.seed);
+        run_state.recorder.set_enabled(self.record);
         state::install(run_state);
 
         let subscriber = crate::trace_layer::subscriber();
