@@ -250,8 +250,9 @@ fn sim_bench(quick: bool, json: Option<std::path::PathBuf>) -> ExitCode {
     );
     println!("  trace events per seed       {:>8}", r.events_per_seed);
     println!(
-        "  seeds/s, recording off      {:>8.2}   (trace's share of a run: {:.0}%; {} verdicts differ)",
-        r.untraced_seeds_per_sec,
+        "  seeds per CPU-second        {:>8.2}   (recording off: {:.2}; the trace's share of a run's CPU: {:.0}%, {} verdicts differ)",
+        r.cpu_seeds_per_sec,
+        r.untraced_cpu_seeds_per_sec,
         r.trace_share * 100.0,
         r.untraced_mismatch
     );
@@ -269,7 +270,9 @@ fn sim_bench(quick: bool, json: Option<std::path::PathBuf>) -> ExitCode {
             "seeds_per_sec": r.seeds_per_sec,
             "simulated_s_per_wall_s": r.simulated_s_per_wall_s,
             "determinism_ratio": r.determinism_ratio,
-            "untraced_seeds_per_sec": r.untraced_seeds_per_sec,
+            "cpu_seeds_per_sec": r.cpu_seeds_per_sec,
+            "untraced_cpu_seeds_per_sec": r.untraced_cpu_seeds_per_sec,
+            "untraced_cpu_s": r.untraced_cpu_s,
             "trace_share": r.trace_share,
             "opt_level": OPT_LEVEL,
             "debug_assertions": cfg!(debug_assertions),
