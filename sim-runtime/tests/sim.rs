@@ -51,12 +51,23 @@ fn a_run_with_recording_off_does_the_same_work_and_records_nothing() {
     assert_eq!(on.virtual_time, off.virtual_time);
     assert_eq!(on.faults, off.faults);
     assert_eq!(on.marks, off.marks);
-    assert!(on.trace.count > 50, "recording on: {} events", on.trace.count);
+    assert!(
+        on.trace.count > 50,
+        "recording on: {} events",
+        on.trace.count
+    );
     assert_eq!(off.trace.count, 0, "recording off keeps no event");
     assert!(off.trace.digests.is_empty() && off.trace.events.is_empty());
-    assert_eq!(off.digest(), Sim::new(8).record(false).run(workload).digest());
+    assert_eq!(
+        off.digest(),
+        Sim::new(8).record(false).run(workload).digest()
+    );
     let again = Sim::new(7).run(workload);
-    assert_eq!(on.digest(), again.digest(), "an untraced run leaves nothing behind");
+    assert_eq!(
+        on.digest(),
+        again.digest(),
+        "an untraced run leaves nothing behind"
+    );
 }
 
 #[test]
