@@ -136,10 +136,10 @@ pub(crate) fn trace_msg(kind: EventKind, from: u64, to: u64, size: usize, note: 
 }
 
 /// A message event's note led by the message's variant path (` Raft(AppendEntries)`),
-/// so a trace says what was sent, not only its size. Simulation only: nothing is
-/// computed in the real world, where nothing is traced.
+/// so a trace says what was sent, not only its size. Simulation only, and only while
+/// the run records: nothing is computed where nothing is traced.
 pub(crate) fn msg_note<M: serde::Serialize>(msg: &M, note: &str) -> String {
-    if !sim_runtime::SIMULATED {
+    if !sim_runtime::SIMULATED || !sim_runtime::trace::is_recording() {
         return String::new();
     }
     let what = sim_runtime::summary::summary(msg);

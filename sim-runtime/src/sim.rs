@@ -31,6 +31,7 @@ pub struct Sim {
     keep_limit: usize,
     buggify: bool,
     probe: Option<Window>,
+    record: bool,
 }
 
 impl std::fmt::Debug for Sim {
@@ -60,13 +61,11 @@ pub struct RunReport<T> {
     pub virtual_time: Duration,
     /// Wall-clock time the run took.
     pub wall_time: Duration,
-    /// Where the run panicked, and the escape recognised in the panic (None: it did
-    /// not panic, or the panic's location was not captured).
+    /// Where the run panicked, and the escape in its panic (None: no panic, or no location).
     pub panic: Option<PanicAt>,
     /// What a probe run recorded (None: not a probe run).
     pub probe: Option<ProbeLog>,
-    /// Escapes noted as they happened (a real file or socket opened, OS entropy or the
-    /// real clock asked of the kernel), with the user's line; see `intercept.rs`.
+    /// Escapes noted as they happened, with the user's line (kinds: `intercept.rs`).
     pub escapes: Vec<escape::Escape>,
 }
 
@@ -93,6 +92,7 @@ impl Sim {
             keep_limit: trace::DEFAULT_KEEP_LIMIT,
             buggify: true,
             probe: None,
+            record: true,
         }
     }
 
@@ -147,8 +147,7 @@ impl Sim {
         self
     }
 
-    /// Runs `f` on a fresh thread with a fresh madsim runtime and returns the report.
-    /// A panic in the run is caught and reported in `output`.
+    /// Runs `f` on a fresh thread and madsim runtime; a panic is reported in `output`.
     pub fn run<F, Fut, T>(&self, f: F) -> RunReport<T>
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -201,6 +200,7 @@ impl Sim {
         let slot: escape::Slot = Arc::new(std::sync::Mutex::new(None));
         escape::capture_on_this_thread(slot.clone());
         trace::configure(&mut run_state.recorder, self.keep_limit, self.seed);
+        run_state.recorder.set_enabled(self.record);
         state::install(run_state);
 
         let subscriber = crate::trace_layer::subscriber();
@@ -246,6 +246,18 @@ impl Sim {
             probe: st.probe.map(Probe::finish),
             escapes,
         }
+    }
+}
+
+impl Sim {
+    /// Turns the trace off for the run (default on): for measuring what recording costs,
+    /// nothing else. The run does the same work and reaches the same verdicts (no
+    /// component decides anything from the trace), but its report's trace is empty
+    /// (count 0, the empty digest), so it cannot take part in a determinism check, a
+    /// probe or a replay's printout.
+    pub fn record(mut self, on: bool) -> Self {
+        self.record = on;
+        self
     }
 }
 

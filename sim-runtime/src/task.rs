@@ -102,7 +102,7 @@ impl<F: Future> Future for Traced<F> {
         let this = unsafe { self.get_unchecked_mut() };
         let prev = CURRENT.with(|c| c.replace((this.id, this.node)));
         if crate::SIMULATED {
-            trace::record_at(EventKind::Poll, "", "", 0);
+            trace::record_poll();
         }
         // SAFETY: see above; `inner` is never moved while `self` is pinned.
         let out = unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx);

@@ -44,6 +44,33 @@ async fn workload() -> u64 {
 }
 
 #[test]
+fn a_run_with_recording_off_does_the_same_work_and_records_nothing() {
+    let on = Sim::new(7).run(workload);
+    let off = Sim::new(7).record(false).run(workload);
+    assert_eq!(on.output, off.output, "the same run");
+    assert_eq!(on.virtual_time, off.virtual_time);
+    assert_eq!(on.faults, off.faults);
+    assert_eq!(on.marks, off.marks);
+    assert!(
+        on.trace.count > 50,
+        "recording on: {} events",
+        on.trace.count
+    );
+    assert_eq!(off.trace.count, 0, "recording off keeps no event");
+    assert!(off.trace.digests.is_empty() && off.trace.events.is_empty());
+    assert_eq!(
+        off.digest(),
+        Sim::new(8).record(false).run(workload).digest()
+    );
+    let again = Sim::new(7).run(workload);
+    assert_eq!(
+        on.digest(),
+        again.digest(),
+        "an untraced run leaves nothing behind"
+    );
+}
+
+#[test]
 fn run_returns_output_and_a_nonempty_trace() {
     let report = Sim::new(1).run(workload);
     let ticks = report.output.expect("run succeeds");

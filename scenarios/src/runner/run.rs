@@ -69,7 +69,14 @@ pub fn run_seed_with(
     keep_events: usize,
     canary: Option<engine::canary::Canary>,
 ) -> RunOutput {
-    run_inner(scenario, seed, plan, keep_events, canary, None)
+    run_inner(scenario, seed, plan, keep_events, canary, None, true)
+}
+
+/// [`run_seed`] with the trace switched off (`Sim::record(false)`): the same run and
+/// verdict, an empty trace. For measuring the trace's share of a run (`seedbank bench
+/// --workload sim`) only; its digest is the empty trace's.
+pub fn run_seed_untraced(scenario: &Scenario, seed: u64, plan: &FaultPlan) -> RunOutput {
+    run_inner(scenario, seed, plan, 0, None, None, false)
 }
 
 /// A probe run of `scenario` at `seed` over `window` (`sim_runtime::probe`): what each
@@ -81,7 +88,7 @@ pub fn run_seed_probe(
     keep_events: usize,
     window: Window,
 ) -> RunOutput {
-    run_inner(scenario, seed, plan, keep_events, None, Some(window))
+    run_inner(scenario, seed, plan, keep_events, None, Some(window), true)
 }
 
 fn run_inner(
@@ -91,6 +98,7 @@ fn run_inner(
     keep_events: usize,
     canary: Option<engine::canary::Canary>,
     probe: Option<Window>,
+    record: bool,
 ) -> RunOutput {
     let workload: Arc<dyn crate::workload::Workload> = Arc::from((scenario.workload)());
     let mut fresh = World::new(workload, plan.ops);
@@ -108,7 +116,8 @@ fn run_inner(
     let sim = sim_runtime::sim::Sim::new(seed)
         .plugin::<sim_fs::SimFs>()
         .time_limit(TIME_LIMIT)
-        .keep_events(keep_events);
+        .keep_events(keep_events)
+        .record(record);
     let branches = plan.branches.clone();
     let sim = match probe {
         Some(w) => sim.probe(w),
