@@ -198,7 +198,11 @@ pub(crate) fn read_result(path: &Path) -> Option<RunOutcome> {
 pub(crate) fn tail(path: &Path) -> String {
     #[allow(clippy::disallowed_methods)] // the harness's own log file
     let text = std::fs::read(path).unwrap_or_default();
-    let text = String::from_utf8_lossy(&text);
+    last_lines(&String::from_utf8_lossy(&text))
+}
+
+/// The last 20 lines of a run's output, for a report of a run that left no result.
+fn last_lines(text: &str) -> String {
     let lines: Vec<&str> = text.lines().rev().take(20).collect();
     lines.into_iter().rev().collect::<Vec<_>>().join("\n")
 }
@@ -287,15 +291,12 @@ pub(crate) fn run_in_child(
     #[allow(clippy::disallowed_methods)]
     let _ = std::fs::remove_file(&out);
     let Ok(bytes) = bytes else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(format!(
             "the child process for seed {seed} ({} {name} --exact) left no result (exit status {}); \
              the end of its stderr:\n{}",
             exe.display(),
             output.status,
-            tail.join("\n")
+            last_lines(&String::from_utf8_lossy(&output.stderr))
         ));
     };
     postcard::from_bytes(&bytes).map_err(|e| format!("cannot decode the child's result: {e}"))
