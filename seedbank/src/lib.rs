@@ -32,9 +32,10 @@
 //! ```
 //!
 //! - **Simulated world** (`RUSTFLAGS="--cfg madsim"`, or the `cargo simtest` alias): the
-//!   body runs once per seed, each run in a fresh process of the test binary (see
-//!   [`Isolation`]: process-wide state such as tokio's RNG counter would otherwise leak
-//!   from one run into the next), on a fresh OS thread with a fresh madsim runtime
+//!   body runs once per seed, each run in a process of its own, forked from a server
+//!   process of the test binary that never runs a seed (see [`Isolation`]:
+//!   process-wide state such as tokio's RNG counter would otherwise leak from one run
+//!   into the next), on a fresh OS thread with a fresh madsim runtime
 //!   (`sim_runtime::sim::Sim`), sim-fs's plugin registered, and the fault configuration
 //!   the test chose — fixed, or drawn per seed from the named streams
 //!   `seedbank.fs_faults` / `seedbank.net_faults`. The first failing seed stops the
