@@ -88,7 +88,10 @@ fn every_corpus_plan_passes_with_its_seed() {
 
 #[test]
 fn plan_file_names_parse() {
-    assert_eq!(plan_file_name("bank-cluster.6.json"), Some(("bank-cluster", 6)));
+    assert_eq!(
+        plan_file_name("bank-cluster.6.json"),
+        Some(("bank-cluster", 6))
+    );
     assert_eq!(plan_file_name("bank-cluster.seeds"), None);
     assert_eq!(plan_file_name("notes.json"), None);
 }
