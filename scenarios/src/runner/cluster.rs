@@ -13,8 +13,10 @@
 //! durability oracle over the state a fresh client reads once the clients are done,
 //! and again after every replica loses power at once and the cluster recovers; the
 //! history checker the workload names; liveness: once the last timed fault heals
-//! (and with it the plan's message and EIO faults stop) the remaining operations
-//! finish within the scenario's bound, and at least one is acknowledged.
+//! (and with it the plan's message and EIO faults stop) the cluster never goes the
+//! scenario's bound without deciding an operation (acknowledging it or refusing it
+//! definitely; a timeout is no decision) until the budget is done (D84), and decides
+//! at least one started after the heal.
 
 use super::impostor::{ClusterAuth, ImpostorWatch};
 use super::plan::{Fault, FaultPlan, NodeNo, Tuning, LEADER};
@@ -428,7 +430,12 @@ pub async fn run_with(
         exec_done.store(true, Ordering::SeqCst);
     });
     let healed_at = start + plan.healed_at();
-    let deadline = healed_at + liveness;
+    // Liveness is a bound on a stall, not on the whole budget's duration (D84): the
+    // cluster must decide an operation (acknowledge it, or refuse it definitely) within
+    // `liveness` of the heal and of each decision after it. A fixed bound from the heal
+    // judged throughput instead: 1,000 operations under a small snapshot threshold
+    // take longer than 30 s on a cluster that keeps serving. Timeouts are no progress.
+    let (mut decided, mut last_decision) = (0u64, healed_at);
     loop {
         sleep(Duration::from_millis(2)).await;
         let mut w = lock(&world);
@@ -439,12 +446,22 @@ pub async fn run_with(
             w.heal();
             quiet(plan);
         }
+        if w.decided_after_heal > decided {
+            decided = w.decided_after_heal;
+            last_decision = time::now();
+        }
         if w.ops_completed >= w.ops_budget && executed.load(Ordering::SeqCst) {
             break;
         }
-        if time::now() > deadline {
+        if time::now() > last_decision + liveness {
+            let since = if decided == 0 {
+                "the last fault healed".to_string()
+            } else {
+                format!("its last decision ({decided} decided since the heal)")
+            };
             let msg = format!(
-                "{} of {} operations completed {liveness:?} after the last fault healed",
+                "{} of {} operations completed; the cluster decided none in the {liveness:?} \
+                 after {since}",
                 w.ops_completed, w.ops_budget
             );
             w.violation("liveness", msg);

@@ -33,7 +33,8 @@ use crate::workload::{self, HistoryCheck, Workload};
 use sim_runtime::cover::MustReach;
 use std::time::Duration;
 
-/// After the last fault heals, the workload must finish within this much virtual time.
+/// After the last fault heals, the cluster may go this long (virtual time) without
+/// deciding an operation; the embedded topology must finish the workload within it.
 pub const LIVENESS: Duration = Duration::from_secs(30);
 
 /// Where the database runs.
