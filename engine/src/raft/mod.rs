@@ -112,6 +112,7 @@ mod log;
 mod message;
 mod node;
 mod read_index;
+mod ready;
 mod replication;
 pub mod safety;
 mod snapshot;
