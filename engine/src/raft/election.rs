@@ -274,6 +274,15 @@ impl<S: Storage> RawNode<S> {
                 votes.insert(from, granted);
                 true
             }
+            // A pre-vote granted for the term we now campaign in, arriving after the
+            // quorum that made us a candidate: it binds no one (the voter may vote for a
+            // rival in this term), so counting it could elect two leaders in one term.
+            // Reached in most elections of three or more voters; a guard that let it
+            // through makes this mark unreachable (a must-reach promise catches that).
+            RoleState::Candidate { .. } if pre => {
+                sim_runtime::cover!("raft.candidate_ignores_late_prevote_grant", granted);
+                false
+            }
             _ => false,
         };
         if !counted {
