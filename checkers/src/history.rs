@@ -73,6 +73,9 @@ pub enum MicroOp {
     Write(Key, i64),
     /// `["cas", k, [old, new]]`: if register `k` is `old`, set it to `new`.
     Cas(Key, i64, i64),
+    /// `["w", k, null]`: delete the register `k` (it reads `nil` again, as if never
+    /// written).
+    Delete(Key),
     /// `["r", k, v]`: read `k`; `None` is JSON `null` (see the module docs).
     Read(Key, Option<ReadValue>),
 }
@@ -85,6 +88,10 @@ impl MicroOp {
     /// Set the register `key` to `value`.
     pub fn write(key: impl Into<Key>, value: i64) -> MicroOp {
         MicroOp::Write(key.into(), value)
+    }
+    /// Delete the register `key`.
+    pub fn delete(key: impl Into<Key>) -> MicroOp {
+        MicroOp::Delete(key.into())
     }
     /// If register `key` is `old`, set it to `new`.
     pub fn cas(key: impl Into<Key>, old: i64, new: i64) -> MicroOp {
@@ -109,15 +116,17 @@ impl MicroOp {
             MicroOp::Append(k, _)
             | MicroOp::Write(k, _)
             | MicroOp::Cas(k, ..)
+            | MicroOp::Delete(k)
             | MicroOp::Read(k, _) => k,
         }
     }
 
-    /// The Jepsen function name: `append`, `w`, `cas` or `r`.
+    /// The Jepsen function name: `append`, `w` (a delete is a write of `null`), `cas`
+    /// or `r`.
     pub fn f(&self) -> &'static str {
         match self {
             MicroOp::Append(..) => "append",
-            MicroOp::Write(..) => "w",
+            MicroOp::Write(..) | MicroOp::Delete(..) => "w",
             MicroOp::Cas(..) => "cas",
             MicroOp::Read(..) => "r",
         }
@@ -152,6 +161,7 @@ impl MicroOp {
         let value = &items[2];
         match f {
             "append" => Ok(MicroOp::Append(key.clone(), int(value, "the value")?)),
+            "w" if value.is_null() => Ok(MicroOp::Delete(key.clone())),
             "w" => Ok(MicroOp::Write(key.clone(), int(value, "the value")?)),
             "cas" => match value.as_array().map(Vec::as_slice) {
                 Some([old, new]) => Ok(MicroOp::Cas(
@@ -185,7 +195,7 @@ impl Serialize for MicroOp {
         match self {
             MicroOp::Append(k, v) | MicroOp::Write(k, v) => (self.f(), k, v).serialize(s),
             MicroOp::Cas(k, old, new) => (self.f(), k, [old, new]).serialize(s),
-            MicroOp::Read(k, None) => (self.f(), k, ()).serialize(s),
+            MicroOp::Read(k, None) | MicroOp::Delete(k) => (self.f(), k, ()).serialize(s),
             MicroOp::Read(k, Some(ReadValue::List(xs))) => (self.f(), k, xs).serialize(s),
             MicroOp::Read(k, Some(ReadValue::Int(x))) => (self.f(), k, x).serialize(s),
         }

@@ -61,6 +61,8 @@ pub enum RegOp {
     Write(i64),
     /// Compare-and-set `old` → `new`; it succeeded (a failed cas is a `fail` op).
     Cas(i64, i64),
+    /// A delete: the register is `nil` again.
+    Delete,
 }
 
 /// One operation on one key.
@@ -86,6 +88,7 @@ impl RegisterOp {
                 RegOp::Read(v) if v != state => return None,
                 RegOp::Read(_) => {}
                 RegOp::Write(v) => state = Some(v),
+                RegOp::Delete => state = None,
                 RegOp::Cas(old, new) if state == Some(old) => state = Some(new),
                 RegOp::Cas(..) => return None,
             }
@@ -109,6 +112,7 @@ impl fmt::Display for RegisterOp {
             match op {
                 RegOp::Read(v) => write!(f, " r {}", show_state(*v))?,
                 RegOp::Write(v) => write!(f, " w {v}")?,
+                RegOp::Delete => write!(f, " w nil")?,
                 RegOp::Cas(a, b) => write!(f, " cas {a}->{b}")?,
             }
         }
@@ -258,6 +262,7 @@ pub fn partition(history: &History) -> Result<BTreeMap<Key, Vec<RegisterOp>>, Li
         for op in t.ops {
             let reg = match op {
                 MicroOp::Write(_, v) => RegOp::Write(*v),
+                MicroOp::Delete(_) => RegOp::Delete,
                 MicroOp::Cas(_, a, b) => RegOp::Cas(*a, *b),
                 MicroOp::Read(_, _) if t.outcome == Outcome::Info => continue,
                 MicroOp::Read(_, None) => RegOp::Read(None),
@@ -300,15 +305,16 @@ pub fn check(history: &History, options: &Options) -> Result<Report, LinearError
 /// write, the register would hold a value no one saw), so never taking effect is as
 /// good, and the search no longer branches on them.
 fn prune(ops: &[RegisterOp]) -> Vec<RegisterOp> {
-    let mut expected = BTreeSet::new();
+    // Register states (`None`: nil, after a delete) that some operation needs to see.
+    let mut expected: BTreeSet<Option<i64>> = BTreeSet::new();
     for op in ops {
         for m in &op.ops {
             match *m {
-                RegOp::Read(Some(v)) if op.complete.is_some() => {
+                RegOp::Read(v) if op.complete.is_some() => {
                     expected.insert(v);
                 }
                 RegOp::Cas(old, _) => {
-                    expected.insert(old);
+                    expected.insert(Some(old));
                 }
                 _ => {}
             }
@@ -316,7 +322,8 @@ fn prune(ops: &[RegisterOp]) -> Vec<RegisterOp> {
     }
     let last_write = |op: &RegisterOp| {
         op.ops.iter().rev().find_map(|m| match *m {
-            RegOp::Write(v) | RegOp::Cas(_, v) => Some(v),
+            RegOp::Write(v) | RegOp::Cas(_, v) => Some(Some(v)),
+            RegOp::Delete => Some(None),
             RegOp::Read(_) => None,
         })
     };

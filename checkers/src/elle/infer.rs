@@ -105,7 +105,7 @@ impl<'a> Checker<'a> {
                         };
                         self.appenders.entry(k).or_default().insert(*v, appender);
                     }
-                    MicroOp::Write(..) | MicroOp::Cas(..) => self.report(
+                    MicroOp::Write(..) | MicroOp::Cas(..) | MicroOp::Delete(..) => self.report(
                         AnomalyKind::Malformed,
                         format!(
                             "T{} has the register op {}; this checker needs list-append",
@@ -141,7 +141,7 @@ impl<'a> Checker<'a> {
                         );
                         continue;
                     }
-                    MicroOp::Write(..) | MicroOp::Cas(..) => continue,
+                    MicroOp::Write(..) | MicroOp::Cas(..) | MicroOp::Delete(..) => continue,
                 };
                 let mine = own.get(k.as_str()).map_or(&[][..], Vec::as_slice);
                 let observed = if list.ends_with(mine) {

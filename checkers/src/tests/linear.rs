@@ -244,3 +244,65 @@ fn timed_out_writes_nobody_read_do_not_multiply_states() {
         "{text}"
     );
 }
+
+#[test]
+fn a_deleted_register_reads_nil_and_an_old_value_after_the_delete_is_caught() {
+    let del = || vec![MicroOp::delete("x")];
+    // w 1, delete, then read nil: linearizable.
+    let mut h = History::new();
+    let a = h.invoke(0, w(1)).expect("idle");
+    h.ok(a, w(1)).expect("ok");
+    let b = h.invoke(1, del()).expect("idle");
+    h.ok(b, del()).expect("ok");
+    let c = h.invoke(2, r()).expect("idle");
+    h.ok(c, saw(None)).expect("ok");
+    assert_eq!(verdict(&h), Verdict::Linearizable);
+    // The delete survives its own JSON as a write of null.
+    let back = History::from_jsonl(&h.to_jsonl()).expect("parses");
+    assert_eq!(back.to_jsonl(), h.to_jsonl());
+    assert!(
+        h.to_jsonl().contains(r#"["w","x",null]"#),
+        "{}",
+        h.to_jsonl()
+    );
+
+    // The same, but the read after the acknowledged delete sees the old value: a
+    // resurrected row.
+    let mut h = History::new();
+    let a = h.invoke(0, w(1)).expect("idle");
+    h.ok(a, w(1)).expect("ok");
+    let b = h.invoke(1, del()).expect("idle");
+    h.ok(b, del()).expect("ok");
+    let c = h.invoke(2, r()).expect("idle");
+    h.ok(c, saw(Some(1))).expect("ok");
+    let Verdict::NotLinearizable(f) = verdict(&h) else {
+        panic!("a read of a deleted value is not linearizable")
+    };
+    assert!(f.to_string().contains("w nil"), "{f}");
+
+    // Read-your-own-delete inside one operation: [delete, read nil] is fine, [delete,
+    // read 1] is not.
+    for (seen, ok) in [(None, true), (Some(1), false)] {
+        let mut h = History::new();
+        let a = h.invoke(0, w(1)).expect("idle");
+        h.ok(a, w(1)).expect("ok");
+        let own = vec![MicroOp::delete("x"), MicroOp::read("x")];
+        let b = h.invoke(1, own).expect("idle");
+        h.ok(b, vec![MicroOp::delete("x"), MicroOp::read_int("x", seen)])
+            .expect("ok");
+        assert_eq!(verdict(&h) == Verdict::Linearizable, ok, "{seen:?}");
+    }
+}
+
+#[test]
+fn a_timed_out_delete_is_kept_only_when_someone_reads_nil() {
+    // w 1 ok; delete info; read nil ok: only the info delete explains the nil read.
+    let mut h = History::new();
+    let a = h.invoke(0, w(1)).expect("idle");
+    h.ok(a, w(1)).expect("ok");
+    let b = h.invoke(1, vec![MicroOp::delete("x")]).expect("idle");
+    h.info(b).expect("info");
+    let c = h.invoke(2, r()).expect("idle");
+    h.ok(c, saw(None)).expect("ok");
+    assert_eq!(verdict(&h), Verdict::Linearizable);
+}

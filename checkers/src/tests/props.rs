@@ -18,7 +18,7 @@ const PROCESSES: u64 = 4;
 #[derive(Debug, Clone)]
 enum Action {
     /// An idle process invokes micro-ops (kind, key); kind 0 reads, 1 writes/appends,
-    /// 2 is a compare-and-set (registers only; an append for lists).
+    /// 2 is a compare-and-set and 3 a delete (registers only; both append for lists).
     Invoke { pick: u8, ops: Vec<(u8, u8)> },
     /// An invoked operation takes effect now, atomically.
     Execute { pick: u8 },
@@ -28,7 +28,7 @@ enum Action {
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        (any::<u8>(), prop::collection::vec((0..3u8, 0..3u8), 1..4))
+        (any::<u8>(), prop::collection::vec((0..4u8, 0..3u8), 1..4))
             .prop_map(|(pick, ops)| Action::Invoke { pick, ops }),
         any::<u8>().prop_map(|pick| Action::Execute { pick }),
         (any::<u8>(), any::<u8>()).prop_map(|(pick, fate)| Action::Complete { pick, fate }),
@@ -154,6 +154,10 @@ fn registers(actions: &[Action]) -> History {
         let op = match kind {
             0 => MicroOp::read(k.clone()),
             1 => MicroOp::write(k.clone(), next),
+            3 => {
+                invoke_model.remove(&k);
+                return vec![MicroOp::delete(k)];
+            }
             _ => MicroOp::cas(k.clone(), *invoke_model.get(&k).unwrap_or(&0), next),
         };
         if kind != 0 {
@@ -179,6 +183,10 @@ fn registers(actions: &[Action]) -> History {
                 }
                 MicroOp::Read(k, _) => {
                     MicroOp::Read(k.clone(), model.get(k).copied().map(ReadValue::Int))
+                }
+                MicroOp::Delete(k) => {
+                    model.remove(k);
+                    op.clone()
                 }
                 MicroOp::Append(..) => op.clone(),
             })

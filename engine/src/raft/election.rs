@@ -154,7 +154,16 @@ impl<S: Storage> RawNode<S> {
             "raft.leader_elected_with_uncommitted_older_term",
             self.log.commit < self.log.last_index()
         );
-        let next = self.log.last_index() + 1;
+        let last_plus_one = self.log.last_index() + 1;
+        // Entries through the commit index are still in the log or the snapshot (only
+        // applied, so committed, entries are compacted): a probe from there can be
+        // answered with entries or a snapshot.
+        let next = if self.cfg.probe_from_commit {
+            self.log.commit + 1
+        } else {
+            last_plus_one
+        };
+        debug_assert!(next >= 1 && next <= last_plus_one);
         let progress = self
             .cfg
             .voters
@@ -162,7 +171,11 @@ impl<S: Storage> RawNode<S> {
             .map(|&id| {
                 let pr = Progress {
                     match_index: 0,
-                    next_index: next,
+                    next_index: if id == self.cfg.id {
+                        last_plus_one
+                    } else {
+                        next
+                    },
                     state: ProgressState::Probe { sent: false },
                     recent_active: id == self.cfg.id,
                 };
@@ -171,7 +184,7 @@ impl<S: Storage> RawNode<S> {
             .collect();
         self.role = RoleState::Leader(Box::new(LeaderState {
             progress,
-            term_start: next,
+            term_start: last_plus_one,
             heartbeat_elapsed: 0,
             reads: ReadQueue::default(),
         }));

@@ -169,6 +169,13 @@ pub struct Config {
     pub check_quorum: bool,
     /// At most this many entries per append message.
     pub max_entries_per_message: usize,
+    /// A new leader probes each follower from its own commit index rather than from
+    /// the end of its log. Both are correct (`nextIndex` is only a guess, §5.3); from
+    /// the commit index the first appends re-send entries a follower may already hold,
+    /// so a follower meets appends that vouch for a prefix of its log while the
+    /// leader's commit index is past them — the state Figure 2's rule 5 (commit only
+    /// through the last new entry) exists for. Simulations turn it on per seed.
+    pub probe_from_commit: bool,
     /// The index the application's durable state machine has already applied (0 if it
     /// is restored from the storage's snapshot only). Entries up to it are not handed
     /// out again after a restart.
@@ -187,6 +194,7 @@ impl Config {
             pre_vote: true,
             check_quorum: true,
             max_entries_per_message: 64,
+            probe_from_commit: false,
             applied: 0,
         }
     }

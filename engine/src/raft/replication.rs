@@ -331,6 +331,12 @@ impl<S: Storage> RawNode<S> {
         debug_assert!(self.log.matches(last.0, last.1));
         // Cannot wrap: validated entries follow prev_index one by one, below MAX_INDEX.
         let last_new = last.0;
+        // Figure 2's rule 5: the leader vouched for our log only through `last_new`;
+        // what we hold past it may be an older leader's, not yet overwritten.
+        sim_runtime::cover!(
+            "raft.follower_commit_capped_at_last_new_entry",
+            commit > last_new && self.log.last_index() > last_new
+        );
         self.log.commit_to(commit.min(last_new));
         self.send(
             from,

@@ -188,6 +188,9 @@ pub struct NodeConfig {
     pub snapshot_keep: u64,
     /// At most this many entries in one append message (Raft's batching).
     pub max_entries_per_message: usize,
+    /// A new leader probes followers from its commit index
+    /// ([`crate::raft::Config::probe_from_commit`]); off by default.
+    pub probe_from_commit: bool,
     /// An interactive transaction idle this long is dropped by the leader.
     pub txn_lease: Duration,
     /// Options of the state machine's engine.
@@ -234,6 +237,7 @@ impl NodeConfig {
             snapshot_threshold: 1000,
             snapshot_keep: 100,
             max_entries_per_message: 64,
+            probe_from_commit: false,
             txn_lease: Duration::from_secs(10),
             db_options: crate::Options::default(),
             observer: None,

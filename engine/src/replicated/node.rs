@@ -161,6 +161,7 @@ impl Node {
             election_timeout_ticks: cfg.election_ticks,
             heartbeat_interval_ticks: cfg.heartbeat_ticks,
             max_entries_per_message: cfg.max_entries_per_message,
+            probe_from_commit: cfg.probe_from_commit,
             applied: a,
             ..RaftConfig::new(cfg.id, voters.iter().copied())
         };

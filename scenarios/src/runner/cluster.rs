@@ -72,6 +72,7 @@ fn node_config(
     (cfg.election_ticks, cfg.heartbeat_ticks) =
         tuning.raft_ticks(cfg.election_ticks, cfg.heartbeat_ticks);
     cfg.max_entries_per_message = tuning.max_entries(cfg.max_entries_per_message);
+    cfg.probe_from_commit = tuning.probe_from_commit.unwrap_or(false);
     cfg.txn_lease = Duration::from_secs(2);
     cfg.db_options = tuning.engine_options(engine::Options {
         memtable_bytes: 32 << 10,

@@ -6,7 +6,8 @@
 //! rarely needs InstallSnapshot, and with one election timeout elections rarely
 //! collide. Each seed therefore draws — swarm style, each setting kept at the
 //! topology's default half of the time — memtable and table sizes, the level-0
-//! trigger, WAL preallocation, Raft's snapshot threshold and kept tail, election and
+//! trigger, level 1's size and the ratio between levels (the tree's depth), WAL
+//! preallocation, Raft's snapshot threshold and kept tail, election and
 //! heartbeat ticks, entries per append, and the client's request timeout and commit
 //! deadline. The draw is part of the
 //! [`super::plan::FaultPlan`], so it prints, replays from a plan file and shrinks.
@@ -42,6 +43,15 @@ pub struct Tuning {
     /// Raft entries per append message: small batches make a lagging follower
     /// acknowledge an older term's entries before the new leader's own.
     pub max_entries_per_message: Option<usize>,
+    /// Level 1's size limit and the ratio between levels: small values make a deep
+    /// tree out of a small data set, so compactions run over keys that deeper levels
+    /// still hold (tombstones that must be kept, versions shadowed across levels).
+    pub level1_max_bytes: Option<u64>,
+    pub level_size_ratio: Option<u64>,
+    /// A new Raft leader probes followers from its commit index
+    /// (`engine::raft::Config::probe_from_commit`): appends that vouch for a prefix of
+    /// a follower's log while the commit index is past them.
+    pub probe_from_commit: Option<bool>,
 }
 
 impl Tuning {
@@ -74,6 +84,25 @@ impl Tuning {
         t
     }
 
+    /// Draws the settings added after the first ones: the LSM tree's shape
+    /// ([`Tuning::level1_max_bytes`], [`Tuning::level_size_ratio`]) and, in a cluster,
+    /// [`Tuning::probe_from_commit`]. Drawn after everything else of a plan, so the
+    /// faults and other settings of a seed stay those it drew before these existed.
+    pub fn draw_late(&mut self, rng: &mut impl Rng, cluster: bool) {
+        let mut pick = |values: &[u64]| {
+            if rng.gen_bool(0.5) {
+                None
+            } else {
+                values.get(rng.gen_range(0..values.len())).copied()
+            }
+        };
+        self.level1_max_bytes = pick(&[512, 2048]);
+        self.level_size_ratio = pick(&[2, 3]);
+        if cluster {
+            self.probe_from_commit = rng.gen_bool(0.5).then_some(true);
+        }
+    }
+
     /// Whether every setting is the default.
     pub fn is_default(&self) -> bool {
         *self == Tuning::default()
@@ -90,6 +119,8 @@ impl Tuning {
             wal_preallocate_bytes: self
                 .wal_preallocate_bytes
                 .unwrap_or(base.wal_preallocate_bytes),
+            level1_max_bytes: self.level1_max_bytes.unwrap_or(base.level1_max_bytes),
+            level_size_ratio: self.level_size_ratio.unwrap_or(base.level_size_ratio),
             ..base
         }
     }
@@ -177,6 +208,12 @@ impl Tuning {
             "entries per append",
             self.max_entries_per_message.map(|n| n.to_string()),
         );
+        add("L1 max", self.level1_max_bytes.map(|b| format!("{b} B")));
+        add("level ratio", self.level_size_ratio.map(|n| n.to_string()));
+        add(
+            "probe from commit",
+            self.probe_from_commit.map(|b| b.to_string()),
+        );
         parts.join(", ")
     }
 }
@@ -189,10 +226,11 @@ mod tests {
     #[test]
     fn draws_vary_every_setting_and_stay_within_what_the_engine_accepts() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let mut seen_default = [false; 11];
-        let mut seen_set = [false; 11];
+        let mut seen_default = [false; 14];
+        let mut seen_set = [false; 14];
         for _ in 0..200 {
-            let t = Tuning::draw(&mut rng, true);
+            let mut t = Tuning::draw(&mut rng, true);
+            t.draw_late(&mut rng, true);
             let fields = [
                 t.memtable_bytes.is_some(),
                 t.table_target_bytes.is_some(),
@@ -205,6 +243,9 @@ mod tests {
                 t.request_timeout_ms.is_some(),
                 t.commit_deadline_ms.is_some(),
                 t.max_entries_per_message.is_some(),
+                t.level1_max_bytes.is_some(),
+                t.level_size_ratio.is_some(),
+                t.probe_from_commit.is_some(),
             ];
             for (i, set) in fields.into_iter().enumerate() {
                 seen_set[i] |= set;
@@ -219,13 +260,17 @@ mod tests {
             let back: Tuning = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
             assert_eq!(back, t);
         }
-        assert_eq!(seen_set, [true; 11], "every setting is drawn sometimes");
-        assert_eq!(seen_default, [true; 11], "and left alone sometimes");
-        let embedded = Tuning::draw(&mut rng, false);
-        assert_eq!(
-            embedded.election_ticks, None,
-            "no Raft settings without a cluster"
-        );
+        assert_eq!(seen_set, [true; 14], "every setting is drawn sometimes");
+        assert_eq!(seen_default, [true; 14], "and left alone sometimes");
+        for _ in 0..20 {
+            let mut embedded = Tuning::draw(&mut rng, false);
+            embedded.draw_late(&mut rng, false);
+            assert_eq!(
+                (embedded.election_ticks, embedded.probe_from_commit),
+                (None, None),
+                "no Raft settings without a cluster"
+            );
+        }
     }
 
     #[test]

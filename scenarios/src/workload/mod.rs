@@ -142,7 +142,7 @@ pub fn parse_int(v: &str) -> Result<i64, TxError> {
 
 /// Executes Elle micro-ops the standard way: `r` reads (a list when `lists`, else an
 /// integer register), `append` reads, extends and writes the list, `w` writes the
-/// register (values padded by `pad` bytes of filler), `cas` writes only if the register holds the expected value (else the
+/// register (values padded by `pad` bytes of filler) or deletes it, `cas` writes only if the register holds the expected value (else the
 /// transaction fails).
 pub async fn interpret(
     ops: Vec<MicroOp>,
@@ -179,6 +179,10 @@ pub async fn interpret(
             MicroOp::Write(k, x) => {
                 tx.put(&k, &x.to_string()).await?;
                 MicroOp::Write(k, x)
+            }
+            MicroOp::Delete(k) => {
+                tx.delete(&k).await?;
+                MicroOp::Delete(k)
             }
             MicroOp::Cas(k, old, new) => {
                 let cur = match tx.get(&k).await? {

@@ -486,6 +486,8 @@ pub fn generate(space: FaultSpace, horizon: Horizon, rng: &mut impl Rng) -> Faul
     if horizon.nodes > 1 {
         aim_some_at_the_leader(&mut steps, rng);
     }
+    let mut tuning = tuning;
+    tuning.draw_late(rng, horizon.nodes > 1);
     FaultPlan {
         disk,
         net,
