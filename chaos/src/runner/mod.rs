@@ -16,8 +16,9 @@
 //! within [`Scenario::liveness`] of the heal and of each decision after it, until the
 //! budget is done. Then every fault is healed, every node loses power at once and
 //! restarts ([`Scenario::final_power_loss`]), the state is read, and the checks run:
-//! the durability oracle over the history's register writes, the history checkers the
-//! scenario names, and the user's invariant. The first failed check is the verdict.
+//! the durability oracle over the history's register writes against the registers read
+//! (only when the system has a state reader), the history checkers the scenario names,
+//! and the user's invariant. The first failed check is the verdict.
 
 mod drive;
 mod faults;
