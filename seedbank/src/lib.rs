@@ -9,6 +9,7 @@
 //! | [`fs`] | `sim-fs` | the file API: `std::fs` in the real world, a per-node disk with a crash model in simulation |
 //! | [`net`] | `sim-net` | typed messages between nodes: TCP in the real world, madsim plus partitions, drops, duplicates, delays in simulation |
 //! | [`Test`], [`#[seedbank::test]`](macro@test), [`Ctx`] | this crate | run an async test body across seeds |
+//! | [`chaos`] | `seedbank-chaos` | chaos scenarios over your nodes: fault plans (swarm choice per seed, JSON files), the shrinker, the simulated runner with history checks |
 //!
 //! Production code should depend on `sim-runtime`, `sim-fs` and `sim-net` directly (they
 //! are small); tests depend on `seedbank` as a dev-dependency. `docs/getting-started.md`
@@ -133,6 +134,10 @@ pub use sim_runtime::escape::Escape;
 /// ```
 pub use seedbank_macros::test;
 
+/// Chaos scenarios for your own nodes: fault plans drawn per seed, replayable from a
+/// file and shrinkable, and the simulated runner that executes them and judges the
+/// history (the `seedbank-chaos` crate, D85).
+pub use chaos;
 pub use sim_fs as fs;
 pub use sim_net as net;
 pub use sim_runtime as runtime;

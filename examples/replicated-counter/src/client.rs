@@ -6,6 +6,7 @@ use crate::{Msg, CLUSTER_ID};
 use sim_net::{Config, Endpoint};
 use sim_runtime::time::{self, Duration};
 use sim_runtime::NodeId;
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 
@@ -47,6 +48,11 @@ impl Client {
         })
     }
 
+    /// The sequence number the next increment will carry.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     /// Sends the next increment to `node` and waits for its acknowledgement.
     pub async fn incr(&mut self, node: NodeId) -> IncrOutcome {
         let seq = self.next_seq;
@@ -74,6 +80,20 @@ impl Client {
             .await?
         {
             Msg::ReadOk { slots, .. } => Some(slots),
+            _ => None,
+        }
+    }
+
+    /// Asks `node` for the last operation it applied per client: `client → seq`.
+    pub async fn applied(&mut self, node: NodeId) -> Option<BTreeMap<u64, u64>> {
+        let req = self.next_req;
+        self.next_req += 1;
+        self.endpoint.send(node, Msg::Applied { req }).ok()?;
+        match self
+            .wait_for(|m| matches!(m, Msg::AppliedOk { req: r, .. } if *r == req))
+            .await?
+        {
+            Msg::AppliedOk { last, .. } => Some(last.into_iter().collect()),
             _ => None,
         }
     }

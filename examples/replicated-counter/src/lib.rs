@@ -23,7 +23,8 @@
 //!   slots to its peers ([`Msg::Gossip`]); a receiver keeps the maximum of each slot
 //!   except its own, which only its log decides. Views converge once the network heals.
 //! - **Reads** ([`Msg::Read`]) answer the node's view of every slot; the counter's
-//!   value is their sum.
+//!   value is their sum. [`Msg::Applied`] answers the last operation the node applied
+//!   per client (what its log says it has): the chaos test reads it after recovery.
 //!
 //! ## The planted bug
 //! With `--features ack-before-fsync` (or [`Options::ack_before_fsync`]) a node
@@ -58,6 +59,10 @@ pub enum Msg {
     ReadOk { req: u64, slots: Vec<u64> },
     /// Node → node: the sender's view of every slot.
     Gossip { slots: Vec<u64> },
+    /// Client → node: the last operation the node applied for each client, please.
+    Applied { req: u64 },
+    /// Node → client: `(client, seq)` of the last operation applied per client.
+    AppliedOk { req: u64, last: Vec<(u64, u64)> },
 }
 
 /// How to run one node.

@@ -124,7 +124,11 @@ fn handle(
                 }
             }
         }
-        Msg::Incr { .. } | Msg::IncrOk { .. } | Msg::ReadOk { .. } => {}
+        Msg::Applied { req } => {
+            let last = state.last_seq.iter().map(|(c, s)| (*c, *s)).collect();
+            let _ = endpoint.send(from, Msg::AppliedOk { req, last });
+        }
+        Msg::Incr { .. } | Msg::IncrOk { .. } | Msg::ReadOk { .. } | Msg::AppliedOk { .. } => {}
     }
 }
 

@@ -49,6 +49,7 @@ pub fn plan_for(scenario: &Scenario, seed: u64) -> Result<FaultPlan, String> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(key);
     let horizon = Horizon {
         nodes: scenario.topology.nodes(),
+        aim_at_leader: true,
         window_ms: FAULT_WINDOW_MS,
         ops: scenario.ops,
     };

@@ -1,106 +1,26 @@
 //! Shrinking: reduce a failing run's fault plan to a smaller one that still fails the
-//! same check (Zeller's ddmin over the timed faults, then each probabilistic fault kind
-//! switched off, then the operation budget halved), and write it as a plan file that
-//! `replay --plan` reproduces. Every candidate is a full deterministic run of the same
-//! seed, so "still fails" is a fact, not a guess.
+//! same check, and write it as a plan file that `replay --plan` reproduces. The
+//! algorithm is the generic one (`chaos::shrink`: ddmin over the timed faults, then
+//! each probabilistic fault kind off, then the operation budget halved); this module
+//! judges "the same check" on the bundled database's run records.
 
-use super::plan::FaultPlan;
+use super::plan::{FaultPlan, Tuning};
 use super::record::RunRecord;
 
-/// The result of shrinking.
-#[derive(Debug, Clone)]
-pub struct Shrunk {
-    pub plan: FaultPlan,
-    pub record: RunRecord,
-    /// Candidate runs tried.
-    pub runs: u64,
-}
+/// The result of shrinking (the generic shrinker's, `chaos::shrink`, D85).
+pub type Shrunk = chaos::shrink::Shrunk<Tuning, RunRecord>;
 
-/// Shrinks `plan`, which fails check `check` under `run`; `run(plan)` runs the seed.
+/// Shrinks `plan`, which fails check `check` under `run`; `run(plan)` runs the seed. A
+/// candidate counts only if it fails the same check.
 pub fn shrink(
     plan: FaultPlan,
     check: &str,
     failing: RunRecord,
-    mut run: impl FnMut(&FaultPlan) -> RunRecord,
+    run: impl FnMut(&FaultPlan) -> RunRecord,
 ) -> Shrunk {
-    let mut best = Shrunk {
-        plan,
-        record: failing,
-        runs: 0,
-    };
-    let mut attempt = |candidate: FaultPlan, best: &mut Shrunk| -> bool {
-        best.runs += 1;
-        let r = run(&candidate);
-        if r.failed_check.as_deref() == Some(check) {
-            best.plan = candidate;
-            best.record = r;
-            true
-        } else {
-            false
-        }
-    };
-
-    // 1. ddmin over the timed steps: try dropping chunks, halving the chunk size.
-    let mut chunk = best.plan.steps.len().div_ceil(2).max(1);
-    while !best.plan.steps.is_empty() {
-        let mut removed = false;
-        let mut start = 0;
-        while start < best.plan.steps.len() {
-            let mut candidate = best.plan.clone();
-            let end = (start + chunk).min(candidate.steps.len());
-            candidate.steps.drain(start..end);
-            if attempt(candidate, &mut best) {
-                removed = true; // the same `start` now names the next chunk
-            } else {
-                start += chunk;
-            }
-        }
-        if chunk == 1 && !removed {
-            break;
-        }
-        if !removed {
-            chunk = chunk.div_ceil(2);
-        }
-    }
-
-    // 2. Switch off each probabilistic fault kind.
-    type Off = fn(&mut FaultPlan) -> bool;
-    let offs: [Off; 10] = [
-        |p| std::mem::replace(&mut p.disk.read_eio, 0.0) > 0.0,
-        |p| std::mem::replace(&mut p.disk.write_eio, 0.0) > 0.0,
-        |p| std::mem::replace(&mut p.disk.sync_eio, 0.0) > 0.0,
-        |p| std::mem::replace(&mut p.disk.crash_bitflip, 0.0) > 0.0,
-        |p| p.disk.capacity_bytes.take().is_some(),
-        |p| std::mem::replace(&mut p.net.drop_rate, 0.0) > 0.0,
-        |p| std::mem::replace(&mut p.net.dup_rate, 0.0) > 0.0,
-        |p| std::mem::replace(&mut p.net.reorder_rate, 0.0) > 0.0,
-        |p| std::mem::replace(&mut p.net.delay_rate, 0.0) > 0.0,
-        |p| std::mem::replace(&mut p.net.reset_rate, 0.0) > 0.0,
-    ];
-    for off in offs {
-        let mut candidate = best.plan.clone();
-        if off(&mut candidate) {
-            attempt(candidate, &mut best);
-        }
-    }
-
-    // 3. Fewer operations: halve while it still fails, then step down by quarters.
-    loop {
-        let ops = best.plan.ops;
-        if ops <= 1 {
-            break;
-        }
-        let mut candidate = best.plan.clone();
-        candidate.ops = ops / 2;
-        if !attempt(candidate, &mut best) {
-            let mut candidate = best.plan.clone();
-            candidate.ops = ops - (ops / 4).max(1);
-            if !attempt(candidate, &mut best) {
-                break;
-            }
-        }
-    }
-    best
+    chaos::shrink::shrink(plan, failing, run, |r: &RunRecord| {
+        r.failed_check.as_deref() == Some(check)
+    })
 }
 
 #[cfg(test)]

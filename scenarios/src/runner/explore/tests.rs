@@ -7,6 +7,7 @@ fn own(seed: u64) -> Result<FaultPlan, String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let h = Horizon {
         nodes: 3,
+        aim_at_leader: true,
         window_ms: 3_000,
         ops: 100,
     };

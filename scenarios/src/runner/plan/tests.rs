@@ -6,6 +6,7 @@ use rand::SeedableRng;
 fn horizon(nodes: NodeNo) -> Horizon {
     Horizon {
         nodes,
+        aim_at_leader: true,
         window_ms: 3_000,
         ops: 200,
     }

@@ -1,0 +1,150 @@
+//! The runner's checks each fail when they should, on toy systems whose clients record
+//! a history without a network: durability, linearizability, the user's invariant,
+//! liveness after the heal; and the plan's faults reach the user's nodes (a power loss
+//! reruns the node's init, a node that stops by itself is restarted).
+#![cfg(madsim)]
+
+use chaos::checkers::history::{MicroOp, ReadValue};
+use chaos::plan::{Fault, FaultPlan, FaultSpace, Step};
+use chaos::runner::{self, Check, ClientCtx, Observed, Scenario, System};
+use sim_runtime::time::{sleep, Duration};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+fn scenario() -> Scenario {
+    let mut s = Scenario::new("toy", 1, 1);
+    s.faults = FaultSpace::NONE;
+    s.ops = 3;
+    s.liveness = Duration::from_secs(1);
+    s
+}
+
+/// A client that writes `x = 1, 2, 3`, each acknowledged.
+async fn writer(c: ClientCtx) {
+    let mut v = 0;
+    while c.recorder.take_op() {
+        v += 1;
+        let op = c.recorder.invoke(1, vec![MicroOp::write("x", v)]);
+        sleep(Duration::from_millis(10)).await;
+        c.recorder.ok(op, vec![MicroOp::write("x", v)]);
+    }
+}
+
+fn idle_node() -> System {
+    System::new(|_| std::future::pending::<()>())
+}
+
+/// The writer, and a state reader that shows `x` (or no `x`).
+fn reads(x: Option<i64>) -> System {
+    idle_node().client(writer).read_state(move |_| async move {
+        let mut o = Observed::default();
+        if let Some(x) = x {
+            o.registers.insert("x".into(), x);
+        }
+        Ok(o)
+    })
+}
+
+fn quiet_run(scenario: &Scenario, system: &System) -> runner::Record {
+    runner::run(scenario, system, 1, &FaultPlan::quiet(scenario.ops))
+}
+
+#[test]
+fn the_durability_oracle_fails_a_lost_acknowledged_write_and_passes_the_last_one() {
+    let s = scenario();
+    assert_eq!(quiet_run(&s, &reads(Some(3))).failed, None);
+    let lost = quiet_run(&s, &reads(Some(2)));
+    assert_eq!(lost.failed_check(), Some("durability"), "{:?}", lost.failed);
+    let gone = quiet_run(&s, &reads(None));
+    assert_eq!(gone.failed_check(), Some("durability"), "{:?}", gone.failed);
+    assert_eq!(
+        lost.history.txns().len(),
+        3,
+        "the record carries the history"
+    );
+}
+
+#[test]
+fn the_invariant_sees_the_history_and_the_state() {
+    let s = scenario();
+    let system = reads(Some(3)).invariant(|h, o| {
+        if h.txns().len() == 3 && o.registers.get("x") == Some(&3) {
+            Err("three writes and x = 3: refused on purpose".into())
+        } else {
+            Ok(())
+        }
+    });
+    let r = quiet_run(&s, &system);
+    assert_eq!(r.failed_check(), Some("invariant"), "{:?}", r.failed);
+}
+
+#[test]
+fn linearizability_fails_a_read_of_a_value_never_written() {
+    let mut s = scenario();
+    s.checks = vec![Check::Linearizable];
+    let system = |read: i64| {
+        idle_node().client(move |c: ClientCtx| async move {
+            if c.recorder.take_op() {
+                let op = c.recorder.invoke(1, vec![MicroOp::write("x", 1)]);
+                c.recorder.ok(op, vec![MicroOp::write("x", 1)]);
+            }
+            if c.recorder.take_op() {
+                let op = c.recorder.invoke(1, vec![MicroOp::read("x")]);
+                let seen = MicroOp::Read("x".into(), Some(ReadValue::Int(read)));
+                c.recorder.ok(op, vec![seen]);
+            }
+        })
+    };
+    assert_eq!(quiet_run(&s, &system(1)).failed, None);
+    let r = quiet_run(&s, &system(7));
+    assert_eq!(r.failed_check(), Some("linearizability"), "{:?}", r.failed);
+}
+
+#[test]
+fn liveness_fails_a_system_that_decides_nothing_after_the_heal() {
+    let s = scenario();
+    let system = idle_node().client(|c: ClientCtx| async move {
+        if c.recorder.take_op() {
+            let _op = c.recorder.invoke(1, vec![MicroOp::write("x", 1)]);
+            std::future::pending::<()>().await;
+        }
+    });
+    let r = quiet_run(&s, &system);
+    assert_eq!(r.failed_check(), Some("liveness"), "{:?}", r.failed);
+}
+
+#[test]
+fn a_planned_power_loss_reruns_the_init_and_a_stopped_node_is_restarted() {
+    let boots = Arc::new(AtomicU64::new(0));
+    let counted = boots.clone();
+    let system = System::new(move |_| {
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n > 0 {
+                std::future::pending::<()>().await;
+            }
+            // The first start returns: the node stopped by itself (fail-stop).
+        }
+    })
+    .client(writer);
+    let mut s = scenario();
+    s.final_power_loss = false;
+    let mut plan = FaultPlan::quiet(3);
+    plan.steps.push(Step {
+        at_ms: 500,
+        fault: Fault::Crash {
+            node: 1,
+            down_ms: 100,
+        },
+    });
+    let r = runner::run(&s, &system, 1, &plan);
+    assert_eq!(r.failed, None);
+    assert_eq!(r.faults.get("node.crash"), Some(&1), "{:?}", r.faults);
+    let restarts = r.faults.get(runner::FAIL_STOP_RESTART);
+    assert_eq!(restarts, Some(&1), "{:?}", r.faults);
+    let n = boots.load(Ordering::SeqCst);
+    assert_eq!(
+        n, 3,
+        "start, the supervisor's restart, the restart after the power loss"
+    );
+}
