@@ -63,11 +63,12 @@ pub fn main(engine: EngineKind, plan: &Plan, dir: &Path) -> Result<(), BenchErro
             None
         };
         let io_after = measure::IoCounters::now();
-        let written = io_before.zip(io_after).map(|(before, after)| {
-            after
-                .since(&before)
-                .disk_written(measure::IoCounters::kernel_counts_disk(&after))
-        });
+        let delta = io_before
+            .zip(io_after)
+            .map(|(before, after)| (after.since(&before), after));
+        let written =
+            delta.map(|(d, after)| d.disk_written(measure::IoCounters::kernel_counts_disk(&after)));
+        let syscall_bytes = delta.map(|(d, _)| d.wchar);
         let engine_written = engine_before
             .zip(db.bytes_written())
             .map(|(before, after)| after.saturating_sub(before));
@@ -107,6 +108,8 @@ pub fn main(engine: EngineKind, plan: &Plan, dir: &Path) -> Result<(), BenchErro
             written_mb: written.map(|(bytes, _)| measure::mib(bytes)),
             written_counter: written.map(|(_, source)| source.name().to_string()),
             write_amp: written.and_then(|(bytes, _)| measure::amplification(bytes, user_bytes)),
+            write_amp_syscalls: syscall_bytes
+                .and_then(|bytes| measure::amplification(bytes, user_bytes)),
             engine_write_amp: engine_written
                 .and_then(|bytes| measure::amplification(bytes, user_bytes)),
             space_amp: measure::amplification(disk.allocated, spec::live_bytes(plan.keys)),

@@ -202,6 +202,7 @@ impl Probe {
             written_mb: None,
             written_counter: None,
             write_amp: None,
+            write_amp_syscalls: None,
             engine_write_amp: None,
             space_amp: None,
             settle_after_secs: None,

@@ -82,6 +82,12 @@ pub struct Record {
     /// `written_mb` / `user_bytes` (`null` when the workload wrote nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_amp: Option<f64>,
+    /// The same by `wchar` (bytes passed to write system calls): no page or folio
+    /// rounding, so it reads lower than `write_amp` for small writes, and far lower
+    /// where the kernel charges a whole large folio to `write_bytes` (see
+    /// docs/performance.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_amp_syscalls: Option<f64>,
     /// The same by the engine's own counters, where it has them (Seedbank: WAL and
     /// table bytes written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,15 +224,17 @@ pub fn amplification_table(records: &[Record]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<9} {:>10} {:>10} {:>9} {:>9} {:>9} {:>12} {:>12} {:>11} {:>8}",
+        "{:<9} {:>10} {:>9} {:>10} {:>8} {:>9} {:>8} {:>9} {:>8} {:>9} {:>11} {:>11}",
         "engine",
         "s-amp fill",
         "s-amp end",
         "w-amp fill",
+        "sys fill",
+        "own fill",
         "w-amp A",
+        "sys A",
+        "own A",
         "w-amp all",
-        "own w fill",
-        "own w A",
         "peak RSS MB",
         "counter"
     );
@@ -244,24 +252,29 @@ pub fn amplification_table(records: &[Record]) -> String {
         }
         let _ = writeln!(
             out,
-            "{:<9} {:>10} {:>10} {:>9} {:>9} {:>9} {:>12} {:>12} {:>11} {:>8}",
+            "{:<9} {:>10} {:>9} {:>10} {:>8} {:>9} {:>8} {:>9} {:>8} {:>9} {:>11} {:>11}",
             e,
             amp(find("fill").and_then(|r| r.space_amp)),
             amp(mine.last().and_then(|r| r.space_amp)),
             amp(find("fill").and_then(|r| r.write_amp)),
-            amp(find("ycsb-a").and_then(|r| r.write_amp)),
-            amp(s.write_amp),
+            amp(find("fill").and_then(|r| r.write_amp_syscalls)),
             amp(find("fill").and_then(|r| r.engine_write_amp)),
+            amp(find("ycsb-a").and_then(|r| r.write_amp)),
+            amp(find("ycsb-a").and_then(|r| r.write_amp_syscalls)),
             amp(find("ycsb-a").and_then(|r| r.engine_write_amp)),
+            amp(s.write_amp),
             s.peak_rss_mb.map_or("?".to_string(), |m| format!("{m:.0}")),
             counter,
         );
     }
     let _ = writeln!(
         out,
-        "s-amp: allocated bytes on disk / live data (keys × (key + value)); w-amp: bytes the \
-         process wrote to disk (/proc/self/io {}) / bytes of keys and values written, \
-         background work after the workload included; own: the engine's own counters",
+        "s-amp: allocated bytes on disk / live data (keys × (key + value)). w-amp: bytes the \
+         engine's process wrote (/proc/self/io {}) / bytes of keys and values written, \
+         background work after the workload included; sys: the same by wchar (bytes \
+         passed to write calls); own: by the engine's own counters. write_bytes charges \
+         a whole page (a whole large folio on newer kernels) each time a clean one is \
+         dirtied: see docs/performance.md",
         if counters.is_empty() {
             "-".to_string()
         } else {
@@ -364,6 +377,7 @@ mod tests {
             written_mb: None,
             written_counter: None,
             write_amp: None,
+            write_amp_syscalls: None,
             engine_write_amp: None,
             space_amp: None,
             settle_after_secs: None,
@@ -503,15 +517,23 @@ mod tests {
                 "1.50",
                 "2.00",
                 "-",
+                "-",
+                "-",
+                "-",
+                "-",
                 "6.67",
-                "-",
-                "-",
                 "500",
                 "write_bytes"
             ],
             "{t}"
         );
         assert!(t.contains("/proc/self/io write_bytes"), "{t}");
+        let mut with_sys = rs.clone();
+        with_sys[0].write_amp_syscalls = Some(1.5);
+        with_sys[0].engine_write_amp = Some(1.75);
+        let t = amplification_table(&with_sys);
+        let row: Vec<&str> = t.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(row[3..6], ["2.00", "1.50", "1.75"], "{t}");
         assert_eq!(amp(Some(34.56)), "34.6");
         assert_eq!(amp(None), "-");
     }
