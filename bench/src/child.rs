@@ -43,6 +43,8 @@ pub fn main(engine: EngineKind, plan: &Plan, dir: &Path) -> Result<(), BenchErro
             _ => None,
         };
         let reset = measure::reset_peak_rss();
+        let io_before = measure::IoCounters::now();
+        let engine_before = db.bytes_written();
         let seed = SEED ^ ((i as u64 + 1) << 32);
         let sample = match w {
             Workload::Fill => {
@@ -52,6 +54,25 @@ pub fn main(engine: EngineKind, plan: &Plan, dir: &Path) -> Result<(), BenchErro
             _ => timed(w, plan, seed, db.as_ref(), &values)?,
         };
         let rss = measure::peak_rss(reset);
+        // A writing workload's cost includes the flushes and compactions it leaves
+        // behind: wait for them (the engine's own settle, then the process's writes to
+        // stop) before reading the counters and the disk. Not part of `secs`.
+        let settle_after_secs = if w.writes() {
+            Some(settle_after(engine, db.as_ref())?)
+        } else {
+            None
+        };
+        let io_after = measure::IoCounters::now();
+        let delta = io_before
+            .zip(io_after)
+            .map(|(before, after)| (after.since(&before), after));
+        let written =
+            delta.map(|(d, after)| d.disk_written(measure::IoCounters::kernel_counts_disk(&after)));
+        let syscall_bytes = delta.map(|(d, _)| d.wchar);
+        let engine_written = engine_before
+            .zip(db.bytes_written())
+            .map(|(before, after)| after.saturating_sub(before));
+        let user_bytes = sample.writes_done.saturating_mul(spec::RECORD_BYTES);
         let disk = measure::disk_usage(dir).map_err(|e| BenchError::Io {
             what: format!("measuring {}", dir.display()),
             source: e,
@@ -83,15 +104,26 @@ pub fn main(engine: EngineKind, plan: &Plan, dir: &Path) -> Result<(), BenchErro
             disk_p50_us,
             durability: mode.durability.to_string(),
             api: mode.api.to_string(),
+            user_bytes,
+            written_mb: written.map(|(bytes, _)| measure::mib(bytes)),
+            written_counter: written.map(|(_, source)| source.name().to_string()),
+            write_amp: written.and_then(|(bytes, _)| measure::amplification(bytes, user_bytes)),
+            write_amp_syscalls: syscall_bytes
+                .and_then(|bytes| measure::amplification(bytes, user_bytes)),
+            engine_write_amp: engine_written
+                .and_then(|bytes| measure::amplification(bytes, user_bytes)),
+            space_amp: measure::amplification(disk.allocated, spec::live_bytes(plan.keys)),
+            settle_after_secs,
         };
         eprintln!(
-            "  {engine:<8} {:<9} {:>12} ops/s  p50 {:>8} µs  p99 {:>8} µs  RSS {:>5} MB  disk {:>5.0} MB  ({} ops, {:.1}s)",
+            "  {engine:<8} {:<9} {:>12} ops/s  p50 {:>8} µs  p99 {:>8} µs  RSS {:>5} MB  disk {:>5.0} MB  w-amp {:>5}  ({} ops, {:.1}s)",
             record.workload,
             report::thousands(record.ops_per_sec),
             report::micros(record.p50_us),
             report::micros(record.p99_us),
             record.rss_mb.map_or("?".into(), |m| format!("{m:.0}")),
             record.disk_mb,
+            record.write_amp.map_or("-".into(), |x| format!("{x:.1}")),
             record.ops,
             record.secs,
         );
@@ -125,6 +157,27 @@ fn settle(engine: EngineKind, db: &dyn Engine) -> Result<(), BenchError> {
     Ok(())
 }
 
+/// How long the process's writes must stay still, after a writing workload, before its
+/// background work counts as done; and the most to wait for that.
+const IO_QUIET: Duration = Duration::from_millis(1_000);
+const IO_QUIET_MAX: Duration = Duration::from_secs(30);
+
+/// After a writing workload: the engine's own settle, then until the process stops
+/// writing (the only sign RocksDB gives through its transactional API). Returns the
+/// seconds waited; printed.
+fn settle_after(engine: EngineKind, db: &dyn Engine) -> Result<f64, BenchError> {
+    let t0 = Instant::now();
+    db.settle()?;
+    let (_, quiet) = measure::wait_io_quiet(IO_QUIET, IO_QUIET_MAX);
+    let secs = t0.elapsed().as_secs_f64();
+    if quiet {
+        eprintln!("  {engine:<8} writes after the workload ended within {secs:.2}s (not measured)");
+    } else {
+        eprintln!("  {engine:<8} still writing {secs:.0}s after the workload: counting what was written so far");
+    }
+    Ok(secs)
+}
+
 /// The preallocated-fdatasync probe's p50 right now, in the run directory beside the
 /// engine's (so the engine's disk usage never counts its file). Printed.
 fn probe_disk(engine: EngineKind, dir: &Path) -> Result<f64, BenchError> {
@@ -145,6 +198,8 @@ fn probe_disk(engine: EngineKind, dir: &Path) -> Result<f64, BenchError> {
 /// What a workload measured.
 struct Sample {
     ops: u64,
+    /// Keys written (the fill's keys; the writes of the other workloads).
+    writes_done: u64,
     elapsed: Duration,
     all: Latencies,
     reads: Latencies,
@@ -212,6 +267,7 @@ fn fill(db: &dyn Engine, n: u64, values: &Values) -> Result<Sample, BenchError> 
     }
     Ok(Sample {
         ops: n,
+        writes_done: n,
         elapsed: start.elapsed(),
         all,
         reads: Latencies::default(),
@@ -335,6 +391,7 @@ fn timed(
     }
     let mut sample = Sample {
         ops: 0,
+        writes_done: 0,
         elapsed,
         all: Latencies::default(),
         reads: Latencies::default(),
@@ -348,6 +405,7 @@ fn timed(
         sample.reads.merge(&t.reads);
         sample.writes.merge(&t.writes);
     }
+    sample.writes_done = sample.writes.count();
     Ok(sample)
 }
 

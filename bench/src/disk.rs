@@ -198,6 +198,14 @@ impl Probe {
             disk_p50_us: None,
             durability: "fdatasync after each write".to_string(),
             api: "std::fs::File::write_all_at + sync_data".to_string(),
+            user_bytes: 0,
+            written_mb: None,
+            written_counter: None,
+            write_amp: None,
+            write_amp_syscalls: None,
+            engine_write_amp: None,
+            space_amp: None,
+            settle_after_secs: None,
         }
     }
 }

@@ -15,11 +15,17 @@
 //!   `ycsb-a/b/c` (50/95/100% reads, the rest durable single-key writes, Zipfian
 //!   θ = 0.99 scrambled over the N keys, 2 threads). Workloads that read the keys get an
 //!   unmeasured fill first when `fill` itself is not selected.
-//! - **One child process per engine** ([`child`]): the parent ([`run`]) re-executes the
-//!   same binary as `seedbank bench --child ENGINE …`; the child opens the engine in its
-//!   own directory, runs the workloads one after another on that database, and prints
-//!   one JSON [`report::Record`] per workload on stdout. So memory figures are per
-//!   engine, and a crashing engine loses only its own results.
+//! - **Scales** ([`spec::parse_scales`], [`run::scales`]): the whole run (every engine,
+//!   every workload) at each key count in turn, smallest first: 1M keys (~116 MB of
+//!   live data, inside Seedbank's 256 MiB block cache) and 10M (~1.16 GB, several times
+//!   it) by default; `--keys N` runs one scale, `--scales 100k,1M,…` others. One table
+//!   per scale.
+//! - **One child process per engine and scale** ([`child`]): the parent ([`run`])
+//!   re-executes the same binary as `seedbank bench --child ENGINE --keys N …`; the child
+//!   opens the engine in its own directory, runs the workloads one after another on that
+//!   database, and prints one JSON [`report::Record`] per workload on stdout. So memory
+//!   and I/O figures are per engine and scale, and a crashing engine loses only its own
+//!   results.
 //! - **Measured per (engine, workload)**: operations per second over the wall time of
 //!   the workload (all threads, from start to the last thread's stop); per-operation
 //!   latency in an `hdrhistogram` (p50, p99, p99.9, max; `fill`'s unit is one 1,000-key
@@ -27,7 +33,17 @@
 //!   writes `5` to `/proc/self/clear_refs` before each workload, then reads `VmHWM`;
 //!   where the reset is refused the figure is the peak so far, and the record says so);
 //!   bytes on disk when the workload ends (allocated blocks of every file under the
-//!   engine's directory, and the apparent size).
+//!   engine's directory, and the apparent size), and as space amplification over the
+//!   live data (keys × (16 + 100) bytes).
+//! - **Write amplification** ([`measure::IoCounters`]): bytes the child process wrote,
+//!   from `/proc/self/io` read just before the workload and again once the background
+//!   work it caused has settled (the engine's settle, then no growth of the counters for
+//!   1 s, at most 30 s), over the bytes of keys and values the workload wrote. Two
+//!   counters, both kept: `write_bytes` − `cancelled_write_bytes` (pages the process
+//!   dirtied, charged a whole page — on kernels with large folios, a whole folio — per
+//!   clean-to-dirty transition; `wchar` instead where the kernel keeps no `write_bytes`)
+//!   and `wchar` (bytes passed to write calls, no rounding). Seedbank also reports its
+//!   own count ([`engines::Engine::bytes_written`]: WAL and table bytes, `LsmStats`).
 //! - **Settled before each timed workload**: the child first waits until the engine's
 //!   background flushes and compactions are done ([`engines::Engine::settle`]: Seedbank
 //!   `Db::wait_idle`; fjall polls its active compactions and sealed journals; RocksDB

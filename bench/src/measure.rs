@@ -137,6 +137,145 @@ pub fn disk_usage(dir: &Path) -> io::Result<DiskUsage> {
     Ok(total)
 }
 
+/// The I/O counters of this process from `/proc/self/io` (all its threads, living and
+/// exited), in bytes.
+///
+/// `write_bytes` counts bytes this process caused to be sent to the storage layer: a
+/// buffered write is charged when it dirties a page of the page cache (a whole page,
+/// once per clean-to-dirty transition — not once per `write` call and not at
+/// writeback), a direct write when it is submitted. `cancelled_write_bytes` are dirty
+/// bytes that never reached the disk (a file truncated or deleted before writeback);
+/// [`IoCounters::disk_written`] subtracts them. `wchar` counts every byte handed to
+/// `write`-like system calls, pipes and terminals included, whether or not it reaches
+/// a disk: the fallback where the kernel does not keep `write_bytes` (it reads 0 in
+/// some containers and without `CONFIG_TASK_IO_ACCOUNTING`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoCounters {
+    pub rchar: u64,
+    pub wchar: u64,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+    pub cancelled_write_bytes: u64,
+}
+
+/// Which counter a write-amplification figure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteSource {
+    /// `write_bytes - cancelled_write_bytes`: what reached the block layer.
+    BlockLayer,
+    /// `wchar`: what the process passed to write system calls (no page rounding, no
+    /// rewrites of a still-dirty page merged; the fallback).
+    Syscalls,
+}
+
+impl WriteSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            WriteSource::BlockLayer => "write_bytes",
+            WriteSource::Syscalls => "wchar",
+        }
+    }
+}
+
+impl IoCounters {
+    /// This process's counters now; `None` where `/proc/self/io` is not readable.
+    pub fn now() -> Option<IoCounters> {
+        std::fs::read_to_string("/proc/self/io")
+            .ok()
+            .and_then(|s| IoCounters::parse(&s))
+    }
+
+    /// Parses a `/proc/PID/io` text (`name: value` lines); `None` unless `wchar` and
+    /// `write_bytes` are both there.
+    pub fn parse(text: &str) -> Option<IoCounters> {
+        let field = |name: &str| -> Option<u64> {
+            text.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == name).then(|| v.trim().parse().ok())?
+            })
+        };
+        Some(IoCounters {
+            rchar: field("rchar").unwrap_or(0),
+            wchar: field("wchar")?,
+            read_bytes: field("read_bytes").unwrap_or(0),
+            write_bytes: field("write_bytes")?,
+            cancelled_write_bytes: field("cancelled_write_bytes").unwrap_or(0),
+        })
+    }
+
+    /// The counters from `earlier` to `self` (saturating: counters only grow).
+    pub fn since(&self, earlier: &IoCounters) -> IoCounters {
+        IoCounters {
+            rchar: self.rchar.saturating_sub(earlier.rchar),
+            wchar: self.wchar.saturating_sub(earlier.wchar),
+            read_bytes: self.read_bytes.saturating_sub(earlier.read_bytes),
+            write_bytes: self.write_bytes.saturating_sub(earlier.write_bytes),
+            cancelled_write_bytes: self
+                .cancelled_write_bytes
+                .saturating_sub(earlier.cancelled_write_bytes),
+        }
+    }
+
+    /// Whether the kernel keeps `write_bytes` for this process, judged from its
+    /// lifetime counters once it has written files: a process that wrote through
+    /// `write` (`wchar` > 0) and was never charged a `write_bytes` byte has no block
+    /// layer accounting (some containers, kernels without task I/O accounting).
+    /// Before anything is written there is nothing to judge, and the answer is yes.
+    pub fn kernel_counts_disk(lifetime: &IoCounters) -> bool {
+        lifetime.write_bytes > 0 || lifetime.wchar < MIN_WRITTEN_TO_JUDGE
+    }
+
+    /// Bytes written to disk over an interval (`self` a [`IoCounters::since`]
+    /// difference) and which counter said so: `write_bytes - cancelled_write_bytes`
+    /// where the kernel keeps `write_bytes` (`kernel_counts_disk`), else `wchar`.
+    pub fn disk_written(&self, kernel_counts_disk: bool) -> (u64, WriteSource) {
+        if kernel_counts_disk {
+            (
+                self.write_bytes.saturating_sub(self.cancelled_write_bytes),
+                WriteSource::BlockLayer,
+            )
+        } else {
+            (self.wchar, WriteSource::Syscalls)
+        }
+    }
+}
+
+/// Bytes a process must have passed to `write` before a `write_bytes` of 0 means the
+/// kernel does not count (a few KiB could be pipes and terminals alone).
+pub const MIN_WRITTEN_TO_JUDGE: u64 = 16 << 20;
+
+/// Polls `/proc/self/io` until `write_bytes` and `wchar` have not grown for `quiet`, or
+/// `max` has passed: background writes (flushes, compactions) an engine cannot be
+/// asked about have stopped. Returns the time waited and whether it went quiet.
+pub fn wait_io_quiet(quiet: Duration, max: Duration) -> (Duration, bool) {
+    let start = std::time::Instant::now();
+    let Some(mut last) = IoCounters::now() else {
+        return (Duration::ZERO, false);
+    };
+    let mut still_since = start;
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = std::time::Instant::now();
+        let Some(io) = IoCounters::now() else {
+            return (now - start, false);
+        };
+        if io.write_bytes != last.write_bytes || io.wchar != last.wchar {
+            still_since = now;
+            last = io;
+        } else if now - still_since >= quiet {
+            return (now - start, true);
+        }
+        if now - start >= max {
+            return (now - start, false);
+        }
+    }
+}
+
+/// A ratio of bytes, `None` when the denominator is 0 (nothing to amplify).
+pub fn amplification(bytes: u64, of: u64) -> Option<f64> {
+    (of > 0).then(|| bytes as f64 / of as f64)
+}
+
 /// Bytes to MiB.
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
@@ -151,6 +290,70 @@ mod tests {
         let s = "Name:\tx\nVmPeak:\t  9000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t 1000 kB\n";
         assert_eq!(parse_status_kb(s, "VmHWM:"), Some(1234));
         assert_eq!(parse_status_kb(s, "VmSwap:"), None);
+    }
+
+    /// A `/proc/self/io` as Linux 6.1 prints it.
+    const SAMPLE_IO: &str = "rchar: 1685840\nwchar: 10001699\nsyscr: 667\nsyscw: 30\n\
+        read_bytes: 1232896\nwrite_bytes: 10002432\ncancelled_write_bytes: 4096\n";
+
+    #[test]
+    fn proc_io_parses_and_differences() {
+        let io = IoCounters::parse(SAMPLE_IO).unwrap();
+        assert_eq!(
+            io,
+            IoCounters {
+                rchar: 1_685_840,
+                wchar: 10_001_699,
+                read_bytes: 1_232_896,
+                write_bytes: 10_002_432,
+                cancelled_write_bytes: 4096,
+            }
+        );
+        // `syscw` must not be taken for `wchar`, nor `cancelled_write_bytes` for
+        // `write_bytes`: the order of lines does not matter, the names do.
+        let reordered = "cancelled_write_bytes: 7\nsyscw: 5\nwrite_bytes: 9\nwchar: 3\n";
+        let r = IoCounters::parse(reordered).unwrap();
+        assert_eq!((r.wchar, r.write_bytes, r.cancelled_write_bytes), (3, 9, 7));
+        assert_eq!(
+            IoCounters::parse("rchar: 1\nwchar: 2\n"),
+            None,
+            "no write_bytes"
+        );
+        assert_eq!(IoCounters::parse("wchar: x\nwrite_bytes: 1\n"), None);
+
+        let before = IoCounters {
+            wchar: 1_000,
+            write_bytes: 8_192,
+            cancelled_write_bytes: 0,
+            ..IoCounters::default()
+        };
+        let d = io.since(&before);
+        assert_eq!(d.wchar, 10_000_699);
+        assert_eq!(d.write_bytes, 9_994_240);
+        assert_eq!(d.cancelled_write_bytes, 4096);
+        assert_eq!(d.disk_written(true), (9_990_144, WriteSource::BlockLayer));
+        assert_eq!(d.disk_written(false), (10_000_699, WriteSource::Syscalls));
+        assert_eq!(before.since(&io), IoCounters::default(), "saturates");
+    }
+
+    #[test]
+    fn a_zero_write_bytes_means_no_accounting_only_after_real_writes() {
+        let io = |wchar, write_bytes| IoCounters {
+            wchar,
+            write_bytes,
+            ..IoCounters::default()
+        };
+        assert!(IoCounters::kernel_counts_disk(&io(0, 0)));
+        assert!(IoCounters::kernel_counts_disk(&io(4_000, 0)), "pipes only");
+        assert!(IoCounters::kernel_counts_disk(&io(100 << 20, 1)));
+        assert!(!IoCounters::kernel_counts_disk(&io(100 << 20, 0)));
+    }
+
+    #[test]
+    fn amplification_is_a_ratio_of_bytes() {
+        assert_eq!(amplification(348, 116), Some(3.0));
+        assert_eq!(amplification(58, 116), Some(0.5));
+        assert_eq!(amplification(1, 0), None);
     }
 
     #[test]

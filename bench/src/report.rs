@@ -68,6 +68,38 @@ pub struct Record {
     /// How the engine ran: what made a commit durable, which API.
     pub durability: String,
     pub api: String,
+    /// Bytes the user wrote in this workload (keys and values written), bytes.
+    #[serde(default)]
+    pub user_bytes: u64,
+    /// Bytes the engine's process wrote to disk from the workload's start until its
+    /// background work settled after it, MiB ([`crate::measure::IoCounters`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_mb: Option<f64>,
+    /// Which `/proc/self/io` counter `written_mb` is: `write_bytes` (net of
+    /// `cancelled_write_bytes`: what reached the block layer) or `wchar` (fallback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_counter: Option<String>,
+    /// `written_mb` / `user_bytes` (`null` when the workload wrote nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_amp: Option<f64>,
+    /// The same by `wchar` (bytes passed to write system calls): no page or folio
+    /// rounding, so it reads lower than `write_amp` for small writes, and far lower
+    /// where the kernel charges a whole large folio to `write_bytes` (see
+    /// docs/performance.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_amp_syscalls: Option<f64>,
+    /// The same by the engine's own counters, where it has them (Seedbank: WAL and
+    /// table bytes written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_write_amp: Option<f64>,
+    /// Allocated bytes on disk when the workload (and its settle) ended, over the live
+    /// data (`keys` × (key + value)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space_amp: Option<f64>,
+    /// Seconds waited after the workload for its background writes to end (not part
+    /// of `secs`); included in `written_mb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_after_secs: Option<f64>,
 }
 
 impl Record {
@@ -105,7 +137,7 @@ pub fn table(records: &[Record]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<9} {:<9} {:>3} {:>12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>7}",
+        "{:<9} {:<9} {:>3} {:>12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>6} {:>7}",
         "workload",
         "engine",
         "thr",
@@ -115,6 +147,8 @@ pub fn table(records: &[Record]) -> String {
         "p99 µs",
         "RSS MB",
         "disk MB",
+        "s-amp",
+        "w-amp",
         "retries"
     );
     for w in &workloads {
@@ -122,7 +156,7 @@ pub fn table(records: &[Record]) -> String {
         for r in records.iter().filter(|r| r.workload == *w) {
             let _ = writeln!(
                 out,
-                "{:<9} {:<9} {:>3} {:>12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>7}",
+                "{:<9} {:<9} {:>3} {:>12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>6} {:>7}",
                 if first { w } else { "" },
                 r.engine,
                 r.threads,
@@ -132,6 +166,8 @@ pub fn table(records: &[Record]) -> String {
                 micros(r.p99_us),
                 r.rss_mb.map_or("?".to_string(), |m| format!("{m:.0}")),
                 format!("{:.0}", r.disk_mb),
+                amp(r.space_amp),
+                amp(r.write_amp),
                 r.retries,
             );
             first = false;
@@ -162,6 +198,125 @@ pub fn table(records: &[Record]) -> String {
         }
     }
     out
+}
+
+/// An amplification factor for a table cell: two decimals under 10, one above;
+/// `-` where there is none.
+pub fn amp(x: Option<f64>) -> String {
+    match x {
+        None => "-".to_string(),
+        Some(x) if x < 10.0 => format!("{x:.2}"),
+        Some(x) => format!("{x:.1}"),
+    }
+}
+
+/// Per engine, for one scale's records: space amplification after the fill and after
+/// the last workload, write amplification of the fill, of YCSB-A and of all writing
+/// workloads together (by `/proc/self/io`, and by the engine's own counters where it
+/// has them), and the peak RSS over every workload.
+pub fn amplification_table(records: &[Record]) -> String {
+    let mut engines: Vec<&str> = Vec::new();
+    for r in records {
+        if !engines.contains(&r.engine.as_str()) {
+            engines.push(&r.engine);
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<9} {:>10} {:>9} {:>10} {:>8} {:>9} {:>8} {:>9} {:>8} {:>9} {:>11} {:>11}",
+        "engine",
+        "s-amp fill",
+        "s-amp end",
+        "w-amp fill",
+        "sys fill",
+        "own fill",
+        "w-amp A",
+        "sys A",
+        "own A",
+        "w-amp all",
+        "peak RSS MB",
+        "counter"
+    );
+    let mut counters: Vec<&str> = Vec::new();
+    for e in &engines {
+        let mine: Vec<&Record> = records.iter().filter(|r| r.engine == *e).collect();
+        let find = |w: &str| mine.iter().find(|r| r.workload == w);
+        let s = summary(&mine);
+        let counter = mine
+            .iter()
+            .find_map(|r| r.written_counter.as_deref())
+            .unwrap_or("-");
+        if counter != "-" && !counters.contains(&counter) {
+            counters.push(counter);
+        }
+        let _ = writeln!(
+            out,
+            "{:<9} {:>10} {:>9} {:>10} {:>8} {:>9} {:>8} {:>9} {:>8} {:>9} {:>11} {:>11}",
+            e,
+            amp(find("fill").and_then(|r| r.space_amp)),
+            amp(mine.last().and_then(|r| r.space_amp)),
+            amp(find("fill").and_then(|r| r.write_amp)),
+            amp(find("fill").and_then(|r| r.write_amp_syscalls)),
+            amp(find("fill").and_then(|r| r.engine_write_amp)),
+            amp(find("ycsb-a").and_then(|r| r.write_amp)),
+            amp(find("ycsb-a").and_then(|r| r.write_amp_syscalls)),
+            amp(find("ycsb-a").and_then(|r| r.engine_write_amp)),
+            amp(s.write_amp),
+            s.peak_rss_mb.map_or("?".to_string(), |m| format!("{m:.0}")),
+            counter,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "s-amp: allocated bytes on disk / live data (keys × (key + value)). w-amp: bytes the \
+         engine's process wrote (/proc/self/io {}) / bytes of keys and values written, \
+         background work after the workload included; sys: the same by wchar (bytes \
+         passed to write calls); own: by the engine's own counters. write_bytes charges \
+         a whole page (a whole large folio on newer kernels) each time a clean one is \
+         dirtied: see docs/performance.md",
+        if counters.is_empty() {
+            "-".to_string()
+        } else {
+            counters.join(", ")
+        }
+    );
+    out
+}
+
+/// What [`amplification_table`] sums over one engine's records.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// Bytes written to disk over bytes the user wrote, across every workload that
+    /// wrote (`None` if none did or no counter was readable).
+    pub write_amp: Option<f64>,
+    /// The largest peak RSS of any workload, MiB.
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// Sums one engine's records (of one scale).
+pub fn summary(records: &[&Record]) -> Summary {
+    let mut written_mb = 0.0;
+    let mut user = 0u64;
+    let mut any = false;
+    for r in records {
+        if let Some(mb) = r.written_mb {
+            if r.user_bytes > 0 {
+                written_mb += mb;
+                user += r.user_bytes;
+                any = true;
+            }
+        }
+    }
+    let write_amp = (any && user > 0).then(|| written_mb * 1024.0 * 1024.0 / user as f64);
+    let peak_rss_mb = records
+        .iter()
+        .filter_map(|r| r.rss_mb)
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    Summary {
+        write_amp,
+        peak_rss_mb,
+    }
 }
 
 /// `1234567.8` → `1,234,568`.
@@ -218,6 +373,14 @@ mod tests {
             disk_p50_us: None,
             durability: "d".into(),
             api: "a".into(),
+            user_bytes: 0,
+            written_mb: None,
+            written_counter: None,
+            write_amp: None,
+            write_amp_syscalls: None,
+            engine_write_amp: None,
+            space_amp: None,
+            settle_after_secs: None,
         }
     }
 
@@ -288,6 +451,91 @@ mod tests {
             matrix[3].split_whitespace().eq(["fill", "-", "-", "3.00x"]),
             "{t}"
         );
+    }
+
+    fn wrote(
+        engine: &str,
+        workload: &str,
+        user_bytes: u64,
+        written_mb: f64,
+        space_amp: f64,
+        rss: f64,
+    ) -> Record {
+        let mut r = rec(engine, workload, 1.0);
+        r.user_bytes = user_bytes;
+        r.written_mb = Some(written_mb);
+        r.written_counter = Some("write_bytes".into());
+        r.write_amp = crate::measure::amplification((written_mb * 1048576.0) as u64, user_bytes);
+        r.space_amp = Some(space_amp);
+        r.rss_mb = Some(rss);
+        r
+    }
+
+    #[test]
+    fn old_json_lines_without_the_amplification_fields_still_read() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&rec("redb", "fill", 1.0).to_json_line()).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("user_bytes");
+        let back: Record = serde_json::from_value(v).unwrap();
+        assert_eq!(back.user_bytes, 0);
+        assert_eq!(back.write_amp, None);
+    }
+
+    #[test]
+    fn summary_weighs_write_amplification_by_bytes_and_takes_the_peak_rss() {
+        const MIB: u64 = 1 << 20;
+        let rs = [
+            // 10 MiB written for 5 MiB of data: 2x.
+            wrote("x", "fill", 5 * MIB, 10.0, 1.25, 300.0),
+            // 30 MiB for 1 MiB: 30x, but only 1 MiB of the user's data.
+            wrote("x", "commit-1", MIB, 30.0, 1.5, 500.0),
+            // Reads: bytes written (a log, say) but no user bytes: not in the ratio.
+            wrote("x", "read-1", 0, 99.0, 1.5, 200.0),
+        ];
+        let refs: Vec<&Record> = rs.iter().collect();
+        let s = summary(&refs);
+        // (10 + 30) / (5 + 1) = 6.67, not the mean of 2 and 30 (16).
+        let w = s.write_amp.unwrap();
+        assert!((w - 40.0 / 6.0).abs() < 1e-9, "{w}");
+        assert_eq!(s.peak_rss_mb, Some(500.0));
+        assert_eq!(
+            summary(&[&rs[2]]).write_amp,
+            None,
+            "nothing written by the user"
+        );
+
+        let t = amplification_table(&rs);
+        let row: Vec<&str> = t.lines().nth(1).unwrap().split_whitespace().collect();
+        // engine, s-amp fill, s-amp end, w-amp fill, w-amp A, w-amp all, own fill,
+        // own A, peak RSS, counter.
+        assert_eq!(
+            row,
+            [
+                "x",
+                "1.25",
+                "1.50",
+                "2.00",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "6.67",
+                "500",
+                "write_bytes"
+            ],
+            "{t}"
+        );
+        assert!(t.contains("/proc/self/io write_bytes"), "{t}");
+        let mut with_sys = rs.clone();
+        with_sys[0].write_amp_syscalls = Some(1.5);
+        with_sys[0].engine_write_amp = Some(1.75);
+        let t = amplification_table(&with_sys);
+        let row: Vec<&str> = t.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(row[3..6], ["2.00", "1.50", "1.75"], "{t}");
+        assert_eq!(amp(Some(34.56)), "34.6");
+        assert_eq!(amp(None), "-");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
-/// Keys loaded by `fill` (and read by the read workloads) unless `--keys` says otherwise.
+/// Keys a child loads when its parent names none (the parent always does).
 pub const DEFAULT_KEYS: u64 = 1_000_000;
 /// Seconds per timed workload: default and `--quick`.
 pub const DEFAULT_SECS: f64 = 10.0;
@@ -26,7 +26,10 @@ pub struct Args {
     pub json: Option<PathBuf>,
     pub quick: bool,
     pub secs: Option<f64>,
+    /// One scale: this many keys (excludes `scales`).
     pub keys: Option<u64>,
+    /// Several scales (`1M`, `10M`, …); neither this nor `keys`: [`spec::DEFAULT_SCALES`].
+    pub scales: Vec<String>,
     pub dir: Option<PathBuf>,
     /// Internal: run as the child process of this engine, in `dir`.
     pub child: Option<String>,
@@ -90,7 +93,19 @@ pub fn main(args: Args) -> ExitCode {
     }
 }
 
-fn plan(args: &Args) -> Result<Plan, BenchError> {
+/// The key counts a run covers, smallest first: `--keys N` alone, the `--scales`
+/// list, or [`spec::DEFAULT_SCALES`].
+pub fn scales(args: &Args) -> Result<Vec<u64>, BenchError> {
+    match args.keys {
+        Some(_) if !args.scales.is_empty() => Err(BenchError::Usage(
+            "--keys picks one scale and --scales several: give one of them".into(),
+        )),
+        Some(keys) => Ok(vec![keys]),
+        None => Ok(spec::parse_scales(&args.scales)?),
+    }
+}
+
+fn plan(args: &Args, keys: u64) -> Result<Plan, BenchError> {
     let secs = args
         .secs
         .unwrap_or(if args.quick { QUICK_SECS } else { DEFAULT_SECS });
@@ -99,7 +114,6 @@ fn plan(args: &Args) -> Result<Plan, BenchError> {
             "--secs must be positive, got {secs}"
         )));
     }
-    let keys = args.keys.unwrap_or(DEFAULT_KEYS);
     if keys < spec::SCAN_LEN {
         return Err(BenchError::Usage(format!(
             "--keys must be at least {} (one scan range), got {keys}",
@@ -115,7 +129,7 @@ fn plan(args: &Args) -> Result<Plan, BenchError> {
 
 fn run_child(engine: &str, args: &Args) -> Result<ExitCode, BenchError> {
     let engine = EngineKind::parse(engine)?;
-    let plan = plan(args)?;
+    let plan = plan(args, args.keys.unwrap_or(DEFAULT_KEYS))?;
     let dir = args
         .dir
         .as_deref()
@@ -139,7 +153,10 @@ impl Drop for RunDir {
 
 fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
     let started = Instant::now();
-    let plan = plan(args)?;
+    let plans: Vec<Plan> = scales(args)?
+        .into_iter()
+        .map(|keys| plan(args, keys))
+        .collect::<Result<_, _>>()?;
     let engines = spec::parse_engines(&args.engines)?;
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let run_dir = RunDir(base.join(format!("seedbank-bench-{}", std::process::id())));
@@ -153,7 +170,7 @@ fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
     };
     let exe = std::env::current_exe().map_err(BenchError::io("finding this executable"))?;
 
-    print_header(&plan, &engines, &run_dir.0);
+    print_header(&plans, &engines, &run_dir.0);
     // The disk's floor, in the same directory, before any engine loads the disk.
     let baseline = disk::measure(&run_dir.0, disk::DEFAULT_BUDGET).map_err(BenchError::io(
         format!("measuring the disk in {}", run_dir.0.display()),
@@ -170,28 +187,39 @@ fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
         }
     }
     let mut records: Vec<Record> = Vec::new();
-    let mut failed = Vec::new();
-    for &engine in &engines {
-        let engine_started = Instant::now();
-        eprintln!("{engine}:");
-        let (rs, outcome) = run_engine(&exe, engine, &plan, &run_dir.0.join(engine.name()));
-        if let (Some(out), Some(path)) = (json.as_mut(), args.json.as_ref()) {
-            for r in &rs {
-                writeln!(out, "{}", r.to_json_line())
+    let mut failed: Vec<(EngineKind, u64)> = Vec::new();
+    let mut scale_secs: Vec<f64> = Vec::new();
+    for plan in &plans {
+        let scale_started = Instant::now();
+        eprintln!(
+            "{} keys ({} MB of live data):",
+            report::thousands(plan.keys as f64),
+            report::thousands(measure::mib(spec::live_bytes(plan.keys)))
+        );
+        for &engine in &engines {
+            let engine_started = Instant::now();
+            eprintln!("{engine} at {}:", spec::scale_name(plan.keys));
+            let (rs, outcome) = run_engine(&exe, engine, plan, &run_dir.0.join(engine.name()));
+            if let (Some(out), Some(path)) = (json.as_mut(), args.json.as_ref()) {
+                for r in &rs {
+                    writeln!(out, "{}", r.to_json_line())
+                        .map_err(BenchError::io(format!("writing {}", path.display())))?;
+                }
+                out.flush()
                     .map_err(BenchError::io(format!("writing {}", path.display())))?;
             }
-            out.flush()
-                .map_err(BenchError::io(format!("writing {}", path.display())))?;
+            records.extend(rs);
+            if let Err(e) = outcome {
+                eprintln!("seedbank bench: {e}");
+                failed.push((engine, plan.keys));
+            }
+            eprintln!(
+                "  ({engine} at {}: {:.0}s)",
+                spec::scale_name(plan.keys),
+                engine_started.elapsed().as_secs_f64()
+            );
         }
-        records.extend(rs);
-        if let Err(e) = outcome {
-            eprintln!("seedbank bench: {e}");
-            failed.push(engine);
-        }
-        eprintln!(
-            "  ({engine}: {:.0}s)",
-            engine_started.elapsed().as_secs_f64()
-        );
+        scale_secs.push(scale_started.elapsed().as_secs_f64());
     }
     // Again after the engines: the disk of a shared machine changes speed within
     // minutes, and a ratio is only as good as the baseline next to it.
@@ -209,27 +237,28 @@ fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
     }
     drop(run_dir);
 
-    println!();
-    print!("{}", report::table(&records));
+    let (start_p50, end_p50) = (baseline.prealloc_p50_us(), end.prealloc_p50_us());
+    for (plan, secs) in plans.iter().zip(&scale_secs) {
+        let at: Vec<Record> = records
+            .iter()
+            .filter(|r| r.keys == plan.keys)
+            .cloned()
+            .collect();
+        println!();
+        println!(
+            "== {} keys: {} MB of live data ({} bytes a key and its value); {secs:.0}s ==",
+            report::thousands(plan.keys as f64),
+            report::thousands(measure::mib(spec::live_bytes(plan.keys))),
+            spec::RECORD_BYTES,
+        );
+        print!("{}", report::table(&at));
+        println!();
+        print!("{}", report::amplification_table(&at));
+        println!();
+        print_commit_ratios(&at, start_p50, end_p50);
+    }
     println!();
     print_baseline("disk baseline after the engines", &end);
-    let (start_p50, end_p50) = (baseline.prealloc_p50_us(), end.prealloc_p50_us());
-    for (engine, x) in disk::commit_ratios(&records, start_p50) {
-        let before = records
-            .iter()
-            .find(|r| r.engine == engine && r.workload == "commit-1")
-            .and_then(disk::ratio_to_probe_before)
-            .map_or(String::new(), |y| {
-                format!("; {y:.2}x against the probe just before it")
-            });
-        let at_end = disk::commit_ratios(&records, end_p50)
-            .into_iter()
-            .find(|(e, _)| *e == engine)
-            .map_or(String::new(), |(_, y)| {
-                format!("; {y:.2}x against the end figure")
-            });
-        println!("commit-1 p50 / preallocated fdatasync p50 = {x:.2}x ({engine}{before}{at_end})");
-    }
     if let Some(f) = disk::drift(start_p50, end_p50) {
         println!(
             "the disk's speed changed {f:.1}x during the run (preallocated fdatasync p50 \
@@ -244,11 +273,14 @@ fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
             measure::cores()
         );
     }
+    let scale_names: Vec<String> = plans.iter().map(|p| spec::scale_name(p.keys)).collect();
     println!(
-        "\n{} of {} engine(s) completed, {} workload(s), {:.0}s wall time{}",
-        engines.len() - failed.len(),
+        "\n{} of {} engine run(s) completed ({} engine(s) at {}), {} workload(s), {:.0}s wall time{}",
+        engines.len() * plans.len() - failed.len(),
+        engines.len() * plans.len(),
         engines.len(),
-        plan.workloads.len(),
+        scale_names.join(" and "),
+        plans.first().map_or(0, |p| p.workloads.len()),
         started.elapsed().as_secs_f64(),
         args.json.as_ref().map_or(String::new(), |p| format!(
             "; JSON lines in {}",
@@ -258,18 +290,28 @@ fn run_parent(args: &Args) -> Result<ExitCode, BenchError> {
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        let names: Vec<&str> = failed.iter().map(|e| e.name()).collect();
+        let names: Vec<String> = failed
+            .iter()
+            .map(|(e, keys)| format!("{e} at {}", spec::scale_name(*keys)))
+            .collect();
         eprintln!("seedbank bench: failed: {}", names.join(", "));
         Ok(ExitCode::from(1))
     }
 }
 
-fn print_header(plan: &Plan, engines: &[EngineKind], dir: &Path) {
+fn print_header(plans: &[Plan], engines: &[EngineKind], dir: &Path) {
+    let Some(plan) = plans.first() else {
+        return;
+    };
     let names: Vec<String> = plan.workloads.iter().map(|w| w.to_string()).collect();
+    let scales: Vec<String> = plans
+        .iter()
+        .map(|p| report::thousands(p.keys as f64))
+        .collect();
     println!(
         "seedbank bench: {} keys of {} bytes, values of {} bytes; {} s per timed workload; \
          workloads: {}",
-        report::thousands(plan.keys as f64),
+        scales.join(" and then "),
         spec::KEY_LEN,
         spec::VALUE_LEN,
         plan.secs,
@@ -304,6 +346,26 @@ fn print_header(plan: &Plan, engines: &[EngineKind], dir: &Path) {
         );
     }
     println!();
+}
+
+/// `commit-1`'s p50 against the disk probes, per engine, for one scale's records.
+fn print_commit_ratios(records: &[Record], start_p50: f64, end_p50: f64) {
+    for (engine, x) in disk::commit_ratios(records, start_p50) {
+        let before = records
+            .iter()
+            .find(|r| r.engine == engine && r.workload == "commit-1")
+            .and_then(disk::ratio_to_probe_before)
+            .map_or(String::new(), |y| {
+                format!("; {y:.2}x against the probe just before it")
+            });
+        let at_end = disk::commit_ratios(records, end_p50)
+            .into_iter()
+            .find(|(e, _)| *e == engine)
+            .map_or(String::new(), |(_, y)| {
+                format!("; {y:.2}x against the end figure")
+            });
+        println!("commit-1 p50 / preallocated fdatasync p50 = {x:.2}x ({engine}{before}{at_end})");
+    }
 }
 
 fn print_baseline(title: &str, b: &disk::Baseline) {
@@ -388,4 +450,38 @@ fn run_engine(
         return (records, Err(BenchError::Child { engine, status }));
     }
     (records, Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(keys: Option<u64>, scales: &[&str]) -> Args {
+        Args {
+            keys,
+            scales: scales.iter().map(|s| s.to_string()).collect(),
+            ..Args::default()
+        }
+    }
+
+    #[test]
+    fn keys_pick_one_scale_and_scales_several() {
+        assert_eq!(scales(&args(None, &[])).unwrap(), [1_000_000, 10_000_000]);
+        assert_eq!(scales(&args(Some(2_000), &[])).unwrap(), [2_000]);
+        assert_eq!(
+            scales(&args(None, &["100k", "1M"])).unwrap(),
+            [100_000, 1_000_000]
+        );
+        assert!(matches!(
+            scales(&args(Some(2_000), &["1M"])),
+            Err(BenchError::Usage(_))
+        ));
+        assert!(matches!(
+            scales(&args(None, &["1X"])),
+            Err(BenchError::Spec(_))
+        ));
+        // A scale too small for one scan range is refused before any engine starts.
+        assert!(plan(&args(None, &[]), spec::SCAN_LEN - 1).is_err());
+        assert_eq!(plan(&args(None, &[]), 5_000).unwrap().keys, 5_000);
+    }
 }

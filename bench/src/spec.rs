@@ -12,6 +12,91 @@ pub const FILL_BATCH: usize = 1_000;
 pub const SCAN_LEN: u64 = 100;
 /// Zipfian skew of the YCSB workloads.
 pub const ZIPF_THETA: f64 = 0.99;
+/// Bytes the user writes per key: one key and one value.
+pub const RECORD_BYTES: u64 = (KEY_LEN + VALUE_LEN) as u64;
+/// The scales a run covers unless `--keys` or `--scales` say otherwise: 1M keys (about
+/// 116 MB of live data, inside Seedbank's 256 MiB block cache) and 10M (about 1.16 GB,
+/// several times it).
+pub const DEFAULT_SCALES: [u64; 2] = [1_000_000, 10_000_000];
+
+/// Bytes of live data in a database of `keys` keys (every workload overwrites existing
+/// keys with values of the same length, so this never changes after the fill).
+pub fn live_bytes(keys: u64) -> u64 {
+    keys.saturating_mul(RECORD_BYTES)
+}
+
+/// Parses one key count: digits with optional `_` or `,` separators, or a number with
+/// a `k`/`K` (thousand) or `m`/`M` (million) suffix: `1M`, `10M`, `500k`, `2.5M`,
+/// `1000000`.
+pub fn parse_scale(text: &str) -> Result<u64, SpecError> {
+    let bad = || SpecError::BadScale(text.to_string());
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1_000u64),
+        Some((i, 'm' | 'M')) => (&t[..i], 1_000_000u64),
+        _ => (t, 1),
+    };
+    let digits: String = number.chars().filter(|c| *c != '_' && *c != ',').collect();
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(bad());
+    }
+    let n = if unit == 1 {
+        digits.parse::<u64>().map_err(|_| bad())?
+    } else {
+        let (whole, frac) = digits.split_once('.').unwrap_or((&digits, ""));
+        let whole: u64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| bad())?
+        };
+        let mut n = whole.checked_mul(unit).ok_or_else(bad)?;
+        let mut place = unit;
+        for c in frac.chars() {
+            place /= 10;
+            let d = u64::from(c.to_digit(10).ok_or_else(bad)?);
+            if place == 0 {
+                if d != 0 {
+                    return Err(bad()); // finer than one key
+                }
+                continue;
+            }
+            n = n.checked_add(d * place).ok_or_else(bad)?;
+        }
+        n
+    };
+    if n == 0 {
+        return Err(bad());
+    }
+    Ok(n)
+}
+
+/// Parses `--scales` (each item may itself be a comma-separated list), deduplicated,
+/// smallest first; empty gives [`DEFAULT_SCALES`].
+pub fn parse_scales(items: &[String]) -> Result<Vec<u64>, SpecError> {
+    let mut out = Vec::new();
+    for item in items {
+        for part in item.split(',').filter(|p| !p.trim().is_empty()) {
+            out.push(parse_scale(part)?);
+        }
+    }
+    if out.is_empty() {
+        return Ok(DEFAULT_SCALES.to_vec());
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// A key count for headings: `1M`, `10M`, `500k`, or the digits.
+pub fn scale_name(keys: u64) -> String {
+    if keys >= 1_000_000 && keys % 1_000_000 == 0 {
+        format!("{}M", keys / 1_000_000)
+    } else if keys >= 1_000 && keys % 1_000 == 0 {
+        format!("{}k", keys / 1_000)
+    } else {
+        keys.to_string()
+    }
+}
 
 /// The key of index `i`: 16 bytes, byte order = numeric order.
 pub fn key(i: u64) -> [u8; KEY_LEN] {
@@ -77,6 +162,15 @@ impl Workload {
             Workload::Fill | Workload::Scan => 1,
             Workload::Commit(n) | Workload::Read(n) => n,
             Workload::Ycsb(_) => 2,
+        }
+    }
+
+    /// Whether the workload writes (so has a write amplification).
+    pub fn writes(self) -> bool {
+        match self {
+            Workload::Fill | Workload::Commit(_) => true,
+            Workload::Ycsb(y) => y.read_percent() < 100,
+            Workload::Read(_) | Workload::Scan => false,
         }
     }
 
@@ -202,6 +296,10 @@ pub enum SpecError {
          cargo run --release --features peers --bin seedbank -- bench …"
     )]
     NeedsPeersFeature(EngineKind),
+    #[error(
+        "bad key count `{0}`: give a positive whole number of keys, e.g. 1M, 10M, 500k or 2000000"
+    )]
+    BadScale(String),
 }
 
 fn workload_names() -> String {
@@ -279,5 +377,60 @@ mod tests {
             assert!(e.contains("`peers` feature"), "{e}");
         }
         assert!(parse_engines(&["mysql".into()]).is_err());
+    }
+
+    #[test]
+    fn scales_parse_with_suffixes_and_separators() {
+        assert_eq!(parse_scale("1M").unwrap(), 1_000_000);
+        assert_eq!(parse_scale("10m").unwrap(), 10_000_000);
+        assert_eq!(parse_scale("500k").unwrap(), 500_000);
+        assert_eq!(parse_scale("2.5M").unwrap(), 2_500_000);
+        assert_eq!(parse_scale("0.5k").unwrap(), 500);
+        assert_eq!(parse_scale(" 1_000_000 ").unwrap(), 1_000_000);
+        assert_eq!(parse_scale("123").unwrap(), 123);
+        for bad in [
+            "",
+            "M",
+            "0",
+            "0M",
+            "-1M",
+            "1G",
+            "1.5",
+            "1.0000001M",
+            "1e6",
+            "99999999999999999999",
+        ] {
+            assert!(parse_scale(bad).is_err(), "{bad:?} parsed");
+        }
+        let got = parse_scales(&["10M,1M".into(), "1000000".into(), "500k".into()]).unwrap();
+        assert_eq!(got, [500_000, 1_000_000, 10_000_000]);
+        assert_eq!(parse_scales(&[]).unwrap(), DEFAULT_SCALES);
+        assert!(parse_scales(&["1M,x".into()]).is_err());
+        assert_eq!(scale_name(10_000_000), "10M");
+        assert_eq!(scale_name(500_000), "500k");
+        assert_eq!(scale_name(1_500_000), "1500k");
+        assert_eq!(scale_name(1_234), "1234");
+    }
+
+    #[test]
+    fn live_data_is_keys_times_key_and_value() {
+        assert_eq!(RECORD_BYTES, 116);
+        assert_eq!(live_bytes(1_000_000), 116_000_000);
+        let writers: Vec<String> = Workload::ALL
+            .iter()
+            .filter(|w| w.writes())
+            .map(|w| w.to_string())
+            .collect();
+        assert_eq!(
+            writers,
+            [
+                "fill",
+                "commit-1",
+                "commit-4",
+                "commit-16",
+                "ycsb-a",
+                "ycsb-b"
+            ]
+        );
     }
 }

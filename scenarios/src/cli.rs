@@ -214,15 +214,19 @@ pub enum Command {
         /// Write one JSON object per (engine, workload) to FILE.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Short timed workloads (3 s each instead of 10); still the full key count.
+        /// Short timed workloads (3 s each instead of 10); still both scales, full size.
         #[arg(long)]
         quick: bool,
         /// Seconds per timed workload (overrides --quick).
         #[arg(long)]
         secs: Option<f64>,
-        /// Keys loaded by fill and read by the read workloads (default 1,000,000).
-        #[arg(long)]
+        /// One scale: keys loaded by fill and read by the read workloads (instead of the
+        /// default scales, 1M and then 10M).
+        #[arg(long, conflicts_with = "scales")]
         keys: Option<u64>,
+        /// Several scales, one table each, e.g. `1M,10M` (the default) or `100k,1M`.
+        #[arg(long, num_args = 1.., value_delimiter = ',')]
+        scales: Vec<String>,
         /// Where the databases go (default: the system temp dir); removed at the end.
         #[arg(long)]
         dir: Option<PathBuf>,

@@ -180,6 +180,7 @@ fn main() -> ExitCode {
             quick,
             secs,
             keys,
+            scales,
             dir,
             child,
         } => bench::main(bench::Args {
@@ -189,6 +190,7 @@ fn main() -> ExitCode {
             quick,
             secs,
             keys,
+            scales,
             dir,
             child,
         }),

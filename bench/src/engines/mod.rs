@@ -158,6 +158,11 @@ pub trait Engine: Send + Sync {
     /// compactions are done, so the next workload is not measured against the previous
     /// one's leftovers. Not measured. [`Mode::settle`] says what each engine waits on.
     fn settle(&self) -> EngineResult<Settled>;
+    /// Bytes the engine itself counts as written to its files since it opened, where
+    /// it keeps such a counter (`None`: it does not; only `/proc/self/io` measures it).
+    fn bytes_written(&self) -> Option<u64> {
+        None
+    }
     /// Shuts the engine down cleanly.
     fn close(self: Box<Self>) -> EngineResult<()>;
 }

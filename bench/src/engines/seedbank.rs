@@ -141,6 +141,11 @@ impl Engine for Seedbank {
         })
     }
 
+    fn bytes_written(&self) -> Option<u64> {
+        let lsm = self.db.stats().lsm;
+        Some(lsm.wal_bytes_written + lsm.flush_bytes_written + lsm.compaction_bytes_written)
+    }
+
     fn close(self: Box<Self>) -> EngineResult<()> {
         self.rt.block_on(self.db.close()).map_err(err("close"))
     }

@@ -137,6 +137,7 @@ async fn flush_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
         }
         let number = shared.state().alloc_file();
         let (table, meta) = write_and_open(shared, b, number).await?;
+        shared.state().stats.flush_bytes_written += meta.size;
         // The edit's `LastTs(max_ts)` covers the table: recovery skips WAL records at or
         // below it.
         debug_assert!(meta.max_ts <= max_ts);
@@ -296,6 +297,8 @@ async fn compact(
                 .map_err(Failure::Write)?,
         );
     }
+    shared.state().stats.compaction_bytes_written +=
+        outputs.iter().map(|(_, meta)| meta.size).sum::<u64>();
     sync_dir(shared).await.map_err(Failure::Write)?;
     // Output is cut only between user keys: the tables of the level do not overlap.
     debug_assert!(outputs.windows(2).all(|w| w[0].1.largest < w[1].1.smallest));

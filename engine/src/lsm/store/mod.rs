@@ -57,6 +57,13 @@ pub struct LsmStats {
     pub flushes: u64,
     /// Compactions finished.
     pub compactions: u64,
+    /// Bytes of tables written by flushes since the store opened.
+    pub flush_bytes_written: u64,
+    /// Bytes of tables written by compactions since the store opened.
+    pub compaction_bytes_written: u64,
+    /// Bytes written to the WAL since the store opened (records and preallocated
+    /// zeros). With the two above, all the store writes but its manifest's edits.
+    pub wal_bytes_written: u64,
     /// Whether a compaction is under way.
     pub compacting: bool,
     /// Compactions abandoned because reading their inputs failed.
@@ -213,6 +220,7 @@ impl Shared {
         s.immutable_memtables = st.imms.len();
         s.wal_segments = st.wal_segments.len();
         drop(st);
+        s.wal_bytes_written = self.wal.bytes_written();
         s.block_cache = self.cache.stats();
         s
     }

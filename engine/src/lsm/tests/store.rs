@@ -360,3 +360,61 @@ fn the_block_cache_is_bounded_changes_no_read_and_starts_cold_on_reopen() {
         }
     });
 }
+
+/// Bytes of the files under `dir` whose names end in `suffix`.
+async fn bytes_of(dir: &Path, suffix: &str) -> u64 {
+    let mut total = 0;
+    for path in sim_fs::read_dir(dir).await.unwrap() {
+        if path.to_string_lossy().ends_with(suffix) {
+            total += sim_fs::metadata(&path).await.unwrap().len;
+        }
+    }
+    total
+}
+
+/// The byte counters (`LsmStats::*_bytes_written`, read by `seedbank bench`): every
+/// append grows the WAL's by at least its framed record, and the tables on disk were
+/// all written by this store's flushes and compactions, so never exceed their sum.
+#[test]
+fn the_store_counts_the_bytes_it_writes() {
+    with_dir(|dir| async move {
+        let mut model = MemStore::new();
+        let (store, _) = LsmStore::open(&dir, Options::tiny()).await.unwrap();
+        let s = store.stats();
+        assert_eq!(
+            (
+                s.wal_bytes_written,
+                s.flush_bytes_written,
+                s.compaction_bytes_written
+            ),
+            (0, 0, 0)
+        );
+        load(&store, &mut model, 1, 2).await;
+        let one = store.stats().wal_bytes_written;
+        assert!(
+            one > crate::framing::HEADER_BYTES as u64,
+            "one append: {one} bytes"
+        );
+        load(&store, &mut model, 2, 300).await;
+        store.wait_idle().await.unwrap();
+        let s = store.stats();
+        assert!(s.flushes >= 5 && s.compactions >= 1, "{s:?}");
+        assert!(s.wal_bytes_written >= one + 298 * (crate::framing::HEADER_BYTES as u64 + 1));
+        let tables = bytes_of(&dir, ".sst").await;
+        assert!(s.flush_bytes_written > 0 && tables > 0, "{s:?}");
+        assert!(
+            s.flush_bytes_written + s.compaction_bytes_written >= tables,
+            "{s:?}, {tables} bytes of tables"
+        );
+        // A full compaction rewrites every table: the counter grows by what is left.
+        let before = s.compaction_bytes_written;
+        store.compact_all().await.unwrap();
+        let after = store.stats().compaction_bytes_written;
+        let tables = bytes_of(&dir, ".sst").await;
+        assert!(
+            after - before >= tables,
+            "{before} -> {after}, {tables} bytes of tables"
+        );
+        store.close().await.unwrap();
+    });
+}

@@ -32,7 +32,7 @@ use super::{io_err, WalError};
 use sim_runtime::sync::lock;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::Notify;
 
@@ -133,8 +133,8 @@ impl Writer {
 
     /// One write and one fsync for `buf` (whole records), after the synced ones. When
     /// the records would run past the preallocated zeros, the write carries the next
-    /// stretch of zeros too.
-    async fn write_batch(&mut self, buf: &[u8]) -> Result<(), WalError> {
+    /// stretch of zeros too. Returns the bytes written (records and zeros).
+    async fn write_batch(&mut self, buf: &[u8]) -> Result<u64, WalError> {
         if let Some(reason) = &self.poisoned {
             return Err(WalError::Poisoned(reason.clone()));
         }
@@ -179,7 +179,7 @@ impl Writer {
             }
             Err(e) => self.poison(e),
         }
-        result
+        result.map(|()| bytes.len() as u64)
     }
 
     /// Cuts the segment back to its records (durably), dropping the preallocated
@@ -248,6 +248,9 @@ pub(super) struct Group {
     state: Mutex<GroupState>,
     /// Wakes the standby task.
     standby: Arc<Notify>,
+    /// Bytes written to segments since the log opened (records and preallocated
+    /// zeros; a counter for benchmarks, not part of any decision).
+    written: AtomicU64,
 }
 
 impl Drop for Group {
@@ -269,12 +272,18 @@ impl Group {
                 last_batch: 0,
             }),
             standby: standby.clone(),
+            written: AtomicU64::new(0),
         });
         sim_runtime::task::spawn_named(
             "wal.standby",
             standby_loop(Arc::downgrade(&group), standby),
         );
         group
+    }
+
+    /// Bytes written to segments since the log opened.
+    pub(super) fn bytes_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
     }
 
     /// Queues `req`; the order of calls is the order in the log.
@@ -418,7 +427,9 @@ impl Leader {
                             buf.len() as u64
                         )
                     );
-                    let result = writer.write_batch(&buf).await;
+                    let result = writer.write_batch(&buf).await.map(|bytes| {
+                        self.group.written.fetch_add(bytes, Ordering::Relaxed);
+                    });
                     // No await from here to the last answer: a batch is answered whole.
                     for q in self.batch.drain(..n) {
                         if let Request::Append {

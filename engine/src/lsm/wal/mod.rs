@@ -226,6 +226,12 @@ impl Wal {
         })
     }
 
+    /// Bytes written to the log's segments since it opened: records, and the zeros
+    /// written ahead of them (see Preallocation). Truncations do not subtract.
+    pub fn bytes_written(&self) -> u64 {
+        self.group.bytes_written()
+    }
+
     /// Stops the writer after everything submitted so far; later calls get
     /// [`WalError::Stopped`].
     pub async fn close(&self) -> Result<(), WalError> {
