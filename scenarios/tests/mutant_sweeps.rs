@@ -39,11 +39,15 @@ fn sweep(names: &[&str]) {
 #[test]
 #[ignore = "mutation testing's test command (scripts/mutants)"]
 fn storage_sweep() {
+    // register-cluster too: its deletes over the per-seed deep trees (D87) are where
+    // compaction keeps a tombstone because a deeper level holds the key (13% of its
+    // seeds); no embedded scenario has enough data for a third level.
     sweep(&[
         "crash-durability",
         "list-append-embedded",
         "bank-embedded",
         "bitrot-embedded",
+        "register-cluster",
     ]);
 }
 
