@@ -173,7 +173,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "register-embedded",
-            about: "single-key reads and writes of unique values; per-key linearizability",
+            about: "single-key reads (half through range scans), writes of unique values, deletes, and a write or delete read back in one transaction; per-key linearizability",
             topology: Topology::Embedded,
             faults: FaultSpace::EMBEDDED,
             clients: 4,
@@ -254,7 +254,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "register-cluster",
-            about: "single-key reads and writes on a 3-replica Raft cluster; per-key linearizability with unknown outcomes",
+            about: "register-embedded's reads, writes and deletes on a 3-replica Raft cluster; per-key linearizability with unknown outcomes",
             topology: Topology::Cluster { nodes: 3 },
             faults: FaultSpace::CLUSTER,
             clients: 4,
