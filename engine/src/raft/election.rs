@@ -245,6 +245,12 @@ impl<S: Storage> RawNode<S> {
             "raft.prevote_refused_stale_log",
             can_vote && !up_to_date && pre
         );
+        // The restriction's first key is the last term: a longer log that ends in an
+        // older term loses (its tail may be a deposed leader's, never committed).
+        sim_runtime::cover!(
+            "raft.vote_refused_longer_log_of_older_term",
+            can_vote && !up_to_date && last_index > self.log.last_index()
+        );
         sim_runtime::cover!("raft.vote_refused_already_voted", !can_vote && !pre);
         debug!(
             node = self.cfg.id,
