@@ -133,6 +133,13 @@ impl<S: Storage> RawNode<S> {
         let Some(ld) = self.leader_state_mut() else {
             return;
         };
+        // An answer to an earlier heartbeat round says nothing of leadership *after*
+        // a later read arrived: it must not confirm that read (the round numbers are
+        // what tell them apart).
+        sim_runtime::cover!(
+            "raft.read_not_confirmed_by_earlier_round",
+            ld.reads.pending.front().is_some_and(|p| p.seq > read_seq)
+        );
         for p in ld
             .reads
             .pending
