@@ -17,8 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 /// Provisions a data directory the way an operator does before a first start: created
-/// and durable, with no disk faults injected on this node meanwhile.
-async fn provision(dir: &str) -> std::io::Result<()> {
+/// and durable, with no disk faults injected on this node meanwhile. (A failed sync of
+/// its *parent* while the system creates it could not be recovered from inside the
+/// system — the entry may be dropped while the page cache still shows it — so it is
+/// made here, outside the fault model: DECISIONS.md D16.) The bundled database's
+/// scenarios use it too.
+pub async fn provision(dir: &str) -> std::io::Result<()> {
     let node = sim_runtime::task::current_node_id();
     sim_fs::sim::set_node_fault_config(node, sim_fs::FaultConfig::default());
     let made = async {

@@ -21,6 +21,8 @@
 //! and the user's invariant. The first failed check is the verdict.
 
 mod drive;
+
+pub use drive::provision;
 mod faults;
 
 use crate::plan::{self, FaultPlan, FaultSpace, Horizon, NodeNo};

@@ -113,10 +113,10 @@ fn start_replica(
                     // (an entry whose parent sync failed cannot be made durable again
                     // from inside) applies to the directories a node creates (D21).
                     let dirs = [format!("{DATA}/raft"), format!("{DATA}/db")];
-                    let mut made = super::embedded::provision(DATA).await;
+                    let mut made = chaos::runner::provision(DATA).await;
                     for dir in &dirs {
                         if made.is_ok() {
-                            made = super::embedded::provision(dir).await;
+                            made = chaos::runner::provision(dir).await;
                         }
                     }
                     if let Err(e) = made {

@@ -177,24 +177,6 @@ async fn load(world: &Shared, db: &Db, rows: &[(String, String)]) -> Result<(), 
     ))
 }
 
-/// Provisions the data directory the way an operator does before a database's first
-/// start: created and durable, with no faults injected. A failed sync of its *parent*
-/// while the engine creates it is unrecoverable from inside the engine (the entry may
-/// be dropped while the page cache still shows it, and sim-fs cannot re-dirty a
-/// directory entry): a known limitation, DECISIONS.md D16.
-pub(super) async fn provision(dir: &str) -> std::io::Result<()> {
-    let node = sim_runtime::task::current_node_id();
-    sim_fs::sim::set_node_fault_config(node, sim_fs::FaultConfig::default());
-    let made = async {
-        sim_fs::create_dir_all(dir).await?;
-        let parent = Path::new(dir).parent().unwrap_or(Path::new("/"));
-        sim_fs::sync_dir(parent).await
-    }
-    .await;
-    sim_fs::sim::clear_node_fault_config(node);
-    made
-}
-
 /// The node's init task.
 async fn node_main(world: Shared, keys: KeyChooser, clients: usize) {
     let boot_no = {
@@ -204,7 +186,7 @@ async fn node_main(world: Shared, keys: KeyChooser, clients: usize) {
         w.boots
     };
     if boot_no == 1 {
-        if let Err(e) = provision(DATA).await {
+        if let Err(e) = chaos::runner::provision(DATA).await {
             lock(&world).violation("runner", format!("provisioning {DATA} failed: {e}"));
             return std::future::pending().await;
         }

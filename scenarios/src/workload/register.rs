@@ -10,7 +10,7 @@
 //! iterators, the merge of a transaction's own writes — under the same checker as
 //! point reads.
 
-use super::{parse_int, BoxFut, HistoryCheck, KeyChooser, Workload};
+use super::{interpret, parse_int, BoxFut, HistoryCheck, KeyChooser, Workload};
 use crate::check::history::MicroOp;
 use crate::runner::store::{Tx, TxError};
 use rand::Rng;
@@ -80,25 +80,14 @@ impl Workload for Register {
         Box::pin(async move {
             let mut done = Vec::with_capacity(ops.len());
             for op in ops {
-                done.push(match op {
+                match op {
                     MicroOp::Read(k, _) => {
                         let v = self.read(tx, &k).await?;
-                        MicroOp::read_int(k, v)
+                        done.push(MicroOp::read_int(k, v));
                     }
-                    MicroOp::Write(k, x) => {
-                        tx.put(&k, &x.to_string()).await?;
-                        MicroOp::Write(k, x)
-                    }
-                    MicroOp::Delete(k) => {
-                        tx.delete(&k).await?;
-                        MicroOp::Delete(k)
-                    }
-                    other => {
-                        return Err(TxError::Failed(format!(
-                            "the register workload does not generate {other:?}"
-                        )))
-                    }
-                });
+                    // Writes and deletes the standard way.
+                    other => done.extend(interpret(vec![other], tx, false, 0).await?),
+                }
             }
             Ok(done)
         })

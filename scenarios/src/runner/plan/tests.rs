@@ -1,4 +1,6 @@
-//! Plans drawn, printed, read back and shrunk-to sizes: the generator's contract.
+//! The bundled database's plans: the engine's [`Tuning`] travels in the plan file, and
+//! the settings drawn late (D87) change nothing a seed drew before them. The generic
+//! draw (swarm choice, fault spaces, malformed files) is tested in `chaos::plan`.
 
 use super::*;
 use rand::SeedableRng;
@@ -13,80 +15,49 @@ fn horizon(nodes: NodeNo) -> Horizon {
 }
 
 #[test]
-fn a_plan_round_trips_through_json_and_prints() {
+fn a_plan_with_its_tuning_round_trips_through_json_and_prints() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut tuned = 0;
     for _ in 0..50 {
-        let plan = generate(FaultSpace::CLUSTER, horizon(5), &mut rng);
+        let plan = generate(FaultSpace::CLUSTER, horizon(3), &mut rng);
+        tuned += usize::from(!plan.tuning.is_default());
         let back = FaultPlan::from_json(&plan.to_json()).expect("round trip");
         assert_eq!(back, plan);
         assert!(plan.to_string().contains("client operations"));
     }
+    assert!(tuned > 25, "most plans carry some tuning: {tuned} of 50");
 }
 
 #[test]
-fn swarm_draws_differ_between_seeds_and_cover_every_allowed_kind() {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let mut seen = std::collections::BTreeSet::new();
-    let mut sizes = std::collections::BTreeSet::new();
-    let mut leader_aimed = 0;
-    for _ in 0..300 {
-        let plan = generate(FaultSpace::CLUSTER, horizon(3), &mut rng);
-        sizes.insert(plan.size());
-        for s in &plan.steps {
-            seen.insert(s.fault.counter());
-            leader_aimed += usize::from(s.fault.nodes().contains(&LEADER));
-            assert!(
-                s.fault.nodes().iter().all(|n| (0..=3).contains(n)),
-                "{}",
-                s.fault
+fn late_draws_leave_every_earlier_draw_of_a_seed_unchanged() {
+    for (space, nodes) in [(FaultSpace::CLUSTER, 3), (FaultSpace::EMBEDDED, 1)] {
+        let cluster = nodes > 1;
+        let mut late_set = 0;
+        for seed in 0..100 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let plan = generate(space, horizon(nodes), &mut rng);
+            // The draw as it was before D87: no late settings.
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let before = chaos::plan::generate_with(space, horizon(nodes), &mut rng, |rng| {
+                Tuning::draw(rng, cluster)
+            });
+            assert_eq!(
+                (&plan.steps, &plan.disk, &plan.net, plan.ops),
+                (&before.steps, &before.disk, &before.net, before.ops),
+                "seed {seed}"
             );
-        }
-    }
-    assert_eq!(seen.len(), 7, "every timed fault kind is drawn: {seen:?}");
-    assert!(
-        leader_aimed > 10,
-        "some faults aim at the leader: {leader_aimed}"
-    );
-    assert!(sizes.len() > 5, "plans vary in size: {sizes:?}");
-}
-
-#[test]
-fn a_space_without_a_kind_never_draws_it() {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-    for _ in 0..200 {
-        let plan = generate(FaultSpace::EMBEDDED, horizon(1), &mut rng);
-        assert!(plan.net.is_none());
-        assert!(plan.disk.crash_bitflip == 0.0);
-        for s in &plan.steps {
-            assert!(
-                !matches!(
-                    s.fault,
-                    Fault::Partition { .. } | Fault::PartitionOneWay { .. } | Fault::Clog { .. }
-                ),
-                "{}",
-                s.fault
+            let mut early = plan.tuning.clone();
+            late_set += usize::from(
+                early.level1_max_bytes.take().is_some()
+                    | early.level_size_ratio.take().is_some()
+                    | early.probe_from_commit.take().is_some(),
             );
+            assert_eq!(early, before.tuning, "seed {seed}");
+            assert!(cluster || plan.tuning.probe_from_commit.is_none());
         }
+        assert!(
+            late_set > 50,
+            "the late settings are drawn: {late_set} of 100"
+        );
     }
-}
-
-#[test]
-fn a_malformed_or_unsorted_plan_file_is_refused_with_a_reason() {
-    assert!(FaultPlan::from_json("{")
-        .unwrap_err()
-        .contains("not a fault plan"));
-    let mut plan = FaultPlan::quiet(10);
-    plan.steps = vec![
-        Step {
-            at_ms: 5,
-            fault: Fault::Pause { node: 1, for_ms: 1 },
-        },
-        Step {
-            at_ms: 1,
-            fault: Fault::Pause { node: 1, for_ms: 1 },
-        },
-    ];
-    assert!(FaultPlan::from_json(&plan.to_json())
-        .unwrap_err()
-        .contains("not sorted"));
 }
