@@ -148,3 +148,44 @@ fn a_planned_power_loss_reruns_the_init_and_a_stopped_node_is_restarted() {
         "start, the supervisor's restart, the restart after the power loss"
     );
 }
+
+/// A plan with one leader churn of `rounds` leaders, at 100 ms.
+fn churn_plan(rounds: u32) -> FaultPlan {
+    let mut plan = FaultPlan::quiet(3);
+    plan.steps.push(Step {
+        at_ms: 100,
+        fault: Fault::LeaderChurn {
+            rounds,
+            for_ms: 300,
+            after_ms: 0,
+        },
+    });
+    plan
+}
+
+#[test]
+fn the_leader_churn_cuts_off_each_new_leader_and_never_one_already_cut_off() {
+    let mut s = Scenario::new("toy-cluster", 3, 1);
+    s.faults = FaultSpace::NONE;
+    s.ops = 3;
+    s.final_power_loss = false;
+    // Leadership moves to the next node every 200 ms of virtual time.
+    let rotating = idle_node().client(writer).leader(|| {
+        let ms = sim_runtime::time::elapsed().as_millis();
+        Some(1 + u32::try_from(ms / 200 % 3).unwrap_or(0))
+    });
+    let r = runner::run(&s, &rotating, 1, &churn_plan(3));
+    assert_eq!(r.failed, None);
+    assert_eq!(r.faults.get("net.leader_churn"), Some(&1), "{:?}", r.faults);
+    // Nodes 1, 2 and 3 in turn, each as soon as it leads.
+    assert_eq!(r.faults.get("net.partition"), Some(&3), "{:?}", r.faults);
+
+    // A leader that stays cut off is not taken again: node 1 leads until 250 ms, then
+    // nobody (a churn that re-took a node already cut off would take it four times).
+    let fixed = idle_node().client(writer).leader(|| {
+        (sim_runtime::time::elapsed() < Duration::from_millis(250)).then_some(1)
+    });
+    let r = runner::run(&s, &fixed, 1, &churn_plan(4));
+    assert_eq!(r.failed, None);
+    assert_eq!(r.faults.get("net.partition"), Some(&1), "{:?}", r.faults);
+}

@@ -7,6 +7,7 @@ fn horizon(nodes: NodeNo) -> Horizon {
     Horizon {
         nodes,
         aim_at_leader: true,
+        leader_churn: true,
         window_ms: 3_000,
         ops: 200,
     }
@@ -42,7 +43,7 @@ fn swarm_draws_differ_between_seeds_and_cover_every_allowed_kind() {
             );
         }
     }
-    assert_eq!(seen.len(), 7, "every timed fault kind is drawn: {seen:?}");
+    assert_eq!(seen.len(), 8, "every timed fault kind is drawn: {seen:?}");
     assert!(
         leader_aimed > 10,
         "some faults aim at the leader: {leader_aimed}"
@@ -96,6 +97,7 @@ fn without_leader_aiming_every_fault_names_a_real_node() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     let h = Horizon {
         aim_at_leader: false,
+        leader_churn: true,
         ..horizon(3)
     };
     for _ in 0..300 {
@@ -129,4 +131,86 @@ fn settings_travel_in_the_plan_file_and_are_left_out_when_default() {
         FaultPlan::<Knobs>::from_json(&quiet.to_json()).expect("reads"),
         quiet
     );
+}
+
+/// The steps of `plan` that `before` lacks (each of `before`'s matched once).
+fn added_steps<'a>(plan: &'a [Step], before: &[Step]) -> Vec<&'a Step> {
+    let mut rest: Vec<&Step> = before.iter().collect();
+    let mut added = Vec::new();
+    for step in plan {
+        match rest.iter().position(|s| *s == step) {
+            Some(i) => {
+                rest.remove(i);
+            }
+            None => added.push(step),
+        }
+    }
+    assert!(rest.is_empty(), "every earlier step is kept: {rest:?}");
+    added
+}
+
+#[test]
+fn leader_churn_adds_one_churn_to_a_third_of_cluster_plans() {
+    let mut churned = 0;
+    for seed in 0..300 {
+        let draw = |h: Horizon| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            generate(FaultSpace::CLUSTER, h, &mut rng)
+        };
+        let plan = draw(horizon(3));
+        let before = draw(Horizon {
+            leader_churn: false,
+            ..horizon(3)
+        });
+        // Drawn last: everything else the seed drew is unchanged.
+        assert_eq!((&plan.disk, &plan.net), (&before.disk, &before.net));
+        let added = added_steps(&plan.steps, &before.steps);
+        assert!(added.len() <= 1, "seed {seed}: {added:?}");
+        for step in &added {
+            let Fault::LeaderChurn {
+                rounds,
+                for_ms,
+                after_ms,
+            } = step.fault
+            else {
+                panic!("seed {seed}: {}", step.fault);
+            };
+            assert!((2..=4).contains(&rounds) && (300..1_500).contains(&for_ms));
+            assert!(after_ms <= 120);
+            // Healed by its duration: the last leader is taken by rounds * for_ms.
+            assert_eq!(
+                step.fault.duration().as_millis(),
+                u128::from(for_ms) * (u128::from(rounds) + 1)
+            );
+            assert_eq!(step.fault.nodes(), vec![LEADER]);
+            assert!(step.fault.to_string().starts_with("leader churn:"));
+        }
+        assert!(plan.steps.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        let back = FaultPlan::<()>::from_json(&plan.to_json()).expect("round trip");
+        assert_eq!(back, plan);
+        churned += added.len();
+    }
+    assert!(
+        (70..130).contains(&churned),
+        "about a third of the plans churn: {churned} of 300"
+    );
+    // Not without a leader to aim at, nor with fewer than three nodes to elect one.
+    for (nodes, aim) in [(2, true), (3, false)] {
+        for seed in 0..100 {
+            let draw = |leader_churn: bool| {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                let h = Horizon {
+                    aim_at_leader: aim,
+                    leader_churn,
+                    ..horizon(nodes)
+                };
+                generate(FaultSpace::CLUSTER, h, &mut rng)
+            };
+            assert_eq!(
+                draw(true),
+                draw(false),
+                "{nodes} nodes, aim {aim}, seed {seed}"
+            );
+        }
+    }
 }

@@ -105,18 +105,16 @@ pub(super) async fn drive(scenario: &Scenario, system: &System, plan: &FaultPlan
     let start = time::now();
     let executed = Arc::new(AtomicBool::new(false));
     let supervising = Arc::new(AtomicBool::new(true));
-    let leader = system.leader.clone();
+    let leader: Arc<dyn Fn() -> Option<NodeNo> + Send + Sync> = match &system.leader {
+        Some(l) => l.clone(),
+        None => Arc::new(|| None),
+    };
     let (steps, exec_nodes, done) = (plan.steps.clone(), nodes.clone(), executed.clone());
     sim_runtime::task::spawn_named("chaos.plan", async move {
-        let no_leader = || None;
         for step in steps {
             time::sleep_until(start + Duration::from_millis(step.at_ms)).await;
-            let resolve: &dyn Fn() -> Option<NodeNo> = match &leader {
-                Some(l) => l.as_ref(),
-                None => &no_leader,
-            };
-            if let Some(fault) = faults::aimed(&step.fault, resolve) {
-                faults::apply(&exec_nodes, &fault);
+            if let Some(fault) = faults::aimed(&step.fault, leader.as_ref()) {
+                faults::apply(&exec_nodes, &fault, &leader);
             }
         }
         done.store(true, Ordering::SeqCst);

@@ -114,14 +114,19 @@ pub(crate) fn aimed(fault: &Fault, leader: &dyn Fn() -> Option<NodeNo>) -> Optio
                 *node = resolve(*node)?;
             }
         }
-        Fault::PartitionOneWay { .. } | Fault::Clog { .. } => {}
+        // The churn finds each leader itself, as it goes.
+        Fault::PartitionOneWay { .. } | Fault::Clog { .. } | Fault::LeaderChurn { .. } => {}
     }
     Some(fault)
 }
 
 /// Executes one timed fault; its undoing (restart, resume, heal) runs as a task after
-/// the fault's duration.
-pub(crate) fn apply(nodes: &Arc<Nodes>, fault: &Fault) {
+/// the fault's duration. `leader` names the node leading now (for the leader churn).
+pub(crate) fn apply(
+    nodes: &Arc<Nodes>,
+    fault: &Fault,
+    leader: &Arc<dyn Fn() -> Option<NodeNo> + Send + Sync>,
+) {
     let later = |after: u64, name: &'static str, f: Box<dyn FnOnce() + Send>| {
         sim_runtime::task::spawn_named(name, async move {
             sleep(Duration::from_millis(after)).await;
@@ -176,9 +181,30 @@ pub(crate) fn apply(nodes: &Arc<Nodes>, fault: &Fault) {
         Fault::Partition { for_ms, .. }
         | Fault::PartitionOneWay { for_ms, .. }
         | Fault::Clog { for_ms, .. } => {
+            // Node faults count themselves (sim-runtime); network ones are counted here.
+            sim_runtime::faults::count(fault.counter());
             let id = nodes.start_net(fault);
             let nodes = nodes.clone();
             later(*for_ms, "chaos.heal", Box::new(move || nodes.end_net(id)));
+        }
+        Fault::LeaderChurn {
+            rounds,
+            for_ms,
+            after_ms,
+        } => {
+            sim_runtime::faults::count(fault.counter());
+            let (nodes, leader) = (nodes.clone(), leader.clone());
+            let (rounds, for_ms, after_ms) = (*rounds, *for_ms, *after_ms);
+            sim_runtime::task::spawn_named("chaos.leader_churn", async move {
+                let isolate = |node: NodeNo, ms: u64| {
+                    let side = Fault::Partition {
+                        side: vec![node],
+                        for_ms: ms,
+                    };
+                    apply(&nodes, &side, &leader);
+                };
+                super::churn::leader_churn(rounds, for_ms, after_ms, || leader(), isolate).await;
+            });
         }
     }
 }

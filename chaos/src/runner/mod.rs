@@ -20,6 +20,7 @@
 //! (only when the system has a state reader), the history checkers the scenario names,
 //! and the user's invariant. The first failed check is the verdict.
 
+pub mod churn;
 mod drive;
 
 pub use drive::provision;
@@ -285,6 +286,7 @@ pub fn plan_for(scenario: &Scenario, system: &System, seed: u64) -> FaultPlan {
     let horizon = Horizon {
         nodes: scenario.nodes,
         aim_at_leader: system.leader.is_some(),
+        leader_churn: true,
         window_ms: scenario.window_ms,
         ops: scenario.ops,
     };

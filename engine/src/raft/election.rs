@@ -147,7 +147,13 @@ impl<S: Storage> RawNode<S> {
             "leader without a quorum of votes"
         );
         debug_assert_eq!(self.vote, Some(self.cfg.id));
-        info!(node = self.cfg.id, term = self.term, "raft: became leader");
+        info!(
+            node = self.cfg.id,
+            term = self.term,
+            last = self.log.last_index(),
+            commit = self.log.commit,
+            "raft: became leader"
+        );
         // Entries past the commit index are all of older terms here: the new leader
         // may commit them only through an entry of its own term (§5.4.2, Figure 8).
         sim_runtime::cover!(

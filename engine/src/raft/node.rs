@@ -290,7 +290,13 @@ impl<S: Storage> RawNode<S> {
         // A role or term change is a point on the run's timeline (the scenario runner
         // draws each replica's role and term from these INFO lines and the election's).
         if term > self.term || !matches!(self.role, RoleState::Follower) {
-            info!(node = self.cfg.id, term, "raft: became follower");
+            info!(
+                node = self.cfg.id,
+                term,
+                last = self.log.last_index(),
+                commit = self.log.commit,
+                "raft: became follower"
+            );
         }
         if term > self.term {
             self.term = term;

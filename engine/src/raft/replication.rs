@@ -185,6 +185,8 @@ impl<S: Storage> RawNode<S> {
                 info!(
                     node = self.cfg.id,
                     term = self.term,
+                    last = self.log.last_index(),
+                    commit = self.log.commit,
                     "raft: check-quorum failed, stepping down"
                 );
                 sim_runtime::cover!("raft.check_quorum_step_down");

@@ -191,6 +191,10 @@ pub struct NodeConfig {
     /// A new leader probes followers from its commit index
     /// ([`crate::raft::Config::probe_from_commit`]); off by default.
     pub probe_from_commit: bool,
+    /// Run a pre-vote round before each election ([`crate::raft::Config::pre_vote`]);
+    /// on by default. Off, a replica cut off from the others raises its term with every
+    /// election it starts and, once healed, deposes the leader (thesis §9.6).
+    pub pre_vote: bool,
     /// An interactive transaction idle this long is dropped by the leader.
     pub txn_lease: Duration,
     /// Options of the state machine's engine.
@@ -238,6 +242,7 @@ impl NodeConfig {
             snapshot_keep: 100,
             max_entries_per_message: 64,
             probe_from_commit: false,
+            pre_vote: true,
             txn_lease: Duration::from_secs(10),
             db_options: crate::Options::default(),
             observer: None,

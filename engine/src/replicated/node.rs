@@ -162,6 +162,7 @@ impl Node {
             heartbeat_interval_ticks: cfg.heartbeat_ticks,
             max_entries_per_message: cfg.max_entries_per_message,
             probe_from_commit: cfg.probe_from_commit,
+            pre_vote: cfg.pre_vote,
             applied: a,
             ..RaftConfig::new(cfg.id, voters.iter().copied())
         };

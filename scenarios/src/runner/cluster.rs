@@ -73,6 +73,7 @@ fn node_config(
         tuning.raft_ticks(cfg.election_ticks, cfg.heartbeat_ticks);
     cfg.max_entries_per_message = tuning.max_entries(cfg.max_entries_per_message);
     cfg.probe_from_commit = tuning.probe_from_commit.unwrap_or(false);
+    cfg.pre_vote = tuning.pre_vote.unwrap_or(true);
     cfg.txn_lease = Duration::from_secs(2);
     cfg.db_options = tuning.engine_options(engine::Options {
         memtable_bytes: 32 << 10,
@@ -232,13 +233,19 @@ fn aimed(fault: &Fault, watch: &SafetyWatch) -> Option<Fault> {
                 *node = resolve(*node, watch)?;
             }
         }
-        Fault::PartitionOneWay { .. } | Fault::Clog { .. } => {}
+        // The churn finds each leader itself, as it goes.
+        Fault::PartitionOneWay { .. } | Fault::Clog { .. } | Fault::LeaderChurn { .. } => {}
     }
     Some(fault)
 }
 
 /// Executes one timed fault.
-fn apply(nodes: &Arc<Vec<Node>>, net: &Arc<Mutex<NetFaults>>, fault: &Fault) {
+fn apply(
+    nodes: &Arc<Vec<Node>>,
+    net: &Arc<Mutex<NetFaults>>,
+    fault: &Fault,
+    watch: &Arc<SafetyWatch>,
+) {
     let n = NodeNo::try_from(nodes.len()).unwrap_or(NodeNo::MAX);
     let node_of = |i: NodeNo| {
         let idx = usize::try_from(i).ok()?.checked_sub(1)?;
@@ -289,6 +296,25 @@ fn apply(nodes: &Arc<Vec<Node>>, net: &Arc<Mutex<NetFaults>>, fault: &Fault) {
             let net = net.clone();
             let heal = Box::new(move || lock_net(&net).end(id, n));
             later(Duration::from_millis(*for_ms), "fault-plan.heal", heal);
+        }
+        Fault::LeaderChurn {
+            rounds,
+            for_ms,
+            after_ms,
+        } => {
+            let (nodes, net, watch) = (nodes.clone(), net.clone(), watch.clone());
+            let (rounds, for_ms, after_ms) = (*rounds, *for_ms, *after_ms);
+            sim_runtime::task::spawn_named("fault-plan.leader-churn", async move {
+                let isolate = |node: NodeNo, ms: u64| {
+                    let side = Fault::Partition {
+                        side: vec![node],
+                        for_ms: ms,
+                    };
+                    apply(&nodes, &net, &side, &watch);
+                };
+                let leader = || resolve(LEADER, &watch);
+                chaos::runner::churn::leader_churn(rounds, for_ms, after_ms, leader, isolate).await;
+            });
         }
     }
 }
@@ -425,7 +451,7 @@ pub async fn run_with(
         for step in steps {
             time::sleep_until(start + Duration::from_millis(step.at_ms)).await;
             if let Some(fault) = aimed(&step.fault, &exec_watch) {
-                apply(&exec_nodes, &net, &fault);
+                apply(&exec_nodes, &net, &fault, &exec_watch);
             }
         }
         exec_done.store(true, Ordering::SeqCst);

@@ -384,6 +384,9 @@ fn apply(world: &Shared, node: &Arc<Node>, fault: &Fault) {
             node.set_clock(offset_ms.saturating_mul(1_000_000), *drift_ppm);
         }
         // Network faults need a network: nothing to do on one node.
-        Fault::Partition { .. } | Fault::PartitionOneWay { .. } | Fault::Clog { .. } => {}
+        Fault::Partition { .. }
+        | Fault::PartitionOneWay { .. }
+        | Fault::Clog { .. }
+        | Fault::LeaderChurn { .. } => {}
     }
 }

@@ -4,7 +4,8 @@
 //! least 15% of its seeds, with a seed budget that a mark of that frequency misses
 //! with probability below 1/1000 (rounded up, and never below the seed that first
 //! reached it), plus `scenario.nemesis_hits_the_leader` in `bank-cluster` (the
-//! leader-aimed faults do fire). `scenarios/tests/marks.rs` checks every promise; a
+//! leader-aimed faults do fire) and `chaos.leader_churn_deposes_a_successor` in the
+//! four workload clusters (the leader churn follows the elections, D88). `scenarios/tests/marks.rs` checks every promise; a
 //! sweep that runs the stated seeds without reaching a mark fails. docs/coverage.md
 //! says how to re-derive the list.
 
@@ -16,6 +17,8 @@ pub const BITROT_EMBEDDED: &[MustReach] = &[must_reach("scenario.media_corruptio
 
 /// `bank-cluster`.
 pub const BANK_CLUSTER: &[MustReach] = &[
+    // The leader churn deposes a successor (a third of the seeds draw it, D88).
+    must_reach("chaos.leader_churn_deposes_a_successor", 20),
     // The leader-aimed nemesis fires (it aims at whichever replica leads when it fires).
     must_reach("scenario.nemesis_hits_the_leader", 10),
     must_reach("db.commit_wal_failure_poisons", 15),
@@ -102,6 +105,8 @@ pub const CRASH_DURABILITY: &[MustReach] = &[
 
 /// `list-append-cluster`.
 pub const LIST_APPEND_CLUSTER: &[MustReach] = &[
+    // The leader churn deposes a successor (a third of the seeds draw it, D88).
+    must_reach("chaos.leader_churn_deposes_a_successor", 20),
     must_reach("db.commit_wal_failure_poisons", 10),
     must_reach("lsm.background_failure_poisons_store", 40),
     must_reach("lsm.compaction_into_a_lower_level_with_overlap", 8),
@@ -199,6 +204,8 @@ pub const PARTITION_HEAL: &[MustReach] = &[
 
 /// `register-cluster`.
 pub const REGISTER_CLUSTER: &[MustReach] = &[
+    // The leader churn deposes a successor (a third of the seeds draw it, D88).
+    must_reach("chaos.leader_churn_deposes_a_successor", 20),
     must_reach("db.commit_wal_failure_poisons", 20),
     must_reach("lsm.compaction_into_a_lower_level_with_overlap", 10),
     must_reach("lsm.flush_retires_wal_segments", 15),
@@ -255,6 +262,8 @@ pub const REGISTER_EMBEDDED: &[MustReach] = &[
 
 /// `write-skew-cluster`.
 pub const WRITE_SKEW_CLUSTER: &[MustReach] = &[
+    // The leader churn deposes a successor (a third of the seeds draw it, D88).
+    must_reach("chaos.leader_churn_deposes_a_successor", 20),
     must_reach("db.commit_wal_failure_poisons", 10),
     must_reach("lsm.background_failure_poisons_store", 40),
     must_reach("lsm.compaction_into_a_lower_level_with_overlap", 10),

@@ -50,6 +50,7 @@ pub fn plan_for(scenario: &Scenario, seed: u64) -> Result<FaultPlan, String> {
     let horizon = Horizon {
         nodes: scenario.topology.nodes(),
         aim_at_leader: true,
+        leader_churn: true,
         window_ms: FAULT_WINDOW_MS,
         ops: scenario.ops,
     };

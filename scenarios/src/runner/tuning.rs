@@ -52,6 +52,12 @@ pub struct Tuning {
     /// (`engine::raft::Config::probe_from_commit`): appends that vouch for a prefix of
     /// a follower's log while the commit index is past them.
     pub probe_from_commit: Option<bool>,
+    /// Raft's pre-vote round (`engine::raft::Config::pre_vote`), off for a quarter of
+    /// the cluster seeds: a replica cut off from the others then raises its term with
+    /// every election it starts, so once healed it asks for votes in a term the others
+    /// have not seen, carrying whatever tail it took as a deposed leader — and the
+    /// election restriction alone must refuse it (a longer log of an older term loses).
+    pub pre_vote: Option<bool>,
 }
 
 impl Tuning {
@@ -86,7 +92,8 @@ impl Tuning {
 
     /// Draws the settings added after the first ones: the LSM tree's shape
     /// ([`Tuning::level1_max_bytes`], [`Tuning::level_size_ratio`]) and, in a cluster,
-    /// [`Tuning::probe_from_commit`]. Drawn after everything else of a plan, so the
+    /// [`Tuning::probe_from_commit`] and [`Tuning::pre_vote`] (drawn last of these, D88).
+    /// Drawn after everything else of a plan, so the
     /// faults and other settings of a seed stay those it drew before these existed.
     pub fn draw_late(&mut self, rng: &mut impl Rng, cluster: bool) {
         let mut pick = |values: &[u64]| {
@@ -100,6 +107,7 @@ impl Tuning {
         self.level_size_ratio = pick(&[2, 3]);
         if cluster {
             self.probe_from_commit = rng.gen_bool(0.5).then_some(true);
+            self.pre_vote = rng.gen_bool(0.25).then_some(false);
         }
     }
 
@@ -214,6 +222,7 @@ impl Tuning {
             "probe from commit",
             self.probe_from_commit.map(|b| b.to_string()),
         );
+        add("pre-vote", self.pre_vote.map(|b| b.to_string()));
         parts.join(", ")
     }
 }
@@ -226,8 +235,8 @@ mod tests {
     #[test]
     fn draws_vary_every_setting_and_stay_within_what_the_engine_accepts() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let mut seen_default = [false; 14];
-        let mut seen_set = [false; 14];
+        let mut seen_default = [false; 15];
+        let mut seen_set = [false; 15];
         for _ in 0..200 {
             let mut t = Tuning::draw(&mut rng, true);
             t.draw_late(&mut rng, true);
@@ -246,6 +255,7 @@ mod tests {
                 t.level1_max_bytes.is_some(),
                 t.level_size_ratio.is_some(),
                 t.probe_from_commit.is_some(),
+                t.pre_vote.is_some(),
             ];
             for (i, set) in fields.into_iter().enumerate() {
                 seen_set[i] |= set;
@@ -260,14 +270,18 @@ mod tests {
             let back: Tuning = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
             assert_eq!(back, t);
         }
-        assert_eq!(seen_set, [true; 14], "every setting is drawn sometimes");
-        assert_eq!(seen_default, [true; 14], "and left alone sometimes");
+        assert_eq!(seen_set, [true; 15], "every setting is drawn sometimes");
+        assert_eq!(seen_default, [true; 15], "and left alone sometimes");
         for _ in 0..20 {
             let mut embedded = Tuning::draw(&mut rng, false);
             embedded.draw_late(&mut rng, false);
             assert_eq!(
-                (embedded.election_ticks, embedded.probe_from_commit),
-                (None, None),
+                (
+                    embedded.election_ticks,
+                    embedded.probe_from_commit,
+                    embedded.pre_vote
+                ),
+                (None, None, None),
                 "no Raft settings without a cluster"
             );
         }

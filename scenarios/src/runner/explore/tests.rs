@@ -8,6 +8,7 @@ fn own(seed: u64) -> Result<FaultPlan, String> {
     let h = Horizon {
         nodes: 3,
         aim_at_leader: true,
+        leader_churn: true,
         window_ms: 3_000,
         ops: 100,
     };

@@ -29,12 +29,15 @@ impl chaos::plan::Settings for Tuning {
 /// topology has more than one node).
 pub fn generate<R: Rng>(space: FaultSpace, horizon: Horizon, rng: &mut R) -> FaultPlan {
     let cluster = horizon.nodes > 1;
-    let mut plan =
-        chaos::plan::generate_with(space, horizon, rng, |rng| Tuning::draw(rng, cluster));
-    // Drawn last, after the leader-aimed retargeting too, so every earlier draw of a
-    // seed is the one it made before these settings existed (D87).
-    plan.tuning.draw_late(rng, cluster);
-    plan
+    // The late settings are drawn after the leader-aimed retargeting, so every earlier
+    // draw of a seed is the one it made before these settings existed (D87).
+    chaos::plan::generate_with_late(
+        space,
+        horizon,
+        rng,
+        |rng| Tuning::draw(rng, cluster),
+        |rng, tuning| tuning.draw_late(rng, cluster),
+    )
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The bundled database's plans: the engine's [`Tuning`] travels in the plan file, and
-//! the settings drawn late (D87) change nothing a seed drew before them. The generic
+//! the settings drawn late (D87) change nothing a seed drew before them, and the
+//! leader churn (D88) is drawn after them. The generic
 //! draw (swarm choice, fault spaces, malformed files) is tested in `chaos::plan`.
 
 use super::*;
@@ -9,6 +10,7 @@ fn horizon(nodes: NodeNo) -> Horizon {
     Horizon {
         nodes,
         aim_at_leader: true,
+        leader_churn: true,
         window_ms: 3_000,
         ops: 200,
     }
@@ -34,13 +36,18 @@ fn late_draws_leave_every_earlier_draw_of_a_seed_unchanged() {
         let cluster = nodes > 1;
         let mut late_set = 0;
         for seed in 0..100 {
+            // Without the leader churn (drawn after the late settings, D88; its own
+            // test is in `chaos::plan`).
+            let h = Horizon {
+                leader_churn: false,
+                ..horizon(nodes)
+            };
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let plan = generate(space, horizon(nodes), &mut rng);
+            let plan = generate(space, h, &mut rng);
             // The draw as it was before D87: no late settings.
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let before = chaos::plan::generate_with(space, horizon(nodes), &mut rng, |rng| {
-                Tuning::draw(rng, cluster)
-            });
+            let before =
+                chaos::plan::generate_with(space, h, &mut rng, |rng| Tuning::draw(rng, cluster));
             assert_eq!(
                 (&plan.steps, &plan.disk, &plan.net, plan.ops),
                 (&before.steps, &before.disk, &before.net, before.ops),
@@ -50,10 +57,17 @@ fn late_draws_leave_every_earlier_draw_of_a_seed_unchanged() {
             late_set += usize::from(
                 early.level1_max_bytes.take().is_some()
                     | early.level_size_ratio.take().is_some()
-                    | early.probe_from_commit.take().is_some(),
+                    | early.probe_from_commit.take().is_some()
+                    | early.pre_vote.take().is_some(),
             );
             assert_eq!(early, before.tuning, "seed {seed}");
             assert!(cluster || plan.tuning.probe_from_commit.is_none());
+            // With the churn: the same settings and the same steps plus the churn's.
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let churned = generate(space, horizon(nodes), &mut rng);
+            assert_eq!(churned.tuning, plan.tuning, "seed {seed}");
+            assert!(churned.steps.len() >= plan.steps.len());
+            assert!(plan.steps.iter().all(|s| churned.steps.contains(s)));
         }
         assert!(
             late_set > 50,
