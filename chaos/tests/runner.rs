@@ -182,9 +182,9 @@ fn the_leader_churn_cuts_off_each_new_leader_and_never_one_already_cut_off() {
 
     // A leader that stays cut off is not taken again: node 1 leads until 250 ms, then
     // nobody (a churn that re-took a node already cut off would take it four times).
-    let fixed = idle_node().client(writer).leader(|| {
-        (sim_runtime::time::elapsed() < Duration::from_millis(250)).then_some(1)
-    });
+    let fixed = idle_node()
+        .client(writer)
+        .leader(|| (sim_runtime::time::elapsed() < Duration::from_millis(250)).then_some(1));
     let r = runner::run(&s, &fixed, 1, &churn_plan(4));
     assert_eq!(r.failed, None);
     assert_eq!(r.faults.get("net.partition"), Some(&1), "{:?}", r.faults);
