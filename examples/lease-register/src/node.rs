@@ -32,6 +32,30 @@ struct Batch {
     writes: Vec<Pending>,
 }
 
+/// How long one lease round lets the leader serve: a timer, and (for the
+/// `Options::lease_by_clock` mistake only) the clock reading it would end at.
+struct Lease {
+    timer: Sleep,
+    clock_end: time::Instant,
+}
+
+impl Lease {
+    fn new(d: std::time::Duration) -> Lease {
+        Lease {
+            timer: time::sleep(d),
+            clock_end: time::now() + d,
+        }
+    }
+
+    fn live(&self, by_clock: bool) -> bool {
+        if by_clock {
+            time::now() < self.clock_end
+        } else {
+            !self.timer.is_elapsed()
+        }
+    }
+}
+
 struct Leader {
     epoch: u64,
     /// The write-back of the merged state reached a majority: serving.
@@ -43,10 +67,10 @@ struct Leader {
     inflight: Option<Batch>,
     queued: Vec<Pending>,
     next_round: u64,
-    /// Lease rounds not yet answered by a majority: their timers, started with them.
-    rounds: BTreeMap<u64, (Sleep, BTreeSet<u64>)>,
-    /// The timer of the newest round a majority answered, and that round.
-    lease: Option<(u64, Sleep)>,
+    /// Lease rounds not yet answered by a majority: their leases, started with them.
+    rounds: BTreeMap<u64, (Lease, BTreeSet<u64>)>,
+    /// The lease of the newest round a majority answered, and that round.
+    lease: Option<(u64, Lease)>,
 }
 
 enum Role {
@@ -179,7 +203,7 @@ impl Node {
             Role::Leader(l) => {
                 let round = l.next_round;
                 l.next_round += 1;
-                let timer = time::sleep(self.opts.lease.saturating_sub(self.opts.margin));
+                let timer = Lease::new(self.opts.lease.saturating_sub(self.opts.margin));
                 l.rounds.insert(round, (timer, BTreeSet::new()));
                 // Rounds older than a lease can no longer extend it.
                 l.rounds = l.rounds.split_off(&round.saturating_sub(8));
@@ -279,7 +303,8 @@ impl Node {
     fn serving(&self) -> Option<&Leader> {
         match &self.role {
             Role::Leader(l) if l.ready => {
-                let lease_live = l.lease.as_ref().is_some_and(|(_, s)| !s.is_elapsed());
+                let by_clock = self.opts.lease_by_clock;
+                let lease_live = l.lease.as_ref().is_some_and(|(_, s)| s.live(by_clock));
                 (lease_live || self.opts.stale_reads).then_some(&**l)
             }
             _ => None,
