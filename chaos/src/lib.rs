@@ -30,7 +30,8 @@
 //! - `runner` (madsim build): `N` server nodes, each a simulated node with its own disk
 //!   and address and an init run at start and every restart; clients on nodes of their
 //!   own record every operation in a [`recorder::Recorder`] (invoke, then ok / fail /
-//!   info); after the faults heal and every node loses power and recovers, the state
+//!   info); nodes may claim leadership (`runner::Leadership`) so that plans aim faults
+//!   at the leader; after the faults heal and every node loses power and recovers, the state
 //!   read back is judged by the `checkers` crate (durability oracle over the register
 //!   writes, linearizability, Elle) and by the user's invariant.
 //!

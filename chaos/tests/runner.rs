@@ -189,3 +189,48 @@ fn the_leader_churn_cuts_off_each_new_leader_and_never_one_already_cut_off() {
     assert_eq!(r.failed, None);
     assert_eq!(r.faults.get("net.partition"), Some(&1), "{:?}", r.faults);
 }
+
+/// A fault aimed at the leader goes to the node that claims to lead when it fires,
+/// and is skipped while no node claims to (the claims are the run's own).
+#[test]
+fn a_fault_aimed_at_the_leader_finds_the_node_that_claims_to_lead() {
+    let boots: Arc<Vec<AtomicU64>> = Arc::new((0..3).map(|_| AtomicU64::new(0)).collect());
+    let system = |claim: bool| {
+        let counted = boots.clone();
+        System::new(move |n| {
+            counted[n.id as usize - 1].fetch_add(1, Ordering::SeqCst);
+            if claim && n.id == 2 {
+                n.leadership.lead(7);
+            }
+            std::future::pending::<()>()
+        })
+        .leader_by_claims()
+        .client(writer)
+    };
+    let mut s = scenario();
+    s.nodes = 3;
+    s.final_power_loss = false;
+    let mut plan = FaultPlan::quiet(3);
+    plan.steps.push(Step {
+        at_ms: 5,
+        fault: Fault::Kill {
+            node: chaos::plan::LEADER,
+            down_ms: 10,
+        },
+    });
+    let starts = || -> Vec<u64> { boots.iter().map(|b| b.swap(0, Ordering::SeqCst)).collect() };
+    let r = runner::run(&s, &system(true), 1, &plan);
+    assert_eq!(r.failed, None);
+    assert_eq!(
+        starts(),
+        vec![1, 2, 1],
+        "node 2 leads, so node 2 was killed"
+    );
+    let r = runner::run(&s, &system(false), 1, &plan);
+    assert_eq!(r.failed, None);
+    assert_eq!(
+        starts(),
+        vec![1, 1, 1],
+        "nobody leads: the fault is skipped"
+    );
+}

@@ -3,6 +3,7 @@
 //! read and the checks (the order the module docs of `runner` give).
 
 use super::faults::{self, Nodes};
+use super::leadership::Claims;
 use super::{
     client_ip, server_ip, Check, ClientCtx, NodeCtx, ReadCtx, Scenario, System, DATA_DIR,
     FAIL_STOP_RESTART, FINAL_POWER_LOSS,
@@ -35,20 +36,29 @@ pub async fn provision(dir: &str) -> std::io::Result<()> {
     made
 }
 
-fn start_node(scenario: &Scenario, system: &System, rec: &Recorder, i: NodeNo) -> node::Node {
+fn start_node(
+    scenario: &Scenario,
+    system: &System,
+    rec: &Recorder,
+    claims: &Claims,
+    i: NodeNo,
+) -> node::Node {
     let ctx = NodeCtx {
         id: i,
         addr: scenario.node_addr(i),
         peers: scenario.node_addrs(),
         dir: PathBuf::from(DATA_DIR),
+        leadership: claims.handle(i),
     };
-    let (init, rec) = (system.node.clone(), rec.clone());
+    let (init, rec, claims) = (system.node.clone(), rec.clone(), claims.clone());
     let provisioned = Arc::new(AtomicBool::new(false));
     node::build(format!("node{i}"))
         .ip(server_ip(i))
         .init(move || {
             let (ctx, init, rec, provisioned) =
                 (ctx.clone(), init.clone(), rec.clone(), provisioned.clone());
+            // A (re)start leads nothing until it says so.
+            claims.clear(i);
             async move {
                 if !provisioned.load(Ordering::SeqCst) {
                     if let Err(e) = provision(DATA_DIR).await {
@@ -77,9 +87,10 @@ fn quiet(plan: &FaultPlan) {
 pub(super) async fn drive(scenario: &Scenario, system: &System, plan: &FaultPlan, rec: &Recorder) {
     sim_fs::sim::set_fault_config(plan.disk.clone());
     sim_net::faults::set_config(plan.net.clone());
+    let claims = Claims::default();
     let nodes = Arc::new(Nodes::new(
         (1..=scenario.nodes)
-            .map(|i| start_node(scenario, system, rec, i))
+            .map(|i| start_node(scenario, system, rec, &claims, i))
             .collect(),
         (1..=scenario.nodes).map(server_ip).collect(),
     ));
@@ -107,6 +118,17 @@ pub(super) async fn drive(scenario: &Scenario, system: &System, plan: &FaultPlan
     let supervising = Arc::new(AtomicBool::new(true));
     let leader: Arc<dyn Fn() -> Option<NodeNo> + Send + Sync> = match &system.leader {
         Some(l) => l.clone(),
+        None if system.leader_by_claims => {
+            let (nodes, claims) = (nodes.clone(), claims.clone());
+            Arc::new(move || {
+                let up = |n: NodeNo| {
+                    let idx = usize::try_from(n).ok().and_then(|n| n.checked_sub(1));
+                    idx.and_then(|i| nodes.nodes.get(i))
+                        .is_some_and(|node| !node.is_down())
+                };
+                claims.leader(up)
+            })
+        }
         None => Arc::new(|| None),
     };
     let (steps, exec_nodes, done) = (plan.steps.clone(), nodes.clone(), executed.clone());

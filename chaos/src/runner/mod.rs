@@ -22,9 +22,11 @@
 
 pub mod churn;
 mod drive;
+mod faults;
+mod leadership;
 
 pub use drive::provision;
-mod faults;
+pub use leadership::Leadership;
 
 use crate::plan::{self, FaultPlan, FaultSpace, Horizon, NodeNo};
 use crate::recorder::{Recorder, Violation};
@@ -134,6 +136,8 @@ pub struct NodeCtx {
     pub peers: Vec<SocketAddr>,
     /// This node's data directory: it exists, durably, before the first init runs.
     pub dir: PathBuf,
+    /// Where the node says that it leads ([`System::leader_by_claims`]).
+    pub leadership: Leadership,
 }
 
 /// What a client task gets.
@@ -186,6 +190,7 @@ pub struct System {
     read: Option<Arc<ReadFn>>,
     invariant: Option<Arc<InvariantFn>>,
     leader: Option<Arc<LeaderFn>>,
+    leader_by_claims: bool,
 }
 
 impl std::fmt::Debug for System {
@@ -208,6 +213,7 @@ impl System {
             read: None,
             invariant: None,
             leader: None,
+            leader_by_claims: false,
         }
     }
 
@@ -245,6 +251,15 @@ impl System {
     /// aim at the leader.
     pub fn leader(mut self, leader: impl Fn() -> Option<NodeNo> + Send + Sync + 'static) -> System {
         self.leader = Some(Arc::new(leader));
+        self
+    }
+
+    /// The nodes say when they lead ([`NodeCtx::leadership`]): plans aim faults at the
+    /// leader, which is the node up with the highest claimed term when the fault fires
+    /// (none: the fault is skipped). The claims are the run's own, so this works where
+    /// a [`System::leader`] closure, shared by every run, could not keep per-run state.
+    pub fn leader_by_claims(mut self) -> System {
+        self.leader_by_claims = true;
         self
     }
 }
@@ -285,7 +300,7 @@ pub fn plan_for(scenario: &Scenario, system: &System, seed: u64) -> FaultPlan {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(key);
     let horizon = Horizon {
         nodes: scenario.nodes,
-        aim_at_leader: system.leader.is_some(),
+        aim_at_leader: system.leader.is_some() || system.leader_by_claims,
         leader_churn: true,
         window_ms: scenario.window_ms,
         ops: scenario.ops,
