@@ -234,3 +234,47 @@ fn a_fault_aimed_at_the_leader_finds_the_node_that_claims_to_lead() {
         "nobody leads: the fault is skipped"
     );
 }
+
+/// A power loss timed by file operations fires between two of the node's operations
+/// and the node recovers (its init runs again); a node that does no I/O is left alone.
+#[test]
+fn a_power_loss_timed_by_file_operations_lands_between_two_of_them() {
+    let boots = Arc::new(AtomicU64::new(0));
+    let system = |writes: bool| {
+        let counted = boots.clone();
+        System::new(move |n| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let path = n.dir.join("log");
+                for i in 0u64.. {
+                    if writes {
+                        let _ = sim_fs::write(&path, i.to_le_bytes().to_vec()).await;
+                    }
+                    sleep(Duration::from_millis(5)).await;
+                }
+            }
+        })
+        .client(writer)
+    };
+    let mut s = scenario();
+    s.final_power_loss = false;
+    let mut plan = FaultPlan::quiet(3);
+    plan.steps.push(Step {
+        at_ms: 20,
+        fault: Fault::CrashAtIo {
+            node: 1,
+            after_ops: 7,
+            down_ms: 10,
+        },
+    });
+    let r = runner::run(&s, &system(true), 1, &plan);
+    assert_eq!(r.failed, None);
+    assert_eq!(r.faults.get("node.crash_at_io"), Some(&1), "{:?}", r.faults);
+    assert_eq!(r.faults.get("node.crash"), Some(&1), "{:?}", r.faults);
+    assert_eq!(boots.swap(0, Ordering::SeqCst), 2, "the init ran again");
+
+    let r = runner::run(&s, &system(false), 1, &plan);
+    assert_eq!(r.failed, None);
+    assert_eq!(r.faults.get("node.crash"), None, "{:?}", r.faults);
+    assert_eq!(boots.swap(0, Ordering::SeqCst), 1, "no I/O: no power loss");
+}

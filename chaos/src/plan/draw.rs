@@ -87,6 +87,9 @@ pub struct Horizon {
     /// With power loss allowed, a quarter of the plans follow each crash or kill with
     /// a power loss of the same node while it recovers (see [`generate_with_late`]).
     pub recovery_crashes: bool,
+    /// With power loss allowed, half the plans time about half their power losses by
+    /// the node's file operations instead of the clock ([`Fault::CrashAtIo`]).
+    pub io_crashes: bool,
     /// Faults start within this window (ms after the workload starts).
     pub window_ms: u64,
     /// Client operations.
@@ -116,7 +119,8 @@ pub fn generate_with<T: Settings, R: Rng>(
 /// draws them there, so every earlier draw of a seed stays what it was.
 ///
 /// The leader churn ([`Horizon::leader_churn`], [`Fault::LeaderChurn`]) is drawn next,
-/// and the power losses during recovery ([`Horizon::recovery_crashes`]) last.
+/// then the power losses during recovery ([`Horizon::recovery_crashes`]), and last
+/// which power losses are timed by file operations ([`Horizon::io_crashes`]).
 pub fn generate_with_late<T: Settings, R: Rng>(
     space: FaultSpace,
     horizon: Horizon,
@@ -248,6 +252,9 @@ pub fn generate_with_late<T: Settings, R: Rng>(
     if space.crash && horizon.recovery_crashes {
         draw_recovery_crashes(&mut steps, rng);
     }
+    if space.crash && horizon.io_crashes {
+        time_crashes_by_io(&mut steps, rng);
+    }
     FaultPlan {
         disk,
         net,
@@ -333,6 +340,26 @@ fn draw_recovery_crashes(steps: &mut Vec<Step>, rng: &mut impl Rng) {
     }
     steps.extend(again);
     steps.sort_by_key(|s| s.at_ms);
+}
+
+/// For half the plans, each power loss becomes, with probability 1/2, one timed by the
+/// node's file operations: after 1–32 more operations from its time (D88). A power
+/// loss during recovery (above) so timed lands inside the recovery's own writes.
+fn time_crashes_by_io(steps: &mut [Step], rng: &mut impl Rng) {
+    if !rng.gen_bool(0.5) {
+        return;
+    }
+    for step in steps {
+        if let Fault::Crash { node, down_ms } = step.fault {
+            if rng.gen_bool(0.5) {
+                step.fault = Fault::CrashAtIo {
+                    node,
+                    after_ops: rng.gen_range(1..=32),
+                    down_ms,
+                };
+            }
+        }
+    }
 }
 
 /// A nonempty proper subset of `1..=nodes`, as a minority side where possible.

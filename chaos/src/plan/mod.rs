@@ -42,6 +42,9 @@ impl Settings for () {}
 /// whichever replica leads when the fault fires).
 pub type NodeNo = u32;
 
+/// How long a [`Fault::CrashAtIo`] waits for its node to reach the operation count.
+pub const IO_CRASH_WAIT_MS: u64 = 1_000;
+
 /// In a timed fault, "the current leader": resolved when the fault fires, so a nemesis
 /// can aim at the one replica whose loss matters most (no known leader: a no-op).
 pub const LEADER: NodeNo = 0;
@@ -57,6 +60,18 @@ pub enum Fault {
     Crash { node: NodeNo, down_ms: u64 },
     /// Process death: the page cache survives; restarts after `down_ms`.
     Kill { node: NodeNo, down_ms: u64 },
+    /// Power loss timed by the node's file operations, not the clock: the node runs
+    /// `after_ops` more file operations, is frozen before the next one, and loses power
+    /// there (sim-fs's op barrier); it restarts after `down_ms`. A node that does not
+    /// reach the count within [`IO_CRASH_WAIT_MS`] is left alone. Crashes timed by the
+    /// clock mostly land while a node waits on the network; these land between two
+    /// steps of a multi-step write — a truncate and its append, a table and its
+    /// manifest edit, a recovery's repairs (D88).
+    CrashAtIo {
+        node: NodeNo,
+        after_ops: u64,
+        down_ms: u64,
+    },
     /// The node stops being scheduled for `for_ms` (a long GC pause, a stalled VM).
     Pause { node: NodeNo, for_ms: u64 },
     /// `side` cannot exchange messages with the other nodes for `for_ms`.
@@ -99,6 +114,7 @@ impl Fault {
         match self {
             Fault::Crash { node, .. }
             | Fault::Kill { node, .. }
+            | Fault::CrashAtIo { node, .. }
             | Fault::Pause { node, .. }
             | Fault::ClockSkew { node, .. } => vec![*node],
             Fault::Partition { side, .. } => side.clone(),
@@ -117,6 +133,7 @@ impl Fault {
             | Fault::PartitionOneWay { for_ms, .. }
             | Fault::Clog { for_ms, .. } => *for_ms,
             Fault::ClockSkew { .. } => 0,
+            Fault::CrashAtIo { down_ms, .. } => IO_CRASH_WAIT_MS.saturating_add(*down_ms),
             Fault::LeaderChurn { rounds, for_ms, .. } => {
                 for_ms.saturating_mul(u64::from(*rounds).saturating_add(1))
             }
@@ -129,6 +146,7 @@ impl Fault {
         match self {
             Fault::Crash { .. } => "node.crash",
             Fault::Kill { .. } => "node.kill",
+            Fault::CrashAtIo { .. } => "node.crash_at_io",
             Fault::Pause { .. } => "node.pause",
             Fault::Partition { .. } => "net.partition",
             Fault::PartitionOneWay { .. } => "net.partition_one_way",
@@ -153,6 +171,15 @@ impl fmt::Display for Fault {
             Fault::Kill { node, down_ms } => {
                 write!(f, "kill node {}, down {down_ms} ms", node_name(*node))
             }
+            Fault::CrashAtIo {
+                node,
+                after_ops,
+                down_ms,
+            } => write!(
+                f,
+                "power loss on node {} after {after_ops} more file operations, down {down_ms} ms",
+                node_name(*node)
+            ),
             Fault::Pause { node, for_ms } => {
                 write!(f, "pause node {} for {for_ms} ms", node_name(*node))
             }

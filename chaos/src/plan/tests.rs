@@ -9,6 +9,7 @@ fn horizon(nodes: NodeNo) -> Horizon {
         aim_at_leader: true,
         leader_churn: true,
         recovery_crashes: true,
+        io_crashes: true,
         window_ms: 3_000,
         ops: 200,
     }
@@ -44,7 +45,7 @@ fn swarm_draws_differ_between_seeds_and_cover_every_allowed_kind() {
             );
         }
     }
-    assert_eq!(seen.len(), 8, "every timed fault kind is drawn: {seen:?}");
+    assert_eq!(seen.len(), 9, "every timed fault kind is drawn: {seen:?}");
     assert!(
         leader_aimed > 10,
         "some faults aim at the leader: {leader_aimed}"
@@ -100,6 +101,7 @@ fn without_leader_aiming_every_fault_names_a_real_node() {
         aim_at_leader: false,
         leader_churn: true,
         recovery_crashes: true,
+        io_crashes: true,
         ..horizon(3)
     };
     for _ in 0..300 {
@@ -161,11 +163,13 @@ fn leader_churn_adds_one_churn_to_a_third_of_cluster_plans() {
         };
         let plan = draw(Horizon {
             recovery_crashes: false,
+            io_crashes: false,
             ..horizon(3)
         });
         let before = draw(Horizon {
             leader_churn: false,
             recovery_crashes: false,
+            io_crashes: false,
             ..horizon(3)
         });
         // Drawn last: everything else the seed drew is unchanged.
@@ -229,6 +233,7 @@ fn a_quarter_of_the_plans_that_crash_lose_power_again_during_each_recovery() {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             let h = Horizon {
                 recovery_crashes,
+                io_crashes: false,
                 ..horizon(1)
             };
             generate(FaultSpace::EMBEDDED, h, &mut rng)
@@ -267,5 +272,60 @@ fn a_quarter_of_the_plans_that_crash_lose_power_again_during_each_recovery() {
     assert!(
         again > crashing / 8 && again < crashing / 2,
         "about a quarter of the plans with crashes: {again} of 400"
+    );
+}
+
+#[test]
+fn half_the_plans_time_about_half_their_power_losses_by_file_operations() {
+    let (mut converted_plans, mut crash_plans) = (0, 0);
+    for seed in 0..400 {
+        let draw = |io_crashes: bool| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let h = Horizon {
+                io_crashes,
+                ..horizon(1)
+            };
+            generate(FaultSpace::EMBEDDED, h, &mut rng)
+        };
+        let (plan, before) = (draw(true), draw(false));
+        assert_eq!(plan.steps.len(), before.steps.len(), "seed {seed}");
+        let mut converted = 0;
+        for (s, b) in plan.steps.iter().zip(&before.steps) {
+            if s == b {
+                continue;
+            }
+            converted += 1;
+            let (
+                Fault::CrashAtIo {
+                    node,
+                    after_ops,
+                    down_ms,
+                },
+                Fault::Crash {
+                    node: n,
+                    down_ms: d,
+                },
+            ) = (&s.fault, &b.fault)
+            else {
+                panic!("seed {seed}: {} for {}", s.fault, b.fault);
+            };
+            assert_eq!((node, down_ms, s.at_ms), (n, d, b.at_ms));
+            assert!((1..=32).contains(after_ops));
+            assert_eq!(
+                s.fault.duration().as_millis(),
+                u128::from(IO_CRASH_WAIT_MS + down_ms)
+            );
+        }
+        crash_plans += usize::from(
+            before
+                .steps
+                .iter()
+                .any(|s| matches!(s.fault, Fault::Crash { .. })),
+        );
+        converted_plans += usize::from(converted > 0);
+    }
+    assert!(
+        converted_plans > crash_plans / 5 && converted_plans < crash_plans * 3 / 5,
+        "{converted_plans} of {crash_plans} plans with power losses"
     );
 }

@@ -133,11 +133,16 @@ pub(super) async fn drive(scenario: &Scenario, system: &System, plan: &FaultPlan
     };
     let (steps, exec_nodes, done) = (plan.steps.clone(), nodes.clone(), executed.clone());
     sim_runtime::task::spawn_named("chaos.plan", async move {
+        let mut waiting = Vec::new();
         for step in steps {
             time::sleep_until(start + Duration::from_millis(step.at_ms)).await;
             if let Some(fault) = faults::aimed(&step.fault, leader.as_ref()) {
+                waiting.extend(faults::crash_at_io(&exec_nodes, &fault, &leader));
                 faults::apply(&exec_nodes, &fault, &leader);
             }
+        }
+        for crash in waiting {
+            let _finished = crash.await;
         }
         done.store(true, Ordering::SeqCst);
     });

@@ -107,6 +107,7 @@ pub(crate) fn aimed(fault: &Fault, leader: &dyn Fn() -> Option<NodeNo>) -> Optio
     match &mut fault {
         Fault::Crash { node, .. }
         | Fault::Kill { node, .. }
+        | Fault::CrashAtIo { node, .. }
         | Fault::Pause { node, .. }
         | Fault::ClockSkew { node, .. } => *node = resolve(*node)?,
         Fault::Partition { side, .. } => {
@@ -154,6 +155,8 @@ pub(crate) fn apply(
             });
             later(*down_ms, "chaos.restart", restart);
         }
+        // Waited on by the plan's task: see `crash_at_io`.
+        Fault::CrashAtIo { .. } => {}
         Fault::Pause { node, for_ms } => {
             let Some((idx, target)) = nodes.get(*node) else {
                 return;
@@ -207,6 +210,39 @@ pub(crate) fn apply(
             });
         }
     }
+}
+
+/// Starts a [`Fault::CrashAtIo`]: a task that waits for the node to reach its file
+/// operation and cuts its power there. The plan's task awaits it before the run moves
+/// on to its final checks (a node frozen at the barrier must not meet them).
+pub(crate) fn crash_at_io(
+    nodes: &Arc<Nodes>,
+    fault: &Fault,
+    leader: &Arc<dyn Fn() -> Option<NodeNo> + Send + Sync>,
+) -> Option<sim_runtime::task::JoinHandle<()>> {
+    let Fault::CrashAtIo {
+        node,
+        after_ops,
+        down_ms,
+    } = *fault
+    else {
+        return None;
+    };
+    let (_, target) = nodes.get(node)?;
+    if target.is_down() {
+        return None;
+    }
+    sim_runtime::faults::count(fault.counter());
+    let (nodes, leader, id) = (nodes.clone(), leader.clone(), target.id());
+    let crash = Fault::Crash { node, down_ms };
+    Some(sim_runtime::task::spawn_named(
+        "chaos.crash_at_io",
+        async move {
+            if super::io_crash::frozen_after_ops(id, after_ops).await {
+                apply(&nodes, &crash, &leader);
+            }
+        },
+    ))
 }
 
 /// The supervisor's round: a node that is down and not held down by a planned fault

@@ -23,6 +23,7 @@
 pub mod churn;
 mod drive;
 mod faults;
+pub mod io_crash;
 mod leadership;
 
 pub use drive::provision;
@@ -303,6 +304,7 @@ pub fn plan_for(scenario: &Scenario, system: &System, seed: u64) -> FaultPlan {
         aim_at_leader: system.leader.is_some() || system.leader_by_claims,
         leader_churn: true,
         recovery_crashes: true,
+        io_crashes: true,
         window_ms: scenario.window_ms,
         ops: scenario.ops,
     };

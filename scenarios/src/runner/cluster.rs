@@ -226,6 +226,7 @@ fn aimed(fault: &Fault, watch: &SafetyWatch) -> Option<Fault> {
     match &mut fault {
         Fault::Crash { node, .. }
         | Fault::Kill { node, .. }
+        | Fault::CrashAtIo { node, .. }
         | Fault::Pause { node, .. }
         | Fault::ClockSkew { node, .. } => *node = resolve(*node, watch)?,
         Fault::Partition { side, .. } => {
@@ -273,6 +274,8 @@ fn apply(
                 restart,
             );
         }
+        // Waited on by the plan's task: see `crash_at_io`.
+        Fault::CrashAtIo { .. } => {}
         Fault::Pause { node, for_ms } => {
             let Some(target) = node_of(*node) else { return };
             target.pause();
@@ -317,6 +320,37 @@ fn apply(
             });
         }
     }
+}
+
+/// Starts a [`Fault::CrashAtIo`]: a task that waits for the replica to reach its file
+/// operation and cuts its power there. The plan's task awaits it before the run moves
+/// on to its final checks (a replica frozen at the barrier must not meet them).
+fn crash_at_io(
+    nodes: &Arc<Vec<Node>>,
+    net: &Arc<Mutex<NetFaults>>,
+    fault: &Fault,
+    watch: &Arc<SafetyWatch>,
+) -> Option<sim_runtime::task::JoinHandle<()>> {
+    let Fault::CrashAtIo {
+        node,
+        after_ops,
+        down_ms,
+    } = *fault
+    else {
+        return None;
+    };
+    let idx = usize::try_from(node).ok()?.checked_sub(1)?;
+    let target = nodes.get(idx).filter(|n| !n.is_down())?;
+    let (nodes, net, watch, id) = (nodes.clone(), net.clone(), watch.clone(), target.id());
+    let crash = Fault::Crash { node, down_ms };
+    Some(sim_runtime::task::spawn_named(
+        "fault-plan.crash-at-io",
+        async move {
+            if chaos::runner::io_crash::frozen_after_ops(id, after_ops).await {
+                apply(&nodes, &net, &crash, &watch);
+            }
+        },
+    ))
 }
 
 fn lock_net(net: &Mutex<NetFaults>) -> std::sync::MutexGuard<'_, NetFaults> {
@@ -448,11 +482,16 @@ pub async fn run_with(
     let (exec_nodes, exec_done, exec_watch) = (nodes.clone(), executed.clone(), watch.clone());
     sim_runtime::task::spawn_named("fault-plan", async move {
         let net = Arc::new(Mutex::new(NetFaults::default()));
+        let mut waiting = Vec::new();
         for step in steps {
             time::sleep_until(start + Duration::from_millis(step.at_ms)).await;
             if let Some(fault) = aimed(&step.fault, &exec_watch) {
+                waiting.extend(crash_at_io(&exec_nodes, &net, &fault, &exec_watch));
                 apply(&exec_nodes, &net, &fault, &exec_watch);
             }
+        }
+        for crash in waiting {
+            let _finished = crash.await;
         }
         exec_done.store(true, Ordering::SeqCst);
     });

@@ -267,9 +267,14 @@ pub async fn run(
     let executed = Arc::new(AtomicBool::new(false));
     let exec_done = executed.clone();
     sim_runtime::task::spawn_named("fault-plan", async move {
+        let mut waiting = Vec::new();
         for step in steps {
             time::sleep_until(start + Duration::from_millis(step.at_ms)).await;
+            waiting.extend(crash_at_io(&exec_world, &exec_node, &step.fault));
             apply(&exec_world, &exec_node, &step.fault);
+        }
+        for crash in waiting {
+            let _finished = crash.await;
         }
         exec_done.store(true, Ordering::SeqCst);
     });
@@ -351,6 +356,35 @@ pub async fn run(
     w.stop = true;
 }
 
+/// Starts a [`Fault::CrashAtIo`]: a task that waits for the node to reach its file
+/// operation and cuts its power there. The plan's task awaits it before the run moves
+/// on to its final checks (a node frozen at the barrier must not meet them).
+fn crash_at_io(
+    world: &Shared,
+    node: &Arc<Node>,
+    fault: &Fault,
+) -> Option<sim_runtime::task::JoinHandle<()>> {
+    let Fault::CrashAtIo {
+        after_ops, down_ms, ..
+    } = *fault
+    else {
+        return None;
+    };
+    if node.is_down() {
+        return None;
+    }
+    let (world, node) = (world.clone(), node.clone());
+    let crash = Fault::Crash { node: 1, down_ms };
+    Some(sim_runtime::task::spawn_named(
+        "fault-plan.crash-at-io",
+        async move {
+            if chaos::runner::io_crash::frozen_after_ops(node.id(), after_ops).await {
+                apply(&world, &node, &crash);
+            }
+        },
+    ))
+}
+
 /// Executes one timed fault against the node.
 fn apply(world: &Shared, node: &Arc<Node>, fault: &Fault) {
     if node.is_down() {
@@ -367,6 +401,8 @@ fn apply(world: &Shared, node: &Arc<Node>, fault: &Fault) {
                 node.restart();
             });
         }
+        // Waited on by the plan's task: see `crash_at_io`.
+        Fault::CrashAtIo { .. } => {}
         Fault::Pause { for_ms, .. } => {
             node.pause();
             let node = node.clone();

@@ -52,6 +52,7 @@ pub fn plan_for(scenario: &Scenario, seed: u64) -> Result<FaultPlan, String> {
         aim_at_leader: true,
         leader_churn: true,
         recovery_crashes: true,
+        io_crashes: true,
         window_ms: FAULT_WINDOW_MS,
         ops: scenario.ops,
     };

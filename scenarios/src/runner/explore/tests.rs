@@ -10,6 +10,7 @@ fn own(seed: u64) -> Result<FaultPlan, String> {
         aim_at_leader: true,
         leader_churn: true,
         recovery_crashes: true,
+        io_crashes: true,
         window_ms: 3_000,
         ops: 100,
     };
