@@ -21,9 +21,14 @@ pub fn read_plan<T: Settings>(path: &Path) -> Result<FaultPlan<T>, String> {
     FaultPlan::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Writes `text` to `path` (a sweep's `--json` file), replacing it.
+/// Writes `text` to `path` (a sweep's `--json` file), replacing it, creating its
+/// directory.
 #[allow(clippy::disallowed_methods)] // a report file on the host, outside any simulated run
 pub fn write_text(path: &Path, text: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 

@@ -97,7 +97,11 @@ pub(crate) fn run(
             eprintln!("{msg}");
             return ExitCode::from(2);
         }
-        println!("  history: {} ({} events)", path.display(), r.history.ops().len());
+        println!(
+            "  history: {} ({} events)",
+            path.display(),
+            r.history.ops().len()
+        );
     }
     if r.failed.is_some() {
         if plan_file.is_none() {
@@ -191,7 +195,10 @@ pub(crate) fn check_determinism(cli: &Cli, name: &str, seed: u64) -> ExitCode {
             a.failed_check.as_deref().unwrap_or("pass"),
             b.failed_check.as_deref().unwrap_or("pass")
         );
-        println!("  again: {} check-determinism {name} --seed {seed}", cli.prefix());
+        println!(
+            "  again: {} check-determinism {name} --seed {seed}",
+            cli.prefix()
+        );
         ExitCode::from(1)
     }
 }

@@ -230,7 +230,15 @@ mod madsim_only {
                     print_plan,
                     child,
                 } => self.with_entry(&name, |e| {
-                    commands::run(&self, e, seed, plan.as_deref(), history.as_deref(), print_plan, child)
+                    commands::run(
+                        &self,
+                        e,
+                        seed,
+                        plan.as_deref(),
+                        history.as_deref(),
+                        print_plan,
+                        child,
+                    )
                 }),
                 Cmd::Sweep {
                     names,

@@ -110,9 +110,8 @@ impl RunLine {
 
     /// The child's answer: the marker and the line's JSON.
     pub fn to_child_line(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_else(|e| {
-            format!("{{\"unserializable\":{:?}}}", e.to_string())
-        });
+        let json = serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"unserializable\":{:?}}}", e.to_string()));
         format!("{RESULT_MARKER}{json}")
     }
 

@@ -153,7 +153,9 @@ fn summary(names: &[String], lines: &[RunLine], wall_s: f64) -> String {
                 .or_insert(0u64) += 1;
         }
         let checks: Vec<String> = checks.iter().map(|(c, n)| format!("{c} {n}")).collect();
-        let first = bad.first().map_or(String::new(), |r| format!(", first seed {}", r.seed));
+        let first = bad
+            .first()
+            .map_or(String::new(), |r| format!(", first seed {}", r.seed));
         out += &format!(
             "{name}: {} runs, {} failed{}{first}\n",
             mine.len(),

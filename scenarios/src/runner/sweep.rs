@@ -8,7 +8,9 @@ use super::record::{json_lines, RunRecord, SweepTag};
 use super::{host, scenario};
 /// Seed ranges, shards and a sweep's jobs: shared with the chaos CLI for users' own
 /// scenarios (`chaos::cli::args`, where they are tested).
-pub use chaos::cli::args::{jobs, parse_seeds, parse_shard, parse_shard_with, COMPLETION_INDEX_VAR};
+pub use chaos::cli::args::{
+    jobs, parse_seeds, parse_shard, parse_shard_with, COMPLETION_INDEX_VAR,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
