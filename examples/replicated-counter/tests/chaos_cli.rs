@@ -17,7 +17,10 @@ const REPRODUCE: &str =
     "RUSTFLAGS=\"--cfg madsim\" cargo run -p replicated-counter --bin counter-chaos -- run";
 
 fn cli(args: &[&str]) -> (i32, String) {
-    let Output { status, stdout, .. } = Command::new(BIN).args(args).output().unwrap();
+    let Output { status, stdout, .. } = Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("start the counter-chaos binary");
     let out = String::from_utf8_lossy(&stdout).into_owned();
     println!("$ counter-chaos {}\n{out}", args.join(" "));
     (status.code().unwrap_or(-1), out)
@@ -36,9 +39,9 @@ fn remove_dir_all(dir: &std::path::Path) -> std::io::Result<()> {
 
 #[allow(clippy::disallowed_methods)] // a sweep's --json report on the host
 fn read_lines(path: &std::path::Path) -> Vec<RunLine> {
-    let text = std::fs::read_to_string(path).unwrap();
+    let text = std::fs::read_to_string(path).expect("the --json file");
     text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str(l).expect("a RunLine per line"))
         .collect()
 }
 
