@@ -84,6 +84,9 @@ pub struct Horizon {
     /// With three or more nodes, partitions allowed and a leader to aim at, add the
     /// leader churn to a third of the plans (see [`generate_with_late`]).
     pub leader_churn: bool,
+    /// With power loss allowed, a quarter of the plans follow each crash or kill with
+    /// a power loss of the same node while it recovers (see [`generate_with_late`]).
+    pub recovery_crashes: bool,
     /// Faults start within this window (ms after the workload starts).
     pub window_ms: u64,
     /// Client operations.
@@ -112,7 +115,8 @@ pub fn generate_with<T: Settings, R: Rng>(
 /// leader-aimed retargeting and before the leader churn: a system that adds settings
 /// draws them there, so every earlier draw of a seed stays what it was.
 ///
-/// The leader churn ([`Horizon::leader_churn`], [`Fault::LeaderChurn`]) is drawn last.
+/// The leader churn ([`Horizon::leader_churn`], [`Fault::LeaderChurn`]) is drawn next,
+/// and the power losses during recovery ([`Horizon::recovery_crashes`]) last.
 pub fn generate_with_late<T: Settings, R: Rng>(
     space: FaultSpace,
     horizon: Horizon,
@@ -241,6 +245,9 @@ pub fn generate_with_late<T: Settings, R: Rng>(
     if space.partition && horizon.nodes > 2 && horizon.aim_at_leader && horizon.leader_churn {
         draw_leader_churn(&mut steps, horizon, rng);
     }
+    if space.crash && horizon.recovery_crashes {
+        draw_recovery_crashes(&mut steps, rng);
+    }
     FaultPlan {
         disk,
         net,
@@ -298,6 +305,33 @@ fn draw_leader_churn(steps: &mut Vec<Step>, horizon: Horizon, rng: &mut impl Rng
     };
     let at_ms = rng.gen_range(0..horizon.window_ms.max(1));
     steps.push(Step { at_ms, fault });
+    steps.sort_by_key(|s| s.at_ms);
+}
+
+/// Power loss during recovery, for a quarter of the plans (D88): after each crash or
+/// kill, another power loss of the same node 0–30 ms after it restarts — while it
+/// replays its log, cuts a torn tail, deletes orphans or rewrites what it replayed —
+/// and down again for up to 200 ms. A recovery is itself a sequence of writes and
+/// renames whose crash states must recover too, and power losses timed blind rarely
+/// land inside one: recovery takes milliseconds of a run of seconds.
+fn draw_recovery_crashes(steps: &mut Vec<Step>, rng: &mut impl Rng) {
+    if !rng.gen_bool(0.25) {
+        return;
+    }
+    let mut again = Vec::new();
+    for step in steps.iter() {
+        if let Fault::Crash { node, down_ms } | Fault::Kill { node, down_ms } = step.fault {
+            let restarted = step.at_ms.saturating_add(down_ms);
+            again.push(Step {
+                at_ms: restarted.saturating_add(rng.gen_range(0..30)),
+                fault: Fault::Crash {
+                    node,
+                    down_ms: rng.gen_range(1..200),
+                },
+            });
+        }
+    }
+    steps.extend(again);
     steps.sort_by_key(|s| s.at_ms);
 }
 

@@ -8,6 +8,7 @@ fn horizon(nodes: NodeNo) -> Horizon {
         nodes,
         aim_at_leader: true,
         leader_churn: true,
+        recovery_crashes: true,
         window_ms: 3_000,
         ops: 200,
     }
@@ -98,6 +99,7 @@ fn without_leader_aiming_every_fault_names_a_real_node() {
     let h = Horizon {
         aim_at_leader: false,
         leader_churn: true,
+        recovery_crashes: true,
         ..horizon(3)
     };
     for _ in 0..300 {
@@ -157,9 +159,13 @@ fn leader_churn_adds_one_churn_to_a_third_of_cluster_plans() {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             generate(FaultSpace::CLUSTER, h, &mut rng)
         };
-        let plan = draw(horizon(3));
+        let plan = draw(Horizon {
+            recovery_crashes: false,
+            ..horizon(3)
+        });
         let before = draw(Horizon {
             leader_churn: false,
+            recovery_crashes: false,
             ..horizon(3)
         });
         // Drawn last: everything else the seed drew is unchanged.
@@ -213,4 +219,53 @@ fn leader_churn_adds_one_churn_to_a_third_of_cluster_plans() {
             );
         }
     }
+}
+
+#[test]
+fn a_quarter_of_the_plans_that_crash_lose_power_again_during_each_recovery() {
+    let mut again = 0;
+    for seed in 0..400 {
+        let draw = |recovery_crashes: bool| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let h = Horizon {
+                recovery_crashes,
+                ..horizon(1)
+            };
+            generate(FaultSpace::EMBEDDED, h, &mut rng)
+        };
+        let (plan, before) = (draw(true), draw(false));
+        assert_eq!((&plan.disk, &plan.net), (&before.disk, &before.net));
+        let added = added_steps(&plan.steps, &before.steps);
+        let downs: Vec<&Step> = before
+            .steps
+            .iter()
+            .filter(|s| matches!(s.fault, Fault::Crash { .. } | Fault::Kill { .. }))
+            .collect();
+        // None, or one per crash or kill: a power loss of the node within 30 ms of
+        // its restart.
+        assert!(
+            added.is_empty() || added.len() == downs.len(),
+            "seed {seed}"
+        );
+        for step in &added {
+            let Fault::Crash { node, down_ms } = step.fault else {
+                panic!("seed {seed}: {}", step.fault);
+            };
+            assert!(down_ms < 200, "seed {seed}");
+            let after_a_restart = downs.iter().any(|d| match d.fault {
+                Fault::Crash { node: n, down_ms } | Fault::Kill { node: n, down_ms } => {
+                    let restart = d.at_ms + down_ms;
+                    n == node && (restart..restart + 30).contains(&step.at_ms)
+                }
+                _ => false,
+            });
+            assert!(after_a_restart, "seed {seed}: {}", step.fault);
+        }
+        again += usize::from(!added.is_empty());
+    }
+    let crashing = 400 / 2; // about half the plans turn power loss on (swarm)
+    assert!(
+        again > crashing / 8 && again < crashing / 2,
+        "about a quarter of the plans with crashes: {again} of 400"
+    );
 }

@@ -304,6 +304,7 @@ pub fn plan_for(scenario: &Scenario, system: &System, seed: u64) -> FaultPlan {
         nodes: scenario.nodes,
         aim_at_leader: system.leader.is_some() || system.leader_by_claims,
         leader_churn: true,
+        recovery_crashes: true,
         window_ms: scenario.window_ms,
         ops: scenario.ops,
     };

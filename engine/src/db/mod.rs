@@ -457,10 +457,16 @@ impl Drop for Txn {
 /// Simulated world: sometimes let other tasks run between a transaction's steps (its
 /// reads, its commit), so transactions overlap the way a busy server's do: the SSI and
 /// first-committer-wins branches need concurrent transactions, which a workload that
-/// never yields inside a transaction would rarely produce. Free in the real world.
+/// never yields inside a transaction would rarely produce. Rarely, pause for longer —
+/// a client that thinks between its reads — so a transaction's snapshot stays open
+/// across flushes and compactions, which must keep every version it can still read
+/// (D88). Free in the real world.
 async fn widen_window() {
     if cfg!(madsim) && sim_runtime::buggify!(0.2) {
         let us = rand::Rng::gen_range(&mut sim_runtime::rng::stream("db.widen_window"), 0..3_000);
         sim_runtime::time::sleep(std::time::Duration::from_micros(us)).await;
+    } else if cfg!(madsim) && sim_runtime::buggify!(0.03) {
+        let ms = rand::Rng::gen_range(&mut sim_runtime::rng::stream("db.widen_window"), 5..=60);
+        sim_runtime::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
 }

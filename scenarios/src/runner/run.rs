@@ -51,6 +51,7 @@ pub fn plan_for(scenario: &Scenario, seed: u64) -> Result<FaultPlan, String> {
         nodes: scenario.topology.nodes(),
         aim_at_leader: true,
         leader_churn: true,
+        recovery_crashes: true,
         window_ms: FAULT_WINDOW_MS,
         ops: scenario.ops,
     };

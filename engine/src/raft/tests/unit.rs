@@ -435,3 +435,37 @@ fn validate_refuses_each_forged_number() {
     };
     assert_eq!(ok.validate(1), Ok(()));
 }
+
+/// The Ready contract under a truncation that arrives between `ready` and `advance`:
+/// the persisted entries leave the unstable tail only if they are still the log's, so
+/// the entries that replaced them are handed out (and persisted) by the next Ready.
+#[test]
+fn entries_replaced_before_advance_stay_unstable_until_persisted() {
+    let append = |term: u64, prev: (u64, u64), entries: Vec<Entry>| Message {
+        term,
+        body: Body::Append {
+            prev_index: prev.0,
+            prev_term: prev.1,
+            entries,
+            commit: 0,
+        },
+    };
+    let mut n = node(2, &[1, 2, 3]);
+    n.step(1, append(1, (0, 0), vec![entry(1, 1), entry(2, 1)]))
+        .expect("append of term 1");
+    let rd = n.ready().expect("ready");
+    assert_eq!(rd.entries, vec![entry(1, 1), entry(2, 1)]);
+    // A leader of term 2 replaces entry 2 while the first Ready is being persisted.
+    n.step(3, append(2, (1, 1), vec![entry(2, 2)]))
+        .expect("append of term 2");
+    n.advance(&rd).expect("advance");
+    let rd = n.ready().expect("the next ready");
+    // (Entry 1 may be handed out again: persisting it twice is harmless.)
+    assert_eq!(
+        rd.entries.last(),
+        Some(&entry(2, 2)),
+        "the replacing entry is persisted"
+    );
+    n.advance(&rd).expect("advance");
+    assert_eq!(n.storage().term(2), Ok(2));
+}

@@ -9,6 +9,7 @@ fn own(seed: u64) -> Result<FaultPlan, String> {
         nodes: 3,
         aim_at_leader: true,
         leader_churn: true,
+        recovery_crashes: true,
         window_ms: 3_000,
         ops: 100,
     };

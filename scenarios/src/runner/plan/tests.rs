@@ -11,6 +11,7 @@ fn horizon(nodes: NodeNo) -> Horizon {
         nodes,
         aim_at_leader: true,
         leader_churn: true,
+        recovery_crashes: true,
         window_ms: 3_000,
         ops: 200,
     }
@@ -40,6 +41,7 @@ fn late_draws_leave_every_earlier_draw_of_a_seed_unchanged() {
             // test is in `chaos::plan`).
             let h = Horizon {
                 leader_churn: false,
+                recovery_crashes: false,
                 ..horizon(nodes)
             };
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
