@@ -53,17 +53,19 @@
 //! (fail-stop) and is restarted by the runner's supervisor.
 //!
 //! ## Non-goals (this slice)
-//! - Process isolation per run: runs of one process share process-wide state (tokio's
-//!   RNG counter, the user's statics), so a replay in another process may take another
-//!   path to the same verdict; `seedbank`'s harness isolates, this runner does not yet.
-//! - CLI verbs (`sweep`/`replay`/`shrink` for a user crate), timelines, real-world runs
-//!   of the runner, faults among clients.
+//! - Process isolation inside `runner::sweep`: runs of one process share process-wide
+//!   state (tokio's RNG counter, the user's statics), so a replay in another process may
+//!   take another path to the same verdict; [`cli`]'s `sweep` runs each seed in a fresh
+//!   process instead.
+//! - Timelines, real-world runs of the runner, faults among clients. (A user crate's
+//!   `sweep`/`run`/`shrink`/`check-determinism`, with process isolation per run: [`cli`].)
 
 #![warn(missing_docs)]
 
 /// The history checkers (`checkers` crate): the history format and its judges.
 pub use checkers;
 
+pub mod cli;
 pub mod host;
 pub mod plan;
 #[cfg(madsim)]

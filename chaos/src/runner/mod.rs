@@ -284,6 +284,8 @@ pub struct Record {
     pub virtual_time: Duration,
     /// The run's trace digest.
     pub digest: u64,
+    /// The run's trace events.
+    pub events: u64,
 }
 
 impl Record {
@@ -336,6 +338,7 @@ pub fn run(scenario: &Scenario, system: &System, seed: u64, plan: &FaultPlan) ->
         faults: report.faults.clone(),
         virtual_time: report.virtual_time,
         digest: report.trace.digest,
+        events: report.trace.count,
     }
 }
 

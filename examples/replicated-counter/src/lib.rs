@@ -31,7 +31,14 @@
 //! answers `IncrOk` as soon as the records are written to the page cache and leaves the
 //! fsync to a flush every [`Options::flush_every`]. A power loss inside that window
 //! loses acknowledged increments. `tests/chaos.rs` finds it; README.md shows how fast.
+//!
+//! ## Chaos scenario and commands
+//! [`chaos_scenario`] (simulated world) is the counter on `seedbank::chaos`'s runner;
+//! the `counter-chaos` binary offers it, with and without the planted bug, to the chaos
+//! commands (`sweep`, `run`, `shrink`, `check-determinism`; D90).
 
+#[cfg(madsim)]
+pub mod chaos_scenario;
 pub mod client;
 pub mod node;
 pub mod store;

@@ -214,3 +214,37 @@ fn unreadable_untagged_and_explore_files_are_refused() {
     let empty = file("empty.jsonl", "");
     assert!(matches!(merge(&[empty]), Err(MergeError::Empty(_))));
 }
+
+/// A `sweep --json` line of the chaos commands for a user's own scenarios (D90) reads
+/// as a `RunRecord` field for field: what `seedbank merge` will need to fit users'
+/// shards together.
+#[test]
+fn a_chaos_cli_json_line_reads_as_a_run_record() {
+    use chaos::cli::record::{json_lines, RunLine, SweepTag as ChaosTag};
+    let mut line = RunLine::error("counter", 6, "lost".into());
+    line.outcome = "fail".into();
+    line.failed_check = Some("durability".into());
+    line.faults.insert("node.crash".into(), 2);
+    line.operations = 120;
+    line.acknowledged = 100;
+    line.digest = "00000000deadbeef".into();
+    line.events = 9000;
+    let tag = ChaosTag {
+        from: 0,
+        to: 8,
+        shard: 2,
+        shards: 3,
+        wall_s: 1.5,
+    };
+    let json = json_lines(&[line], &tag);
+    let r: RunRecord = serde_json::from_str(json.trim()).expect("a chaos line is a RunRecord");
+    assert_eq!((r.scenario.as_str(), r.seed), ("counter", 6));
+    assert_eq!(r.failed_check.as_deref(), Some("durability"));
+    assert_eq!((r.operations, r.acknowledged, r.events), (120, 100, 9000));
+    assert_eq!(r.faults.get("node.crash"), Some(&2));
+    let t = r.sweep.expect("tagged");
+    assert_eq!(
+        (t.from, t.to, t.shard, t.shards, t.explore),
+        (0, 8, 2, 3, false)
+    );
+}

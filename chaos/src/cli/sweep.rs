@@ -1,0 +1,177 @@
+//! `sweep`: every (entry, seed) in a fresh child process of this executable, `--jobs`
+//! at a time. Worker threads only hand out jobs and collect the children's answers;
+//! every simulated run is in a child.
+
+use super::record::{corpus_line, json_lines, RunLine, SweepTag};
+use super::{args, shell_word, Cli};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// What `sweep` was asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct SweepArgs {
+    pub names: Vec<String>,
+    pub seeds: Range<u64>,
+    pub jobs: usize,
+    pub json: Option<PathBuf>,
+    pub shard: Option<(u64, u64)>,
+    pub save_failures: Option<PathBuf>,
+}
+
+/// Runs `run NAME --seed S --child [--plan FILE]` in a fresh process of this
+/// executable and reads its answer; a child without one is an `error` line.
+pub(crate) fn run_child(name: &str, seed: u64, plan: Option<&Path>) -> RunLine {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return RunLine::error(name, seed, format!("cannot find this executable: {e}")),
+    };
+    let mut cmd = Command::new(&exe);
+    cmd.args(["run", name, "--seed", &seed.to_string(), "--child"]);
+    if let Some(plan) = plan {
+        cmd.arg("--plan").arg(plan);
+    }
+    let out = match cmd.stdin(Stdio::null()).output() {
+        Ok(o) => o,
+        Err(e) => {
+            return RunLine::error(name, seed, format!("cannot start {}: {e}", exe.display()))
+        }
+    };
+    match RunLine::from_child_stdout(&String::from_utf8_lossy(&out.stdout)) {
+        Some(Ok(line)) => line,
+        Some(Err(e)) => RunLine::error(name, seed, e),
+        None => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let lines: Vec<&str> = stderr.lines().collect();
+            let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+            RunLine::error(
+                name,
+                seed,
+                format!("the run died ({}) without a result:\n{tail}", out.status),
+            )
+        }
+    }
+}
+
+/// `sweep`: exit 0 when every run passed, 1 when any did not, 2 when a file could not
+/// be written.
+pub(crate) fn sweep(cli: &Cli, a: &SweepArgs) -> ExitCode {
+    let jobs = args::jobs(&a.names, a.seeds.clone(), a.shard);
+    let total = jobs.len() as u64;
+    let next = AtomicUsize::new(0);
+    let (done, failed) = (AtomicU64::new(0), AtomicU64::new(0));
+    let lines = Mutex::new(Vec::new());
+    #[allow(clippy::disallowed_methods)] // the sweep's own wall time, for the summary only
+    let started = std::time::Instant::now();
+    let prefix = cli.prefix();
+    let worker = || loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some((name, seed)) = jobs.get(i) else {
+            break;
+        };
+        let r = run_child(name, *seed, None);
+        if r.failed() {
+            failed.fetch_add(1, Ordering::SeqCst);
+            println!("{}", failure_line(&prefix, &r));
+        }
+        let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+        if n % (total / 10).max(1) == 0 || n == total {
+            eprintln!(
+                "sweep: {n}/{total} runs, {} failed, {:.0} s",
+                failed.load(Ordering::SeqCst),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        sim_runtime::sync::lock(&lines).push(r);
+    };
+    // Worker threads hand out jobs to child processes; the simulations are the children's.
+    std::thread::scope(|s| {
+        for _ in 0..a.jobs.max(1) {
+            s.spawn(worker);
+        }
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let mut lines = sim_runtime::sync::into_inner(lines);
+    lines.sort_by(|x, y| (x.seed, &x.scenario).cmp(&(y.seed, &y.scenario)));
+    print!("{}", summary(&a.names, &lines, wall));
+    let mut code = if lines.iter().any(RunLine::failed) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    };
+    if let Some(path) = &a.json {
+        let (shard, shards) = a.shard.unwrap_or((1, 1));
+        let tag = SweepTag {
+            from: a.seeds.start,
+            to: a.seeds.end,
+            shard,
+            shards,
+            wall_s: wall,
+        };
+        if let Err(e) = crate::host::write_text(path, &json_lines(&lines, &tag)) {
+            eprintln!("{e}");
+            code = ExitCode::from(2);
+        }
+    }
+    if let Some(dir) = &a.save_failures {
+        for r in lines.iter().filter(|r| r.outcome == "fail") {
+            let file = dir.join(format!("{}.seeds", r.scenario));
+            if let Err(e) = crate::host::append_text(&file, &corpus_line(r)) {
+                eprintln!("{e}");
+                code = ExitCode::from(2);
+            }
+        }
+    }
+    code
+}
+
+/// A failure and the command that reproduces it, in the user's own terms.
+fn failure_line(prefix: &str, r: &RunLine) -> String {
+    format!(
+        "FAILED {} seed {} [{}]: {}\n  reproduce: {prefix} run {} --seed {}",
+        r.scenario,
+        r.seed,
+        r.failed_check.as_deref().unwrap_or("?"),
+        r.headline(),
+        shell_word(&r.scenario),
+        r.seed
+    )
+}
+
+/// Per scenario: runs, failures by check, the first failing seed; then the totals.
+fn summary(names: &[String], lines: &[RunLine], wall_s: f64) -> String {
+    let mut out = String::new();
+    for name in names {
+        let mine: Vec<&RunLine> = lines.iter().filter(|r| &r.scenario == name).collect();
+        let bad: Vec<&&RunLine> = mine.iter().filter(|r| r.failed()).collect();
+        let mut checks = std::collections::BTreeMap::new();
+        for r in &bad {
+            *checks
+                .entry(r.failed_check.clone().unwrap_or_default())
+                .or_insert(0u64) += 1;
+        }
+        let checks: Vec<String> = checks.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        let first = bad
+            .first()
+            .map_or(String::new(), |r| format!(", first seed {}", r.seed));
+        out += &format!(
+            "{name}: {} runs, {} failed{}{first}\n",
+            mine.len(),
+            bad.len(),
+            if checks.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", checks.join(", "))
+            }
+        );
+    }
+    let virt: f64 = lines.iter().map(|r| r.virtual_time_ms).sum::<f64>() / 1e3;
+    out += &format!(
+        "{} runs, {} failed, {wall_s:.1} s wall, {virt:.1} s virtual\n",
+        lines.len(),
+        lines.iter().filter(|r| r.failed()).count()
+    );
+    out
+}
