@@ -332,7 +332,7 @@ impl Txn {
     /// The value of `key` in the snapshot (or as this transaction wrote it).
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Value>> {
         self.live()?;
-        widen_window().await;
+        widen_window(&self.db).await;
         let key = key.as_ref();
         let at = match self.db.core.read_start(self.id, key)? {
             ReadStart::Own(v) => return Ok(v),
@@ -349,7 +349,7 @@ impl Txn {
     /// transaction's writes, in key order. The whole range counts as read.
     pub async fn scan(&self, range: impl RangeBounds<Key>) -> Result<Vec<(Key, Value)>> {
         self.live()?;
-        widen_window().await;
+        widen_window(&self.db).await;
         let range = KeyRange::new(range)?;
         let Some(at) = self.db.core.scan_start(self.id, &range)? else {
             return Ok(Vec::new());
@@ -374,7 +374,7 @@ impl Txn {
     /// conflict is `Aborted`, not an error. After this the handle is finished.
     pub async fn commit(&mut self) -> Result<CommitOutcome> {
         self.live()?;
-        widen_window().await;
+        widen_window(&self.db).await;
         if let Err(e) = self.wait_for_room().await {
             self.finish_with_rollback();
             return Err(e);
@@ -458,15 +458,26 @@ impl Drop for Txn {
 /// reads, its commit), so transactions overlap the way a busy server's do: the SSI and
 /// first-committer-wins branches need concurrent transactions, which a workload that
 /// never yields inside a transaction would rarely produce. Rarely, pause for longer —
-/// a client that thinks between its reads — so a transaction's snapshot stays open
-/// across flushes and compactions, which must keep every version it can still read
-/// (D88). Free in the real world.
-async fn widen_window() {
+/// a client that thinks between its reads — and let the store catch up on a flush and
+/// a full compaction meanwhile, so the transaction's snapshot is open across them: they
+/// must keep every version it can still read, and it reads on afterwards (D91). Free in
+/// the real world.
+async fn widen_window(db: &Inner) {
     if cfg!(madsim) && sim_runtime::buggify!(0.2) {
         let us = rand::Rng::gen_range(&mut sim_runtime::rng::stream("db.widen_window"), 0..3_000);
         sim_runtime::time::sleep(std::time::Duration::from_micros(us)).await;
     } else if cfg!(madsim) && sim_runtime::buggify!(0.03) {
         let ms = rand::Rng::gen_range(&mut sim_runtime::rng::stream("db.widen_window"), 5..=60);
         sim_runtime::time::sleep(std::time::Duration::from_millis(ms)).await;
+        if sim_runtime::buggify!(0.5) {
+            // A failure poisons the store; this transaction meets it at its next step.
+            let caught_up = match db.lsm.flush().await {
+                Ok(()) => db.lsm.compact_all().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = caught_up {
+                tracing::debug!(error = %e, "buggify: flush and compaction under an open transaction failed");
+            }
+        }
     }
 }

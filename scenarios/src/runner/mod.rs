@@ -33,6 +33,8 @@
 pub mod client;
 #[cfg(madsim)]
 pub mod cluster;
+#[cfg(madsim)]
+mod cluster_faults;
 pub mod commands;
 #[cfg(madsim)]
 pub mod embedded;

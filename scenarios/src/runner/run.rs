@@ -180,7 +180,16 @@ fn run_inner(
         );
     }
     if w.violations.is_empty() {
-        check_history(&mut w, &history);
+        // After an excused loss, only what clients saw before the damage is judged.
+        let prefix = w.history_judged.map(|n| {
+            let text = history.to_jsonl();
+            History::from_jsonl(&text.lines().take(n).collect::<Vec<_>>().join("\n"))
+        });
+        match prefix {
+            None => check_history(&mut w, &history),
+            Some(Ok(judged)) => check_history(&mut w, &judged),
+            Some(Err(e)) => w.violation("history", format!("the history before the damage: {e}")),
+        }
     }
     let first = w.violations.first().cloned();
     let mut faults = report.faults.clone();

@@ -97,6 +97,12 @@ pub struct World {
     /// `fs.bitflip_tail` as of the last state check: a loss is excused only by a flip
     /// in the newest synced bytes since then (D73).
     tail_flips_seen: u64,
+    /// History events recorded when the node last went down.
+    history_at_last_crash: usize,
+    /// A bit flipped in the newest synced bytes at the crash that ended the history's
+    /// first this many events (which a log may cut as a torn tail, losing acknowledged
+    /// writes): the history checkers judge only those.
+    pub history_judged: Option<usize>,
 }
 
 pub type Shared = Arc<Mutex<World>>;
@@ -135,6 +141,8 @@ impl World {
             media_faults: false,
             corruption_refused: None,
             tail_flips_seen: 0,
+            history_at_last_crash: 0,
+            history_judged: None,
             tuning: Default::default(),
         }
     }
@@ -383,6 +391,7 @@ impl World {
         for p in processes {
             self.info(p);
         }
+        self.history_at_last_crash = self.history.ops().len();
         if let Some(oracle) = self.oracle.as_mut() {
             oracle.crash();
         }
@@ -412,6 +421,12 @@ impl World {
         let tail_flips = sim_runtime::faults::get("fs.bitflip_tail");
         let new_tail_flip = tail_flips > self.tail_flips_seen;
         self.tail_flips_seen = tail_flips;
+        // What clients saw after such a flip may lack acknowledged writes the recovery
+        // cut with the "torn" tail: the history checkers judge only what came before
+        // the crash that flipped it (the state checks go on).
+        if self.media_faults && new_tail_flip && self.history_judged.is_none() {
+            self.history_judged = Some(self.history_at_last_crash);
+        }
         if let Some(oracle) = self.oracle.as_mut() {
             if let Err(e) = oracle.check(state) {
                 // A flipped bit in the WAL's last group of records reads exactly like a
@@ -499,6 +514,12 @@ mod tests {
         assert!(w.stop);
         let why = w.corruption_refused.clone().unwrap_or_default();
         assert!(why.contains("LostWrite"), "{why}");
+        // The history checkers then judge only what clients saw before that crash.
+        assert_eq!(w.history_judged, Some(w.history_at_last_crash));
+        // Without media faults in the plan, no flip cuts the judged history.
+        let mut w = world(1);
+        w.check_state(&BTreeMap::new(), "after recovery 1");
+        assert_eq!(w.history_judged, None);
         // A tail flip excuses only the check right after it: one already seen by an
         // earlier check (a clean one here) excuses no later loss.
         let mut w = world(1);
