@@ -235,14 +235,9 @@ pub(crate) fn crash_at_io(
     sim_runtime::faults::count(fault.counter());
     let (nodes, leader, id) = (nodes.clone(), leader.clone(), target.id());
     let crash = Fault::Crash { node, down_ms };
-    Some(sim_runtime::task::spawn_named(
-        "chaos.crash_at_io",
-        async move {
-            if super::io_crash::frozen_after_ops(id, after_ops).await {
-                apply(&nodes, &crash, &leader);
-            }
-        },
-    ))
+    Some(super::io_crash::spawn(id, after_ops, move || {
+        apply(&nodes, &crash, &leader)
+    }))
 }
 
 /// The supervisor's round: a node that is down and not held down by a planned fault

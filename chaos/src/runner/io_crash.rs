@@ -9,6 +9,21 @@ use crate::plan::IO_CRASH_WAIT_MS;
 use sim_runtime::node::MadsimNodeId;
 use sim_runtime::time::{self, sleep, Duration};
 
+/// Starts the wait of [`frozen_after_ops`] as a task that calls `crash` (which cuts the
+/// node's power, the runner's way) once the node is frozen; the runner's plan task
+/// awaits the handle before the run's final checks.
+pub fn spawn(
+    node: MadsimNodeId,
+    after_ops: u64,
+    crash: impl FnOnce() + Send + 'static,
+) -> sim_runtime::task::JoinHandle<()> {
+    sim_runtime::task::spawn_named("crash-at-io", async move {
+        if frozen_after_ops(node, after_ops).await {
+            crash();
+        }
+    })
+}
+
 /// Arms `node`'s op barrier `after_ops` (at least 1) operations from now and waits for
 /// the node to reach it: `true` once an operation is held there (the node is frozen
 /// between two file operations: power it off now), `false` if it did not get there

@@ -191,14 +191,9 @@ pub(super) fn crash_at_io(
     let target = nodes.get(idx).filter(|n| !n.is_down())?;
     let (nodes, net, watch, id) = (nodes.clone(), net.clone(), watch.clone(), target.id());
     let crash = Fault::Crash { node, down_ms };
-    Some(sim_runtime::task::spawn_named(
-        "fault-plan.crash-at-io",
-        async move {
-            if chaos::runner::io_crash::frozen_after_ops(id, after_ops).await {
-                apply(&nodes, &net, &crash, &watch);
-            }
-        },
-    ))
+    Some(chaos::runner::io_crash::spawn(id, after_ops, move || {
+        apply(&nodes, &net, &crash, &watch)
+    }))
 }
 
 fn lock_net(net: &Mutex<NetFaults>) -> std::sync::MutexGuard<'_, NetFaults> {

@@ -375,14 +375,10 @@ fn crash_at_io(
     }
     let (world, node) = (world.clone(), node.clone());
     let crash = Fault::Crash { node: 1, down_ms };
-    Some(sim_runtime::task::spawn_named(
-        "fault-plan.crash-at-io",
-        async move {
-            if chaos::runner::io_crash::frozen_after_ops(node.id(), after_ops).await {
-                apply(&world, &node, &crash);
-            }
-        },
-    ))
+    let id = node.id();
+    Some(chaos::runner::io_crash::spawn(id, after_ops, move || {
+        apply(&world, &node, &crash)
+    }))
 }
 
 /// Executes one timed fault against the node.
