@@ -34,6 +34,10 @@ pub enum Command {
         /// Run twice and compare the traces.
         #[arg(long)]
         check_determinism: bool,
+        /// Write the plan this run follows (the seed's, or `--plan`'s) as JSON: edit it
+        /// (more operations, a fault moved or removed) and run it with `--plan`.
+        #[arg(long)]
+        save_plan: Option<PathBuf>,
         /// Print only a machine-readable result line (used by `sweep`).
         #[arg(long, hide = true)]
         child: bool,
@@ -106,6 +110,9 @@ pub enum Command {
         /// Write the client history as Jepsen/Elle JSON lines.
         #[arg(long)]
         history: Option<PathBuf>,
+        /// Write the plan this run follows as JSON (for editing and `--plan`).
+        #[arg(long)]
+        save_plan: Option<PathBuf>,
     },
     /// Shrink a failing run to a minimal fault plan that fails the same check, written
     /// to a file that `replay --plan` reproduces.

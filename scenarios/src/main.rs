@@ -28,6 +28,7 @@ fn main() -> ExitCode {
             history,
             plan,
             check_determinism,
+            save_plan,
             child,
         } => commands::run(commands::RunArgs {
             scenario,
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
             history,
             child,
             check_determinism,
+            save_plan,
             ..commands::RunArgs::default()
         }),
         Command::Replay {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
             trace,
             timeline,
             history,
+            save_plan,
         } => commands::run(commands::RunArgs {
             scenario,
             seed,
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
             history,
             trace,
             timeline,
+            save_plan,
             ..commands::RunArgs::default()
         }),
         Command::Shrink {

@@ -18,6 +18,8 @@ pub struct RunArgs {
     pub history: Option<PathBuf>,
     pub trace: Option<PathBuf>,
     pub timeline: Option<PathBuf>,
+    /// Write the plan the run follows here (JSON, what `--plan` reads).
+    pub save_plan: Option<PathBuf>,
     /// Print only the result line (the child side of `sweep`).
     pub child: bool,
     pub check_determinism: bool,
@@ -198,6 +200,12 @@ mod sim {
                 return ExitCode::from(2);
             }
         };
+        if let Some(path) = &args.save_plan {
+            if let Err(e) = super::super::host::write(path, &plan.to_json()) {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        }
         let keep = if args.trace.is_some() || args.timeline.is_some() {
             sim_runtime::trace::DEFAULT_KEEP_LIMIT
         } else {
