@@ -25,6 +25,9 @@
 //!   choice: each seed first draws which fault kinds are on, then rates and times. A
 //!   plan prints, writes to JSON and reads back ([`host`]), and carries the system's own
 //!   per-seed settings ([`plan::Settings`], opaque here).
+//! - [`explore`]: targeted exploration — a corpus of the runs that reached rare
+//!   coverage marks, and children of them (forks at a mark, a fault timed by a mark,
+//!   mutated plans) that spend the sweep's budget where marks are rarely hit.
 //! - [`shrink`]: ddmin over the timed steps, then each probabilistic kind off, then a
 //!   smaller operation budget; a candidate counts only if its run fails the same way.
 //! - `runner` (madsim build): `N` server nodes, each a simulated node with its own disk
@@ -66,6 +69,7 @@
 pub use checkers;
 
 pub mod cli;
+pub mod explore;
 pub mod host;
 pub mod plan;
 #[cfg(madsim)]

@@ -1,7 +1,7 @@
 //! The explorer against made-up results: what it keeps, what it spends runs on.
 
 use super::*;
-use crate::runner::plan::{generate, FaultSpace, Horizon};
+use crate::plan::{generate, FaultSpace, Horizon};
 
 fn own(seed: u64) -> Result<FaultPlan, String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -17,18 +17,30 @@ fn own(seed: u64) -> Result<FaultPlan, String> {
     Ok(generate(FaultSpace::CLUSTER, h, &mut rng))
 }
 
-fn record(seed: u64, marks: &[&str]) -> RunRecord {
-    let mut r = RunRecord::error("s", seed, "x", String::new());
-    r.outcome = "pass".into();
-    r.marks = marks.iter().map(|m| (m.to_string(), 1)).collect();
-    r.mark_first_ns = marks.iter().map(|m| (m.to_string(), 1_000)).collect();
-    r
+/// A run that reached `marks`, each once, first at 1 µs.
+struct Reached {
+    marks: BTreeMap<String, u64>,
+    first_ns: BTreeMap<String, u64>,
+}
+
+fn record(_seed: u64, marks: &[&str]) -> Reached {
+    Reached {
+        marks: marks.iter().map(|m| (m.to_string(), 1)).collect(),
+        first_ns: marks.iter().map(|m| (m.to_string(), 1_000)).collect(),
+    }
+}
+
+fn fold(ex: &mut Explorer, job: &Job, plan: FaultPlan, r: Reached) {
+    ex.record(job, plan, &r.marks, &r.first_ns);
 }
 
 #[test]
 fn children_descend_from_runs_that_reached_rare_marks() {
     let mut ex = Explorer::new(0..400, 3);
-    let mut children_of_7 = 0;
+    // The first uniform run from the 8th on alone reaches the rare mark; every run
+    // reaches the common one.
+    let mut rare_seed = None;
+    let (mut children_of_rare, mut children_after) = (0, 0);
     loop {
         let batch = ex.next_batch(2, own);
         if batch.is_empty() {
@@ -36,21 +48,24 @@ fn children_descend_from_runs_that_reached_rare_marks() {
         }
         for job in batch {
             let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
-            // Run 7 alone reaches the rare mark; every run reaches the common one.
-            let marks: &[&str] = if job.index == 7 {
+            let marks: &[&str] = if rare_seed.is_none() && job.index >= 7 && job.parent.is_none() {
+                rare_seed = Some(job.seed);
                 &["a.rare", "a.common"]
             } else {
                 &["a.common"]
             };
-            children_of_7 += usize::from(job.parent == Some(7));
-            ex.record(&job, plan, &record(job.seed, marks));
+            if rare_seed.is_some() && job.parent.is_some() {
+                children_after += 1;
+                children_of_rare += usize::from(job.parent == rare_seed);
+            }
+            fold(&mut ex, &job, plan, record(job.seed, marks));
         }
     }
+    let rare_seed = rare_seed.expect("a uniform run reached the rare mark");
     assert!(ex.corpus_len() >= 1);
     assert!(
-        children_of_7 * 4 > ex.children as usize * 3,
-        "most children descend from the rare run: {children_of_7} of {}",
-        ex.children
+        children_of_rare * 4 > children_after * 3,
+        "most children after it descend from the rare run: {children_of_rare} of {children_after}"
     );
     assert!(
         ex.children > 120,
@@ -64,8 +79,9 @@ fn children_descend_from_runs_that_reached_rare_marks() {
     );
     assert_eq!(ex.first_hit["a.common"], 1);
     assert_eq!(
-        ex.first_hit["a.rare"], 8,
-        "the 8th run (seed 7) reached it first"
+        ex.first_hit["a.rare"],
+        rare_seed + 1,
+        "the run of seed {rare_seed} reached it first"
     );
 }
 
@@ -82,7 +98,7 @@ fn exploration_is_a_function_of_the_seeds_and_the_results() {
             for job in batch {
                 let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
                 let marks: &[&str] = if job.seed % 17 == 0 { &["a.x"] } else { &[] };
-                ex.record(&job, plan, &record(job.seed, marks));
+                fold(&mut ex, &job, plan, record(job.seed, marks));
                 jobs.push(job);
             }
         }
@@ -145,7 +161,7 @@ fn some_children_add_a_fault_just_after_a_mark_of_their_parent() {
             } else {
                 &["a.y"]
             };
-            ex.record(&job, plan, &record(job.seed, marks));
+            fold(&mut ex, &job, plan, record(job.seed, marks));
         }
     }
     assert!(
@@ -213,12 +229,13 @@ fn the_budget_follows_whichever_kind_of_run_finds_new_features() {
     };
     let plan = own(0).unwrap();
     for i in 0..8 {
-        ex.record(
+        fold(
+            &mut ex,
             &uniform,
             plan.clone(),
-            &record(i, &[format!("u.{i}").as_str()]),
+            record(i, &[format!("u.{i}").as_str()]),
         );
-        ex.record(&child, plan.clone(), &record(i, &["c.same"]));
+        fold(&mut ex, &child, plan.clone(), record(i, &["c.same"]));
     }
     assert_eq!(
         ex.uniform_share(),
@@ -227,11 +244,12 @@ fn the_budget_follows_whichever_kind_of_run_finds_new_features() {
     );
     let mut ex = Explorer::new(0..10, 3);
     for i in 0..8 {
-        ex.record(&uniform, plan.clone(), &record(i, &["u.same"]));
-        ex.record(
+        fold(&mut ex, &uniform, plan.clone(), record(i, &["u.same"]));
+        fold(
+            &mut ex,
             &child,
             plan.clone(),
-            &record(i, &[format!("c.{i}").as_str()]),
+            record(i, &[format!("c.{i}").as_str()]),
         );
     }
     assert_eq!(
@@ -263,4 +281,26 @@ fn mutations_keep_a_plan_valid_and_sorted() {
             assert!(s.fault.nodes().iter().all(|n| *n <= 3), "{}", s.fault);
         }
     }
+}
+
+#[test]
+fn first_hits_count_runs_in_seed_order_and_reaching_counts_runs() {
+    let marks =
+        |xs: &[&str]| -> BTreeMap<String, u64> { xs.iter().map(|m| (m.to_string(), 3)).collect() };
+    // Given out of order: seed 12 is the third run in seed order.
+    let runs = [
+        (12, marks(&["a.late"])),
+        (10, marks(&["a.x"])),
+        (11, marks(&["a.x", "a.y"])),
+    ];
+    let first = first_hit_in_seed_order(runs.iter().map(|(s, m)| (*s, m)));
+    assert_eq!(first["a.x"], 1);
+    assert_eq!(first["a.y"], 2);
+    assert_eq!(first["a.late"], 3);
+    let reaching = runs_reaching(runs.iter().map(|(_, m)| m));
+    assert_eq!(
+        reaching["a.x"], 2,
+        "runs, not hits: each run hit it 3 times"
+    );
+    assert_eq!(reaching["a.late"], 1);
 }

@@ -1,13 +1,18 @@
-//! Driving the explorer from the CLI (`sweep --explore [--compare]`): children run in
+//! `sweep --explore [--compare]`: the framework's explorer ([`chaos::explore`], the
+//! same one a user crate's sweep drives) over the bundled scenarios. Children run in
 //! child processes of this binary, their plans through files; and the comparison with
 //! uniform seeds on the same budget.
 
+use super::record::RunRecord;
+use chaos::explore::first_hit_in_seed_order;
 #[cfg(madsim)]
-use super::Explorer;
-use super::RunRecord;
+use chaos::explore::{comparison, Side};
 use std::collections::BTreeMap;
 #[cfg(madsim)]
 use std::ops::Range;
+
+/// The explorer over the bundled database's plans (its per-seed [`super::plan::Tuning`]).
+pub type Explorer = chaos::explore::Explorer<super::plan::Tuning>;
 
 /// `sweep --explore [--compare]` over `names`: each scenario explored in turn (and,
 /// with `compare`, swept with uniform seeds on the same budget, the comparison
@@ -147,7 +152,7 @@ pub fn sweep(
                 None => own_plan(job.seed)?,
             };
             report(&record);
-            explorer.record(&job, plan, &record);
+            explorer.record(&job, plan, &record.marks, &record.mark_first_ns);
             records.push(record);
         }
     }
@@ -173,78 +178,10 @@ pub struct Explored {
 
 /// Per mark, the runs (1-based, in seed order) uniform seeds took to reach it first.
 pub fn uniform_first_hit(records: &[RunRecord]) -> BTreeMap<String, u64> {
-    let mut sorted: Vec<&RunRecord> = records.iter().collect();
-    sorted.sort_by_key(|r| r.seed);
-    let mut out = BTreeMap::new();
-    for (i, r) in sorted.into_iter().enumerate() {
-        for m in r.marks.keys() {
-            out.entry(m.clone()).or_insert(i as u64 + 1);
-        }
-    }
-    out
+    first_hit_in_seed_order(records.iter().map(|r| (r.seed, &r.marks)))
 }
 
 /// Per mark, how many of `records` reached it.
 pub fn runs_reaching(records: &[RunRecord]) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    for r in records {
-        for m in r.marks.keys() {
-            *out.entry(m.clone()).or_insert(0) += 1;
-        }
-    }
-    out
-}
-
-/// One side of a comparison: runs to each mark's first hit, and runs that reached it.
-pub struct Side<'a> {
-    pub first_hit: &'a BTreeMap<String, u64>,
-    pub reaching: &'a BTreeMap<String, u64>,
-}
-
-/// The comparison `sweep --explore --compare` prints: per mark of `universe`, the runs
-/// uniform seeds and exploration took to reach it first (`-`: not within the budget)
-/// and their ratio uniform / explore, then how many runs of each reached it; rarest
-/// (by uniform) first.
-pub fn comparison(
-    universe: impl IntoIterator<Item = String>,
-    uniform: Side<'_>,
-    explored: Side<'_>,
-    budget: u64,
-) -> String {
-    let (uniform_reach, explored_reach) = (uniform.reaching, explored.reaching);
-    let (uniform, explored) = (uniform.first_hit, explored.first_hit);
-    use std::fmt::Write as _;
-    let mut rows: Vec<(String, Option<u64>, Option<u64>)> = universe
-        .into_iter()
-        .map(|m| {
-            let (u, e) = (uniform.get(&m).copied(), explored.get(&m).copied());
-            (m, u, e)
-        })
-        .filter(|(_, u, e)| u.is_some() || e.is_some())
-        .collect();
-    rows.sort_by_key(|(m, u, _)| (std::cmp::Reverse(u.unwrap_or(u64::MAX)), m.clone()));
-    let mut out = format!(
-        "budget {budget} runs: runs to reach each mark first (uniform, explore, ratio), then \
-         runs that reached it (uniform, explore)\n"
-    );
-    let show = |x: Option<u64>| x.map_or("-".to_string(), |n| n.to_string());
-    for (m, u, e) in rows {
-        let ratio = match (u, e) {
-            (Some(u), Some(e)) => format!("{:.2}x", u as f64 / e as f64),
-            (None, Some(_)) => "only explore".into(),
-            (Some(_), None) => "only uniform".into(),
-            (None, None) => String::new(),
-        };
-        let reach = |side: &BTreeMap<String, u64>| side.get(&m).copied().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "  {:>6} {:>6}  {:<13} {:>5} {:>5}  {m}",
-            show(u),
-            show(e),
-            ratio,
-            reach(uniform_reach),
-            reach(explored_reach)
-        );
-    }
-    out
+    chaos::explore::runs_reaching(records.iter().map(|r| &r.marks))
 }

@@ -1,4 +1,7 @@
-//! Targeted exploration: spend seeds where coverage marks are rarely hit.
+//! Targeted exploration: spend seeds where coverage marks are rarely hit (issue 16, D47,
+//! D92). Generic over the system's per-seed settings ([`Settings`]): the bundled
+//! database's `sweep --explore` and a user crate's ([`crate::cli`]) drive the same
+//! explorer.
 //!
 //! Uniform seeds sample the space of runs the way the plan generator draws it, so a
 //! state that needs an unlikely conjunction (a snapshot sent while the follower's log
@@ -37,9 +40,10 @@
 //! ## Non-goals
 //! - Snapshotting a run: a fork re-runs its parent's prefix (deterministically) up to
 //!   the branch point.
+//! - Running anything: the caller runs each [`Job`] (in a child process, as both CLIs
+//!   do) and folds its marks back in with [`Explorer::record`].
 
-use super::plan::{self, Branch, FaultPlan, Step, Tuning};
-use super::record::RunRecord;
+use crate::plan::{self, Branch, FaultPlan, Settings, Step};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -52,6 +56,7 @@ pub const UNIFORM_SHARE: (f64, f64) = (0.2, 0.8);
 /// A mark is rare while at most this share of runs so far reached it (and in any case
 /// while at most [`RARE_RUNS`] did).
 pub const RARE_SHARE: f64 = 0.05;
+/// A mark reached by at most this many runs so far is rare, whatever the share.
 pub const RARE_RUNS: u64 = 3;
 /// The corpus keeps at most this many parents (the least valuable leave first).
 pub const CORPUS_LIMIT: usize = 256;
@@ -59,21 +64,24 @@ pub const CORPUS_LIMIT: usize = 256;
 /// One run the explorer asks for: a seed and, for a child, its mutated plan (`None`:
 /// the seed's own plan).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Job {
+pub struct Job<T: Settings = ()> {
     /// The run's place in the budget: the `index`-th seed of the range, handed out in
     /// order (a uniform run's seed is its index).
     pub index: u64,
+    /// The seed the run uses: its index for a uniform run; the parent's or its own
+    /// index for a child.
     pub seed: u64,
-    pub plan: Option<FaultPlan>,
+    /// The plan to run instead of the seed's own (a child's).
+    pub plan: Option<FaultPlan<T>>,
     /// The parent's seed, for a child.
     pub parent: Option<u64>,
 }
 
 /// A run kept as a parent.
 #[derive(Debug, Clone)]
-struct Entry {
+struct Entry<T: Settings> {
     seed: u64,
-    plan: FaultPlan,
+    plan: FaultPlan<T>,
     marks: Vec<String>,
     /// Virtual time (ns) of each mark's first hit in this run.
     first_ns: BTreeMap<String, u64>,
@@ -81,14 +89,14 @@ struct Entry {
 
 /// The explorer's state between batches.
 #[derive(Debug)]
-pub struct Explorer {
+pub struct Explorer<T: Settings = ()> {
     seeds: Range<u64>,
     nodes: plan::NodeNo,
     next: u64,
     /// Runs folded in, and per mark how many reached it.
     runs: u64,
     hits: BTreeMap<String, u64>,
-    corpus: Vec<Entry>,
+    corpus: Vec<Entry<T>>,
     /// Children made from the corpus (the rest were uniform).
     pub children: u64,
     /// Per mark, the number of runs (1-based) it took to reach it first.
@@ -98,10 +106,10 @@ pub struct Explorer {
     yields: [(u64, u64); 2],
 }
 
-impl Explorer {
+impl<T: Settings> Explorer<T> {
     /// An explorer that hands out the seeds of `seeds`, in order, for a topology of
     /// `nodes` nodes.
-    pub fn new(seeds: Range<u64>, nodes: plan::NodeNo) -> Explorer {
+    pub fn new(seeds: Range<u64>, nodes: plan::NodeNo) -> Explorer<T> {
         Explorer {
             nodes,
             next: seeds.start,
@@ -131,8 +139,8 @@ impl Explorer {
     pub fn next_batch(
         &mut self,
         n: usize,
-        own_plan: impl Fn(u64) -> Result<FaultPlan, String>,
-    ) -> Vec<Job> {
+        own_plan: impl Fn(u64) -> Result<FaultPlan<T>, String>,
+    ) -> Vec<Job<T>> {
         let mut out = Vec::new();
         while out.len() < n && self.next < self.seeds.end {
             let index = self.next;
@@ -178,7 +186,7 @@ impl Explorer {
     }
 
     /// The parent's plan forked just after it first reached its rarest mark.
-    fn fork_at(&self, parent: &Entry, rng: &mut ChaCha8Rng) -> Option<FaultPlan> {
+    fn fork_at(&self, parent: &Entry<T>, rng: &mut ChaCha8Rng) -> Option<FaultPlan<T>> {
         let at_ns = parent.first_ns.get(self.rarest(parent)?).copied()?;
         let mut plan = parent.plan.clone();
         plan.branches.push(Branch {
@@ -197,10 +205,10 @@ impl Explorer {
     /// are timed blind; here they are timed by what the run was doing.
     fn fault_after_mark(
         &self,
-        parent: &Entry,
-        fresh: Option<&FaultPlan>,
+        parent: &Entry<T>,
+        fresh: Option<&FaultPlan<T>>,
         rng: &mut ChaCha8Rng,
-    ) -> Option<FaultPlan> {
+    ) -> Option<FaultPlan<T>> {
         let fresh = fresh.filter(|f| !f.steps.is_empty())?;
         let mark = if rng.gen_bool(0.5) {
             self.rarest(parent)?.to_string()
@@ -225,11 +233,11 @@ impl Explorer {
     /// The parent's plan mutated, under its seed or (30%) the child's own.
     fn mutant(
         &self,
-        parent: &Entry,
+        parent: &Entry<T>,
         index: u64,
-        own_plan: &impl Fn(u64) -> Result<FaultPlan, String>,
+        own_plan: &impl Fn(u64) -> Result<FaultPlan<T>, String>,
         rng: &mut ChaCha8Rng,
-    ) -> (u64, FaultPlan) {
+    ) -> (u64, FaultPlan<T>) {
         let fresh = own_plan(index).ok();
         let mut plan = mutate(&parent.plan, fresh.as_ref(), self.nodes, rng);
         if rng.gen_bool(0.7) {
@@ -241,9 +249,16 @@ impl Explorer {
         }
     }
 
-    /// Folds in one finished run (call in seed order).
-    pub fn record(&mut self, job: &Job, plan: FaultPlan, record: &RunRecord) {
-        let marks = features(&record.marks);
+    /// Folds in one finished run (call in seed order): the plan it ran, the marks it
+    /// reached with their hit counts, and each mark's first hit (ns of virtual time).
+    pub fn record(
+        &mut self,
+        job: &Job<T>,
+        plan: FaultPlan<T>,
+        reached: &BTreeMap<String, u64>,
+        first_ns: &BTreeMap<String, u64>,
+    ) {
+        let marks = features(reached);
         let rare = marks.iter().any(|m| self.is_rare(m));
         let novel = marks.iter().any(|m| !self.hits.contains_key(m));
         let arm = &mut self.yields[usize::from(job.parent.is_some())];
@@ -253,7 +268,7 @@ impl Explorer {
         for m in &marks {
             *self.hits.entry(m.clone()).or_insert(0) += 1;
         }
-        for m in record.marks.keys() {
+        for m in reached.keys() {
             self.first_hit.entry(m.clone()).or_insert(self.runs);
         }
         if rare {
@@ -261,7 +276,7 @@ impl Explorer {
                 seed: job.seed,
                 plan,
                 marks,
-                first_ns: record.mark_first_ns.clone(),
+                first_ns: first_ns.clone(),
             });
             if self.corpus.len() > CORPUS_LIMIT {
                 // Drop the parent whose marks are now the least rare.
@@ -286,7 +301,7 @@ impl Explorer {
     }
 
     /// A parent's weight: the rarity of what it reached.
-    fn weight(&self, e: &Entry) -> f64 {
+    fn weight(&self, e: &Entry<T>) -> f64 {
         e.marks
             .iter()
             .map(|m| 1.0 / self.hits.get(m).copied().unwrap_or(1).max(1) as f64)
@@ -294,14 +309,14 @@ impl Explorer {
     }
 
     /// The mark of `e` whose feature the fewest runs reached.
-    fn rarest<'a>(&self, e: &'a Entry) -> Option<&'a str> {
+    fn rarest<'a>(&self, e: &'a Entry<T>) -> Option<&'a str> {
         e.marks
             .iter()
             .min_by_key(|m| (self.hits.get(*m).copied().unwrap_or(0), *m))
             .map(|f| f.split('#').next().unwrap_or(f))
     }
 
-    fn pick_parent(&self, rng: &mut ChaCha8Rng) -> Entry {
+    fn pick_parent(&self, rng: &mut ChaCha8Rng) -> Entry<T> {
         let weights: Vec<f64> = self.corpus.iter().map(|e| self.weight(e)).collect();
         let total: f64 = weights.iter().sum();
         let mut x = rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
@@ -318,7 +333,7 @@ impl Explorer {
 /// What the explorer counts of a run: each mark reached, and each mark reached often
 /// (its hit count's power-of-four bucket, AFL-style: `m#4+`, `m#16+`…), so a run that
 /// reached a common state unusually often counts as new too.
-fn features(marks: &BTreeMap<String, u64>) -> Vec<String> {
+pub fn features(marks: &BTreeMap<String, u64>) -> Vec<String> {
     let mut out = Vec::new();
     for (m, &n) in marks {
         if n == 0 {
@@ -337,12 +352,12 @@ fn features(marks: &BTreeMap<String, u64>) -> Vec<String> {
 /// A child of `parent`: up to three mutations (none: the same plan under a new seed).
 /// `fresh` is the child seed's own plan, a source of new steps and tuning; `nodes` is
 /// the topology's size.
-pub fn mutate(
-    parent: &FaultPlan,
-    fresh: Option<&FaultPlan>,
+pub fn mutate<T: Settings>(
+    parent: &FaultPlan<T>,
+    fresh: Option<&FaultPlan<T>>,
     nodes: plan::NodeNo,
     rng: &mut impl Rng,
-) -> FaultPlan {
+) -> FaultPlan<T> {
     let mut plan = parent.clone();
     let count = rng.gen_range(0..=3);
     for _ in 0..count {
@@ -379,7 +394,7 @@ pub fn mutate(
                     plan.tuning = if rng.gen_bool(0.5) {
                         f.tuning.clone()
                     } else {
-                        Tuning::default()
+                        T::default()
                     };
                 }
             }
@@ -409,8 +424,8 @@ fn retarget(step: &mut Step, nodes: plan::NodeNo, rng: &mut impl Rng) {
     }
 }
 
-mod drive;
+mod compare;
 #[cfg(test)]
 mod tests;
 
-pub use drive::*;
+pub use compare::{comparison, first_hit_in_seed_order, runs_reaching, Side};
