@@ -278,3 +278,34 @@ fn a_power_loss_timed_by_file_operations_lands_between_two_of_them() {
     assert_eq!(r.faults.get("node.crash"), None, "{:?}", r.faults);
     assert_eq!(boots.swap(0, Ordering::SeqCst), 1, "no I/O: no power loss");
 }
+
+#[test]
+fn a_users_coverage_marks_reach_the_record_with_their_first_hit() {
+    let system = System::new(|_| async {
+        sleep(Duration::from_millis(5)).await;
+        sim_runtime::cover!("toy.node_started");
+        sim_runtime::cover!("toy.never", false);
+        std::future::pending::<()>().await
+    })
+    .client(writer);
+    let r = quiet_run(&scenario(), &system);
+    assert_eq!(r.failed, None);
+    assert!(
+        r.marks.get("toy.node_started").is_some_and(|n| *n >= 1),
+        "{:?}",
+        r.marks
+    );
+    assert!(
+        !r.marks.contains_key("toy.never"),
+        "a mark whose condition never held"
+    );
+    let first = r.mark_first_ns["toy.node_started"];
+    assert!(
+        (5_000_000..1_000_000_000).contains(&first),
+        "first hit after the node's 5 ms sleep: {first} ns"
+    );
+    assert!(
+        sim_runtime::cover::catalog().contains("toy.never"),
+        "an unreached mark is still in the catalog (a sweep names it unreached)"
+    );
+}

@@ -280,6 +280,12 @@ pub struct Record {
     pub history: History,
     /// Faults injected, by kind (sim-runtime's counters).
     pub faults: BTreeMap<String, u64>,
+    /// Coverage marks the run reached (`sim_runtime::cover!`, in the user's code and
+    /// in every layer under it), with their hit counts.
+    pub marks: BTreeMap<String, u64>,
+    /// Each reached mark's first hit, ns of virtual time (targeted exploration forks
+    /// a run just after it: [`crate::explore`]).
+    pub mark_first_ns: BTreeMap<String, u64>,
     /// Virtual time the run took.
     pub virtual_time: Duration,
     /// The run's trace digest.
@@ -336,6 +342,8 @@ pub fn run(scenario: &Scenario, system: &System, seed: u64, plan: &FaultPlan) ->
         failed: recorder.first_violation(),
         history: recorder.history(),
         faults: report.faults.clone(),
+        marks: report.marks.clone(),
+        mark_first_ns: report.mark_first_ns.clone(),
         virtual_time: report.virtual_time,
         digest: report.trace.digest,
         events: report.trace.count,
