@@ -58,6 +58,10 @@ pub const UNIFORM_SHARE: (f64, f64) = (0.2, 0.8);
 pub const RARE_SHARE: f64 = 0.05;
 /// A mark reached by at most this many runs so far is rare, whatever the share.
 pub const RARE_RUNS: u64 = 3;
+/// The first runs of a range are all uniform: marks that one run in a few reaches
+/// are found as soon as uniform seeds find them, and the corpus starts from a sample
+/// of the space rather than from the first run that happened to be rare.
+pub const WARM_UP: u64 = 16;
 /// The corpus keeps at most this many parents (the least valuable leave first).
 pub const CORPUS_LIMIT: usize = 256;
 
@@ -102,7 +106,7 @@ pub struct Explorer<T: Settings = ()> {
     /// Per mark, the number of runs (1-based) it took to reach it first.
     pub first_hit: BTreeMap<String, u64>,
     /// Per kind of run (uniform, child): runs folded in, and how many of them
-    /// reached a feature no run had before.
+    /// reached a mark no run had before.
     yields: [(u64, u64); 2],
 }
 
@@ -124,10 +128,13 @@ impl<T: Settings> Explorer<T> {
     }
 
     /// The share of runs to spend on uniform seeds: a two-armed bandit between fresh
-    /// seeds and children, each arm valued by the share of its runs that found a
-    /// feature no earlier run had (Laplace-smoothed), kept within [`UNIFORM_SHARE`]. While
+    /// seeds and children, each arm valued by the share of its runs that reached a
+    /// mark no earlier run had (Laplace-smoothed), kept within [`UNIFORM_SHARE`]. While
     /// uniform seeds keep finding new marks they get most of the budget; once children
-    /// find more, the children do.
+    /// find more, the children do. Only a new *mark* counts here, not a new hit-count
+    /// bucket of a known one: children of a rare parent easily hit a known mark more
+    /// often than any run before, and counting that drew the budget away from the
+    /// fresh seeds that find the marks nobody has reached.
     pub fn uniform_share(&self) -> f64 {
         let value = |(runs, novel): (u64, u64)| (novel as f64 + 1.0) / (runs as f64 + 2.0);
         let (u, c) = (value(self.yields[0]), value(self.yields[1]));
@@ -148,7 +155,8 @@ impl<T: Settings> Explorer<T> {
             let mut rng = ChaCha8Rng::seed_from_u64(sim_runtime::rng::stable_hash(
                 format!("{index}/explore").as_bytes(),
             ));
-            if self.corpus.is_empty() || rng.gen_bool(self.uniform_share()) {
+            let warming_up = index - self.seeds.start < WARM_UP;
+            if self.corpus.is_empty() || warming_up || rng.gen_bool(self.uniform_share()) {
                 out.push(Job {
                     index,
                     seed: index,
@@ -260,7 +268,7 @@ impl<T: Settings> Explorer<T> {
     ) {
         let marks = features(reached);
         let rare = marks.iter().any(|m| self.is_rare(m));
-        let novel = marks.iter().any(|m| !self.hits.contains_key(m));
+        let novel = reached.keys().any(|m| !self.hits.contains_key(m));
         let arm = &mut self.yields[usize::from(job.parent.is_some())];
         arm.0 += 1;
         arm.1 += u64::from(novel);

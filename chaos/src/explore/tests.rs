@@ -136,7 +136,7 @@ fn exploration_is_a_function_of_the_seeds_and_the_results() {
 
 #[test]
 fn some_children_add_a_fault_just_after_a_mark_of_their_parent() {
-    let mut ex = Explorer::new(0..200, 3);
+    let mut ex = Explorer::new(0..400, 3);
     let mut timed = 0;
     loop {
         let batch = ex.next_batch(2, own);
@@ -164,10 +164,54 @@ fn some_children_add_a_fault_just_after_a_mark_of_their_parent() {
             fold(&mut ex, &job, plan, record(job.seed, marks));
         }
     }
+    // A third of the children try it; only those whose parent is a uniform run (its
+    // seed's own plan) are counted here, so the share seen is lower.
     assert!(
-        timed * 6 > ex.children as usize,
-        "about 30% of the children time a fault by a mark: {timed} of {}",
+        timed * 10 > ex.children as usize,
+        "at least a tenth of the children time a fault by a mark: {timed} of {}",
         ex.children
+    );
+}
+
+#[test]
+fn a_fault_timed_by_a_mark_lands_within_25_ms_of_its_first_hit_in_a_branched_run() {
+    let mut ex: Explorer = Explorer::new(0..10, 3);
+    let mut parent_plan = own(5).unwrap();
+    parent_plan.steps.retain(|s| s.at_ms >= 1_000);
+    let marks: BTreeMap<String, u64> = [("a.x".to_string(), 2)].into();
+    let first: BTreeMap<String, u64> = [("a.x".to_string(), 700_000_000)].into();
+    let job = Job {
+        index: 5,
+        seed: 5,
+        plan: None,
+        parent: None,
+    };
+    ex.record(&job, parent_plan.clone(), &marks, &first);
+    let parent = ex.corpus[0].clone();
+    let fresh = (0..50)
+        .map(|s| own(100 + s).unwrap())
+        .find(|p| !p.steps.is_empty())
+        .unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for _ in 0..50 {
+        let child = ex
+            .fault_after_mark(&parent, Some(&fresh), &mut rng)
+            .expect("a parent with a mark and a fresh plan with steps");
+        assert_eq!(child.steps.len(), parent_plan.steps.len() + 1);
+        let added: Vec<_> = child
+            .steps
+            .iter()
+            .filter(|s| !parent_plan.steps.contains(s))
+            .collect();
+        assert_eq!(added.len(), 1, "{child}");
+        assert!((700..725).contains(&added[0].at_ms), "{child}");
+        assert_eq!(child.branches.last().map(|b| b.at_ns), Some(700_000_001));
+        assert!(child.steps.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    }
+    assert_eq!(
+        ex.fault_after_mark(&parent, None, &mut rng),
+        None,
+        "no fresh steps to time"
     );
 }
 
@@ -303,4 +347,31 @@ fn first_hits_count_runs_in_seed_order_and_reaching_counts_runs() {
         "runs, not hits: each run hit it 3 times"
     );
     assert_eq!(reaching["a.late"], 1);
+}
+
+#[test]
+fn the_first_runs_of_a_range_are_uniform_then_children_come() {
+    let mut ex = Explorer::new(100..200, 3);
+    let mut jobs = Vec::new();
+    while let batch @ [_, ..] = ex.next_batch(4, own).as_slice() {
+        for job in batch {
+            let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
+            // Every run reaches a mark of its own: the corpus is never empty.
+            fold(
+                &mut ex,
+                job,
+                plan,
+                record(job.seed, &[format!("a.{}", job.index).as_str()]),
+            );
+            jobs.push(job.clone());
+        }
+    }
+    let warm = WARM_UP as usize;
+    assert!(jobs[..warm]
+        .iter()
+        .all(|j| j.parent.is_none() && j.seed == j.index));
+    assert!(
+        jobs[warm..].iter().any(|j| j.parent.is_some()),
+        "children after the warm-up"
+    );
 }
