@@ -93,7 +93,7 @@ pub fn table_path(dir: &Path, number: u64) -> PathBuf {
 mod builder;
 mod stream;
 pub use builder::TableBuilder;
-pub use stream::TableStream;
+pub use stream::{TableStream, READ_AHEAD_BYTES};
 
 /// Creates `path` (which must not exist), writes `bytes` and syncs the data. The
 /// directory entry is not yet durable: the caller syncs the directory.

@@ -43,6 +43,8 @@ use super::wal::{segment_path, Hook, Wal, WalWait};
 use crate::kv::{Key, KeyRange, Timestamp, Value, Version, WriteSet};
 #[cfg(all(test, not(madsim)))]
 pub(crate) use merge::sabotage_gc_base;
+#[cfg(test)]
+pub(crate) use merge::{Gc, Merge, MergeError};
 use sim_runtime::sync::lock;
 pub use view::ReadView;
 
