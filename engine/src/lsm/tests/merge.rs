@@ -116,6 +116,7 @@ fn entry(key: u8, ts: u64, value: Option<u8>) -> Entry {
 
 /// Versions `(key, ts, value, run)` as runs: run 0 a sorted run cut into tables every
 /// `cut` keys (between keys, as a level's tables), the others one table each.
+#[cfg(not(madsim))]
 fn as_runs(versions: &[(u8, u64, Option<u8>, u8)], cut: u8) -> Vec<Vec<Vec<Entry>>> {
     let mut by_run: BTreeMap<u8, Vec<Entry>> = BTreeMap::new();
     let mut seen = std::collections::BTreeSet::new();
