@@ -93,9 +93,9 @@ pub fn table_path(dir: &Path, number: u64) -> PathBuf {
 mod builder;
 mod stream;
 pub use builder::TableBuilder;
+pub use stream::TableStream;
 #[cfg(test)]
 pub use stream::READ_AHEAD_BYTES;
-pub use stream::TableStream;
 
 /// Creates `path` (which must not exist), writes `bytes` and syncs the data. The
 /// directory entry is not yet durable: the caller syncs the directory.

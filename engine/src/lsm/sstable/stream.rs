@@ -107,7 +107,13 @@ impl<T: Deref<Target = Table>> TableStream<T> {
             .expect("a read-ahead fits in memory");
         self.buf.clear();
         self.buf.resize(len, 0);
-        read_exact(&self.table.file, &self.table.path, &mut self.buf, first.offset).await?;
+        read_exact(
+            &self.table.file,
+            &self.table.path,
+            &mut self.buf,
+            first.offset,
+        )
+        .await?;
         self.table
             .blocks_read
             .fetch_add((end - self.fetched) as u64, AtomicOrdering::Relaxed);

@@ -25,11 +25,11 @@
 
 use std::sync::Arc;
 
+use super::merge::{runs, Gc, Merge, MergeError};
 use super::Shared;
 use crate::canary::{self, Canary};
 use crate::kv::Timestamp;
 use crate::lsm::cache::BlockCache;
-use super::merge::{runs, Gc, Merge, MergeError};
 use crate::lsm::codec::Entry;
 use crate::lsm::error::{io, LsmError, Result};
 use crate::lsm::manifest::{Change, Edit, ManifestWriter};
@@ -378,8 +378,7 @@ async fn merge_into_outputs(
     below: &impl Fn(&[u8]) -> bool,
     outputs: &mut Vec<(Arc<Table>, TableMeta)>,
 ) -> std::result::Result<(), Failure> {
-    let new_builder =
-        || TableBuilder::new(shared.opts.block_bytes, shared.opts.bloom_bits_per_key);
+    let new_builder = || TableBuilder::new(shared.opts.block_bytes, shared.opts.bloom_bits_per_key);
     let mut b = new_builder();
     while let Some(e) = merge.next().await.map_err(|e| match e {
         MergeError::Read(e) => Failure::Read(e),

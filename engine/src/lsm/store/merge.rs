@@ -87,8 +87,13 @@ struct Head {
 
 impl Ord for Head {
     fn cmp(&self, other: &Self) -> Ordering {
-        cmp_internal(&other.entry.key, other.entry.ts, &self.entry.key, self.entry.ts)
-            .then(other.run.cmp(&self.run))
+        cmp_internal(
+            &other.entry.key,
+            other.entry.ts,
+            &self.entry.key,
+            self.entry.ts,
+        )
+        .then(other.run.cmp(&self.run))
     }
 }
 
@@ -225,10 +230,7 @@ impl Gc {
         sim_runtime::cover!("lsm.gc_keeps_tombstone_over_lower_level", e.value.is_none());
         // A newer version sits above the horizon: this older one survives only for a
         // reader (an open snapshot) at or below the horizon.
-        sim_runtime::cover!(
-            "lsm.gc_keeps_old_version_for_open_snapshot",
-            self.kept_any
-        );
+        sim_runtime::cover!("lsm.gc_keeps_old_version_for_open_snapshot", self.kept_any);
         self.kept_any = true;
         true
     }

@@ -53,7 +53,14 @@ fn reference(
 }
 
 async fn open_table(dir: &Path, number: u64, entries: &[Entry], block: usize) -> Arc<Table> {
-    open_table_in(dir, number, entries, block, Arc::new(BlockCache::new(1 << 20))).await
+    open_table_in(
+        dir,
+        number,
+        entries,
+        block,
+        Arc::new(BlockCache::new(1 << 20)),
+    )
+    .await
 }
 
 async fn open_table_in(
@@ -272,10 +279,7 @@ fn tables_larger_than_the_read_ahead_stream_whole_around_the_cache() {
                 value: (i % 4 != 0).then(|| vec![b'w'; 50]),
             })
             .collect();
-        let runs = vec![
-            vec![l0],
-            vec![big[..1000].to_vec(), big[1000..].to_vec()],
-        ];
+        let runs = vec![vec![l0], vec![big[..1000].to_vec(), big[1000..].to_vec()]];
         let horizon = Timestamp(9);
         let want = reference(&runs, horizon, below(0x0F0F)).unwrap();
         let got = streamed(&dir, &runs, horizon, below(0x0F0F)).await.unwrap();
