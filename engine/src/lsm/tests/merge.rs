@@ -4,7 +4,6 @@
 //! versions per key, tombstones, level-0 tables and sorted runs of several tables; a
 //! random GC horizon and a random "a deeper level may hold this key" set.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -125,7 +124,7 @@ fn entry(key: u8, ts: u64, value: Option<u8>) -> Entry {
 /// `cut` keys (between keys, as a level's tables), the others one table each.
 #[cfg(not(madsim))]
 fn as_runs(versions: &[(u8, u64, Option<u8>, u8)], cut: u8) -> Vec<Vec<Vec<Entry>>> {
-    let mut by_run: BTreeMap<u8, Vec<Entry>> = BTreeMap::new();
+    let mut by_run: std::collections::BTreeMap<u8, Vec<Entry>> = Default::default();
     let mut seen = std::collections::BTreeSet::new();
     for &(k, ts, v, run) in versions {
         if seen.insert((k, ts)) {
