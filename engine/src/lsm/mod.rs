@@ -22,8 +22,8 @@
 //!   `get`/`scan` at a snapshot ts through a [`ReadView`] captured atomically
 //!   (`store/view.rs`), open = recover (`store/recovery.rs`), flushes and compactions
 //!   with garbage collection of versions below the oldest live snapshot
-//!   (`store/background.rs`). Only `store/` imports the store; everything else is
-//!   below it.
+//!   (`store/background.rs`; compaction's streaming merge and GC in `store/merge.rs`).
+//!   Only `store/` imports the store; everything else is below it.
 //!
 //! Every version is `(user key, commit ts, value or tombstone)`; a read at ts `at`
 //! returns per key the newest version with ts ≤ `at`.
@@ -40,15 +40,23 @@
 //!   the cache names one immutable block; it holds at most `block_cache_bytes` (its
 //!   accounting is checked by [`LsmStore::verify_invariants`], and after every change
 //!   in debug builds); a reopened store starts with an empty cache.
+//! - Memory grows with the data only through the open tables' indexes and filters:
+//!   besides the block cache and the memtables
+//!   (the active one and at most [`Options::max_immutable_memtables`] frozen ones), a
+//!   flush holds one memtable's entries and the table it writes, and a compaction one
+//!   read-ahead (64 KiB) and one decoded block per input run (each level-0 table, one
+//!   sorted level's tables, the next level's) plus the one output table it is filling
+//!   (about [`Options::table_target_bytes`]); every open table keeps its index and
+//!   filter in memory (about 3% of its size at 4 KiB blocks and 116-byte versions).
 //!
 //! ## Fault model
 //! Everything `sim-fs` injects: torn, lost and reordered unsynced writes, lost
 //! directory operations, fsync failure that drops dirty pages, EIO, bit flips.
 //!
 //! ## Non-goals
-//! - Streaming merge iterators (compaction and scans load their inputs in memory),
-//!   compression, trivial moves, subcompactions; caching of compaction's reads (they
-//!   bypass the block cache, which would only be flushed by them).
+//! - Streaming scans (a scan holds the blocks of its range), compression, trivial
+//!   moves, subcompactions; caching of compaction's reads (they bypass the block
+//!   cache, which would only be flushed by them).
 //! - A bit flip in the *last* WAL record is indistinguishable from a torn write and is
 //!   cut like one; every other damage to synced bytes is reported.
 

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use super::block::{key_prefix, past_common, Block, CommonPrefix, Index, IndexEntry};
 use super::bloom::{Bloom, Layout};
 use super::cache::BlockCache;
-use super::codec::{cmp_keys, verify_crc, Cursor, Entry};
+use super::codec::{cmp_keys, verify_crc, Cursor};
 use super::error::{corrupt, io, Result};
 use crate::kv::{Key, KeyRange, Timestamp, Version};
 
@@ -91,7 +91,11 @@ pub fn table_path(dir: &Path, number: u64) -> PathBuf {
 }
 
 mod builder;
+mod stream;
 pub use builder::TableBuilder;
+pub use stream::TableStream;
+#[cfg(test)]
+pub use stream::READ_AHEAD_BYTES;
 
 /// Creates `path` (which must not exist), writes `bytes` and syncs the data. The
 /// directory entry is not yet durable: the caller syncs the directory.
@@ -116,7 +120,7 @@ pub async fn write_table(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// An open table: its metadata, index and filter in memory, data blocks read on demand
-/// through the store's [`BlockCache`] (compaction's [`Table::read_all`] bypasses it).
+/// through the store's [`BlockCache`] (compaction's [`TableStream`] bypasses it).
 #[derive(Debug)]
 pub struct Table {
     meta: TableMeta,
@@ -442,27 +446,16 @@ impl Table {
         Ok(found(&self.load_block(i).await?))
     }
 
-    /// Every entry in internal order (for compaction): the data region in one read,
-    /// every block verified.
-    pub async fn read_all(&self) -> Result<Vec<Entry>> {
-        let last = self.index.blocks.last().expect("an index has blocks");
-        let mut data = vec![0u8; (last.offset + u64::from(last.len)) as usize];
-        read_exact(&self.file, &self.path, &mut data, 0).await?;
-        self.blocks_read
-            .fetch_add(self.index.blocks.len() as u64, AtomicOrdering::Relaxed);
+    /// Every entry in internal order, through a [`TableStream`] (for tests).
+    #[cfg(test)]
+    pub async fn read_all(&self) -> Result<Vec<super::codec::Entry>> {
+        let mut stream = TableStream::new(self);
         let mut out = Vec::with_capacity(self.meta.entries as usize);
-        for (i, h) in self.index.blocks.iter().enumerate() {
-            let block = &data[h.offset as usize..(h.offset + u64::from(h.len)) as usize];
-            out.extend(self.check_block(i, block)?.entries());
+        while let Some(e) = stream.next().await? {
+            out.push(e);
         }
-        if out.len() as u64 != self.meta.entries {
-            return Err(corrupt(
-                &self.path,
-                format!("{} entries, footer says {}", out.len(), self.meta.entries),
-            ));
-        }
-        // Established by `check_block` (each block against its index rows): what
-        // compaction merges is in strict internal order, across blocks too.
+        // Established by `check_block` (each block against its index rows): a stream
+        // yields strict internal order, across blocks too.
         debug_assert!(out
             .windows(2)
             .all(|w| super::codec::cmp_internal(&w[0].key, w[0].ts, &w[1].key, w[1].ts).is_lt()));

@@ -101,6 +101,11 @@ impl TableBuilder {
         self.out.len() + self.block.size()
     }
 
+    /// The user key of the last entry added.
+    pub fn last_key(&self) -> Option<&Key> {
+        self.keys.last()
+    }
+
     /// Whether nothing was added.
     pub fn is_empty(&self) -> bool {
         self.entries == 0

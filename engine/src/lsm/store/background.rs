@@ -10,23 +10,27 @@
 //!
 //! ## Compaction
 //! Merge the inputs (all of L0, or one table of level `i`, with the overlapping tables
-//! of level `i+1`), keeping per key every version newer than the GC horizon and the
-//! newest at or below it — unless that one is a tombstone and no deeper level may hold
-//! the key. Cut outputs at about the target size, between user keys. Write and sync
-//! the outputs, sync the directory → append and sync the manifest edit {add outputs,
+//! of level `i+1`) as they stream from disk ([`super::merge`]), keeping per key every
+//! version newer than the GC horizon and the newest at or below it — unless that one is
+//! a tombstone and no deeper level may hold the key. Cut outputs at about the target
+//! size, between user keys, writing and syncing each as it fills: memory holds one
+//! read-ahead per input run and one output table, whatever the inputs' size. Then sync
+//! the directory → append and sync the manifest edit {add outputs,
 //! remove inputs} → install → only now delete the inputs and sync the directory. A
 //! reader still holding the old version keeps the inputs' files open.
 //!
 //! A failed write or sync poisons the store (fail-stop). A failed *read* of compaction
-//! inputs abandons that compaction (counted) and is retried on the next wake-up.
+//! inputs abandons that compaction (counted; the outputs written so far are removed)
+//! and is retried on the next wake-up.
 
 use std::sync::Arc;
 
+use super::merge::{runs, Gc, Merge, MergeError};
 use super::Shared;
 use crate::canary::{self, Canary};
 use crate::kv::Timestamp;
 use crate::lsm::cache::BlockCache;
-use crate::lsm::codec::{cmp_internal, Entry};
+use crate::lsm::codec::Entry;
 use crate::lsm::error::{io, LsmError, Result};
 use crate::lsm::manifest::{Change, Edit, ManifestWriter};
 use crate::lsm::sstable::{table_path, write_table, Table, TableBuilder, TableMeta};
@@ -240,7 +244,7 @@ async fn compact_one(shared: &Shared, writer: &ManifestWriter) -> Result<bool> {
 }
 
 enum Failure {
-    /// Reading inputs failed: nothing was changed.
+    /// Reading inputs failed: nothing the manifest names was changed.
     Read(LsmError),
     /// Writing failed: fail-stop.
     Write(LsmError),
@@ -254,49 +258,29 @@ async fn compact(
     let horizon = lock(&shared.horizon)
         .clone()
         .map_or(Timestamp::ZERO, |f| f());
-    let mut all: Vec<Entry> = Vec::new();
-    for t in plan.inputs.iter().chain(&plan.next) {
-        all.extend(t.read_all().await.map_err(Failure::Read)?);
-    }
-    all.sort_by(|a, b| cmp_internal(&a.key, a.ts, &b.key, b.ts));
-    if all
-        .windows(2)
-        .any(|w| w[0].key == w[1].key && w[0].ts == w[1].ts)
-    {
-        return Err(Failure::Write(LsmError::Poisoned(
-            "two compaction inputs hold one version".into(),
-        )));
-    }
     let out_level = plan.out_level;
     let table_set = shared.state().table_set.clone();
-    let (kept, dropped, tombstones) = gc(all, horizon, |k| table_set.below_may_hold(out_level, k));
-
+    let below = |k: &[u8]| table_set.below_may_hold(out_level, k);
+    // Inputs stream through the merge, outputs are written as they fill: memory holds
+    // a read-ahead per run and one output table, never the inputs (`merge`'s doc).
+    let mut merge = Merge::new(runs(plan));
+    let mut gc = Gc::new(horizon);
     let mut outputs: Vec<(Arc<Table>, TableMeta)> = Vec::new();
-    let mut b = TableBuilder::new(shared.opts.block_bytes, shared.opts.bloom_bits_per_key);
-    for (i, e) in kept.iter().enumerate() {
-        b.add(e);
-        let key_ends = kept.get(i + 1).map_or(true, |n| n.key != e.key);
-        if key_ends && b.approx_bytes() as u64 >= shared.opts.table_target_bytes {
-            let full = std::mem::replace(
-                &mut b,
-                TableBuilder::new(shared.opts.block_bytes, shared.opts.bloom_bits_per_key),
-            );
-            let number = shared.state().alloc_file();
-            outputs.push(
-                write_and_open(shared, full, number)
-                    .await
-                    .map_err(Failure::Write)?,
-            );
+    let written = merge_into_outputs(shared, &mut merge, &mut gc, &below, &mut outputs).await;
+    if let Err(Failure::Read(e)) = written {
+        // Nothing was changed but these unnamed files: remove them (recovery deletes
+        // any a crash leaves).
+        for (t, _) in outputs.drain(..) {
+            let path = table_path(&shared.dir, t.meta().number);
+            drop(t);
+            if let Err(r) = remove(&path).await {
+                tracing::warn!(error = %r, "an abandoned compaction's output stays");
+            }
         }
+        return Err(Failure::Read(e));
     }
-    if !b.is_empty() {
-        let number = shared.state().alloc_file();
-        outputs.push(
-            write_and_open(shared, b, number)
-                .await
-                .map_err(Failure::Write)?,
-        );
-    }
+    written?;
+    let (dropped, tombstones) = gc.finish();
     shared.state().stats.compaction_bytes_written +=
         outputs.iter().map(|(_, meta)| meta.size).sum::<u64>();
     sync_dir(shared).await.map_err(Failure::Write)?;
@@ -385,68 +369,45 @@ async fn compact(
     Ok(())
 }
 
-/// Garbage collection of one merged run (internal order): per key, keeps every version
-/// newer than `horizon` and the newest at or below it, which is dropped too if it is a
-/// tombstone and `below_may_hold(key)` is false. Returns the kept entries, the number
-/// dropped, and how many of those were bottom tombstones.
-pub fn gc(
-    entries: Vec<Entry>,
-    horizon: Timestamp,
-    below_may_hold: impl Fn(&[u8]) -> bool,
-) -> (Vec<Entry>, u64, u64) {
-    let input = entries.len() as u64;
-    let mut kept = Vec::with_capacity(entries.len());
-    let (mut dropped, mut tombstones) = (0u64, 0u64);
-    let mut base_seen_for: Option<Vec<u8>> = None;
-    for e in entries {
-        if e.ts > horizon {
-            kept.push(e);
+/// Streams `merge` through `gc` into output tables cut at about the target size between
+/// user keys, each written, synced and opened as it fills (pushed to `outputs`).
+async fn merge_into_outputs(
+    shared: &Shared,
+    merge: &mut Merge,
+    gc: &mut Gc,
+    below: &impl Fn(&[u8]) -> bool,
+    outputs: &mut Vec<(Arc<Table>, TableMeta)>,
+) -> std::result::Result<(), Failure> {
+    let new_builder = || TableBuilder::new(shared.opts.block_bytes, shared.opts.bloom_bits_per_key);
+    let mut b = new_builder();
+    while let Some(e) = merge.next().await.map_err(|e| match e {
+        MergeError::Read(e) => Failure::Read(e),
+        MergeError::Duplicate => Failure::Write(LsmError::Poisoned(
+            "two compaction inputs hold one version".into(),
+        )),
+    })? {
+        if !gc.keep(&e, below) {
             continue;
         }
-        if base_seen_for.as_deref() == Some(e.key.as_slice()) {
-            sim_runtime::cover!("lsm.gc_drops_shadowed_version");
-            dropped += 1; // shadowed for every reader at or above the horizon
-            continue;
+        let key_ends = b.last_key().is_some_and(|k| *k != e.key);
+        if key_ends && b.approx_bytes() as u64 >= shared.opts.table_target_bytes {
+            let full = std::mem::replace(&mut b, new_builder());
+            let number = shared.state().alloc_file();
+            outputs.push(
+                write_and_open(shared, full, number)
+                    .await
+                    .map_err(Failure::Write)?,
+            );
         }
-        base_seen_for = Some(e.key.clone());
-        if (e.value.is_none() && !below_may_hold(&e.key)) || sabotaged() {
-            sim_runtime::cover!("lsm.gc_drops_bottom_tombstone");
-            dropped += 1;
-            tombstones += 1;
-            continue;
-        }
-        sim_runtime::cover!("lsm.gc_keeps_tombstone_over_lower_level", e.value.is_none());
-        // A newer version sits above the horizon: this older one survives only for a
-        // reader (an open snapshot) at or below the horizon.
-        sim_runtime::cover!(
-            "lsm.gc_keeps_old_version_for_open_snapshot",
-            kept.last().is_some_and(|k: &Entry| k.key == e.key)
-        );
-        kept.push(e);
+        b.add(&e);
     }
-    // Every version is kept or counted as dropped (the stats report the drops).
-    debug_assert_eq!(kept.len() as u64 + dropped, input);
-    (kept, dropped, tombstones)
-}
-
-#[cfg(test)]
-thread_local! {
-    static SABOTAGE_GC_BASE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Test-only defect: garbage collection also drops the newest version at or below the
-/// horizon (which readers at the horizon still need). Proves the model test has teeth.
-#[cfg(all(test, not(madsim)))]
-pub(crate) fn sabotage_gc_base(on: bool) {
-    SABOTAGE_GC_BASE.with(|c| c.set(on));
-}
-
-#[cfg(test)]
-fn sabotaged() -> bool {
-    SABOTAGE_GC_BASE.with(|c| c.get())
-}
-
-#[cfg(not(test))]
-fn sabotaged() -> bool {
-    false
+    if !b.is_empty() {
+        let number = shared.state().alloc_file();
+        outputs.push(
+            write_and_open(shared, b, number)
+                .await
+                .map_err(Failure::Write)?,
+        );
+    }
+    Ok(())
 }

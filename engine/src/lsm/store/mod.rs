@@ -33,6 +33,7 @@ use super::manifest::ManifestState;
 use super::memtable::Memtable;
 use super::options::Options;
 mod background;
+mod merge;
 mod recovery;
 mod view;
 
@@ -41,7 +42,9 @@ use super::table_set::TableSet;
 use super::wal::{segment_path, Hook, Wal, WalWait};
 use crate::kv::{Key, KeyRange, Timestamp, Value, Version, WriteSet};
 #[cfg(all(test, not(madsim)))]
-pub(crate) use background::sabotage_gc_base;
+pub(crate) use merge::sabotage_gc_base;
+#[cfg(test)]
+pub(crate) use merge::{Gc, Merge, MergeError};
 use sim_runtime::sync::lock;
 pub use view::ReadView;
 

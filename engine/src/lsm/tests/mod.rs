@@ -5,6 +5,7 @@
 mod asserts;
 mod files;
 mod group;
+mod merge;
 #[cfg(not(madsim))]
 mod model;
 mod store;
