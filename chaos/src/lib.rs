@@ -74,6 +74,7 @@ pub mod host;
 pub mod plan;
 #[cfg(madsim)]
 pub mod recorder;
+pub mod report;
 #[cfg(madsim)]
 pub mod runner;
 pub mod shrink;

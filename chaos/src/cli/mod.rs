@@ -48,6 +48,8 @@
 pub mod args;
 #[cfg(madsim)]
 mod commands;
+#[cfg(madsim)]
+mod merge;
 pub mod record;
 #[cfg(madsim)]
 mod sweep;
@@ -99,7 +101,9 @@ mod madsim_only {
     }
 
     #[derive(Parser, Debug)]
-    #[command(about = "Chaos scenarios of this crate: list, run, sweep, shrink, check-determinism")]
+    #[command(
+        about = "Chaos scenarios of this crate: list, run, sweep, merge, shrink, check-determinism"
+    )]
     struct Args {
         #[command(subcommand)]
         cmd: Cmd,
@@ -122,6 +126,13 @@ mod madsim_only {
             /// Write the client history here (JSON lines, `checkers::history`).
             #[arg(long)]
             history: Option<PathBuf>,
+            /// Write the run's trace here (one JSON event per line, `sim_runtime::trace`).
+            #[arg(long)]
+            trace: Option<PathBuf>,
+            /// Write the run's timeline here: one self-contained HTML page (nodes, faults,
+            /// partitions, messages, client operations, the verdict).
+            #[arg(long)]
+            timeline: Option<PathBuf>,
             /// Print the plan the run used.
             #[arg(long)]
             print_plan: bool,
@@ -149,6 +160,19 @@ mod madsim_only {
             /// Append each failed seed to DIR/NAME.seeds (the corpus your suite replays).
             #[arg(long, value_name = "DIR")]
             save_failures: Option<PathBuf>,
+        },
+        /// Merge sharded `sweep --json` files into one sweep's summary (exit 1 if a run
+        /// failed, 2 if the shards do not fit together).
+        Merge {
+            /// The shards' `--json` files.
+            #[arg(required = true)]
+            files: Vec<PathBuf>,
+            /// Write a JUnit XML report here (for CI dashboards).
+            #[arg(long)]
+            junit: Option<PathBuf>,
+            /// Write the merged JSON lines here.
+            #[arg(long)]
+            json: Option<PathBuf>,
         },
         /// Shrink a failing seed's plan to a file that `run --plan FILE` replays.
         Shrink {
@@ -227,19 +251,21 @@ mod madsim_only {
                     seed,
                     plan,
                     history,
+                    trace,
+                    timeline,
                     print_plan,
                     child,
                 } => self.with_entry(&name, |e| {
-                    commands::run(
-                        &self,
-                        e,
-                        seed,
-                        plan.as_deref(),
-                        history.as_deref(),
-                        print_plan,
-                        child,
-                    )
+                    let outputs = commands::Outputs {
+                        history: history.as_deref(),
+                        trace: trace.as_deref(),
+                        timeline: timeline.as_deref(),
+                    };
+                    commands::run(&self, e, seed, plan.as_deref(), outputs, print_plan, child)
                 }),
+                Cmd::Merge { files, junit, json } => {
+                    merge::merge(&self, &files, junit.as_deref(), json.as_deref())
+                }
                 Cmd::Sweep {
                     names,
                     seeds,
@@ -328,15 +354,7 @@ mod madsim_only {
         ExitCode::from(2)
     }
 
-    /// `s` as one shell word (quoted when it needs to be).
-    pub(crate) fn shell_word(s: &str) -> String {
-        let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c);
-        if !s.is_empty() && s.chars().all(plain) {
-            s.to_string()
-        } else {
-            format!("'{}'", s.replace('\'', r"'\''"))
-        }
-    }
+    pub(crate) use crate::report::record::shell_word;
 
-    use super::{args, commands, sweep};
+    use super::{args, commands, merge, sweep};
 }
