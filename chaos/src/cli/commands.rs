@@ -5,8 +5,8 @@ use super::{shell_word, sweep, usage, Cli, Entry};
 use crate::plan::FaultPlan;
 use crate::report::timeline::{self, Involved, RunView};
 use crate::runner::{self, Record};
-use sim_runtime::trace::Trace;
 use checkers::history::Outcome;
+use sim_runtime::trace::Trace;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
@@ -105,7 +105,11 @@ fn write_trace_outputs(
             .map(|l| l + "\n")
             .collect();
         crate::host::write_text(path, &lines)?;
-        println!("  trace: {} ({} events)", path.display(), trace.events.len());
+        println!(
+            "  trace: {} ({} events)",
+            path.display(),
+            trace.events.len()
+        );
     }
     if let Some(path) = out.timeline {
         let plan = r.plan.to_string();

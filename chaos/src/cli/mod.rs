@@ -1,6 +1,7 @@
-//! The chaos commands for a user's own scenarios (D90): `list`, `run` (alias
-//! `replay`), `sweep`, `shrink` and `check-determinism`, from a binary target of the
-//! user's crate, built in the simulated world:
+//! The chaos commands for a user's own scenarios (D90, D94): `list`, `run` (alias
+//! `replay`; `--trace FILE`, `--timeline FILE`), `sweep`, `merge`, `shrink` and
+//! `check-determinism`, from a binary target of the user's crate, built in the
+//! simulated world:
 //!
 //! ```ignore
 //! // src/bin/chaos.rs of your crate (seedbank a dependency, not only a dev-dependency)
@@ -13,14 +14,22 @@
 //! }
 //! ```
 //!
-//! then `RUSTFLAGS="--cfg madsim" cargo run --bin chaos -- sweep --seeds 0..100 --jobs 4`.
+//! then `RUSTFLAGS="--cfg madsim" cargo run --bin chaos -- sweep --seeds 0..100 --jobs 4`;
+//! on shards, `sweep … --shard K/N --json shard-K.jsonl` and then `merge shard-*.jsonl
+//! --junit junit.xml`; one run's trace and timeline page, `run NAME --seed S --trace
+//! trace.jsonl --timeline run.html`.
 //!
 //! ## Model
 //! - `sweep` runs each (entry, seed) in a fresh child process of the same executable
 //!   (`run NAME --seed S --child`), `--jobs` at a time, so no process-wide state (tokio's
 //!   RNG counter, the user's statics) of one run reaches another, and a seed replays
-//!   alone as it ran in the sweep. The child answers with one [`record::RunLine`] on
+//!   alone as it ran in the sweep. The child answers with one [`record::RunRecord`] on
 //!   stdout; a child that dies without one is an `error` line, not a lost run.
+//! - `merge` fits shards' `--json` files together ([`crate::report::merge`]) and prints
+//!   what one sweep would: the failures, then the sweep's summary; `--junit` and
+//!   `--json` write the JUnit report and the merged lines.
+//! - `run --trace/--timeline` write the run's kept trace events (JSON lines) and its
+//!   timeline page ([`crate::report::timeline`]).
 //! - Every printed reproduce line is the user's own command: the prefix given to
 //!   `Cli::reproduce_with` (e.g. `Cli::cargo_bin`), or else this executable's path,
 //!   never a Seedbank cargo alias.
@@ -33,8 +42,8 @@
 //! ## Invariants
 //! - Exit codes: 0 every run passed (or the same digest), 1 a check failed (or the
 //!   digests differ, or the shrunk plan does not replay), 2 a usage error, 125 no verdict.
-//! - `sweep --json` lines carry the fields of Seedbank's own `sweep --json` lines
-//!   ([`record::RunLine`]); `--save-failures DIR` appends `SEED  # check: what` to
+//! - `sweep --json` lines are Seedbank's own `sweep --json` lines (one record type,
+//!   [`record::RunRecord`]); `--save-failures DIR` appends `SEED  # check: what` to
 //!   `DIR/NAME.seeds`, read back by [`crate::host::read_seeds`].
 //!
 //! ## Fault model
@@ -42,8 +51,8 @@
 //! `error` run with its exit status and the tail of its stderr.
 //!
 //! ## Non-goals
-//! Timelines and traces of a run (`--trace`, `--timeline`), merging sharded `--json`
-//! files, targeted exploration: Seedbank's own CLI has them for its scenarios.
+//! Targeted exploration and must-reach coverage promises: Seedbank's own CLI has them
+//! for its scenarios.
 
 pub mod args;
 #[cfg(madsim)]

@@ -83,6 +83,7 @@ mod tests {
             shard: 1,
             shards: 2,
             wall_s: 1.5,
+            explore: false,
         };
         let json = json_lines(&[l.clone()], &tag);
         assert_eq!(json.lines().count(), 1);

@@ -26,7 +26,14 @@ pub(crate) struct SweepArgs {
 pub(crate) fn run_child(name: &str, seed: u64, plan: Option<&Path>) -> RunRecord {
     let exe = match std::env::current_exe() {
         Ok(e) => e,
-        Err(e) => return RunRecord::error(name, seed, "runner", format!("cannot find this executable: {e}")),
+        Err(e) => {
+            return RunRecord::error(
+                name,
+                seed,
+                "runner",
+                format!("cannot find this executable: {e}"),
+            )
+        }
     };
     let mut cmd = Command::new(&exe);
     cmd.args(["run", name, "--seed", &seed.to_string(), "--child"]);
@@ -36,7 +43,12 @@ pub(crate) fn run_child(name: &str, seed: u64, plan: Option<&Path>) -> RunRecord
     let out = match cmd.stdin(Stdio::null()).output() {
         Ok(o) => o,
         Err(e) => {
-            return RunRecord::error(name, seed, "runner", format!("cannot start {}: {e}", exe.display()))
+            return RunRecord::error(
+                name,
+                seed,
+                "runner",
+                format!("cannot start {}: {e}", exe.display()),
+            )
         }
     };
     match RunRecord::from_child_stdout(&String::from_utf8_lossy(&out.stdout)) {

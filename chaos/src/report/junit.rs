@@ -188,7 +188,10 @@ fn case(r: &RunRecord, cat: &Catalogue) -> String {
         "{head}>\n      <{element} type=\"{}\" message=\"{}\">{}</{element}>\n    </testcase>\n",
         escape(check),
         escape(&format!("{check}: {first}")),
-        escape_text(&format!("{message}\nreproduce: {}", r.reproduce_with(&cat.replay)))
+        escape_text(&format!(
+            "{message}\nreproduce: {}",
+            r.reproduce_with(&cat.replay)
+        ))
     )
 }
 

@@ -1,8 +1,8 @@
 //! The client history as the page draws it: each invocation paired with its
 //! completion, processes packed into one row per client, micro-ops as short text.
 
-use checkers::history::{json, MicroOp, OpKind};
 use super::RunView;
+use checkers::history::{json, MicroOp, OpKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
