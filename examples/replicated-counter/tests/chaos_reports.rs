@@ -161,7 +161,9 @@ fn run_writes_the_trace_and_a_timeline_of_the_history_and_the_faults() {
     let html = read(&dir.join("t.html"));
     assert!(html.starts_with("<!doctype html>"), "{}", &html[..80]);
     assert!(html.contains("All checks passed"));
-    assert!(html.contains(&format!("{REPRODUCE} counter --seed 1")));
+    // The reproduce line, HTML-escaped (`&quot;--cfg madsim&quot;`).
+    let repro = format!("{REPRODUCE} counter --seed 1").replace('"', "&quot;");
+    assert!(html.contains(&repro), "no `{repro}` on the page");
     // Every client operation of the history is drawn: one per invocation.
     let history = read(&dir.join("h.jsonl"));
     let invocations = history.lines().filter(|l| l.contains("\"invoke\"")).count();
