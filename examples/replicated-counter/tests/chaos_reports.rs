@@ -192,6 +192,10 @@ fn run_writes_the_trace_and_a_timeline_of_the_history_and_the_faults() {
     if faults.contains("node.crash") {
         assert!(html.contains("\"kind\":\"power-loss\""));
     }
+    if faults.contains("net.partition") {
+        let drawn = ["\"kind\":\"partition\"", "\"kind\":\"one-way\""];
+        assert!(drawn.iter().any(|k| html.contains(k)), "no partition drawn");
+    }
 }
 
 #[test]
