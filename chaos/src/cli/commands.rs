@@ -7,7 +7,6 @@ use crate::report::timeline::{self, Involved, RunView};
 use crate::runner::{self, Record};
 use checkers::history::Outcome;
 use sim_runtime::trace::Trace;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -31,8 +30,8 @@ pub(crate) fn line_of(name: &str, r: &Record, wall_ms: f64, plan_file: Option<&P
         failed_check: r.failed.as_ref().map(|v| v.check.clone()),
         message: r.failed.as_ref().map(|v| v.message.clone()),
         faults: r.faults.clone(),
-        marks: BTreeMap::new(),
-        mark_first_ns: BTreeMap::new(),
+        marks: r.marks.clone(),
+        mark_first_ns: r.mark_first_ns.clone(),
         operations: txns.len() as u64,
         acknowledged: count(Outcome::Ok),
         rejected: count(Outcome::Fail),
