@@ -62,3 +62,19 @@ pub fn read_seeds(dir: &Path, name: &str) -> Result<Vec<u64>, String> {
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
 }
+
+/// Reads `path` as text (a shard's `--json` file for `merge`).
+#[allow(clippy::disallowed_methods)] // a report file on the host, outside any simulated run
+pub fn read_text(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// A fresh scratch directory for this process's files named `name` (under the OS's
+/// temporary directory), created empty.
+#[allow(clippy::disallowed_methods)] // scratch files on the host, outside any simulated run
+pub fn scratch_dir(name: &str) -> Result<std::path::PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("seedbank-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}

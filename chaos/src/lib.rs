@@ -36,7 +36,13 @@
 //!   info); nodes may claim leadership (`runner::Leadership`) so that plans aim faults
 //!   at the leader; after the faults heal and every node loses power and recovers, the state
 //!   read back is judged by the `checkers` crate (durability oracle over the register
-//!   writes, linearizability, Elle) and by the user's invariant.
+//!   writes, linearizability, Elle) and by the user's invariant. `Scenario::faults`
+//!   names the fault kinds a plan may draw; `aim_at_leader`, `leader_churn`,
+//!   `recovery_crashes` and `io_crashes` (on by default) turn the compound kinds off.
+//! - [`report`]: the reports of a run and a sweep for any system (D94): one record type
+//!   for a sweep's lines, merging sharded `--json` files, JUnit XML, the HTML timeline
+//!   of a run (from its trace, history, plan and verdict). Seedbank's own CLI reports
+//!   through it too.
 //!
 //! ## Invariants
 //! - A run is a pure function of (scenario, seed, plan): the plan is drawn from its own
@@ -60,8 +66,9 @@
 //!   state (tokio's RNG counter, the user's statics), so a replay in another process may
 //!   take another path to the same verdict; [`cli`]'s `sweep` runs each seed in a fresh
 //!   process instead.
-//! - Timelines, real-world runs of the runner, faults among clients. (A user crate's
-//!   `sweep`/`run`/`shrink`/`check-determinism`, with process isolation per run: [`cli`].)
+//! - Real-world runs of the runner, faults among clients. (A user crate's
+//!   `sweep`/`merge`/`run --timeline`/`shrink`/`check-determinism`, with process
+//!   isolation per run: [`cli`].)
 
 #![warn(missing_docs)]
 
@@ -74,6 +81,7 @@ pub mod host;
 pub mod plan;
 #[cfg(madsim)]
 pub mod recorder;
+pub mod report;
 #[cfg(madsim)]
 pub mod runner;
 pub mod shrink;

@@ -7,6 +7,7 @@
 //! same impostor takes the cluster's term and gets answers.
 #![cfg(madsim)]
 
+use scenarios::runner::record::Reproduce;
 use scenarios::runner::run::{plan_for, run_seed};
 use scenarios::runner::scenario::{self, Topology};
 

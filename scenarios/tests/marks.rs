@@ -5,6 +5,7 @@
 //! Run with `cargo simtest -p scenarios --test marks`.
 #![cfg(madsim)]
 
+use scenarios::runner::record::Reproduce;
 use scenarios::runner::record::{missed_marks, RunRecord};
 use scenarios::runner::run::{plan_for, run_seed};
 use scenarios::runner::scenario;

@@ -8,6 +8,7 @@
 #![cfg(madsim)]
 
 use scenarios::runner::record::missed_marks;
+use scenarios::runner::record::Reproduce;
 use scenarios::runner::run::{plan_for, run_seed};
 use scenarios::runner::scenario;
 

@@ -4,6 +4,7 @@
 #![cfg(madsim)]
 
 use scenarios::runner::plan::{Fault, FaultPlan, Step};
+use scenarios::runner::record::Reproduce;
 use scenarios::runner::run::{plan_for, run_seed};
 use scenarios::runner::scenario;
 use std::collections::BTreeMap;

@@ -1,15 +1,17 @@
 //! `run` (and its child form), `shrink` and `check-determinism`.
 
-use super::record::RunLine;
+use super::record::RunRecord;
 use super::{shell_word, sweep, usage, Cli, Entry};
 use crate::plan::FaultPlan;
+use crate::report::timeline::{self, Involved, RunView};
 use crate::runner::{self, Record};
 use checkers::history::Outcome;
+use sim_runtime::trace::Trace;
 use std::path::Path;
 use std::process::ExitCode;
 
-/// A run's [`RunLine`]: `name` is the entry's (not the scenario's) name.
-pub(crate) fn line_of(name: &str, r: &Record, wall_ms: f64, plan_file: Option<&Path>) -> RunLine {
+/// A run's [`RunRecord`]: `name` is the entry's (not the scenario's) name.
+pub(crate) fn line_of(name: &str, r: &Record, wall_ms: f64, plan_file: Option<&Path>) -> RunRecord {
     let txns = r.history.txns();
     let count = |o: Outcome| txns.iter().filter(|t| t.outcome == o).count() as u64;
     let recoveries = r
@@ -21,50 +23,122 @@ pub(crate) fn line_of(name: &str, r: &Record, wall_ms: f64, plan_file: Option<&P
         })
         .map(|(_, v)| *v)
         .sum();
-    RunLine {
+    RunRecord {
         scenario: name.to_string(),
         seed: r.seed,
         outcome: if r.failed.is_some() { "fail" } else { "pass" }.into(),
         failed_check: r.failed.as_ref().map(|v| v.check.clone()),
         message: r.failed.as_ref().map(|v| v.message.clone()),
         faults: r.faults.clone(),
+        marks: r.marks.clone(),
+        mark_first_ns: r.mark_first_ns.clone(),
         operations: txns.len() as u64,
         acknowledged: count(Outcome::Ok),
         rejected: count(Outcome::Fail),
         indeterminate: count(Outcome::Info),
         recoveries,
+        acknowledged_after_heal: 0,
         virtual_time_ms: r.virtual_time.as_secs_f64() * 1e3,
         wall_time_ms: wall_ms,
         digest: format!("{:016x}", r.digest),
         events: r.events,
+        deterministic: None,
         plan_file: plan_file.map(|p| p.display().to_string()),
+        corruption_refused: None,
         sweep: None,
     }
 }
 
 /// Runs `seed` of `e` under `plan_file` (else the seed's own plan), timed.
 fn run_once(e: &Entry, seed: u64, plan_file: Option<&Path>) -> Result<(Record, f64), String> {
+    let (r, _, wall_ms) = run_timed(e, seed, plan_file)?;
+    Ok((r, wall_ms))
+}
+
+/// [`run_once`] with the run's trace.
+fn run_timed(
+    e: &Entry,
+    seed: u64,
+    plan_file: Option<&Path>,
+) -> Result<(Record, Trace, f64), String> {
     let plan: FaultPlan = match plan_file {
         Some(p) => crate::host::read_plan(p)?,
         None => runner::plan_for(&e.scenario, &e.system, seed),
     };
     #[allow(clippy::disallowed_methods)] // the run's wall time, for the report only
     let started = std::time::Instant::now();
-    let r = runner::run(&e.scenario, &e.system, seed, &plan);
-    Ok((r, started.elapsed().as_secs_f64() * 1e3))
+    let (r, trace) = runner::run_traced(&e.scenario, &e.system, seed, &plan);
+    Ok((r, trace, started.elapsed().as_secs_f64() * 1e3))
 }
 
-/// `run NAME --seed S [--plan FILE] [--history FILE] [--print-plan] [--child]`.
+/// What `run` writes besides its report: `--history`, `--trace`, `--timeline` files.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Outputs<'a> {
+    pub history: Option<&'a Path>,
+    pub trace: Option<&'a Path>,
+    pub timeline: Option<&'a Path>,
+}
+
+/// The command that replays `seed` of `e` (under `plan_file`).
+fn reproduce(cli: &Cli, e: &Entry, seed: u64, plan_file: Option<&Path>) -> String {
+    let mut line = format!("{} run {} --seed {seed}", cli.prefix(), shell_word(&e.name));
+    if let Some(p) = plan_file {
+        line += &format!(" --plan {}", shell_word(&p.display().to_string()));
+    }
+    line
+}
+
+/// Writes the trace (one JSON event per line) and the timeline page.
+fn write_trace_outputs(
+    cli: &Cli,
+    e: &Entry,
+    (r, trace, line): (&Record, &Trace, &RunRecord),
+    plan_file: Option<&Path>,
+    out: Outputs,
+) -> Result<(), String> {
+    if let Some(path) = out.trace {
+        let lines: String = trace
+            .events
+            .iter()
+            .filter_map(|ev| serde_json::to_string(ev).ok())
+            .map(|l| l + "\n")
+            .collect();
+        crate::host::write_text(path, &lines)?;
+        println!(
+            "  trace: {} ({} events)",
+            path.display(),
+            trace.events.len()
+        );
+    }
+    if let Some(path) = out.timeline {
+        let plan = r.plan.to_string();
+        let repro = reproduce(cli, e, r.seed, plan_file);
+        let view = RunView {
+            record: line,
+            plan: &plan,
+            history: &r.history,
+            trace,
+            involved: &Involved::default(),
+            reproduce: &repro,
+        };
+        crate::host::write_text(path, &timeline::render(&view))?;
+        println!("  timeline: {}", path.display());
+    }
+    Ok(())
+}
+
+/// `run NAME --seed S [--plan FILE] [--history FILE] [--trace FILE] [--timeline FILE]
+/// [--print-plan] [--child]`.
 pub(crate) fn run(
     cli: &Cli,
     e: &Entry,
     seed: u64,
     plan_file: Option<&Path>,
-    history: Option<&Path>,
+    outputs: Outputs,
     print_plan: bool,
     child: bool,
 ) -> ExitCode {
-    let (r, wall_ms) = match run_once(e, seed, plan_file) {
+    let (r, trace, wall_ms) = match run_timed(e, seed, plan_file) {
         Ok(x) => x,
         Err(msg) => return usage(&msg),
     };
@@ -92,7 +166,7 @@ pub(crate) fn run(
         line.events,
         line.digest
     );
-    if let Some(path) = history {
+    if let Some(path) = outputs.history {
         if let Err(msg) = crate::host::write_text(path, &r.history.to_jsonl()) {
             eprintln!("{msg}");
             return ExitCode::from(2);
@@ -102,6 +176,10 @@ pub(crate) fn run(
             path.display(),
             r.history.ops().len()
         );
+    }
+    if let Err(msg) = write_trace_outputs(cli, e, (&r, &trace, &line), plan_file, outputs) {
+        eprintln!("{msg}");
+        return ExitCode::from(2);
     }
     if r.failed.is_some() {
         if plan_file.is_none() {

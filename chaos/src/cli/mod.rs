@@ -1,6 +1,7 @@
-//! The chaos commands for a user's own scenarios (D90): `list`, `run` (alias
-//! `replay`), `sweep`, `shrink` and `check-determinism`, from a binary target of the
-//! user's crate, built in the simulated world:
+//! The chaos commands for a user's own scenarios (D90, D94): `list`, `run` (alias
+//! `replay`; `--trace FILE`, `--timeline FILE`), `sweep`, `merge`, `shrink` and
+//! `check-determinism`, from a binary target of the user's crate, built in the
+//! simulated world:
 //!
 //! ```ignore
 //! // src/bin/chaos.rs of your crate (seedbank a dependency, not only a dev-dependency)
@@ -13,14 +14,22 @@
 //! }
 //! ```
 //!
-//! then `RUSTFLAGS="--cfg madsim" cargo run --bin chaos -- sweep --seeds 0..100 --jobs 4`.
+//! then `RUSTFLAGS="--cfg madsim" cargo run --bin chaos -- sweep --seeds 0..100 --jobs 4`;
+//! on shards, `sweep … --shard K/N --json shard-K.jsonl` and then `merge shard-*.jsonl
+//! --junit junit.xml`; one run's trace and timeline page, `run NAME --seed S --trace
+//! trace.jsonl --timeline run.html`.
 //!
 //! ## Model
 //! - `sweep` runs each (entry, seed) in a fresh child process of the same executable
 //!   (`run NAME --seed S --child`), `--jobs` at a time, so no process-wide state (tokio's
 //!   RNG counter, the user's statics) of one run reaches another, and a seed replays
-//!   alone as it ran in the sweep. The child answers with one [`record::RunLine`] on
+//!   alone as it ran in the sweep. The child answers with one [`record::RunRecord`] on
 //!   stdout; a child that dies without one is an `error` line, not a lost run.
+//! - `merge` fits shards' `--json` files together ([`crate::report::merge`]) and prints
+//!   what one sweep would: the failures, then the sweep's summary; `--junit` and
+//!   `--json` write the JUnit report and the merged lines.
+//! - `run --trace/--timeline` write the run's kept trace events (JSON lines) and its
+//!   timeline page ([`crate::report::timeline`]).
 //! - Every printed reproduce line is the user's own command: the prefix given to
 //!   `Cli::reproduce_with` (e.g. `Cli::cargo_bin`), or else this executable's path,
 //!   never a Seedbank cargo alias.
@@ -33,8 +42,8 @@
 //! ## Invariants
 //! - Exit codes: 0 every run passed (or the same digest), 1 a check failed (or the
 //!   digests differ, or the shrunk plan does not replay), 2 a usage error, 125 no verdict.
-//! - `sweep --json` lines carry the fields of Seedbank's own `sweep --json` lines
-//!   ([`record::RunLine`]); `--save-failures DIR` appends `SEED  # check: what` to
+//! - `sweep --json` lines are Seedbank's own `sweep --json` lines (one record type,
+//!   [`record::RunRecord`]); `--save-failures DIR` appends `SEED  # check: what` to
 //!   `DIR/NAME.seeds`, read back by [`crate::host::read_seeds`].
 //!
 //! ## Fault model
@@ -42,12 +51,14 @@
 //! `error` run with its exit status and the tail of its stderr.
 //!
 //! ## Non-goals
-//! Timelines and traces of a run (`--trace`, `--timeline`), merging sharded `--json`
-//! files, targeted exploration: Seedbank's own CLI has them for its scenarios.
+//! Targeted exploration and must-reach coverage promises: Seedbank's own CLI has them
+//! for its scenarios.
 
 pub mod args;
 #[cfg(madsim)]
 mod commands;
+#[cfg(madsim)]
+mod merge;
 pub mod record;
 #[cfg(madsim)]
 mod sweep;
@@ -99,7 +110,9 @@ mod madsim_only {
     }
 
     #[derive(Parser, Debug)]
-    #[command(about = "Chaos scenarios of this crate: list, run, sweep, shrink, check-determinism")]
+    #[command(
+        about = "Chaos scenarios of this crate: list, run, sweep, merge, shrink, check-determinism"
+    )]
     struct Args {
         #[command(subcommand)]
         cmd: Cmd,
@@ -122,6 +135,13 @@ mod madsim_only {
             /// Write the client history here (JSON lines, `checkers::history`).
             #[arg(long)]
             history: Option<PathBuf>,
+            /// Write the run's trace here (one JSON event per line, `sim_runtime::trace`).
+            #[arg(long)]
+            trace: Option<PathBuf>,
+            /// Write the run's timeline here: one self-contained HTML page (nodes, faults,
+            /// partitions, messages, client operations, the verdict).
+            #[arg(long)]
+            timeline: Option<PathBuf>,
             /// Print the plan the run used.
             #[arg(long)]
             print_plan: bool,
@@ -149,6 +169,19 @@ mod madsim_only {
             /// Append each failed seed to DIR/NAME.seeds (the corpus your suite replays).
             #[arg(long, value_name = "DIR")]
             save_failures: Option<PathBuf>,
+        },
+        /// Merge sharded `sweep --json` files into one sweep's summary (exit 1 if a run
+        /// failed, 2 if the shards do not fit together).
+        Merge {
+            /// The shards' `--json` files.
+            #[arg(required = true)]
+            files: Vec<PathBuf>,
+            /// Write a JUnit XML report here (for CI dashboards).
+            #[arg(long)]
+            junit: Option<PathBuf>,
+            /// Write the merged JSON lines here.
+            #[arg(long)]
+            json: Option<PathBuf>,
         },
         /// Shrink a failing seed's plan to a file that `run --plan FILE` replays.
         Shrink {
@@ -227,19 +260,21 @@ mod madsim_only {
                     seed,
                     plan,
                     history,
+                    trace,
+                    timeline,
                     print_plan,
                     child,
                 } => self.with_entry(&name, |e| {
-                    commands::run(
-                        &self,
-                        e,
-                        seed,
-                        plan.as_deref(),
-                        history.as_deref(),
-                        print_plan,
-                        child,
-                    )
+                    let outputs = commands::Outputs {
+                        history: history.as_deref(),
+                        trace: trace.as_deref(),
+                        timeline: timeline.as_deref(),
+                    };
+                    commands::run(&self, e, seed, plan.as_deref(), outputs, print_plan, child)
                 }),
+                Cmd::Merge { files, junit, json } => {
+                    merge::merge(&self, &files, junit.as_deref(), json.as_deref())
+                }
                 Cmd::Sweep {
                     names,
                     seeds,
@@ -328,15 +363,7 @@ mod madsim_only {
         ExitCode::from(2)
     }
 
-    /// `s` as one shell word (quoted when it needs to be).
-    pub(crate) fn shell_word(s: &str) -> String {
-        let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c);
-        if !s.is_empty() && s.chars().all(plain) {
-            s.to_string()
-        } else {
-            format!("'{}'", s.replace('\'', r"'\''"))
-        }
-    }
+    pub(crate) use crate::report::record::shell_word;
 
-    use super::{args, commands, sweep};
+    use super::{args, commands, merge, sweep};
 }

@@ -2,8 +2,8 @@
 //! at a time. Worker threads only hand out jobs and collect the children's answers;
 //! every simulated run is in a child.
 
-use super::record::{corpus_line, json_lines, RunLine, SweepTag};
-use super::{args, shell_word, Cli};
+use super::record::{corpus_line, json_lines, RunRecord, SweepTag};
+use super::{args, Cli};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -23,10 +23,17 @@ pub(crate) struct SweepArgs {
 
 /// Runs `run NAME --seed S --child [--plan FILE]` in a fresh process of this
 /// executable and reads its answer; a child without one is an `error` line.
-pub(crate) fn run_child(name: &str, seed: u64, plan: Option<&Path>) -> RunLine {
+pub(crate) fn run_child(name: &str, seed: u64, plan: Option<&Path>) -> RunRecord {
     let exe = match std::env::current_exe() {
         Ok(e) => e,
-        Err(e) => return RunLine::error(name, seed, format!("cannot find this executable: {e}")),
+        Err(e) => {
+            return RunRecord::error(
+                name,
+                seed,
+                "runner",
+                format!("cannot find this executable: {e}"),
+            )
+        }
     };
     let mut cmd = Command::new(&exe);
     cmd.args(["run", name, "--seed", &seed.to_string(), "--child"]);
@@ -36,19 +43,25 @@ pub(crate) fn run_child(name: &str, seed: u64, plan: Option<&Path>) -> RunLine {
     let out = match cmd.stdin(Stdio::null()).output() {
         Ok(o) => o,
         Err(e) => {
-            return RunLine::error(name, seed, format!("cannot start {}: {e}", exe.display()))
+            return RunRecord::error(
+                name,
+                seed,
+                "runner",
+                format!("cannot start {}: {e}", exe.display()),
+            )
         }
     };
-    match RunLine::from_child_stdout(&String::from_utf8_lossy(&out.stdout)) {
+    match RunRecord::from_child_stdout(&String::from_utf8_lossy(&out.stdout)) {
         Some(Ok(line)) => line,
-        Some(Err(e)) => RunLine::error(name, seed, e),
+        Some(Err(e)) => RunRecord::error(name, seed, "runner", e),
         None => {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let lines: Vec<&str> = stderr.lines().collect();
             let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-            RunLine::error(
+            RunRecord::error(
                 name,
                 seed,
+                "runner",
                 format!("the run died ({}) without a result:\n{tail}", out.status),
             )
         }
@@ -96,7 +109,7 @@ pub(crate) fn sweep(cli: &Cli, a: &SweepArgs) -> ExitCode {
     let mut lines = sim_runtime::sync::into_inner(lines);
     lines.sort_by(|x, y| (x.seed, &x.scenario).cmp(&(y.seed, &y.scenario)));
     print!("{}", summary(&a.names, &lines, wall));
-    let mut code = if lines.iter().any(RunLine::failed) {
+    let mut code = if lines.iter().any(RunRecord::failed) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -109,6 +122,7 @@ pub(crate) fn sweep(cli: &Cli, a: &SweepArgs) -> ExitCode {
             shard,
             shards,
             wall_s: wall,
+            explore: false,
         };
         if let Err(e) = crate::host::write_text(path, &json_lines(&lines, &tag)) {
             eprintln!("{e}");
@@ -128,24 +142,16 @@ pub(crate) fn sweep(cli: &Cli, a: &SweepArgs) -> ExitCode {
 }
 
 /// A failure and the command that reproduces it, in the user's own terms.
-fn failure_line(prefix: &str, r: &RunLine) -> String {
-    format!(
-        "FAILED {} seed {} [{}]: {}\n  reproduce: {prefix} run {} --seed {}",
-        r.scenario,
-        r.seed,
-        r.failed_check.as_deref().unwrap_or("?"),
-        r.headline(),
-        shell_word(&r.scenario),
-        r.seed
-    )
+pub(crate) fn failure_line(prefix: &str, r: &RunRecord) -> String {
+    r.failure_line_with(&format!("{prefix} run"))
 }
 
 /// Per scenario: runs, failures by check, the first failing seed; then the totals.
-fn summary(names: &[String], lines: &[RunLine], wall_s: f64) -> String {
+pub(crate) fn summary(names: &[String], lines: &[RunRecord], wall_s: f64) -> String {
     let mut out = String::new();
     for name in names {
-        let mine: Vec<&RunLine> = lines.iter().filter(|r| &r.scenario == name).collect();
-        let bad: Vec<&&RunLine> = mine.iter().filter(|r| r.failed()).collect();
+        let mine: Vec<&RunRecord> = lines.iter().filter(|r| &r.scenario == name).collect();
+        let bad: Vec<&&RunRecord> = mine.iter().filter(|r| r.failed()).collect();
         let mut checks = std::collections::BTreeMap::new();
         for r in &bad {
             *checks

@@ -67,8 +67,22 @@ pub struct Scenario {
     pub nodes: NodeNo,
     /// Client tasks, numbered `1..=clients`, each on a node of its own.
     pub clients: u32,
-    /// The fault kinds a plan may draw (swarm choice of a subset per seed).
+    /// The fault kinds a plan may draw (swarm choice of a subset per seed). A kind off
+    /// here is never drawn; so are the compound kinds below that build on it (leader
+    /// churn on `partition`, recovery and file-operation power losses on `crash`).
     pub faults: FaultSpace,
+    /// Aim about a third of the single-node faults at the leader, when the system can
+    /// name it ([`System::leader`], [`System::leader_by_claims`]). Default on.
+    pub aim_at_leader: bool,
+    /// With three or more nodes, partitions on and a leader to aim at, add the leader
+    /// churn ([`crate::plan::Fault::LeaderChurn`]) to a third of the plans. Default on.
+    pub leader_churn: bool,
+    /// With power loss on, follow each crash or kill with a power loss of the same
+    /// node while it recovers, in a quarter of the plans. Default on.
+    pub recovery_crashes: bool,
+    /// With power loss on, time about half the power losses of half the plans by the
+    /// node's file operations ([`crate::plan::Fault::CrashAtIo`]). Default on.
+    pub io_crashes: bool,
     /// Timed faults start within this window (ms after the clients start).
     pub window_ms: u64,
     /// Client operations per run ([`Recorder::take_op`]); shrinking lowers it.
@@ -95,6 +109,10 @@ impl Scenario {
             nodes,
             clients,
             faults: FaultSpace::CLUSTER,
+            aim_at_leader: true,
+            leader_churn: true,
+            recovery_crashes: true,
+            io_crashes: true,
             window_ms: 3_000,
             ops: 200,
             liveness: Duration::from_secs(10),
@@ -309,10 +327,11 @@ pub fn plan_for(scenario: &Scenario, system: &System, seed: u64) -> FaultPlan {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(key);
     let horizon = Horizon {
         nodes: scenario.nodes,
-        aim_at_leader: system.leader.is_some() || system.leader_by_claims,
-        leader_churn: true,
-        recovery_crashes: true,
-        io_crashes: true,
+        aim_at_leader: scenario.aim_at_leader
+            && (system.leader.is_some() || system.leader_by_claims),
+        leader_churn: scenario.leader_churn,
+        recovery_crashes: scenario.recovery_crashes,
+        io_crashes: scenario.io_crashes,
         window_ms: scenario.window_ms,
         ops: scenario.ops,
     };
@@ -321,6 +340,18 @@ pub fn plan_for(scenario: &Scenario, system: &System, seed: u64) -> FaultPlan {
 
 /// Runs `seed` under `plan` on a fresh thread and runtime.
 pub fn run(scenario: &Scenario, system: &System, seed: u64, plan: &FaultPlan) -> Record {
+    run_traced(scenario, system, seed, plan).0
+}
+
+/// [`run`], also returning the run's trace (the events it kept, up to
+/// `sim_runtime::trace::DEFAULT_KEEP_LIMIT`): what `--trace` writes and the timeline
+/// ([`crate::report::timeline`]) draws.
+pub fn run_traced(
+    scenario: &Scenario,
+    system: &System,
+    seed: u64,
+    plan: &FaultPlan,
+) -> (Record, sim_runtime::trace::Trace) {
     let recorder = Recorder::new(plan.ops);
     let (sc, sys, pl, rec) = (
         scenario.clone(),
@@ -335,7 +366,7 @@ pub fn run(scenario: &Scenario, system: &System, seed: u64, plan: &FaultPlan) ->
     if let Err(panic) = &report.output {
         recorder.violation("panic", panic.clone());
     }
-    Record {
+    let record = Record {
         scenario: scenario.name.clone(),
         seed,
         plan: plan.clone(),
@@ -347,7 +378,8 @@ pub fn run(scenario: &Scenario, system: &System, seed: u64, plan: &FaultPlan) ->
         virtual_time: report.virtual_time,
         digest: report.trace.digest,
         events: report.trace.count,
-    }
+    };
+    (record, report.trace)
 }
 
 /// Runs seeds in order under their drawn plans until one fails; returns the runs made

@@ -7,7 +7,7 @@
 //! scenario it does not know.
 #![cfg(madsim)]
 
-use seedbank::chaos::cli::record::RunLine;
+use seedbank::chaos::cli::record::RunRecord;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -38,10 +38,10 @@ fn remove_dir_all(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 #[allow(clippy::disallowed_methods)] // a sweep's --json report on the host
-fn read_lines(path: &std::path::Path) -> Vec<RunLine> {
+fn read_lines(path: &std::path::Path) -> Vec<RunRecord> {
     let text = std::fs::read_to_string(path).expect("the --json file");
     text.lines()
-        .map(|l| serde_json::from_str(l).expect("a RunLine per line"))
+        .map(|l| serde_json::from_str(l).expect("a RunRecord per line"))
         .collect()
 }
 
@@ -66,7 +66,7 @@ fn sweep_finds_the_planted_bug_writes_json_and_a_corpus_and_names_this_binary() 
     let lines = read_lines(&json);
     assert_eq!(code, 1, "a failed run makes the sweep exit 1");
     assert_eq!(lines.len(), 16, "one line per (scenario, seed)");
-    let failed: Vec<&RunLine> = lines.iter().filter(|l| l.failed()).collect();
+    let failed: Vec<&RunRecord> = lines.iter().filter(|l| l.failed()).collect();
     assert!(
         !failed.is_empty(),
         "the planted bug was not found in 8 seeds"

@@ -2,7 +2,7 @@
 //! runner scenarios), plus the child side of `sweep`.
 
 #[cfg(madsim)]
-use super::record::RunRecord;
+use super::record::{Reproduce, RunRecord};
 use super::scenario;
 #[cfg(madsim)]
 use std::path::Path;

@@ -1,6 +1,9 @@
 //! The scenario runner: scenarios, fault plans as data, one run, sweeps, replay,
 //! shrinking, the seed corpus; merging a sharded sweep's parts into one report
-//! (`merge`, with JUnit XML for CI dashboards: `junit`, checked by `xml`).
+//! (`merge`, with JUnit XML for CI dashboards). The reports — the record type, merge,
+//! JUnit and its strict reader `xml`, the timeline — are the framework's
+//! (`chaos::report`, D94); `record`, `merge` and `timeline` here supply what is
+//! Seedbank's own: `cargo sim replay` and the built-in scenarios' promises.
 //!
 //! ## Model
 //! A [`scenario::Scenario`] names a workload, a topology, the fault kinds it may suffer
@@ -42,7 +45,6 @@ pub mod explore;
 pub mod host;
 #[cfg(madsim)]
 pub mod impostor;
-pub mod junit;
 pub mod merge;
 pub mod must_reach;
 pub mod plan;
@@ -59,7 +61,7 @@ pub mod sweep;
 pub mod timeline;
 pub mod tuning;
 pub mod world;
-pub mod xml;
+pub use chaos::report::{junit, xml};
 
 /// Fault counter of the power loss the runner itself injects after the workload, before
 /// its final recovery check (not a planned fault: `node.crash` counts only those).

@@ -4,7 +4,7 @@
 //! seed replays the same alone as in a sweep. Worker threads only hand out jobs and
 //! collect results; none of this is inside a simulated run.
 
-use super::record::{json_lines, RunRecord, SweepTag};
+use super::record::{json_lines, Reproduce, RunRecord, SweepTag};
 use super::{host, scenario};
 /// Seed ranges, shards and a sweep's jobs: shared with the chaos CLI for users' own
 /// scenarios (`chaos::cli::args`, where they are tested).

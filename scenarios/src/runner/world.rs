@@ -18,16 +18,9 @@ pub struct Violation {
     pub involved: Involved,
 }
 
-/// The keys and client operations a failed check names, for the timeline: each
-/// operation by its invocation's history index (the `T<id>` of the reports).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Involved {
-    pub keys: Vec<String>,
-    pub ops: Vec<u64>,
-    /// What the check's message calls an operation, where it numbers them its own way
-    /// (the durability oracle counts only writing transactions).
-    pub aliases: BTreeMap<u64, String>,
-}
+/// The keys and client operations a failed check names, for the timeline (the
+/// framework's type: the timeline draws it).
+pub use chaos::report::timeline::Involved;
 
 /// What a node is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@
 //! character XML 1.0 cannot carry at all (other control characters — a panic message
 //! may hold a terminal's escape codes — and U+FFFE/U+FFFF) as U+FFFD.
 
-use super::record::{summarize, RunRecord, Summary};
+use super::record::{summarize, Catalogue, RunRecord, Summary};
 use std::fmt::Write;
 
 /// The name of the extra test case that judges a scenario's must-reach promises.
@@ -63,8 +63,8 @@ fn secs(ms: f64) -> String {
 
 /// The promises case of one scenario: `(failures, skipped, xml)`; `None` when the
 /// scenario states no promise.
-fn promises_case(name: &str, s: &Summary) -> Option<(u64, u64, String)> {
-    let sc = super::scenario::find(name)?;
+fn promises_case(name: &str, s: &Summary, cat: &Catalogue) -> Option<(u64, u64, String)> {
+    let sc = (cat.promises)(name)?;
     if sc.must_reach.is_empty() {
         return None;
     }
@@ -113,7 +113,7 @@ fn promises_case(name: &str, s: &Summary) -> Option<(u64, u64, String)> {
 }
 
 /// The coverage summary of one scenario as `<properties>`.
-fn properties(name: &str, s: &Summary) -> String {
+fn properties(name: &str, s: &Summary, cat: &Catalogue) -> String {
     let mut props: Vec<(String, String)> = Vec::new();
     let (from, to) = (
         s.seeds.first().copied().unwrap_or(0),
@@ -128,8 +128,8 @@ fn properties(name: &str, s: &Summary) -> String {
     for (k, n) in &s.faults {
         props.push((format!("fault.{k}"), n.to_string()));
     }
-    if let Some(sc) = super::scenario::find(name) {
-        let universe = sc.mark_universe();
+    if let Some(sc) = (cat.promises)(name) {
+        let universe = sc.universe;
         props.push((
             "marks_reached".into(),
             format!(
@@ -166,7 +166,7 @@ fn properties(name: &str, s: &Summary) -> String {
 }
 
 /// One run as a `<testcase>`.
-fn case(r: &RunRecord) -> String {
+fn case(r: &RunRecord, cat: &Catalogue) -> String {
     let head = format!(
         "    <testcase name=\"seed {}\" classname=\"{}\" time=\"{}\"",
         r.seed,
@@ -188,19 +188,23 @@ fn case(r: &RunRecord) -> String {
         "{head}>\n      <{element} type=\"{}\" message=\"{}\">{}</{element}>\n    </testcase>\n",
         escape(check),
         escape(&format!("{check}: {first}")),
-        escape_text(&format!("{message}\nreproduce: {}", r.reproduce()))
+        escape_text(&format!(
+            "{message}\nreproduce: {}",
+            r.reproduce_with(&cat.replay)
+        ))
     )
 }
 
-/// The JUnit XML document of `records` (sorted by scenario, then seed).
-pub fn render(records: &[RunRecord]) -> String {
+/// The JUnit XML document of `records` (sorted by scenario, then seed); `cat` names
+/// the reproduce command and each scenario's promises.
+pub fn render(records: &[RunRecord], cat: &Catalogue) -> String {
     let sums = summarize(records);
     let mut suites = String::new();
     let (mut tests, mut failures, mut errors, mut skipped, mut time_ms) = (0, 0, 0, 0, 0.0);
     for (name, s) in &sums {
         let mut runs: Vec<&RunRecord> = records.iter().filter(|r| &r.scenario == name).collect();
         runs.sort_by_key(|r| r.seed);
-        let mut body: String = runs.iter().map(|r| case(r)).collect();
+        let mut body: String = runs.iter().map(|r| case(r, cat)).collect();
         let mut t = runs.len() as u64;
         let mut f = runs.iter().filter(|r| r.outcome == "fail").count() as u64;
         let e = runs
@@ -208,7 +212,7 @@ pub fn render(records: &[RunRecord]) -> String {
             .filter(|r| r.failed() && r.outcome != "fail")
             .count() as u64;
         let mut sk = 0;
-        if let Some((pf, ps, xml)) = promises_case(name, s) {
+        if let Some((pf, ps, xml)) = promises_case(name, s, cat) {
             t += 1;
             f += pf;
             sk += ps;
@@ -219,7 +223,7 @@ pub fn render(records: &[RunRecord]) -> String {
             "  <testsuite name=\"{}\" tests=\"{t}\" failures=\"{f}\" errors=\"{e}\" skipped=\"{sk}\" time=\"{}\">\n{}{}  </testsuite>\n",
             escape(name),
             secs(s.wall_time_ms),
-            properties(name, s),
+            properties(name, s, cat),
             body
         );
         tests += t;

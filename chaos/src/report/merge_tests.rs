@@ -1,7 +1,16 @@
 //! Fitting shards together, on records made by hand: every refusal, and the merged
 //! report judging a promise no shard could.
 
+use super::super::record::{report, Catalogue, Promises};
 use super::*;
+use sim_runtime::cover::must_reach;
+
+fn bitrot(name: &str) -> Option<Promises> {
+    (name == "bitrot").then(|| Promises {
+        must_reach: vec![must_reach("fs.bitflip.read", 10)],
+        universe: ["fs.bitflip.read"].into_iter().collect(),
+    })
+}
 
 fn tagged(scenario: &str, seed: u64, shard: u64, shards: u64) -> RunRecord {
     let mut r = RunRecord::error(scenario, seed, "x", String::new());
@@ -119,7 +128,7 @@ fn a_tag_that_cannot_be_is_refused_and_a_huge_gap_is_counted_not_listed() {
             (t.from, t.to) = (from, to);
         }
         let p = dir.join("bad-tag.jsonl");
-        host::write(&p, &serde_json::to_string(&r).expect("json")).expect("write");
+        host::write_text(&p, &serde_json::to_string(&r).expect("json")).expect("write");
         assert!(
             matches!(merge(&[p]), Err(MergeError::BadTag { line: 1, .. })),
             "{shard}/{shards} {from}..{to}"
@@ -144,7 +153,11 @@ fn long_seed_lists_are_shortened_to_ranges() {
 
 #[test]
 fn a_promise_no_shard_can_judge_is_judged_over_the_merged_runs() {
-    let sc = crate::runner::scenario::find("bitrot-embedded").expect("built in");
+    let cat = Catalogue {
+        replay: "cargo sim replay".into(),
+        promises: &bitrot,
+    };
+    let sc = bitrot("bitrot").expect("stated above");
     let m = sc.must_reach[0];
     // Each shard of 0..3S holds S runs, as many as the promise's bound: counting runs
     // would judge (and fail) it; its seeds are not all of 0..S, so it must not.
@@ -153,14 +166,14 @@ fn a_promise_no_shard_can_judge_is_judged_over_the_merged_runs() {
         (from..to)
             .filter(|s| s % 3 == k - 1)
             .map(|s| {
-                let mut r = tagged(sc.name, s, k, 3);
+                let mut r = tagged("bitrot", s, k, 3);
                 r.sweep = None;
                 r
             })
             .collect()
     };
     for k in 1..=3 {
-        let (text, clean) = report(&part(k), 1.0);
+        let (text, clean) = report(&part(k), 1.0, &cat);
         assert!(clean, "a shard does not judge the promise:\n{text}");
         assert!(
             text.contains(&format!("must-reach {} not judged", m.mark)),
@@ -168,12 +181,12 @@ fn a_promise_no_shard_can_judge_is_judged_over_the_merged_runs() {
         );
     }
     let all: Vec<RunRecord> = (1..=3).flat_map(part).collect();
-    let (text, clean) = report(&all, 1.0);
+    let (text, clean) = report(&all, 1.0, &cat);
     assert!(!clean, "{text}");
     assert!(
         text.contains(&format!(
             "MUST-REACH MISSED {}: no seed reached coverage mark {}",
-            sc.name, m.mark
+            "bitrot", m.mark
         )),
         "{text}"
     );
@@ -184,7 +197,7 @@ fn unreadable_untagged_and_explore_files_are_refused() {
     let dir = host::scratch_dir("merge-test").expect("scratch");
     let file = |name: &str, text: &str| {
         let p = dir.join(name);
-        host::write(&p, text).expect("write");
+        host::write_text(&p, text).expect("write");
         p
     };
     let bad = file("bad.jsonl", "{not json\n");
@@ -213,38 +226,4 @@ fn unreadable_untagged_and_explore_files_are_refused() {
     ));
     let empty = file("empty.jsonl", "");
     assert!(matches!(merge(&[empty]), Err(MergeError::Empty(_))));
-}
-
-/// A `sweep --json` line of the chaos commands for a user's own scenarios (D90) reads
-/// as a `RunRecord` field for field: what `seedbank merge` will need to fit users'
-/// shards together.
-#[test]
-fn a_chaos_cli_json_line_reads_as_a_run_record() {
-    use chaos::cli::record::{json_lines, RunLine, SweepTag as ChaosTag};
-    let mut line = RunLine::error("counter", 6, "lost".into());
-    line.outcome = "fail".into();
-    line.failed_check = Some("durability".into());
-    line.faults.insert("node.crash".into(), 2);
-    line.operations = 120;
-    line.acknowledged = 100;
-    line.digest = "00000000deadbeef".into();
-    line.events = 9000;
-    let tag = ChaosTag {
-        from: 0,
-        to: 8,
-        shard: 2,
-        shards: 3,
-        wall_s: 1.5,
-    };
-    let json = json_lines(&[line], &tag);
-    let r: RunRecord = serde_json::from_str(json.trim()).expect("a chaos line is a RunRecord");
-    assert_eq!((r.scenario.as_str(), r.seed), ("counter", 6));
-    assert_eq!(r.failed_check.as_deref(), Some("durability"));
-    assert_eq!((r.operations, r.acknowledged, r.events), (120, 100, 9000));
-    assert_eq!(r.faults.get("node.crash"), Some(&2));
-    let t = r.sweep.expect("tagged");
-    assert_eq!(
-        (t.from, t.to, t.shard, t.shards, t.explore),
-        (0, 8, 2, 3, false)
-    );
 }

@@ -1,9 +1,26 @@
 //! The JUnit writer's escaping and shape, read back by the strict reader ([`xml`]),
 //! which itself is shown to refuse what is not well-formed.
 
-use super::super::record::RunRecord;
+use super::super::record::{Catalogue, Promises, RunRecord};
 use super::super::xml::{self, Element};
 use super::*;
+use sim_runtime::cover::must_reach;
+
+/// A scenario `bitrot` that promises `fs.bitflip.read` within 10 seeds, replayed with
+/// `cargo sim replay` (Seedbank's own CLI's reproduce command).
+fn promises(name: &str) -> Option<Promises> {
+    (name == "bitrot").then(|| Promises {
+        must_reach: vec![must_reach("fs.bitflip.read", 10)],
+        universe: ["fs.bitflip.read", "fs.torn"].into_iter().collect(),
+    })
+}
+
+fn cat() -> Catalogue<'static> {
+    Catalogue {
+        replay: "cargo sim replay".into(),
+        promises: &promises,
+    }
+}
 
 fn run(scenario: &str, seed: u64, outcome: &str, message: &str) -> RunRecord {
     let mut r = RunRecord::error(scenario, seed, "durability", message.into());
@@ -65,9 +82,9 @@ fn one_suite_per_scenario_one_case_per_seed_failures_carry_check_and_reproduce()
             "lost write <k=3> & \"more\"\nsecond line",
         ),
         run("demo-unknown-as-acked", 2, "error", "the run died"),
-        run("bank-embedded", 0, "pass", ""),
+        run("bitrot", 0, "pass", ""),
     ];
-    let doc = render(&records);
+    let doc = render(&records, &cat());
     let root = suites(&doc);
     assert_eq!(root.name, "testsuites");
     assert_eq!(
@@ -77,11 +94,11 @@ fn one_suite_per_scenario_one_case_per_seed_failures_carry_check_and_reproduce()
             root.attr("errors")
         ),
         ("5", "1", "1"),
-        "4 seeds and bank-embedded's promises case (skipped: 1 seed judges none)"
+        "4 seeds and bitrot's promises case (skipped: 1 seed judges none)"
     );
     assert_eq!(root.attr("skipped"), "1");
     let names: Vec<&str> = root.all("testsuite").map(|s| s.attr("name")).collect();
-    assert_eq!(names, ["bank-embedded", "demo-unknown-as-acked"]);
+    assert_eq!(names, ["bitrot", "demo-unknown-as-acked"]);
     let demo = root.all("testsuite").nth(1).expect("the demo's suite");
     assert_eq!(
         (
@@ -117,12 +134,12 @@ fn one_suite_per_scenario_one_case_per_seed_failures_carry_check_and_reproduce()
 
 #[test]
 fn missed_promises_fail_their_case_and_reached_ones_pass() {
-    let sc = super::super::scenario::find("bitrot-embedded").expect("built in");
+    let sc = promises("bitrot").expect("stated above");
     let m = sc.must_reach[0];
     let mut records: Vec<RunRecord> = (0..m.within)
-        .map(|seed| run(sc.name, seed, "pass", ""))
+        .map(|seed| run("bitrot", seed, "pass", ""))
         .collect();
-    let root = suites(&render(&records));
+    let root = suites(&render(&records, &cat()));
     let case = |root: &Element| {
         root.all("testsuite")
             .flat_map(|s| s.all("testcase"))
@@ -138,7 +155,7 @@ fn missed_promises_fail_their_case_and_reached_ones_pass() {
     assert!(failure.text.contains(m.mark), "{}", failure.text);
     assert_eq!(root.attr("failures"), "1");
     records[7].marks.insert(m.mark.to_string(), 1);
-    let root = suites(&render(&records));
+    let root = suites(&render(&records, &cat()));
     assert!(case(&root).children.is_empty(), "reached: the case passes");
     assert_eq!(root.attr("failures"), "0");
 }

@@ -2,9 +2,10 @@
 //! script are inlined, the run's data is a JSON block in the page) that shows a run so
 //! a person can read it at a glance:
 //!
-//! - one lane per simulated node — Raft replicas (the band behind the lane is the
-//!   replica's role, labelled with its term), the embedded database node, the client
-//!   node, the supervisor that runs the fault plan — and rows of client operations;
+//! - one lane per simulated node — server nodes (a node whose log announces Raft roles,
+//!   `became leader term=N`…, gets a band behind its lane with the role and term), the
+//!   client nodes, the supervisor that runs the fault plan — and rows of client
+//!   operations;
 //! - faults drawn by kind (power loss, kill, restart, pause, clock skew, disk faults,
 //!   dropped messages…), down and paused periods as spans, partitions and clogs shaded
 //!   across the lanes they cut off for as long as they last;
@@ -17,12 +18,49 @@
 //!   and a per-key view (Porcupine's: each operation on the key as a bar from
 //!   invocation to return, one row per client) of the keys it names.
 //!
-//! The model ([`model`]) is computed here; the page's script draws it (`assets/`).
+//! The model ([`model`]) is computed here from what every run has — the trace
+//! (`sim_runtime::trace`), the client history (`checkers::history`), the plan and the
+//! verdict ([`RunView`]) — and the page's script draws it (`assets/`). Seedbank's own
+//! `seedbank replay --timeline` and a user crate's `chaos::cli` `run --timeline` both
+//! render through here.
 
 pub mod model;
 pub mod ops;
 
-use super::run::RunOutput;
+use super::record::RunRecord;
+use checkers::history::History;
+use sim_runtime::trace::Trace;
+use std::collections::BTreeMap;
+
+/// The keys and client operations a failed check names, for the timeline: each
+/// operation by its invocation's history index (the `T<id>` of the reports).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Involved {
+    /// The keys the check names.
+    pub keys: Vec<String>,
+    /// The operations it names, by invocation index.
+    pub ops: Vec<u64>,
+    /// What the check's message calls an operation, where it numbers them its own way
+    /// (the durability oracle counts only writing transactions).
+    pub aliases: BTreeMap<u64, String>,
+}
+
+/// One run as the page shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunView<'a> {
+    /// Its record: the verdict, faults fired, digest, virtual time.
+    pub record: &'a RunRecord,
+    /// The fault plan, printed.
+    pub plan: &'a str,
+    /// The client history.
+    pub history: &'a History,
+    /// The trace (the events the run kept).
+    pub trace: &'a Trace,
+    /// What the failed check names (empty: nothing, or it passed).
+    pub involved: &'a Involved,
+    /// The command that reproduces the run.
+    pub reproduce: &'a str,
+}
 
 const CSS: &str = include_str!("assets/page.css");
 const JS: &str = include_str!("assets/page.js");
@@ -44,7 +82,7 @@ fn script_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// The page.
-pub fn render(out: &RunOutput) -> String {
+pub fn render(out: &RunView) -> String {
     let r = &out.record;
     let model = model::build(out);
     let verdict = match (&r.failed_check, &r.message) {
@@ -103,8 +141,8 @@ pub fn render(out: &RunOutput) -> String {
         shown = out.trace.events.len(),
         digest = r.digest,
         faults = esc(&faults.join(" ")),
-        plan = esc(&out.plan.to_string()),
-        repro = esc(&r.reproduce()),
+        plan = esc(out.plan),
+        repro = esc(out.reproduce),
         data = script_json(&model),
     )
 }

@@ -11,9 +11,13 @@ use std::collections::BTreeMap;
 /// One element: its name, attributes (unescaped), child elements and text.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Element {
+    /// The element's name.
     pub name: String,
+    /// Its attributes, unescaped.
     pub attrs: BTreeMap<String, String>,
+    /// Its child elements.
     pub children: Vec<Element>,
+    /// Its text (concatenated, unescaped).
     pub text: String,
 }
 

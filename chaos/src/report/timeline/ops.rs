@@ -1,8 +1,8 @@
 //! The client history as the page draws it: each invocation paired with its
 //! completion, processes packed into one row per client, micro-ops as short text.
 
-use crate::check::history::{json, MicroOp, OpKind};
-use crate::runner::run::RunOutput;
+use super::RunView;
+use checkers::history::{json, MicroOp, OpKind};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -11,21 +11,25 @@ use std::collections::BTreeMap;
 pub struct Operation {
     /// The invocation's history index (`T<id>` in reports).
     pub id: u64,
+    /// The history process.
     pub process: u64,
     /// The row it is drawn in (processes packed so that rows ≈ clients).
     pub row: usize,
+    /// Invocation time (virtual ns).
     pub t0: u64,
     /// Completion time (None: never completed).
     pub t1: Option<u64>,
     /// `ok`, `fail` (refused) or `info` (unknown outcome).
     pub outcome: &'static str,
+    /// Keys it touches.
     pub keys: Vec<String>,
+    /// Its micro-ops, short.
     pub text: String,
 }
 
 /// The client operations, each invocation paired with its completion, processes packed
 /// into rows (first fit on their lifetimes: a client's successive processes share one).
-pub(super) fn operations(out: &RunOutput) -> (Vec<Operation>, usize) {
+pub(super) fn operations(out: &RunView) -> (Vec<Operation>, usize) {
     let mut open: BTreeMap<u64, (u64, u64, Vec<MicroOp>)> = BTreeMap::new();
     let mut ops = Vec::new();
     for op in out.history.ops() {

@@ -3,7 +3,7 @@
 //! script does the drawing (zoom, filter, aggregation); this is the data it is given,
 //! serialized once as JSON into the page.
 
-use crate::runner::run::RunOutput;
+use super::RunView;
 use serde::Serialize;
 use sim_runtime::trace::{Event, EventKind};
 use sim_runtime::NodeId;
@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 /// One lane: a simulated node.
 #[derive(Debug, Serialize)]
 pub struct Lane {
+    /// The simulated node.
     pub node: NodeId,
+    /// Its name (as created; `supervisor` for node 0).
     pub name: String,
     /// `supervisor`, `replica`, `clients`, `db` or `node`.
     pub kind: &'static str,
@@ -21,62 +23,88 @@ pub struct Lane {
 /// A replica's Raft role from `t0` to `t1`.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct RoleSpan {
+    /// The node.
     pub node: NodeId,
+    /// From (virtual ns).
     pub t0: u64,
+    /// To (virtual ns).
     pub t1: u64,
     /// `leader`, `candidate`, `precandidate`, `follower`.
     pub role: &'static str,
+    /// The term the role is in.
     pub term: u64,
 }
 
 /// A point event on a lane.
 #[derive(Debug, Serialize)]
 pub struct Mark {
+    /// When (virtual ns).
     pub t: u64,
+    /// The lane.
     pub node: NodeId,
     /// The category the legend and the filters name (see `CATEGORIES` in page.js).
     pub kind: String,
+    /// The trace event, printed.
     pub detail: String,
 }
 
 /// A state with a duration on one lane: `down` (crash or kill → restart), `paused`.
 #[derive(Debug, Serialize)]
 pub struct Span {
+    /// The lane.
     pub node: NodeId,
+    /// From (virtual ns).
     pub t0: u64,
+    /// To (virtual ns; the run's end if it never ended).
     pub t1: u64,
+    /// `down` or `paused`.
     pub kind: &'static str,
+    /// The events that opened and closed it.
     pub detail: String,
 }
 
 /// A partition (or clog) from `t0` to `t1`: the nodes on each side.
 #[derive(Debug, Serialize)]
 pub struct Partition {
+    /// From (virtual ns).
     pub t0: u64,
+    /// To (virtual ns; the run's end if never healed).
     pub t1: u64,
+    /// The nodes on one side.
     pub a: Vec<u64>,
+    /// The nodes on the other side.
     pub b: Vec<u64>,
     /// `partition`, `one-way` or `clog`.
     pub kind: &'static str,
+    /// The fault event, printed.
     pub detail: String,
 }
 
 /// Everything the page draws.
 #[derive(Debug, Serialize)]
 pub struct Model {
+    /// The run's last event (virtual ns).
     pub end_ns: u64,
+    /// Lanes in reading order.
     pub lanes: Vec<Lane>,
+    /// Role bands.
     pub roles: Vec<RoleSpan>,
+    /// Point events.
     pub marks: Vec<Mark>,
+    /// Down and paused spans.
     pub spans: Vec<Span>,
+    /// Partitions and clogs.
     pub partitions: Vec<Partition>,
     /// `[sent_ns, delivered_ns, from node, to node]`; sent = delivered when no send was
     /// kept.
     pub messages: Vec<[u64; 4]>,
+    /// Client operations.
     pub ops: Vec<super::ops::Operation>,
+    /// Rows the operations take.
     pub op_rows: usize,
     /// Involved keys and operation ids of the failed check.
     pub involved_keys: Vec<String>,
+    /// See `involved_keys`.
     pub involved_ops: Vec<u64>,
 }
 
@@ -166,7 +194,7 @@ fn fault_kind(detail: &str) -> Option<String> {
 }
 
 /// Builds the model of `out`.
-pub fn build(out: &RunOutput) -> Model {
+pub fn build(out: &RunView) -> Model {
     let events = &out.trace.events;
     let mut end_ns = events.iter().map(|e| e.time_ns).max().unwrap_or(0);
     if let Some(t) = out.history.ops().iter().filter_map(|o| o.time_ns).max() {
