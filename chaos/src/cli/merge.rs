@@ -31,13 +31,18 @@ pub(crate) fn merge(
     let mut names: Vec<String> = records.iter().map(|r| r.scenario.clone()).collect();
     names.sort();
     names.dedup();
-    print!("{}", summary(&names, &records, tag.wall_s));
-    let cat = Catalogue::plain(format!("{prefix} run"));
+    let (text, promises_kept) = summary(cli, &names, &records, tag.wall_s);
+    print!("{text}");
+    let promises = |name: &str| cli.promises(name);
+    let cat = Catalogue {
+        replay: format!("{prefix} run"),
+        promises: &promises,
+    };
     if let Err(e) = fit::write_outputs(&records, &tag, junit, json, &cat) {
         eprintln!("merge: {e}");
         return ExitCode::from(2);
     }
-    if records.iter().any(|r| r.failed()) {
+    if records.iter().any(|r| r.failed()) || !promises_kept {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -50,9 +50,14 @@
 //! A child that cannot start, crashes, or prints no result line is reported as an
 //! `error` run with its exit status and the tail of its stderr.
 //!
+//! - Coverage: every run's record carries the marks it reached; `sweep` and `merge`
+//!   print, per scenario, how many runs reached each mark of the scenario's layers
+//!   (`Scenario::mark_layers`), the marks none reached, and fail (exit 1) on a missed
+//!   `Scenario::must_reach` promise once seeds `0..within` all ran.
+//!
 //! ## Non-goals
-//! Targeted exploration and must-reach coverage promises: Seedbank's own CLI has them
-//! for its scenarios.
+//! Targeted exploration from this CLI: the explorer is the framework's
+//! ([`crate::explore`]); Seedbank's own `sweep --explore` drives it, this one not yet.
 
 pub mod args;
 #[cfg(madsim)]
@@ -327,6 +332,16 @@ mod madsim_only {
                     commands::check_determinism(&self, &name, seed)
                 }
             }
+        }
+
+        /// What the reports need of the entries: the user's reproduce command and each
+        /// entry's coverage universe and must-reach promises.
+        pub(crate) fn promises(&self, name: &str) -> Option<crate::report::record::Promises> {
+            let sc = &self.find(name)?.scenario;
+            Some(crate::report::record::Promises {
+                must_reach: sc.must_reach.clone(),
+                universe: sim_runtime::cover::catalog_of(&sc.mark_layers),
+            })
         }
 
         pub(crate) fn find(&self, name: &str) -> Option<&Entry> {

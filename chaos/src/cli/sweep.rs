@@ -108,8 +108,9 @@ pub(crate) fn sweep(cli: &Cli, a: &SweepArgs) -> ExitCode {
     let wall = started.elapsed().as_secs_f64();
     let mut lines = sim_runtime::sync::into_inner(lines);
     lines.sort_by(|x, y| (x.seed, &x.scenario).cmp(&(y.seed, &y.scenario)));
-    print!("{}", summary(&a.names, &lines, wall));
-    let mut code = if lines.iter().any(RunRecord::failed) {
+    let (text, promises_kept) = summary(cli, &a.names, &lines, wall);
+    print!("{text}");
+    let mut code = if lines.iter().any(RunRecord::failed) || !promises_kept {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -146,9 +147,19 @@ pub(crate) fn failure_line(prefix: &str, r: &RunRecord) -> String {
     r.failure_line_with(&format!("{prefix} run"))
 }
 
-/// Per scenario: runs, failures by check, the first failing seed; then the totals.
-pub(crate) fn summary(names: &[String], lines: &[RunRecord], wall_s: f64) -> String {
+/// Per scenario: runs, failures by check, the first failing seed, and its coverage
+/// (each mark of its layers with the runs that reached it, the marks none reached, the
+/// must-reach promises missed); then the totals. The second value is false when a
+/// promise was missed.
+pub(crate) fn summary(
+    cli: &Cli,
+    names: &[String],
+    lines: &[RunRecord],
+    wall_s: f64,
+) -> (String, bool) {
+    let sums = crate::report::record::summarize(lines);
     let mut out = String::new();
+    let mut kept = true;
     for name in names {
         let mine: Vec<&RunRecord> = lines.iter().filter(|r| &r.scenario == name).collect();
         let bad: Vec<&&RunRecord> = mine.iter().filter(|r| r.failed()).collect();
@@ -172,6 +183,13 @@ pub(crate) fn summary(names: &[String], lines: &[RunRecord], wall_s: f64) -> Str
                 format!(" ({})", checks.join(", "))
             }
         );
+        if let (Some(s), Some(p)) = (sums.get(name), cli.promises(name)) {
+            let decided = s.decided(&p.must_reach);
+            out += &s
+                .coverage
+                .render(p.universe.iter().copied(), &decided, "  ");
+            kept &= s.coverage.missed(&decided).is_empty();
+        }
     }
     let virt: f64 = lines.iter().map(|r| r.virtual_time_ms).sum::<f64>() / 1e3;
     out += &format!(
@@ -179,5 +197,5 @@ pub(crate) fn summary(names: &[String], lines: &[RunRecord], wall_s: f64) -> Str
         lines.len(),
         lines.iter().filter(|r| r.failed()).count()
     );
-    out
+    (out, kept)
 }

@@ -33,6 +33,7 @@ use crate::plan::{self, FaultPlan, FaultSpace, Horizon, NodeNo};
 use crate::recorder::{Recorder, Violation};
 use checkers::history::History;
 use rand::SeedableRng;
+use sim_runtime::cover::MustReach;
 use sim_runtime::time::Duration;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -98,6 +99,13 @@ pub struct Scenario {
     pub port: u16,
     /// A run that reaches this much virtual time is stopped (a hang).
     pub time_limit: Duration,
+    /// Coverage marks a sweep of this scenario promises to reach: `sweep` (and `merge`
+    /// of its shards) fails when seeds `0..within` all ran and none reached the mark.
+    pub must_reach: Vec<MustReach>,
+    /// The layers (a mark name's first dotted part: `counter.` in
+    /// `counter.restart_recovered_increments`) whose marks the sweep's report lists,
+    /// the unreached ones included; empty: every mark compiled into the binary.
+    pub mark_layers: Vec<&'static str>,
 }
 
 impl Scenario {
@@ -120,6 +128,8 @@ impl Scenario {
             checks: Vec::new(),
             port: 7000,
             time_limit: Duration::from_secs(600),
+            must_reach: Vec::new(),
+            mark_layers: Vec::new(),
         }
     }
 

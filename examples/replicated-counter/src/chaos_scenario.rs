@@ -24,8 +24,18 @@ pub fn scenario() -> Scenario {
     let mut s = Scenario::new("counter", NODES as u32, 3);
     s.ops = 120;
     s.liveness = Duration::from_secs(20);
+    // The sweep reports the counter's own marks (not the simulator's), and promises
+    // that power loss with acknowledged increments on disk is reached early.
+    s.mark_layers = vec!["counter"];
+    s.must_reach = vec![seedbank::cover::must_reach(
+        "counter.restart_recovered_increments",
+        PROMISED_WITHIN,
+    )];
     s
 }
+
+/// Seeds within which a sweep of `counter` reaches a restart that recovers increments.
+pub const PROMISED_WITHIN: u64 = 10;
 
 /// The counter as the runner drives it; `ack_before_fsync` switches the planted bug on
 /// at run time ([`Options::ack_before_fsync`]).

@@ -246,3 +246,60 @@ fn shrink_exits_1_when_its_plan_does_not_replay_in_a_fresh_child() {
         "{out}"
     );
 }
+
+#[test]
+fn a_sweep_reports_the_scenarios_marks_and_fails_a_missed_promise_merged_or_not() {
+    let (code, out) = cli(
+        BIN,
+        &["sweep", "counter", "--seeds", "0..12", "--jobs", "2"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("marks reached: "), "{out}");
+    assert!(
+        out.contains("counter.restart_recovered_increments  [must reach within 10]"),
+        "the promise is shown with its mark: {out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("never reached:")),
+        "the counter's unreached marks are named: {out}"
+    );
+    assert!(
+        !out.contains("raft.") && !out.contains("lsm."),
+        "only the counter's layer is listed: {out}"
+    );
+
+    // A promise no run keeps: exit 1 in the sweep, and in the merge of its shards.
+    let dir = scratch("promise");
+    let mut shards = Vec::new();
+    for k in 1..=2 {
+        let json = dir.join(format!("shard-{k}.json"));
+        let args = [
+            "sweep",
+            "promises-the-unreachable",
+            "--seeds",
+            "0..4",
+            "--jobs",
+            "2",
+            "--shard",
+        ];
+        let shard = format!("{k}/2");
+        let (code, out) = cli(
+            FIXTURES,
+            &[&args[..], &[&shard, "--json", json.to_str().unwrap()]].concat(),
+        );
+        assert_eq!(code, 0, "a shard alone does not judge a promise: {out}");
+        shards.push(json);
+    }
+    let (code, out) = cli(
+        FIXTURES,
+        &["sweep", "promises-the-unreachable", "--seeds", "0..4"],
+    );
+    assert_eq!(code, 1, "{out}");
+    let missed = "MUST-REACH MISSED: counter.duplicate_increment_acknowledged_again";
+    assert!(out.contains(missed), "{out}");
+    let files: Vec<&str> = shards.iter().map(|p| p.to_str().unwrap()).collect();
+    let (code, merged) = cli(FIXTURES, &[&["merge"][..], &files].concat());
+    assert_eq!(code, 1, "{merged}");
+    assert!(merged.contains(missed), "{merged}");
+}

@@ -6,6 +6,8 @@
 //!   without a result: `sweep` reports an `error` line for it).
 //! - `fails-only-in-process`: fails its invariant unless it runs as a sweep's child
 //!   (`--child`), so `shrink`'s plan file does not replay in a fresh child (exit 1).
+//! - `promises-the-unreachable`: the correct counter without faults, promising a mark
+//!   only a retried increment reaches (a lost answer): `sweep` fails on the promise.
 
 #[cfg(madsim)]
 fn main() -> std::process::ExitCode {
@@ -29,9 +31,15 @@ fn main() -> std::process::ExitCode {
             Err("this process is not a sweep's child".into())
         }
     });
+    let mut promising = quick.clone();
+    promising.must_reach = vec![seedbank::cover::must_reach(
+        "counter.duplicate_increment_acknowledged_again",
+        3,
+    )];
     Cli::new(vec![
         Entry::new("aborts-at-seed-3", quick.clone(), aborts),
         Entry::new("fails-only-in-process", quick, in_process),
+        Entry::new("promises-the-unreachable", promising, system(false)),
     ])
     .reproduce_with(Cli::cargo_bin(
         env!("CARGO_PKG_NAME"),
