@@ -82,17 +82,7 @@ pub enum Command {
     /// over all the runs, optionally JUnit XML for CI. Refuses shards that do not fit
     /// (another seed range or shard count, a seed missing or present twice). Exit 1 if
     /// any run failed or a promise was missed, 2 if the shards do not fit together.
-    Merge {
-        /// The shards' `--json` files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Write a JUnit XML report (one testsuite per scenario, one testcase per seed).
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// Write the merged runs as one sweep's JSON lines.
-        #[arg(long)]
-        json: Option<PathBuf>,
-    },
+    Merge(chaos::cli::args::MergeArgs),
     /// Replay one seed (optionally under a plan file) and write what it did: history,
     /// full trace, an HTML timeline.
     Replay {

@@ -107,13 +107,7 @@ fn main() -> ExitCode {
                 compare,
             })
         }
-        Command::Merge { files, junit, json } => {
-            scenarios::runner::merge::main(scenarios::runner::merge::MergeArgs {
-                files,
-                junit,
-                json,
-            })
-        }
+        Command::Merge(args) => scenarios::runner::merge::main(args),
         Command::Demo {
             demo: Demo::Crash { seed },
         } => scenarios::demo_crash::main(seed),

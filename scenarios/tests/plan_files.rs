@@ -4,27 +4,17 @@
 //! edited, the run follows the edit.
 #![cfg(madsim)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const EXE: &str = env!("CARGO_BIN_EXE_seedbank");
 
-#[allow(clippy::disallowed_methods)] // the test's own scratch files
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("seedbank-plan-files-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-#[allow(clippy::disallowed_methods)] // the test's own scratch files
 fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    chaos::host::read_text(path).expect("the saved plan")
 }
 
-#[allow(clippy::disallowed_methods)] // the test's own scratch files
 fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).expect("write");
+    chaos::host::write_text(path, text).expect("write the edited plan");
 }
 
 /// `seedbank run register-cluster --seed 3` with `extra` arguments: its stdout.
@@ -61,7 +51,7 @@ fn field(out: &str, key: &str) -> String {
 
 #[test]
 fn a_saved_plan_replays_the_seed_and_an_edited_one_is_followed() {
-    let dir = scratch();
+    let dir = chaos::host::scratch_dir("plan-files").expect("scratch dir");
     let saved = dir.join("plan.json");
     let first = run(&["--save-plan", saved.to_str().expect("utf-8 path")]);
     let plan: serde_json::Value =

@@ -3,6 +3,22 @@
 //! functions of their input (the completion index aside), in both worlds.
 
 use std::ops::Range;
+use std::path::PathBuf;
+
+/// `merge`'s arguments, the same in Seedbank's CLI and a user's chaos binary.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MergeArgs {
+    /// The shards' `sweep --json` files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write a JUnit XML report here (one testsuite per scenario, one testcase per
+    /// seed; for CI dashboards).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Write the merged runs here, as one sweep's JSON lines.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
 
 /// The environment variable a Kubernetes Indexed Job sets in each pod: its completion
 /// index, 0-based. `--shard auto/N` takes shard `JOB_COMPLETION_INDEX + 1` of N.

@@ -176,18 +176,9 @@ mod madsim_only {
             save_failures: Option<PathBuf>,
         },
         /// Merge sharded `sweep --json` files into one sweep's summary (exit 1 if a run
-        /// failed, 2 if the shards do not fit together).
-        Merge {
-            /// The shards' `--json` files.
-            #[arg(required = true)]
-            files: Vec<PathBuf>,
-            /// Write a JUnit XML report here (for CI dashboards).
-            #[arg(long)]
-            junit: Option<PathBuf>,
-            /// Write the merged JSON lines here.
-            #[arg(long)]
-            json: Option<PathBuf>,
-        },
+        /// failed or a must-reach promise was missed, 2 if the shards do not fit
+        /// together).
+        Merge(args::MergeArgs),
         /// Shrink a failing seed's plan to a file that `run --plan FILE` replays.
         Shrink {
             name: String,
@@ -277,8 +268,8 @@ mod madsim_only {
                     };
                     commands::run(&self, e, seed, plan.as_deref(), outputs, print_plan, child)
                 }),
-                Cmd::Merge { files, junit, json } => {
-                    merge::merge(&self, &files, junit.as_deref(), json.as_deref())
+                Cmd::Merge(m) => {
+                    merge::merge(&self, &m.files, m.junit.as_deref(), m.json.as_deref())
                 }
                 Cmd::Sweep {
                     names,

@@ -17,21 +17,37 @@ fn own(seed: u64) -> Result<FaultPlan, String> {
     Ok(generate(FaultSpace::CLUSTER, h, &mut rng))
 }
 
-/// A run that reached `marks`, each once, first at 1 µs.
-struct Reached {
-    marks: BTreeMap<String, u64>,
-    first_ns: BTreeMap<String, u64>,
+/// A run that reached `marks`, each once, first at 1 µs, folded into the explorer.
+fn fold(ex: &mut Explorer, job: &Job, plan: FaultPlan, marks: &[String]) {
+    let reached = marks.iter().map(|m| (m.clone(), 1)).collect();
+    let first_ns = marks.iter().map(|m| (m.clone(), 1_000)).collect();
+    ex.record(job, plan, &reached, &first_ns);
 }
 
-fn record(_seed: u64, marks: &[&str]) -> Reached {
-    Reached {
-        marks: marks.iter().map(|m| (m.to_string(), 1)).collect(),
-        first_ns: marks.iter().map(|m| (m.to_string(), 1_000)).collect(),
+/// Runs the explorer's whole range, `batch` jobs at a time, each job "reaching" the
+/// marks `marks_of` gives it (seen in order); returns every job in order.
+fn explore_all(
+    ex: &mut Explorer,
+    batch: usize,
+    mut marks_of: impl FnMut(&Job) -> Vec<String>,
+) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    loop {
+        let next = ex.next_batch(batch, own);
+        if next.is_empty() {
+            return jobs;
+        }
+        for job in next {
+            let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
+            let marks = marks_of(&job);
+            fold(ex, &job, plan, &marks);
+            jobs.push(job);
+        }
     }
 }
 
-fn fold(ex: &mut Explorer, job: &Job, plan: FaultPlan, r: Reached) {
-    ex.record(job, plan, &r.marks, &r.first_ns);
+fn names(marks: &[&str]) -> Vec<String> {
+    marks.iter().map(|m| m.to_string()).collect()
 }
 
 #[test]
@@ -40,28 +56,21 @@ fn children_descend_from_runs_that_reached_rare_marks() {
     // The first uniform run from the 8th on alone reaches the rare mark; every run
     // reaches the common one.
     let mut rare_seed = None;
-    let (mut children_of_rare, mut children_after) = (0, 0);
-    loop {
-        let batch = ex.next_batch(2, own);
-        if batch.is_empty() {
-            break;
+    let jobs = explore_all(&mut ex, 2, |job| {
+        if rare_seed.is_none() && job.index >= 7 && job.parent.is_none() {
+            rare_seed = Some(job.seed);
+            names(&["a.rare", "a.common"])
+        } else {
+            names(&["a.common"])
         }
-        for job in batch {
-            let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
-            let marks: &[&str] = if rare_seed.is_none() && job.index >= 7 && job.parent.is_none() {
-                rare_seed = Some(job.seed);
-                &["a.rare", "a.common"]
-            } else {
-                &["a.common"]
-            };
-            if rare_seed.is_some() && job.parent.is_some() {
-                children_after += 1;
-                children_of_rare += usize::from(job.parent == rare_seed);
-            }
-            fold(&mut ex, &job, plan, record(job.seed, marks));
-        }
-    }
+    });
     let rare_seed = rare_seed.expect("a uniform run reached the rare mark");
+    let after: Vec<&Job> = jobs
+        .iter()
+        .filter(|j| j.index > rare_seed && j.parent.is_some())
+        .collect();
+    let children_after = after.len();
+    let children_of_rare = after.iter().filter(|j| j.parent == Some(rare_seed)).count();
     assert!(ex.corpus_len() >= 1);
     assert!(
         children_of_rare * 4 > children_after * 3,
@@ -89,20 +98,9 @@ fn children_descend_from_runs_that_reached_rare_marks() {
 fn exploration_is_a_function_of_the_seeds_and_the_results() {
     let run = || {
         let mut ex = Explorer::new(0..100, 3);
-        let mut jobs = Vec::new();
-        loop {
-            let batch = ex.next_batch(3, own);
-            if batch.is_empty() {
-                break;
-            }
-            for job in batch {
-                let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
-                let marks: &[&str] = if job.seed % 17 == 0 { &["a.x"] } else { &[] };
-                fold(&mut ex, &job, plan, record(job.seed, marks));
-                jobs.push(job);
-            }
-        }
-        jobs
+        explore_all(&mut ex, 3, |job| {
+            names(if job.seed % 17 == 0 { &["a.x"] } else { &[] })
+        })
     };
     let (a, b) = (run(), run());
     assert_eq!(a, b);
@@ -137,33 +135,29 @@ fn exploration_is_a_function_of_the_seeds_and_the_results() {
 #[test]
 fn some_children_add_a_fault_just_after_a_mark_of_their_parent() {
     let mut ex = Explorer::new(0..400, 3);
-    let mut timed = 0;
-    loop {
-        let batch = ex.next_batch(2, own);
-        if batch.is_empty() {
-            break;
-        }
-        for job in batch {
-            let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
-            if let (Some(parent), Some(child)) = (job.parent, &job.plan) {
-                let parents = own(parent).unwrap();
-                // The parent's first hits are at 1 µs: a fault within 25 ms of it, in a
-                // run branched just after it, under the parent's seed.
-                let added = child.steps.len() == parents.steps.len() + 1
-                    && child.branches.iter().any(|b| b.at_ns == 1_001)
-                    && child.steps.iter().any(|s| s.at_ms < 25);
-                if added && job.seed == parent && parents.steps.iter().all(|s| s.at_ms >= 25) {
-                    timed += 1;
-                }
-            }
-            let marks: &[&str] = if job.seed % 13 == 0 {
-                &["a.x"]
-            } else {
-                &["a.y"]
+    let jobs = explore_all(&mut ex, 2, |job| {
+        names(if job.seed % 13 == 0 {
+            &["a.x"]
+        } else {
+            &["a.y"]
+        })
+    });
+    // The parent's first hits are at 1 µs: a fault within 25 ms of it, in a run branched
+    // just after it, under the parent's seed.
+    let timed = jobs
+        .iter()
+        .filter(|job| {
+            let (Some(parent), Some(child)) = (job.parent, &job.plan) else {
+                return false;
             };
-            fold(&mut ex, &job, plan, record(job.seed, marks));
-        }
-    }
+            let parents = own(parent).unwrap();
+            child.steps.len() == parents.steps.len() + 1
+                && child.branches.iter().any(|b| b.at_ns == 1_001)
+                && child.steps.iter().any(|s| s.at_ms < 25)
+                && job.seed == parent
+                && parents.steps.iter().all(|s| s.at_ms >= 25)
+        })
+        .count();
     // A third of the children try it; only those whose parent is a uniform run (its
     // seed's own plan) are counted here, so the share seen is lower.
     assert!(
@@ -273,13 +267,8 @@ fn the_budget_follows_whichever_kind_of_run_finds_new_features() {
     };
     let plan = own(0).unwrap();
     for i in 0..8 {
-        fold(
-            &mut ex,
-            &uniform,
-            plan.clone(),
-            record(i, &[format!("u.{i}").as_str()]),
-        );
-        fold(&mut ex, &child, plan.clone(), record(i, &["c.same"]));
+        fold(&mut ex, &uniform, plan.clone(), &[format!("u.{i}")]);
+        fold(&mut ex, &child, plan.clone(), &names(&["c.same"]));
     }
     assert_eq!(
         ex.uniform_share(),
@@ -288,13 +277,8 @@ fn the_budget_follows_whichever_kind_of_run_finds_new_features() {
     );
     let mut ex = Explorer::new(0..10, 3);
     for i in 0..8 {
-        fold(&mut ex, &uniform, plan.clone(), record(i, &["u.same"]));
-        fold(
-            &mut ex,
-            &child,
-            plan.clone(),
-            record(i, &[format!("c.{i}").as_str()]),
-        );
+        fold(&mut ex, &uniform, plan.clone(), &names(&["u.same"]));
+        fold(&mut ex, &child, plan.clone(), &[format!("c.{i}")]);
     }
     assert_eq!(
         ex.uniform_share(),
@@ -352,20 +336,8 @@ fn first_hits_count_runs_in_seed_order_and_reaching_counts_runs() {
 #[test]
 fn the_first_runs_of_a_range_are_uniform_then_children_come() {
     let mut ex = Explorer::new(100..200, 3);
-    let mut jobs = Vec::new();
-    while let batch @ [_, ..] = ex.next_batch(4, own).as_slice() {
-        for job in batch {
-            let plan = job.plan.clone().unwrap_or_else(|| own(job.seed).unwrap());
-            // Every run reaches a mark of its own: the corpus is never empty.
-            fold(
-                &mut ex,
-                job,
-                plan,
-                record(job.seed, &[format!("a.{}", job.index).as_str()]),
-            );
-            jobs.push(job.clone());
-        }
-    }
+    // Every run reaches a mark of its own: the corpus is never empty.
+    let jobs = explore_all(&mut ex, 4, |job| vec![format!("a.{}", job.index)]);
     let warm = WARM_UP as usize;
     assert!(jobs[..warm]
         .iter()

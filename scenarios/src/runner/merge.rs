@@ -6,16 +6,9 @@
 //! promises, judged over the merged runs, D74).
 
 pub use chaos::report::merge::{merge, seed_list, MergeError};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// What `merge` was asked for.
-#[derive(Debug, Clone)]
-pub struct MergeArgs {
-    pub files: Vec<PathBuf>,
-    pub junit: Option<PathBuf>,
-    pub json: Option<PathBuf>,
-}
+pub use chaos::cli::args::MergeArgs;
 
 /// `seedbank merge`: exit 0 clean, 1 a run failed or a promise was missed (as `sweep`),
 /// 2 the shards do not fit together or a file cannot be read or written.
